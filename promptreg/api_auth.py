@@ -1,0 +1,41 @@
+"""API-key authentication for the JSON API: `Authorization: Bearer <secret>`, checked by scope."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja.security import HttpBearer
+
+from promptreg.exceptions import Forbidden, RegistryError
+from promptreg.models import ApiKey, MoveVia
+from promptreg.services import Actor
+
+
+class Unauthorized(RegistryError):
+    code = "unauthorized"
+    status = 401
+
+
+class ApiKeyAuth(HttpBearer):
+    """Accepts a usable key that has `scope` (admin implies all; deploy implies read)."""
+
+    def __init__(self, scope: str):
+        super().__init__()
+        self.scope = scope
+
+    def __call__(self, request: HttpRequest):
+        if not request.headers.get("Authorization"):
+            raise Unauthorized("Send your API key as 'Authorization: Bearer <secret>'.", code="missing_key")
+        return super().__call__(request)
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
+        key = ApiKey.find(token)
+        if key is None:
+            raise Unauthorized("The API key is invalid or revoked.", code="invalid_key")
+        if not key.has_scope(self.scope):
+            raise Forbidden(f"This API key lacks the '{self.scope}' scope.", code="insufficient_scope")
+        request.api_key = key
+        return key
+
+
+def api_actor(request: HttpRequest) -> Actor:
+    return Actor(via=MoveVia.API, api_key=request.api_key)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PromptregConfig(AppConfig):
+    name = "promptreg"
+    verbose_name = "Prompt registry"

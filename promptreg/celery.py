@@ -1,0 +1,11 @@
+"""Celery app, per Celery's Django guide: `celery -A promptreg worker` / `celery -A promptreg beat`."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptreg.settings")
+
+app = Celery("promptreg")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,57 @@
+"""Promotion gates: what a version still needs before it may take the `production` label.
+
+The review gate lives here. Apps above the registry (the evaluation gate in
+`experiments`) register their own checks at start-up, so the registry never
+imports them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from promptreg.models import PRODUCTION, PromptVersion, ReviewDecision, ReviewPolicy, VersionStatus
+
+# A check returns None when satisfied, else a sentence saying what is missing.
+GateCheck = Callable[[PromptVersion, ReviewPolicy], "str | None"]
+_extra_checks: dict[str, GateCheck] = {}
+
+
+def register_gate(name: str, check: GateCheck) -> None:
+    _extra_checks[name] = check
+
+
+def review_gate(version: PromptVersion, policy: ReviewPolicy) -> str | None:
+    if not policy.requires_review:
+        return None
+    if version.status == VersionStatus.CHANGES_REQUESTED:
+        return "peer review: a reviewer requested changes"
+    approvals = (
+        version.reviews.filter(decision=ReviewDecision.APPROVE)
+        .exclude(reviewer_id=version.created_by_id)
+        .values("reviewer_id")
+        .distinct()
+        .count()
+    )
+    if version.status != VersionStatus.APPROVED or approvals < policy.min_approvals:
+        need = policy.min_approvals
+        return f"peer review: needs {need} approval{'s' if need != 1 else ''} from someone other than the author ({approvals} so far)"
+    return None
+
+
+def eval_gate_missing(version: PromptVersion, policy: ReviewPolicy) -> str | None:
+    """Used when the policy asks for an eval gate but no evaluation app registered one."""
+    return "eval gate: no evaluation has been run for this version"
+
+
+def missing_gates(version: PromptVersion, label: str) -> list[str]:
+    """Sentences naming each gate the version has not passed for `label` (only `production` is gated)."""
+    if label != PRODUCTION:
+        return []
+    policy = ReviewPolicy.for_type(version.prompt.prompt_type)
+    missing = [review_gate(version, policy)]
+    if policy.requires_eval:
+        missing.append(_extra_checks.get("eval", eval_gate_missing)(version, policy))
+    for name, check in _extra_checks.items():
+        if name != "eval":
+            missing.append(check(version, policy))
+    return [m for m in missing if m]

@@ -1,0 +1,351 @@
+"""The registry: prompts, immutable versions, labels and their move log, reviews, API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from promptreg.templating import Compiled, Template
+
+NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*$")
+LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+PRODUCTION = "production"
+LATEST = "latest"
+
+
+def validate_prompt_name(name: str) -> None:
+    """Lowercase letters, digits and hyphens; `/` separates folders."""
+    if not name or len(name) > 200 or not NAME_RE.match(name):
+        raise ValidationError(
+            "Prompt names use lowercase letters, digits and hyphens, like 'customer-support-system' "
+            "('/' separates folders, e.g. 'billing/refund-extraction')."
+        )
+
+
+def prompt_name_warnings(name: str) -> list[str]:
+    """Soft convention `{feature}-{role}`: a warning, never an error, so imports work."""
+    leaf = name.rsplit("/", 1)[-1]
+    if "-" not in leaf:
+        return [f"'{name}' has no role suffix; the convention is {{feature}}-{{role}}, e.g. '{leaf}-system'."]
+    return []
+
+
+def validate_label_name(name: str) -> None:
+    if not LABEL_RE.match(name or "") or name == LATEST:
+        raise ValidationError(
+            "Label names use lowercase letters, digits, '-', '_' and '.' (at most 63); 'latest' is computed."
+        )
+
+
+class PromptType(models.TextChoices):
+    SYSTEM = "system", "System"
+    RAG_QUERY = "rag-query", "RAG query"
+    EXTRACTION = "extraction", "Extraction"
+    AGENT_PLANNING = "agent-planning", "Agent planning"
+    OUTPUT_FORMAT = "output-format", "Output format"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PromptQuerySet(models.QuerySet):
+    def active(self) -> PromptQuerySet:
+        return self.filter(retired_at__isnull=True)
+
+
+class Prompt(models.Model):
+    name = models.CharField(max_length=200, unique=True, validators=[validate_prompt_name])
+    description = models.TextField(blank=True)
+    prompt_type = models.CharField(max_length=32, choices=PromptType.choices, default=PromptType.SYSTEM)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="prompts")
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(m2m_fields=[tags])
+
+    objects = PromptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_at is not None
+
+    def latest_version(self) -> PromptVersion | None:
+        return self.versions.order_by("-number").first()
+
+    def label_version(self, label: str) -> PromptVersion | None:
+        """The version a label points at; `latest` is the newest version."""
+        if label == LATEST:
+            return self.latest_version()
+        found = self.labels.select_related("version").filter(name=label).first()
+        return found.version if found else None
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+
+class PromptKind(models.TextChoices):
+    TEXT = "text", "Text"
+    CHAT = "chat", "Chat"
+
+
+CONTENT_FIELDS = ("prompt_id", "number", "kind", "body", "config", "commit_message", "purpose", "known_edge_cases")
+
+
+class PromptVersion(models.Model):
+    """One immutable version: an edit is a new version. Only `status` changes."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=PromptKind.choices, default=PromptKind.TEXT)
+    body = models.JSONField()
+    config = models.JSONField(default=dict, blank=True)
+    variables = models.JSONField(default=list, blank=True)
+    commit_message = models.TextField()
+    purpose = models.TextField(blank=True)
+    known_edge_cases = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=64, db_index=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    source_commit = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["prompt", "-number"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "number"], name="unique_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.prompt.name} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            stored = PromptVersion.objects.filter(pk=self.pk).values(*CONTENT_FIELDS).first()
+            if stored and any(stored[f] != getattr(self, f) for f in CONTENT_FIELDS):
+                raise ValidationError("Prompt versions are immutable: publish a new version instead.")
+        super().save(*args, **kwargs)
+
+    @property
+    def template(self) -> Template:
+        return Template(self.kind, self.body)
+
+    def compile(self, **values: Any) -> Compiled:
+        return self.template.compile(**values)
+
+    @property
+    def author_name(self) -> str:
+        if self.created_by_id:
+            return self.created_by.get_username()
+        if self.created_by_key_id:
+            return f"API key {self.created_by_key.name}"
+        return "system"
+
+    @staticmethod
+    def hash_content(kind: str, body: Any, config: dict) -> str:
+        canonical = json.dumps([kind, body, config], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Label(models.Model):
+    """(prompt, name) → version. `production` is what app servers get by default."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="labels")
+    name = models.CharField(max_length=63, validators=[validate_label_name])
+    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="labels")
+    updated_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["prompt", "name"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "name"], name="unique_label_per_prompt")]
+
+    def __str__(self) -> str:
+        return f"{self.prompt.name}@{self.name} → v{self.version.number}"
+
+
+class MoveVia(models.TextChoices):
+    BUTTON = "button", "Dashboard button"
+    API = "api", "API key"
+    CLI = "cli", "Command line"
+    PIPELINE = "pipeline", "Pipeline (file import)"
+    AUTO_ROLLBACK = "auto_rollback", "Automatic rollback"
+    EXPERIMENT = "experiment", "Experiment"
+
+
+class LabelMove(models.Model):
+    """The deployment log: every label move, append-only."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="label_moves")
+    label = models.CharField(max_length=63, db_index=True)
+    from_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    is_rollback = models.BooleanField(default=False)
+    is_override = models.BooleanField(default=False)
+    bypassed_gates = models.JSONField(default=list, blank=True)
+    via = models.CharField(max_length=20, choices=MoveVia.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["prompt", "label", "id"])]
+
+    def __str__(self) -> str:
+        src = f"v{self.from_version.number}" if self.from_version_id else "nothing"
+        return f"{self.prompt.name}@{self.label}: {src} → v{self.to_version.number}"
+
+    @property
+    def actor_name(self) -> str:
+        if self.actor_id:
+            return self.actor.get_username()
+        if self.api_key_id:
+            return f"API key {self.api_key.name}"
+        return "promptreg"
+
+
+class ReviewDecision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REQUEST_CHANGES = "request_changes", "Request changes"
+    COMMENT = "comment", "Comment"
+
+
+class Review(models.Model):
+    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.CharField(max_length=20, choices=ReviewDecision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class ReviewPolicy(models.Model):
+    """What a version of a prompt type needs before it may take the `production` label."""
+
+    prompt_type = models.CharField(max_length=32, choices=PromptType.choices, unique=True)
+    requires_review = models.BooleanField(default=True)
+    requires_eval = models.BooleanField(default=False)
+    min_approvals = models.PositiveSmallIntegerField(default=1)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "review policies"
+        ordering = ["prompt_type"]
+
+    def __str__(self) -> str:
+        needs = [n for n, on in (("peer review", self.requires_review), ("eval gate", self.requires_eval)) if on]
+        return f"{self.get_prompt_type_display()}: {', '.join(needs) or 'no gate'}"
+
+    @classmethod
+    def for_type(cls, prompt_type: str) -> ReviewPolicy:
+        policy = cls.objects.filter(prompt_type=prompt_type).first()
+        return policy or cls(prompt_type=prompt_type, requires_review=True, requires_eval=False)
+
+
+class Scope(models.TextChoices):
+    READ = "read", "read (fetch prompts)"
+    WRITE = "write", "write (create versions, post scores)"
+    DEPLOY = "deploy", "deploy (move labels within the gates)"
+    ADMIN = "admin", "admin (override gates, with a reason)"
+
+
+SECRET_PREFIX = "sk-pr-"
+PUBLIC_PREFIX = "pk-pr-"
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256-bit random tokens, so a fast hash is enough (no dictionary
+    # attack is possible) and keeps the fetch path fast.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    name = models.CharField(max_length=100)
+    public_id = models.CharField(max_length=40, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["secret_hash"])
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @classmethod
+    def issue(cls, *, name: str, scopes: list[str], created_by=None) -> tuple[ApiKey, str]:
+        """Create a key; the secret is returned once and only its hash is stored."""
+        unknown = sorted(set(scopes) - set(Scope.values))
+        if unknown or not scopes:
+            raise ValidationError(f"scopes must be some of {', '.join(Scope.values)}; got {', '.join(unknown) or 'none'}")
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            name=name,
+            public_id=PUBLIC_PREFIX + secrets.token_hex(8),
+            secret_hash=hash_secret(secret),
+            scopes=[s for s in Scope.values if s in scopes],
+            created_by=created_by,
+        )
+        return key, secret
+
+    @classmethod
+    def find(cls, secret: str) -> ApiKey | None:
+        return cls.objects.usable().filter(secret_hash=hash_secret(secret)).first()
+
+    @classmethod
+    def find_pair(cls, public_id: str, secret: str) -> ApiKey | None:
+        """HTTP Basic (public id + secret), as the Langfuse SDK sends it."""
+        key = cls.objects.usable().filter(public_id=public_id).first()
+        if key and hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+            return key
+        return None
+
+    def has_scope(self, scope: str) -> bool:
+        # admin implies every other scope; deploy implies read.
+        if Scope.ADMIN in self.scopes:
+            return True
+        return scope in self.scopes or (scope == Scope.READ and Scope.DEPLOY in self.scopes)
+

@@ -1,0 +1,409 @@
+"""Registry actions. One function per action; every entry point (dashboard, API,
+CLI, monitors, experiments) calls these, so rules and records are the same everywhere.
+
+Writes to one prompt serialise on its row (`select_for_update`; on SQLite the
+IMMEDIATE transaction mode does the same), which keeps version numbers gap-free
+and label moves linear under concurrency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from promptreg import permissions, signals
+from promptreg.exceptions import Conflict, Forbidden, GateBlocked, InvalidInput, NothingToRollBack, NotFound
+from promptreg.gates import missing_gates
+from promptreg.models import (
+    PRODUCTION,
+    ApiKey,
+    Label,
+    LabelMove,
+    MoveVia,
+    Prompt,
+    PromptKind,
+    PromptType,
+    PromptVersion,
+    Review,
+    ReviewDecision,
+    ReviewPolicy,
+    Scope,
+    Tag,
+    VersionStatus,
+    validate_label_name,
+    validate_prompt_name,
+)
+from promptreg.templating import Template, TemplateError
+
+MAX_BODY_CHARS = 200_000
+REVIEW = "review"
+_ROLE_FOR_SCOPE = {
+    Scope.WRITE: permissions.AUTHOR,
+    Scope.DEPLOY: permissions.DEPLOYER,
+    Scope.ADMIN: permissions.ADMIN,
+    REVIEW: permissions.REVIEWER,
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and through what: a signed-in user, an API key, or the server itself (CLI, monitors)."""
+
+    via: str
+    user: Any = None
+    api_key: ApiKey | None = None
+
+    def allowed(self, scope: str) -> bool:
+        if self.api_key is not None:
+            return scope != REVIEW and self.api_key.has_scope(scope)
+        if self.user is not None:
+            if scope == Scope.READ:
+                return bool(self.user.is_authenticated and self.user.is_active)
+            return permissions.has_role(self.user, _ROLE_FOR_SCOPE[scope])
+        return True  # code running on the server itself: manage.py, beat, workers
+
+    def require(self, scope: str, action: str) -> None:
+        if not self.allowed(scope):
+            what = f"the '{scope}' scope" if self.api_key is not None else f"the {_ROLE_FOR_SCOPE.get(scope, scope)} role"
+            raise Forbidden(f"{action} needs {what}.")
+
+    @property
+    def name(self) -> str:
+        if self.user is not None:
+            return self.user.get_username()
+        if self.api_key is not None:
+            return f"API key {self.api_key.name}"
+        return "promptreg"
+
+    def record(self) -> dict[str, Any]:
+        """Fields that say who did something, for the models that record it."""
+        return {"actor": self.user, "api_key": self.api_key}
+
+
+def _on_commit_changed(prompt_name: str) -> None:
+    transaction.on_commit(partial(signals.serving_changed.send, sender=Prompt, prompt_name=prompt_name))
+
+
+def _lock_prompt(name: str) -> Prompt:
+    try:
+        return Prompt.objects.select_for_update().get(name=name)
+    except Prompt.DoesNotExist:
+        raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found") from None
+
+
+def _get_version(prompt: Prompt, number: int) -> PromptVersion:
+    try:
+        return prompt.versions.get(number=number)
+    except PromptVersion.DoesNotExist:
+        raise NotFound(f"'{prompt.name}' has no version {number}.", code="version_not_found") from None
+
+
+def _require_text(value: str | None, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"{what} is required.", code="missing_field")
+    return value
+
+
+def validate_content(kind: str, body: Any, config: Any) -> Template:
+    """Check a version's content before anything is written."""
+    if kind not in PromptKind.values:
+        raise InvalidInput(f"type must be 'text' or 'chat', not {kind!r}.", code="invalid_type")
+    if not isinstance(config, dict):
+        raise InvalidInput("config must be a JSON object.", code="invalid_config")
+    template = Template(kind, body)
+    try:
+        template.validate()
+    except TemplateError as exc:
+        raise InvalidInput("The template has problems: " + "; ".join(exc.problems), code="invalid_template", details={"problems": exc.problems}) from None
+    size = len(body) if isinstance(body, str) else sum(len(str(m.get("content", ""))) for m in body)
+    if size > MAX_BODY_CHARS:
+        raise InvalidInput(f"The template is {size:,} characters; the limit is {MAX_BODY_CHARS:,}.", code="template_too_long")
+    return template
+
+
+def _prompt_for_publish(name: str, actor: Actor, prompt_type: str | None, description: str | None) -> Prompt:
+    try:
+        validate_prompt_name(name)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], code="invalid_name") from None
+    if prompt_type is not None and prompt_type not in PromptType.values:
+        raise InvalidInput(f"prompt type must be one of {', '.join(PromptType.values)}.", code="invalid_prompt_type")
+    try:
+        with transaction.atomic():
+            prompt, created = Prompt.objects.get_or_create(
+                name=name,
+                defaults={"prompt_type": prompt_type or PromptType.SYSTEM, "description": description or "", "owner": actor.user},
+            )
+    except IntegrityError:  # created concurrently by another publisher
+        created = False
+    prompt = _lock_prompt(name)
+    if not created and (prompt_type is not None or description is not None):
+        changed = False
+        if prompt_type is not None and prompt.prompt_type != prompt_type:
+            prompt.prompt_type, changed = prompt_type, True
+        if description is not None and prompt.description != description:
+            prompt.description, changed = description, True
+        if changed:
+            prompt.save()
+    return prompt
+
+
+@transaction.atomic
+def version_publish(
+    *,
+    name: str,
+    kind: str,
+    body: Any,
+    commit_message: str,
+    actor: Actor,
+    config: dict | None = None,
+    purpose: str = "",
+    known_edge_cases: str = "",
+    prompt_type: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    parent_number: int | None = None,
+    expected_latest: int | None = None,
+    source_commit: str = "",
+) -> PromptVersion:
+    """Publish a new immutable version (creating the prompt if new), numbered latest + 1.
+
+    `expected_latest` is the newest version number the author saw: if someone
+    published since, nothing is saved and Conflict says so.
+    """
+    actor.require(Scope.WRITE, "Publishing a version")
+    config = {} if config is None else config
+    commit_message = _require_text(commit_message, "A commit message (what changed and why)")
+    template = validate_content(kind, body, config)
+    prompt = _prompt_for_publish(name, actor, prompt_type, description)
+    if prompt.is_retired:
+        raise InvalidInput(f"'{name}' is retired; restore it before publishing.", code="prompt_retired")
+    latest = prompt.versions.order_by("-number").first()
+    latest_number = latest.number if latest else 0
+    if expected_latest is not None and expected_latest != latest_number:
+        raise Conflict(
+            f"'{name}' is now at v{latest_number} (you started from v{expected_latest}); "
+            "someone published while you were editing. Review their change, then publish again.",
+            code="stale_version",
+        )
+    parent = _get_version(prompt, parent_number) if parent_number else latest
+    version = PromptVersion.objects.create(
+        prompt=prompt,
+        number=latest_number + 1,
+        kind=kind,
+        body=body,
+        config=config,
+        variables=template.variables,
+        commit_message=commit_message,
+        purpose=purpose or "",
+        known_edge_cases=known_edge_cases or "",
+        content_hash=PromptVersion.hash_content(kind, body, config),
+        parent=parent,
+        source_commit=source_commit,
+        created_by=actor.user,
+        created_by_key=actor.api_key,
+    )
+    if tags is not None:
+        prompt.tags.set([Tag.objects.get_or_create(name=t.strip().lower())[0] for t in tags if t.strip()])
+    _on_commit_changed(prompt.name)
+    return version
+
+
+@transaction.atomic
+def label_move(
+    *,
+    name: str,
+    label: str,
+    version: int,
+    actor: Actor,
+    reason: str,
+    override: bool = False,
+    expected_current: int | None = None,
+) -> LabelMove:
+    """Point `label` at a version. `production` is gated by the review policy;
+    an admin may override, which is recorded with the gates it bypassed."""
+    actor.require(Scope.DEPLOY, "Moving a label")
+    if override:
+        actor.require(Scope.ADMIN, "Overriding a promotion gate")
+    reason = _require_text(reason, "A reason")
+    try:
+        validate_label_name(label)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], code="invalid_label") from None
+    prompt = _lock_prompt(name)
+    if prompt.is_retired:
+        raise InvalidInput(f"'{name}' is retired; restore it before deploying.", code="prompt_retired")
+    target = _get_version(prompt, version)
+    current = Label.objects.filter(prompt=prompt, name=label).select_related("version").first()
+    current_number = current.version.number if current else None
+    if expected_current is not None and current_number != expected_current:
+        raise Conflict(f"{label} is now v{current_number}, not v{expected_current}: someone else moved it.", code="stale_label")
+    if current and current.version_id == target.id:
+        raise InvalidInput(f"{label} already points at v{target.number}.", code="no_change")
+    missing = missing_gates(target, label)
+    if missing and not override:
+        raise GateBlocked(
+            f"v{target.number} cannot take the {label} label yet: " + "; ".join(missing) + ".",
+            details={"missing": missing},
+        )
+    return _move(prompt, label, current, target, actor, reason, is_rollback=False, bypassed=missing if override else [])
+
+
+def _move(prompt: Prompt, label: str, current: Label | None, target: PromptVersion, actor: Actor, reason: str, *, is_rollback: bool, bypassed: list[str]) -> LabelMove:
+    from_version = current.version if current else None
+    if current is None:
+        current = Label(prompt=prompt, name=label)
+    current.version = target
+    current.updated_at = timezone.now()
+    current._change_reason = reason
+    current.save()
+    move = LabelMove.objects.create(
+        prompt=prompt,
+        label=label,
+        from_version=from_version,
+        to_version=target,
+        is_rollback=is_rollback,
+        is_override=bool(bypassed),
+        bypassed_gates=bypassed,
+        via=actor.via,
+        reason=reason,
+        **actor.record(),
+    )
+    _on_commit_changed(prompt.name)
+    transaction.on_commit(partial(signals.label_moved.send, sender=LabelMove, move=move))
+    return move
+
+
+def rollback_target(prompt: Prompt, label: str = PRODUCTION) -> PromptVersion | None:
+    """The version `label` goes back to: the one live before the current one.
+
+    Replays the label's move log as a stack (an activation pushes, a rollback
+    pops back to its target), then walks down from the current version,
+    skipping repeats of it and versions that were rolled back from and not
+    deliberately re-activated since. Never `number - 1`: that version may
+    never have been live.
+    """
+    moves = prompt.label_moves.filter(label=label).order_by("id").values_list("to_version_id", "from_version_id", "is_rollback")
+    stack: list[int] = []
+    activated_at: dict[int, int] = {}
+    rolled_back_at: dict[int, int] = {}
+    for i, (to_id, from_id, is_rollback) in enumerate(moves):
+        if is_rollback:
+            rolled_back_at[from_id] = i
+            while stack and stack[-1] != to_id:
+                stack.pop()
+            if not stack:
+                stack.append(to_id)
+        else:
+            stack.append(to_id)
+            activated_at[to_id] = i
+    if not stack:
+        return None
+    current = stack[-1]
+    for version_id in reversed(stack[:-1]):
+        if version_id == current or rolled_back_at.get(version_id, -1) > activated_at.get(version_id, -1):
+            continue
+        return PromptVersion.objects.get(pk=version_id)
+    return None
+
+
+@transaction.atomic
+def rollback(*, name: str, actor: Actor, reason: str, expected_current: int | None = None, label: str = PRODUCTION) -> LabelMove:
+    """Move `label` back to the version that was live before the current one.
+
+    `expected_current` makes it exactly-once: a button or monitor that saw vN
+    does nothing if production is no longer vN (someone already acted).
+    """
+    actor.require(Scope.DEPLOY, "Rolling back")
+    reason = _require_text(reason, "A reason")
+    prompt = _lock_prompt(name)
+    current = Label.objects.filter(prompt=prompt, name=label).select_related("version").first()
+    if current is None:
+        raise NothingToRollBack(f"'{name}' has no {label} version to roll back from.")
+    if expected_current is not None and current.version.number != expected_current:
+        raise Conflict(
+            f"{label} is now v{current.version.number}, not v{expected_current}: it was already moved, nothing was rolled back.",
+            code="stale_label",
+        )
+    target = rollback_target(prompt, label)
+    if target is None:
+        raise NothingToRollBack(f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to.")
+    return _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[])
+
+
+@transaction.atomic
+def version_submit_for_review(*, version: PromptVersion, actor: Actor) -> PromptVersion:
+    actor.require(Scope.WRITE, "Submitting for review")
+    version = PromptVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status not in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED):
+        raise InvalidInput(f"v{version.number} is {version.get_status_display().lower()}; only drafts can be submitted.", code="invalid_state")
+    version.status = VersionStatus.IN_REVIEW
+    version._change_reason = f"submitted for review by {actor.name}"
+    version.save()
+    transaction.on_commit(partial(signals.version_submitted.send, sender=PromptVersion, version=version))
+    return version
+
+
+@transaction.atomic
+def review_submit(*, version: PromptVersion, actor: Actor, decision: str, comment: str = "") -> Review:
+    """Record a review; approvals move the version to approved once the policy's count is met.
+
+    Nobody approves their own change, whatever their role.
+    """
+    actor.require(REVIEW, "Reviewing")
+    if decision not in ReviewDecision.values:
+        raise InvalidInput(f"decision must be one of {', '.join(ReviewDecision.values)}.", code="invalid_decision")
+    version = PromptVersion.objects.select_for_update().select_related("prompt").get(pk=version.pk)
+    if decision != ReviewDecision.COMMENT:
+        if version.created_by_id is not None and actor.user is not None and version.created_by_id == actor.user.pk:
+            raise Forbidden("You cannot review your own version; ask another reviewer.", code="own_version")
+        if version.status != VersionStatus.IN_REVIEW:
+            raise InvalidInput(f"v{version.number} is not in review ({version.get_status_display().lower()}).", code="invalid_state")
+    if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
+        raise InvalidInput("Say what should change when requesting changes.", code="missing_field")
+    review = Review.objects.create(version=version, reviewer=actor.user, decision=decision, comment=comment.strip())
+    if decision == ReviewDecision.REQUEST_CHANGES:
+        version.status = VersionStatus.CHANGES_REQUESTED
+    elif decision == ReviewDecision.APPROVE:
+        policy = ReviewPolicy.for_type(version.prompt.prompt_type)
+        approvals = version.reviews.filter(decision=ReviewDecision.APPROVE).values("reviewer_id").distinct().count()
+        if approvals >= policy.min_approvals:
+            version.status = VersionStatus.APPROVED
+    version._change_reason = f"{review.get_decision_display().lower()} by {actor.name}"
+    version.save()
+    return review
+
+
+@transaction.atomic
+def prompt_retire(*, name: str, actor: Actor, reason: str) -> Prompt:
+    """Hide a prompt from the default list and from app servers; nothing is deleted."""
+    actor.require(Scope.DEPLOY, "Retiring a prompt")
+    reason = _require_text(reason, "A reason")
+    prompt = _lock_prompt(name)
+    if prompt.is_retired:
+        raise InvalidInput(f"'{name}' is already retired.", code="invalid_state")
+    prompt.retired_at = timezone.now()
+    prompt._change_reason = f"retired: {reason}"
+    prompt.save()
+    _on_commit_changed(name)
+    return prompt
+
+
+@transaction.atomic
+def prompt_restore(*, name: str, actor: Actor, reason: str) -> Prompt:
+    actor.require(Scope.DEPLOY, "Restoring a prompt")
+    reason = _require_text(reason, "A reason")
+    prompt = _lock_prompt(name)
+    if not prompt.is_retired:
+        raise InvalidInput(f"'{name}' is not retired.", code="invalid_state")
+    prompt.retired_at = None
+    prompt._change_reason = f"restored: {reason}"
+    prompt.save()
+    _on_commit_changed(name)
+    return prompt

@@ -1,0 +1,13 @@
+"""Signals the registry sends so other apps can react without the registry importing them."""
+
+from django.dispatch import Signal
+
+# Sent after commit whenever what a fetch of this prompt returns may have changed
+# (label move, new version, retirement, experiment start/stop). kwargs: prompt_name.
+serving_changed = Signal()
+
+# Sent after commit when a label moves. kwargs: move (LabelMove).
+label_moved = Signal()
+
+# Sent after commit when a version is submitted for review. kwargs: version.
+version_submitted = Signal()

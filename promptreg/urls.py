@@ -1,0 +1,17 @@
+"""Root URLs: the only place (with settings, wsgi and celery) that knows all three apps."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from rollout.api import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", api.urls),
+]
+
+handler404 = "rollout.api_errors.not_found"
+handler500 = "rollout.api_errors.server_error"

@@ -1,0 +1,51 @@
+"""The app-server JSON API (`/api/v1/`), one NinjaAPI with a router per area.
+
+django-ninja validates input and generates `/api/v1/openapi.json`; the
+handlers below turn every failure into `{"error": {"code", "message"}}`.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import RequestDataTooBig
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from promptreg.exceptions import RegistryError
+from rollout.api_errors import error_response
+
+api = NinjaAPI(
+    title="promptreg API",
+    version="1",
+    description="Fetch live prompts, publish versions, move labels, roll back, post scores, run evaluations and experiments.",
+    urls_namespace="api",
+)
+
+
+@api.exception_handler(RegistryError)
+def registry_error(request, exc: RegistryError):
+    return error_response(exc.status, exc.code, exc.message, **exc.details)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    problems = [
+        {"loc": [str(p) for p in e.get("loc", [])], "message": e.get("msg", "invalid")} for e in exc.errors
+    ]
+    first = problems[0] if problems else {"loc": [], "message": "invalid input"}
+    where = ".".join(first["loc"][1:] or first["loc"])
+    return error_response(400, "invalid", f"{where}: {first['message']}" if where else first["message"], problems=problems)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return error_response(401, "unauthorized", "Send a valid API key as 'Authorization: Bearer <secret>'.")
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    return error_response(exc.status_code, "invalid" if exc.status_code < 500 else "server_error", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request, exc):
+    return error_response(413, "too_large", "The request body is larger than the 1 MiB limit.")

@@ -1,0 +1,73 @@
+"""Shared fixtures: one user per role, an outsider, API keys, and a published prompt."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from promptreg.models import ApiKey, MoveVia
+from promptreg.services import Actor, version_publish
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str, *roles: str) -> User:
+    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
+@pytest.fixture
+def author(db):
+    return make_user("alice", "Author")
+
+
+@pytest.fixture
+def second_author(db):
+    return make_user("amir", "Author")
+
+
+@pytest.fixture
+def reviewer(db):
+    return make_user("rita", "Reviewer", "Author")
+
+
+@pytest.fixture
+def deployer(db):
+    return make_user("dave", "Deployer")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("ada", "Admin")
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("oscar")
+
+
+@pytest.fixture
+def cli():
+    return Actor(via=MoveVia.CLI)
+
+
+@pytest.fixture
+def api_key_factory(db):
+    def factory(*scopes: str, name: str = "test-key") -> tuple[ApiKey, str]:
+        return ApiKey.issue(name=name, scopes=list(scopes))
+
+    return factory
+
+
+@pytest.fixture
+def publish(db):
+    """Publish a text version as the server (CLI actor) unless told otherwise."""
+
+    def publish_(name: str = "support-system", body: str = "Hello {{ name }}", **kwargs):
+        kwargs.setdefault("actor", Actor(via=MoveVia.CLI))
+        kwargs.setdefault("commit_message", "change")
+        kwargs.setdefault("kind", "text")
+        return version_publish(name=name, body=body, **kwargs)
+
+    return publish_
