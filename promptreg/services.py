@@ -368,15 +368,18 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
         raise InvalidInput("Say what should change when requesting changes.", code="missing_field")
     review = Review.objects.create(version=version, reviewer=actor.user, decision=decision, comment=comment.strip())
+    status = version.status
     if decision == ReviewDecision.REQUEST_CHANGES:
-        version.status = VersionStatus.CHANGES_REQUESTED
+        status = VersionStatus.CHANGES_REQUESTED
     elif decision == ReviewDecision.APPROVE:
         policy = ReviewPolicy.for_type(version.prompt.prompt_type)
         approvals = version.reviews.filter(decision=ReviewDecision.APPROVE).values("reviewer_id").distinct().count()
         if approvals >= policy.min_approvals:
-            version.status = VersionStatus.APPROVED
-    version._change_reason = f"{review.get_decision_display().lower()} by {actor.name}"
-    version.save()
+            status = VersionStatus.APPROVED
+    if status != version.status:
+        version.status = status
+        version._change_reason = f"{review.get_decision_display().lower()} by {actor.name}"
+        version.save()
     return review
 
 
