@@ -1,0 +1,318 @@
+"""A Langfuse-compatible subset of the public API, so the unmodified `langfuse` SDK works.
+
+Paths, bodies and errors follow Langfuse's wire format (`{"message", "error"}`,
+no trailing slashes, names URL-encoded with `%2F` for folders), not ours. The
+SDK retries 409 and 5xx, so every deterministic refusal is a 400. Writes go
+through the registry's services with the key as the actor: review gates apply
+to label moves, an `admin` key's moves are recorded as overrides, and every
+move lands in the deployment log.
+
+Plain function views rather than a second NinjaAPI: the routes are catch-alls
+(a decoded `%2F` arrives as `/`) and the error format is not ours.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from functools import wraps
+from typing import Any, Callable
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
+
+from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound, RegistryError
+from promptreg.models import LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
+from promptreg.services import Actor, label_move, version_publish
+
+DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
+MOVE_REASON = "set via Langfuse API"
+VERSION_PATH_RE = re.compile(r"^(?P<name>.+)/versions?/(?P<version>\d+)$")
+PROJECT = {"id": "promptreg", "name": "promptreg", "organization": {"id": "promptreg", "name": "promptreg"}, "metadata": {}}
+
+
+class LangfuseError(Exception):
+    def __init__(self, status: int, error: str, message: str):
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def _error_body(status: int, error: str, message: str) -> JsonResponse:
+    return JsonResponse({"message": message, "error": error}, status=status)
+
+
+def _registry_error(exc: RegistryError) -> JsonResponse:
+    if isinstance(exc, NotFound):
+        return _error_body(404, "LangfuseNotFoundError", exc.message)
+    if isinstance(exc, Forbidden):
+        return _error_body(403, "AccessDeniedError", exc.message)
+    # Conflicts (409 in our own API) are 400 here: the SDK retries a 409.
+    error = "GateBlockedError" if isinstance(exc, GateBlocked) else "InvalidRequestError"
+    return _error_body(400, error, exc.message)
+
+
+def _authenticate(request: HttpRequest) -> ApiKey:
+    """HTTP Basic: the key's public id as user name, its secret as password."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise LangfuseError(401, "UnauthorizedError", "Send an API key as HTTP Basic auth: public id as user, secret as password.")
+    try:
+        public_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise LangfuseError(401, "UnauthorizedError", "The Authorization header is not valid Basic auth.") from None
+    key = ApiKey.find_pair(public_id, secret)
+    if key is None:
+        raise LangfuseError(401, "UnauthorizedError", "Invalid credentials: unknown public key, wrong secret, or a revoked key.")
+    return key
+
+
+def langfuse_view(methods: tuple[str, ...]) -> Callable:
+    """Authenticate, allow `methods`, and turn every failure into a Langfuse error body."""
+
+    def decorator(view: Callable) -> Callable:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            try:
+                if request.method not in methods:
+                    raise LangfuseError(405, "MethodNotAllowedError", f"{request.method} is not allowed here; use {' or '.join(methods)}.")
+                key = _authenticate(request)
+                return view(request, key, *args, **kwargs)
+            except LangfuseError as exc:
+                return _error_body(exc.status, exc.error, exc.message)
+            except RegistryError as exc:
+                return _registry_error(exc)
+
+        return wrapper
+
+    return decorator
+
+
+def _require_scope(key: ApiKey, scope: str, action: str) -> None:
+    if not key.has_scope(scope):
+        raise LangfuseError(403, "AccessDeniedError", f"{action} needs the '{scope}' scope; this key has {', '.join(key.scopes)}.")
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise LangfuseError(400, "InvalidRequestError", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise LangfuseError(400, "InvalidRequestError", "The request body must be a JSON object.")
+    return data
+
+
+def _string_list(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LangfuseError(400, "InvalidRequestError", f"{field} must be a list of strings.")
+    return list(dict.fromkeys(value))
+
+
+def _latest_number(prompt: Prompt) -> int:
+    latest = prompt.latest_version()
+    return latest.number if latest else 0
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    # The SDK rejects `"type": "message"`; plain messages go out without a type.
+    if message.get("type") == "placeholder":
+        return {"type": "placeholder", "name": message.get("name")}
+    return {k: v for k, v in message.items() if k != "type"}
+
+
+def prompt_json(version: PromptVersion, latest_number: int | None = None) -> dict[str, Any]:
+    """A version in Langfuse's Prompt shape; `latest` is on the newest version."""
+    prompt = version.prompt
+    labels = sorted(version.labels.values_list("name", flat=True))
+    if version.number == (latest_number if latest_number is not None else _latest_number(prompt)):
+        labels.append(LATEST)
+    return {
+        "id": str(version.pk),
+        "createdAt": version.created_at.isoformat(),
+        "updatedAt": version.created_at.isoformat(),
+        "projectId": PROJECT["id"],
+        "createdBy": version.author_name,
+        "name": prompt.name,
+        "version": version.number,
+        "type": version.kind,
+        "prompt": [_message(m) for m in version.body] if version.kind == "chat" else version.body,
+        "config": version.config,
+        "labels": labels,
+        "tags": sorted(prompt.tags.values_list("name", flat=True)),
+        "commitMessage": version.commit_message,
+        "resolutionGraph": None,
+    }
+
+
+def _resolve(name: str, version: str | None, label: str | None) -> PromptVersion:
+    if version is not None and label is not None:
+        raise LangfuseError(400, "InvalidRequestError", "Send either version or label, not both.")
+    prompt = Prompt.objects.active().filter(name=name).first()
+    if version is not None:
+        if not version.isdigit() or int(version) < 1:
+            raise LangfuseError(400, "InvalidRequestError", f"version must be a positive integer, not {version!r}.")
+        found = prompt.versions.filter(number=int(version)).first() if prompt else None
+        if found is None:
+            raise NotFound(f"Prompt not found: '{name}' with version {version}")
+        return found
+    label = label or PRODUCTION
+    found = prompt.label_version(label) if prompt else None
+    if found is None:
+        raise NotFound(f"Prompt not found: '{name}' with label '{label}'")
+    return found
+
+
+def _set_label(key: ApiKey, name: str, label: str, number: int) -> None:
+    """Point `label` at version `number` through the gated service (a no-op if it already does).
+
+    A move the key's scope or the review policy refuses is a 400 with the reason,
+    so the SDK does not retry it. An admin key's move bypasses the gates and is
+    recorded as an override with the gates it bypassed.
+    """
+    current = Prompt.objects.get(name=name).label_version(label)
+    if current is not None and current.number == number:
+        return
+    try:
+        label_move(
+            name=name,
+            label=label,
+            version=number,
+            actor=Actor(via=MoveVia.API, api_key=key),
+            reason=MOVE_REASON,
+            override=key.has_scope(Scope.ADMIN),
+        )
+    except Forbidden as exc:
+        raise LangfuseError(400, "AccessDeniedError", f"Label '{label}' was not set: {exc.message}") from None
+    except GateBlocked as exc:
+        raise LangfuseError(400, "GateBlockedError", f"Label '{label}' was not set: {exc.message}") from None
+
+
+@transaction.atomic
+def _create(key: ApiKey, data: dict[str, Any]) -> PromptVersion:
+    """Publish a version and set its labels, all or nothing."""
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise LangfuseError(400, "InvalidRequestError", "name is required.")
+    kind = data.get("type") or "text"
+    config = data.get("config")
+    commit_message = data.get("commitMessage")
+    if commit_message is not None and not isinstance(commit_message, str):
+        raise LangfuseError(400, "InvalidRequestError", "commitMessage must be a string.")
+    labels = [label for label in _string_list(data.get("labels"), "labels") if label != LATEST]
+    tags = data.get("tags")
+    version = version_publish(
+        name=name,
+        kind=kind,
+        body=data.get("prompt"),
+        config={} if config is None else config,
+        commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
+        tags=None if tags is None else _string_list(tags, "tags"),
+        actor=Actor(via=MoveVia.API, api_key=key),
+    )
+    if version.parent is not None and version.parent.kind != version.kind:
+        raise InvalidInput(f"'{name}' is a {version.parent.kind} prompt; a new version cannot change its type to {version.kind}.")
+    for label in labels:
+        _set_label(key, name, label, version.number)
+    return version
+
+
+@transaction.atomic
+def _add_labels(key: ApiKey, name: str, number: int, new_labels: list[str]) -> PromptVersion:
+    if LATEST in new_labels:
+        raise LangfuseError(400, "InvalidRequestError", "'latest' is reserved: it always points at the newest version.")
+    prompt = Prompt.objects.active().filter(name=name).first()
+    version = prompt.versions.filter(number=number).first() if prompt else None
+    if version is None:
+        raise NotFound(f"Prompt not found: {name} version {number}")
+    for label in new_labels:
+        _set_label(key, name, label, number)
+    return version
+
+
+def _list(request: HttpRequest) -> dict[str, Any]:
+    params = request.GET
+    try:
+        page = max(int(params.get("page") or 1), 1)
+        limit = min(max(int(params.get("limit") or 50), 1), 100)
+    except ValueError:
+        raise LangfuseError(400, "InvalidRequestError", "page and limit must be integers.") from None
+    prompts = Prompt.objects.active().filter(versions__isnull=False).distinct().prefetch_related("tags", "labels")
+    if params.get("name"):
+        prompts = prompts.filter(name=params["name"])
+    if params.get("label"):
+        prompts = prompts.filter(labels__name=params["label"]) if params["label"] != LATEST else prompts
+    if params.get("tag"):
+        prompts = prompts.filter(tags__name=params["tag"])
+    total = prompts.count()
+    data = []
+    for prompt in prompts[(page - 1) * limit : page * limit]:
+        versions = list(prompt.versions.order_by("number").values_list("number", "config", "created_at", "kind"))
+        data.append(
+            {
+                "name": prompt.name,
+                "type": versions[-1][3],
+                "versions": [v[0] for v in versions],
+                "labels": sorted({label.name for label in prompt.labels.all()} | {LATEST}),
+                "tags": sorted(tag.name for tag in prompt.tags.all()),
+                "lastUpdatedAt": versions[-1][2].isoformat(),
+                "lastConfig": versions[-1][1],
+            }
+        )
+    return {"data": data, "meta": {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)}}
+
+
+@langfuse_view(("GET", "POST"))
+def prompts(request: HttpRequest, key: ApiKey) -> JsonResponse:
+    """`GET` lists prompts, `POST` creates a version (the prompt too, if new)."""
+    if request.method == "POST":
+        version = _create(key, _json_body(request))
+        return JsonResponse(prompt_json(version), status=201)
+    _require_scope(key, Scope.READ, "Listing prompts")
+    return JsonResponse(_list(request))
+
+
+@langfuse_view(("GET", "PATCH"))
+def prompt_detail(request: HttpRequest, key: ApiKey, rest: str) -> JsonResponse:
+    """`GET …/{name}` fetches; `PATCH …/{name}/versions/{n}` adds labels to a version.
+
+    The server has already decoded `%2F`, so `rest` is the whole name, slashes
+    included; only a PATCH treats a `/versions/N` suffix as the version.
+    """
+    if request.method == "PATCH":
+        match = VERSION_PATH_RE.match(rest)
+        if match is None:
+            raise LangfuseError(405, "MethodNotAllowedError", "PATCH goes to /api/public/v2/prompts/{name}/versions/{version}.")
+        new_labels = _string_list(_json_body(request).get("newLabels"), "newLabels")
+        version = _add_labels(key, match["name"], int(match["version"]), new_labels)
+        return JsonResponse(prompt_json(version))
+    _require_scope(key, Scope.READ, "Fetching a prompt")
+    version = _resolve(rest, request.GET.get("version"), request.GET.get("label"))
+    return JsonResponse(prompt_json(version))
+
+
+@langfuse_view(("GET",))
+def projects(request: HttpRequest, key: ApiKey) -> JsonResponse:
+    """What `Langfuse.auth_check()` calls: one project, the registry itself."""
+    return JsonResponse({"data": [PROJECT]})
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    return _error_body(404, "LangfuseNotFoundError", f"promptreg implements only the prompts part of the Langfuse API; nothing at {request.path}.")
+
+
+# Included under `api/public/` by the root URLconf. No trailing slashes, as the SDK sends them.
+urlpatterns = [
+    re_path(r"^v2/prompts$", prompts, name="langfuse-prompts"),
+    re_path(r"^v2/prompts/(?P<rest>.+)$", prompt_detail, name="langfuse-prompt"),
+    re_path(r"^projects$", projects, name="langfuse-projects"),
+    re_path(r"^(?P<rest>.*)$", not_found),
+]
