@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from experiments.api_experiments import router as experiments_router
 from promptreg.exceptions import RegistryError
 from rollout.api_errors import error_response
 
@@ -19,6 +20,7 @@ api = NinjaAPI(
     description="Fetch live prompts, publish versions, move labels, roll back, post scores, run evaluations and experiments.",
     urls_namespace="api",
 )
+api.add_router("", experiments_router)
 
 
 @api.exception_handler(RegistryError)

@@ -1,0 +1,294 @@
+"""Score ingestion: validate a batch, store it in one statement, keep experiment sums current.
+
+Everything in a batch is checked before anything is written, so a bad item
+means a 400 naming its index and nothing stored. A re-post of the same client
+`id` (per metric) is a no-op, also under concurrent retries: the insert is
+`ON CONFLICT DO NOTHING RETURNING`, and only rows really inserted reach the
+running sums.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any, Iterable
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from experiments.models import (
+    Experiment,
+    ExperimentSession,
+    ExperimentState,
+    ExperimentTotal,
+    Score,
+)
+from promptreg.exceptions import InvalidInput
+from promptreg.models import PromptVersion, Scope
+from promptreg.services import Actor
+
+MAX_BATCH = 1000
+MAX_METRICS = 50
+MAX_ABS_VALUE = 1e9
+MAX_FUTURE = timedelta(minutes=5)
+METRIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+_INSERT_CHUNK = 1000  # rows per INSERT: 9 parameters each stays far below SQLite's limit
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    scores: int
+    values_stored: int
+    values_duplicate: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"scores": self.scores, "values_stored": self.values_stored, "values_duplicate": self.values_duplicate}
+
+
+def _bad(index: int, message: str, code: str = "invalid_score") -> InvalidInput:
+    return InvalidInput(f"scores[{index}]: {message}; nothing from this request was stored.", code=code, details={"index": index})
+
+
+def _text(item: dict, key: str, index: int, *, max_length: int, required: bool = True) -> str:
+    value = item.get(key)
+    if value is None or value == "":
+        if required:
+            raise _bad(index, f"'{key}' is required")
+        return ""
+    if not isinstance(value, str):
+        raise _bad(index, f"'{key}' must be a string")
+    if len(value) > max_length:
+        raise _bad(index, f"'{key}' is longer than {max_length} characters")
+    return value
+
+
+def _int(item: dict, key: str, index: int, *, required: bool) -> int | None:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise _bad(index, f"'{key}' is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _bad(index, f"'{key}' must be a positive integer")
+    return value
+
+
+def _metrics(item: dict, index: int) -> dict[str, float]:
+    metrics = item.get("metrics")
+    if not isinstance(metrics, dict) or not metrics:
+        raise _bad(index, "'metrics' must be a non-empty object of name → number")
+    if len(metrics) > MAX_METRICS:
+        raise _bad(index, f"at most {MAX_METRICS} metrics per score")
+    clean: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not METRIC_RE.match(name):
+            raise _bad(index, f"metric name {name!r} must start with a letter and use letters, digits, '_', '.', ':' or '-' (≤64)", "invalid_metric")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _bad(index, f"metric '{name}' must be a number, got {type(value).__name__}", "invalid_metric")
+        if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+            raise _bad(index, f"metric '{name}' = {value} is out of range (finite, |x| ≤ {MAX_ABS_VALUE:g})", "invalid_metric")
+        clean[name] = float(value)
+    return clean
+
+
+def _timestamp(item: dict, index: int, now: datetime) -> datetime:
+    value = item.get("timestamp")
+    if value is None:
+        return now
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise _bad(index, "'timestamp' must be an ISO 8601 date-time")
+        value = parsed
+    if not isinstance(value, datetime):
+        raise _bad(index, "'timestamp' must be an ISO 8601 date-time")
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, dt_timezone.utc)
+    if value > now + MAX_FUTURE:
+        raise _bad(index, "'timestamp' is in the future")
+    return value
+
+
+@dataclass(frozen=True)
+class _Row:
+    client_id: str
+    prompt_id: int
+    version_id: int
+    session_id: str
+    experiment_id: int | None
+    variant: str
+    metric: str
+    value: float
+    timestamp: datetime
+
+
+def _lookups(items: list[dict]) -> tuple[dict, dict]:
+    names = {i.get("prompt") for i in items if isinstance(i.get("prompt"), str)}
+    versions = {
+        (name, number): (prompt_id, version_id)
+        for version_id, prompt_id, name, number in PromptVersion.objects.filter(prompt__name__in=names).values_list(
+            "id", "prompt_id", "prompt__name", "number"
+        )
+    }
+    ids = {i.get("experiment") for i in items if isinstance(i.get("experiment"), int)}
+    experiments = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)} if ids else {}
+    return versions, experiments
+
+
+def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
+    """Check a batch and turn it into one row per metric value; raises InvalidInput naming the index."""
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("'scores' must be a non-empty list.", code="invalid_score")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"At most {MAX_BATCH:,} scores per request; got {len(items):,}.", code="too_many_scores")
+    now = now or timezone.now()
+    versions, experiments = _lookups([i for i in items if isinstance(i, dict)])
+    prompt_names = {name for name, _ in versions}
+    rows: list[_Row] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _bad(index, "each score must be an object")
+        client_id = _text(item, "id", index, max_length=100)
+        prompt = _text(item, "prompt", index, max_length=200)
+        number = _int(item, "version", index, required=True)
+        session_id = _text(item, "session_id", index, max_length=200, required=False)
+        experiment_id = _int(item, "experiment", index, required=False)
+        sent_variant = _text(item, "variant", index, max_length=12, required=False)
+        metrics = _metrics(item, index)
+        timestamp = _timestamp(item, index, now)
+        if (prompt, number) not in versions:
+            if prompt not in prompt_names:
+                raise _bad(index, f"no prompt named '{prompt}'", "prompt_not_found")
+            raise _bad(index, f"'{prompt}' has no version {number}", "version_not_found")
+        prompt_id, version_id = versions[(prompt, number)]
+        variant = ""
+        if experiment_id is not None:
+            experiment = experiments.get(experiment_id)
+            if experiment is None or experiment.prompt_id != prompt_id:
+                raise _bad(index, f"no experiment {experiment_id} on '{prompt}'", "experiment_not_found")
+            if experiment.state == ExperimentState.DRAFT:
+                raise _bad(index, f"experiment {experiment_id} has not started", "experiment_not_started")
+            if not session_id:
+                raise _bad(index, "'session_id' is required for an experiment's scores (the variant comes from it)")
+            variant = experiment.assign(session_id)
+            if sent_variant and sent_variant != variant:
+                raise _bad(index, f"session '{session_id}' is in {variant}, not {sent_variant}", "variant_mismatch")
+            if experiment.version_id_for(variant) != version_id:
+                served = experiment.version_for(variant).number
+                raise _bad(index, f"session '{session_id}' is in {variant}, which serves v{served}, not v{number}", "version_mismatch")
+        elif sent_variant:
+            raise _bad(index, "'variant' needs an 'experiment'", "variant_mismatch")
+        rows.extend(
+            _Row(client_id, prompt_id, version_id, session_id, experiment_id, variant, metric, value, timestamp)
+            for metric, value in metrics.items()
+        )
+    return rows
+
+
+def _insert(rows: list[_Row]) -> tuple[int, list[tuple[int, str, str, str, float]]]:
+    """Insert, skipping (client_id, metric) pairs already stored; returns how many were
+    stored and the experiment rows among them."""
+    table = connection.ops.quote_name(Score._meta.db_table)
+    columns = "client_id, prompt_id, version_id, session_id, experiment_id, variant, metric, value, timestamp"
+    adapt = connection.ops.adapt_datetimefield_value
+    inserted: list[tuple[int, str, str, str, float]] = []
+    stored = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
+            params: list[Any] = []
+            for r in chunk:
+                params += [r.client_id, r.prompt_id, r.version_id, r.session_id, r.experiment_id, r.variant, r.metric, r.value, adapt(r.timestamp)]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
+                "ON CONFLICT (client_id, metric) DO NOTHING "
+                "RETURNING experiment_id, session_id, variant, metric, value",
+                params,
+            )
+            returned = cursor.fetchall()
+            stored += len(returned)
+            inserted += [row for row in returned if row[0] is not None]
+    return stored, inserted
+
+
+def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
+    """Fold new values into the per-session sums, then move each variant's
+    Σ mean and Σ mean² by the change of that session's mean.
+
+    Session rows are locked (in a fixed order, so concurrent batches cannot
+    deadlock) while their old mean is read; the variant totals take atomic
+    increments, which commute."""
+    per_session: dict[tuple[int, str, str], list] = {}
+    for experiment_id, session_id, variant, metric, value in inserted:
+        entry = per_session.setdefault((experiment_id, metric, session_id), [variant, 0, 0.0])
+        entry[1] += 1
+        entry[2] += value
+    if not per_session:
+        return
+    ExperimentSession.objects.bulk_create(
+        [ExperimentSession(experiment_id=e, metric=m, session_id=s, variant=v[0]) for (e, m, s), v in per_session.items()],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    locked = ExperimentSession.objects.select_for_update().filter(
+        experiment_id__in={k[0] for k in per_session},
+        metric__in={k[1] for k in per_session},
+        session_id__in={k[2] for k in per_session},
+    ).order_by("id")
+    deltas: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+    changed: list[ExperimentSession] = []
+    for row in locked:
+        key = (row.experiment_id, row.metric, row.session_id)
+        if key not in per_session:
+            continue
+        _, dn, dtotal = per_session[key]
+        old_mean = row.total / row.n if row.n else None
+        row.n += dn
+        row.total += dtotal
+        new_mean = row.total / row.n
+        delta = deltas[(row.experiment_id, row.variant, row.metric)]
+        delta[0] += 1 if old_mean is None else 0
+        delta[1] += new_mean - (old_mean or 0.0)
+        delta[2] += new_mean * new_mean - (old_mean or 0.0) ** 2
+        delta[3] += dn
+        changed.append(row)
+    ExperimentSession.objects.bulk_update(changed, ["n", "total"], batch_size=500)
+    keys = sorted(deltas)
+    ExperimentTotal.objects.bulk_create(
+        [ExperimentTotal(experiment_id=e, variant=v, metric=m) for e, v, m in keys], ignore_conflicts=True
+    )
+    for e, v, m in keys:
+        d_sessions, d_sum, d_sum_sq, d_scores = deltas[(e, v, m)]
+        ExperimentTotal.objects.filter(experiment_id=e, variant=v, metric=m).update(
+            sessions=F("sessions") + d_sessions, sum=F("sum") + d_sum, sum_sq=F("sum_sq") + d_sum_sq, scores=F("scores") + d_scores
+        )
+
+
+def scores_ingest(*, scores: Any, actor: Actor) -> IngestResult:
+    """Store a batch of scores (up to 1,000): all or nothing, idempotent on each score's `id`.
+
+    Each item: `{"id", "prompt", "version", "session_id", "experiment", "variant", "metrics": {name: number}, "timestamp"}`;
+    `experiment`, `variant`, `session_id` and `timestamp` are optional (an experiment needs a session).
+    """
+    actor.require(Scope.WRITE, "Posting scores")
+    rows = validate_scores(scores)
+    with transaction.atomic():
+        stored, inserted = _insert(rows)
+        _accumulate(inserted)
+    return IngestResult(scores=len(scores), values_stored=stored, values_duplicate=len(rows) - stored)
+
+
+@transaction.atomic
+def experiment_totals_rebuild(experiment: Experiment) -> None:
+    """Recompute the running sums of one experiment from its stored scores (repair, and a check in tests)."""
+    Experiment.objects.select_for_update().get(pk=experiment.pk)
+    ExperimentSession.objects.filter(experiment=experiment).delete()
+    ExperimentTotal.objects.filter(experiment=experiment).delete()
+    values = Score.objects.filter(experiment=experiment).values_list("experiment_id", "session_id", "variant", "metric", "value")
+    _accumulate(values.iterator(chunk_size=5000))
