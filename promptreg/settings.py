@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "rollout.middleware.ApiJsonErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "promptreg.urls"

@@ -45,9 +45,21 @@ def authentication_error(request, exc):
 
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
-    return error_response(exc.status_code, "invalid" if exc.status_code < 500 else "server_error", str(exc))
+    message = str(exc)
+    if exc.status_code >= 500:
+        code = "server_error"
+    elif message.startswith("Cannot parse request body"):
+        code = "invalid_json"
+    else:
+        code = "invalid"
+    return error_response(exc.status_code, code, message)
 
 
 @api.exception_handler(RequestDataTooBig)
 def too_big(request, exc):
     return error_response(413, "too_large", "The request body is larger than the 1 MiB limit.")
+
+
+from rollout.api_prompts import router as prompts_router  # noqa: E402  (routers import the handlers above)
+
+api.add_router("", prompts_router)

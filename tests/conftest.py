@@ -71,3 +71,15 @@ def publish(db):
         return version_publish(name=name, body=body, **kwargs)
 
     return publish_
+
+
+@pytest.fixture(autouse=True)
+def _clean_serving_cache():
+    """Cached fetches outlive a test's rolled-back transaction: drop them before each test."""
+    from rollout import serving
+
+    r = serving.client()
+    if r is not None:
+        keys = list(r.scan_iter("pr:*", count=1000))
+        if keys:
+            r.delete(*keys)

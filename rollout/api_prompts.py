@@ -1,0 +1,263 @@
+"""`/api/v1/prompts/…`: fetch the live version, publish versions, move labels, roll back.
+
+The fetch is the hot path: it returns the cached, already serialized response
+from `rollout.serving` as-is (no per-request serialization or validation of the
+body); the schemas below describe it for the OpenAPI document. The writes go
+through the registry's services like every other entry point.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import register_converter
+from ninja import Field, Query, Router, Schema, Status
+
+from promptreg import services
+from promptreg.api_auth import ApiKeyAuth, Unauthorized, api_actor
+from promptreg.exceptions import Forbidden, InvalidInput
+from promptreg.models import LABEL_RE, LATEST, PRODUCTION, LabelMove, PromptVersion, Scope
+from rollout import serving
+
+
+class PromptNameConverter:
+    """Prompt names in paths, `/` included for folders (`billing/refund-extraction`)."""
+
+    regex = r"[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(PromptNameConverter, "promptname")
+
+router = Router(tags=["prompts"])
+
+
+# --- Schemas (also the OpenAPI document) -------------------------------------------
+
+
+class ErrorDetail(Schema):
+    code: str = Field(examples=["label_not_found"])
+    message: str = Field(examples=["'customer-support-system' has no label 'canary'."])
+
+
+class ErrorOut(Schema):
+    """Every error: a machine-readable code and a sentence for people (some carry more fields)."""
+
+    error: ErrorDetail
+
+
+class ExperimentRef(Schema):
+    id: int
+    variant: Literal["control", "treatment"]
+
+
+MESSAGE_EXAMPLE = [
+    {"role": "system", "content": "You are the support assistant for {{ company }}. Answer concisely."},
+    {"type": "placeholder", "name": "history"},
+    {"role": "user", "content": "{{ question }}"},
+]
+
+
+class PromptOut(Schema):
+    name: str = Field(examples=["customer-support-system"])
+    version: int = Field(examples=[5])
+    label: str | None = Field(description="The label asked for; null when a version number was asked for.", examples=["production"])
+    type: Literal["text", "chat"]
+    prompt: str | list[dict[str, Any]] = Field(
+        description="Text with `{{ variable }}` placeholders, or chat messages and `{type: placeholder, name}` slots.",
+        examples=["You are the support assistant for {{ company }}. Answer concisely."],
+    )
+    config: dict[str, Any] = Field(examples=[{"model": "gpt-4o-mini", "temperature": 0.2}])
+    variables: list[str] = Field(examples=[["company"]])
+    experiment: ExperimentRef | None = Field(description="Set when an A/B experiment chose this version for the session.")
+    labels: list[str] = Field(description="Every label pointing at this version.", examples=[["production", "staging"]])
+    prompt_type: str = Field(examples=["system"])
+    commit_message: str = Field(examples=["Answer concisely: users skim."])
+    created_at: datetime
+
+
+class VersionIn(Schema):
+    type: Literal["text", "chat"] = Field("text", description="`text` or `chat`.")
+    prompt: str | list[dict[str, Any]] = Field(examples=["Summarise the ticket for {{ customer }} in two sentences."])
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"model": "gpt-4o-mini", "temperature": 0.2}])
+    commit_message: str = Field(description="What changed and why.", examples=["Shorter answers: users skim."])
+    prompt_type: Literal["system", "rag-query", "extraction", "agent-planning", "output-format"] | None = Field(
+        None, description="Set on the prompt (it decides the review policy); defaults to `system` for a new prompt."
+    )
+    description: str | None = None
+    purpose: str = ""
+    known_edge_cases: str = ""
+    tags: list[str] | None = None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"type": "text", "prompt": "You are the support assistant for {{ company }}.", "config": {"temperature": 0.2}, "commit_message": "First version"},
+                {"type": "chat", "prompt": MESSAGE_EXAMPLE, "config": {}, "commit_message": "Chat form with history"},
+            ]
+        }
+    }
+
+
+class LabelMoveIn(Schema):
+    version: int = Field(ge=1, examples=[5])
+    reason: str = Field(description="Why: recorded in the deployment log.", examples=["Approved and eval passed"])
+    override: bool = Field(False, description="Bypass the promotion gates (needs an `admin` key); recorded as an override.")
+
+
+class RollbackIn(Schema):
+    reason: str = Field(examples=["Quality score dropped after v6"])
+    label: str = Field(PRODUCTION, description="The label to roll back; production unless told.")
+
+
+class MoveOut(Schema):
+    id: int
+    name: str = Field(examples=["customer-support-system"])
+    label: str = Field(examples=["production"])
+    version: int = Field(description="The version the label now points at.", examples=[4])
+    previous_version: int | None = Field(examples=[5])
+    is_rollback: bool
+    is_override: bool
+    bypassed_gates: list[str]
+    reason: str
+    via: str = Field(examples=["api"])
+    actor: str = Field(examples=["API key deploy-pipeline"])
+    created_at: datetime
+
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
+
+
+def _move_out(move: LabelMove) -> dict[str, Any]:
+    return {
+        "id": move.id,
+        "name": move.prompt.name,
+        "label": move.label,
+        "version": move.to_version.number,
+        "previous_version": move.from_version.number if move.from_version_id else None,
+        "is_rollback": move.is_rollback,
+        "is_override": move.is_override,
+        "bypassed_gates": move.bypassed_gates,
+        "reason": move.reason,
+        "via": move.via,
+        "actor": move.actor_name,
+        "created_at": move.created_at,
+    }
+
+
+# --- Writes (services do the work and the permission checks) -------------------------
+# Registered before the fetch so that `…/versions`, `…/labels/x` and `…/rollback`
+# are never read as part of a folder-style prompt name.
+
+
+@router.post(
+    "/prompts/{promptname:name}/versions",
+    auth=ApiKeyAuth(Scope.WRITE),
+    response={201: PromptOut, **ERRORS},
+    summary="Publish a new version",
+    description="Creates the prompt if it is new. Versions are immutable and numbered 1, 2, 3… per prompt.",
+)
+def publish_version(request: HttpRequest, name: str, body: VersionIn):
+    version = services.version_publish(
+        name=name,
+        kind=body.type,
+        body=body.prompt,
+        config=body.config,
+        commit_message=body.commit_message,
+        prompt_type=body.prompt_type,
+        description=body.description,
+        purpose=body.purpose,
+        known_edge_cases=body.known_edge_cases,
+        tags=body.tags,
+        actor=api_actor(request),
+    )
+    return Status(201, serving.payload(version, None))
+
+
+@router.post(
+    "/prompts/{promptname:name}/labels/{label}",
+    auth=ApiKeyAuth(Scope.DEPLOY),
+    response={200: MoveOut, **ERRORS, 409: ErrorOut},
+    summary="Move a label to a version",
+    description=(
+        "`production` is gated by the prompt type's review policy: a 400 with code `gate_blocked` names each "
+        "missing gate in `error.missing`. `override: true` with an `admin` key bypasses the gates and records it."
+    ),
+)
+def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
+    move = services.label_move(
+        name=name, label=label, version=body.version, reason=body.reason, override=body.override, actor=api_actor(request)
+    )
+    return _move_out(move)
+
+
+@router.post(
+    "/prompts/{promptname:name}/rollback",
+    auth=ApiKeyAuth(Scope.DEPLOY),
+    response={200: MoveOut, **ERRORS, 409: ErrorOut},
+    summary="Roll production back",
+    description=(
+        "Moves the label back to the version that was live before the current one, walking back through its "
+        "history (never to a version it was rolled back from). 400 `nothing_to_roll_back` when none is left."
+    ),
+)
+def rollback(request: HttpRequest, name: str, body: RollbackIn):
+    move = services.rollback(name=name, label=body.label, reason=body.reason, actor=api_actor(request))
+    return _move_out(move)
+
+
+# --- The fetch (hot path) -----------------------------------------------------------
+
+
+class ServingBearer(ApiKeyAuth):
+    """Bearer auth whose key check happens in the fetch itself, in the same Redis round
+    trip as the cached entry (see `serving.fetch`); here only the header is parsed."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> str | None:
+        return token or None
+
+
+class FetchQuery(Schema):
+    label: str | None = Field(None, description="Default `production`; `latest` is the newest version.")
+    version: int | None = Field(None, ge=1, description="A version number instead of a label.")
+    session_id: str | None = Field(None, max_length=256, description="Your user's session: picks the variant when an experiment runs.")
+
+
+@router.get(
+    "/prompts/{promptname:name}",
+    auth=ServingBearer(Scope.READ),
+    response={200: PromptOut, 304: None, **ERRORS, 410: ErrorOut},
+    summary="Fetch a prompt",
+    description=(
+        "The version a label points at (`production` by default) or a given version. Send the `ETag` back as "
+        "`If-None-Match` to get a 304 while it is unchanged. A retired prompt answers 410 `prompt_retired`."
+    ),
+)
+def fetch_prompt(request: HttpRequest, name: str, query: Query[FetchQuery]):
+    if query.version is not None and query.label is not None:
+        raise InvalidInput("Ask for a label or a version, not both.", code="label_and_version")
+    label = None if query.version is not None else (query.label or PRODUCTION)
+    if label is not None and label != LATEST and not LABEL_RE.match(label):
+        raise InvalidInput(f"'{label}' is not a label name.", code="invalid_label")
+    verdict, entry = serving.fetch(request.auth, name, label, query.version)
+    if verdict == serving.UNKNOWN_KEY:
+        raise Unauthorized("The API key is invalid or revoked.", code="invalid_key")
+    if verdict == serving.NO_READ:
+        raise Forbidden("This API key lacks the 'read' scope.", code="insufficient_scope")
+    if entry.status != 200:
+        return HttpResponse(entry.body, content_type="application/json", status=entry.status)
+    etag, body = entry.for_session(query.session_id)
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
