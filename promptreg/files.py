@@ -1,0 +1,355 @@
+"""Prompts as files in Git: one file per prompt, with the team's metadata header.
+
+A text prompt is `{name}.txt`: a header of `KEY: value` lines (a value continues
+on lines indented by two spaces), a `---` line, then the body exactly as stored.
+A chat prompt is `{name}.json`: one object with the same header keys and a
+`messages` list. Folders in a name (`billing/refund-extraction`) are folders on
+disk. The header holds PROMPT, VERSION, PURPOSE, LAST_CHANGED, CHANGED_BY,
+REASON, KNOWN_EDGE_CASES and EVAL_SCORE, plus PROMPT_TYPE and CONFIG, which a
+version needs too.
+
+Import reads and validates every file first and writes nothing if any file has
+a problem; then it publishes a new version only where the content (type, body,
+config: `PromptVersion.content_hash`) differs from the newest version, so a
+second run does nothing. VERSION, LAST_CHANGED, CHANGED_BY and EVAL_SCORE are
+written by export and ignored by import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from promptreg.exceptions import InvalidInput, RegistryError
+from promptreg.models import LabelMove, MoveVia, Prompt, PromptKind, PromptType, PromptVersion, validate_prompt_name
+from promptreg.services import Actor, label_move, validate_content, version_publish
+from promptreg.templating import chat_problems, text_problems
+
+HEADER_KEYS = ("PROMPT", "VERSION", "PURPOSE", "LAST_CHANGED", "CHANGED_BY", "REASON", "KNOWN_EDGE_CASES", "EVAL_SCORE", "PROMPT_TYPE", "CONFIG")
+SEPARATOR = "---"
+CONTINUATION = "  "
+EXTENSIONS = {".txt": PromptKind.TEXT, ".json": PromptKind.CHAT}
+HEADER_LINE_RE = re.compile(r"^([A-Z_]+):(?: (.*))?$")
+LINE_RE = re.compile(r"^line (\d+), (.*)$", re.S)  # how templating reports a problem's position
+
+# The registry cannot import the evaluation app; it registers a function giving
+# a version's headline score (or None), written as EVAL_SCORE on export.
+EvalScore = Callable[[PromptVersion], "float | None"]
+_eval_score: EvalScore | None = None
+
+
+def register_eval_score(provider: EvalScore) -> None:
+    global _eval_score
+    _eval_score = provider
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class FileErrors(Exception):
+    """Problems found in a directory of prompt files; nothing was imported."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+@dataclass
+class PromptFile:
+    path: str
+    name: str
+    kind: str
+    body: Any
+    config: dict
+    header: dict[str, str]
+
+    @property
+    def content_hash(self) -> str:
+        return PromptVersion.hash_content(self.kind, self.body, self.config)
+
+
+@dataclass
+class ImportResult:
+    published: list[PromptVersion] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    moves: list[LabelMove] = field(default_factory=list)
+    source_commit: str = ""
+
+
+# ---- writing ---------------------------------------------------------------
+
+
+def _header(version: PromptVersion) -> dict[str, Any]:
+    score = _eval_score(version) if _eval_score else None
+    return {
+        "PROMPT": version.prompt.name,
+        "VERSION": version.number,
+        "PURPOSE": version.purpose,
+        "LAST_CHANGED": version.created_at.replace(microsecond=0).isoformat(),
+        "CHANGED_BY": version.author_name,
+        "REASON": version.commit_message,
+        "KNOWN_EDGE_CASES": version.known_edge_cases,
+        "EVAL_SCORE": "" if score is None else round(score, 4),
+        "PROMPT_TYPE": version.prompt.prompt_type,
+        "CONFIG": version.config,
+    }
+
+
+def render(version: PromptVersion) -> str:
+    """A version as file content (`.txt` for text, `.json` for chat)."""
+    header = _header(version)
+    if version.kind == PromptKind.CHAT:
+        header["EVAL_SCORE"] = header["EVAL_SCORE"] if header["EVAL_SCORE"] != "" else None
+        return json.dumps({**header, "messages": version.body}, indent=2, ensure_ascii=False) + "\n"
+    lines = []
+    for key, value in header.items():
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False) if key == "CONFIG" else str(value)
+        first, *rest = text.split("\n")
+        lines.append(f"{key}: {first}".rstrip())
+        lines.extend((CONTINUATION + line).rstrip() for line in rest)
+    # One newline is added after the body and removed on import, so a body that
+    # ends with a newline survives the round trip.
+    return "\n".join(lines) + f"\n{SEPARATOR}\n" + version.body + "\n"
+
+
+def file_path(directory: Path, version: PromptVersion) -> Path:
+    suffix = ".json" if version.kind == PromptKind.CHAT else ".txt"
+    return directory / (version.prompt.name + suffix)
+
+
+def export_dir(directory: Path) -> list[Path]:
+    """Write the newest version of every active prompt; returns the paths written."""
+    written = []
+    for prompt in Prompt.objects.active().prefetch_related("versions"):
+        version = prompt.latest_version()
+        if version is None:
+            continue
+        path = file_path(directory, version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(version), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# ---- reading ---------------------------------------------------------------
+
+
+def _name_from_path(relative: Path) -> str:
+    return "/".join(relative.with_suffix("").parts)
+
+
+def _parse_text(path: str, text: str) -> tuple[dict[str, str], dict[str, int], str, int]:
+    """Header values, the line of each key, the body, and the number of lines before the body."""
+    lines = text.split("\n")
+    if not HEADER_LINE_RE.match(lines[0]) or not lines[0].startswith("PROMPT:"):
+        raise FileErrors([Problem(path, 1, "no metadata header: the file must start with 'PROMPT: <name>', and the header ends with a '---' line")])
+    header: dict[str, list[str]] = {}
+    where: dict[str, int] = {}
+    problems = []
+    key = ""
+    for number, line in enumerate(lines, start=1):
+        if line == SEPARATOR:
+            if problems:
+                raise FileErrors(problems)
+            body = "\n".join(lines[number:])
+            body = body[:-1] if body.endswith("\n") else body
+            return {k: "\n".join(v).strip() for k, v in header.items()}, where, body, number
+        match = HEADER_LINE_RE.match(line)
+        if match:
+            key = match[1]
+            if key not in HEADER_KEYS:
+                problems.append(Problem(path, number, f"unknown header key {key!r} (expected {', '.join(HEADER_KEYS)})"))
+            elif key in header:
+                problems.append(Problem(path, number, f"{key} appears twice"))
+            header[key], where[key] = [match[2] or ""], number
+        elif line.startswith(CONTINUATION) or not line.strip():
+            header[key].append(line[len(CONTINUATION) :])
+        else:
+            problems.append(Problem(path, number, f"not a header line: {line[:60]!r} (continue a value with two spaces of indent; end the header with '---')"))
+    raise FileErrors(problems + [Problem(path, len(lines), "the metadata header never ends: add a '---' line before the prompt text")])
+
+
+def _message_lines(text: str) -> list[int]:
+    """The line on which each element of the `messages` list starts (json gives no positions)."""
+    match = re.search(r'"messages"\s*:\s*\[', text)
+    if match is None:
+        return []
+    decoder, pos, lines = json.JSONDecoder(), match.end(), []
+    try:
+        while True:
+            while text[pos] in " \t\r\n,":
+                pos += 1
+            if text[pos] == "]":
+                return lines
+            lines.append(text.count("\n", 0, pos) + 1)
+            _, pos = decoder.raw_decode(text, pos)
+    except (ValueError, IndexError):
+        return lines
+
+
+def _key_line(text: str, key: str) -> int:
+    index = text.find(f'"{key}"')
+    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+
+
+def _read_chat(path: str, text: str) -> tuple[dict[str, str], Any, Any, list[Problem]]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise FileErrors([Problem(path, getattr(exc, "lineno", 1), f"not valid JSON: {getattr(exc, 'msg', exc)}")]) from None
+    if not isinstance(data, dict) or "PROMPT" not in data:
+        raise FileErrors([Problem(path, 1, "no metadata header: a chat file is a JSON object with the header keys (PROMPT, VERSION, …) and a 'messages' list")])
+    problems = [Problem(path, _key_line(text, k), f"unknown header key {k!r}") for k in data if k not in HEADER_KEYS and k != "messages"]
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        problems.append(Problem(path, _key_line(text, "messages"), "a chat file needs 'messages': a list of {role, content} messages and {type: placeholder, name} slots"))
+    else:
+        starts = _message_lines(text)
+        for problem in chat_problems(messages):
+            index = re.match(r"message (\d+)", problem)
+            line = starts[int(index[1]) - 1] if index and int(index[1]) <= len(starts) else _key_line(text, "messages")
+            problems.append(Problem(path, line, problem))
+    header = {k: "" if v is None else (v if isinstance(v, (str, dict)) else json.dumps(v)) for k, v in data.items() if k in HEADER_KEYS}
+    return header, data.get("CONFIG"), messages, problems
+
+
+def read_file(directory: Path, path: Path) -> PromptFile:
+    """Parse and validate one file; raises FileErrors naming the file and line of every problem."""
+    relative = path.relative_to(directory)
+    shown = relative.as_posix()
+    name = _name_from_path(relative)
+    kind = EXTENSIONS[path.suffix]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise FileErrors([Problem(shown, 1, "not UTF-8 text")]) from None
+    if kind == PromptKind.CHAT:
+        header, config, body, problems = _read_chat(shown, text)
+        where = {k: _key_line(text, k) for k in header}
+    else:
+        header, where, body, offset = _parse_text(shown, text)
+        config = header.get("CONFIG") or None
+        # Pad with the header's lines so template problems carry file line numbers.
+        problems = [Problem(shown, int(m[1]), m[2]) for m in (LINE_RE.match(p) for p in text_problems("\n" * offset + body))]
+        if isinstance(config, str):
+            try:
+                config = json.loads(config)
+            except ValueError:
+                problems.append(Problem(shown, where["CONFIG"], "CONFIG is not valid JSON"))
+    config = {} if config in (None, "") else config
+    if not isinstance(config, dict):
+        problems.append(Problem(shown, where.get("CONFIG", 1), "CONFIG must be a JSON object, like {\"model\": \"gpt-4o\"}"))
+    if header.get("PROMPT") != name:
+        problems.append(Problem(shown, where.get("PROMPT", 1), f"PROMPT says {header.get('PROMPT')!r} but the file is named for {name!r}"))
+    try:
+        validate_prompt_name(name)
+    except ValidationError as exc:
+        problems.append(Problem(shown, 1, exc.messages[0]))
+    prompt_type = header.get("PROMPT_TYPE", "")
+    if prompt_type and prompt_type not in PromptType.values:
+        problems.append(Problem(shown, where["PROMPT_TYPE"], f"PROMPT_TYPE must be one of {', '.join(PromptType.values)}"))
+    if not problems:
+        try:
+            validate_content(kind, body, config)
+        except InvalidInput as exc:
+            problems.append(Problem(shown, 1, exc.message))
+    if problems:
+        raise FileErrors(problems)
+    return PromptFile(path=shown, name=name, kind=kind, body=body, config=config, header=header)
+
+
+def read_dir(directory: Path) -> list[PromptFile]:
+    """Every `.txt` and `.json` file under `directory` (hidden folders skipped), or FileErrors for all problems."""
+    if not directory.is_dir():
+        raise FileErrors([Problem(str(directory), 0, "not a directory")])
+    files, problems, seen = [], [], {}
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in EXTENSIONS and p.is_file()):
+        relative = path.relative_to(directory)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        name = _name_from_path(relative)
+        if name in seen:
+            problems.append(Problem(relative.as_posix(), 1, f"'{name}' also has a file {seen[name]}; keep one"))
+            continue
+        seen[name] = relative.as_posix()
+        try:
+            files.append(read_file(directory, path))
+        except FileErrors as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise FileErrors(problems)
+    return files
+
+
+# ---- importing -------------------------------------------------------------
+
+
+def git_commit(directory: Path) -> str:
+    """HEAD of the Git checkout holding `directory` (`-dirty` if files there changed since), or ''."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    if not head:
+        return ""
+    return head + ("-dirty" if git("status", "--porcelain", "--", ".") else "")
+
+
+def import_dir(directory: Path, *, label: str | None = None, message: str = "", actor: Actor | None = None) -> ImportResult:
+    """Publish every changed file as a new version, then optionally point `label` at each file's version.
+
+    All or nothing: a bad file, a missing reason, or a label move the gates
+    refuse raises FileErrors and leaves the registry unchanged.
+    """
+    actor = actor or Actor(via=MoveVia.PIPELINE)
+    files = read_dir(directory)
+    latest = {v.prompt.name: v for v in (p.latest_version() for p in Prompt.objects.filter(name__in=[f.name for f in files])) if v}
+    changed = {f.name for f in files if f.name not in latest or latest[f.name].content_hash != f.content_hash}
+    missing_reason = [Problem(f.path, 1, "changed, but has no REASON and no --message was given") for f in files if f.name in changed and not (message or f.header.get("REASON"))]
+    if missing_reason:
+        raise FileErrors(missing_reason)
+    result = ImportResult(unchanged=[f.name for f in files if f.name not in changed], source_commit=git_commit(directory))
+    problems = []
+    with transaction.atomic():
+        for f in files:
+            try:
+                if f.name in changed:
+                    latest[f.name] = version_publish(
+                        name=f.name,
+                        kind=f.kind,
+                        body=f.body,
+                        config=f.config,
+                        commit_message=message or f.header["REASON"],
+                        purpose=f.header.get("PURPOSE", ""),
+                        known_edge_cases=f.header.get("KNOWN_EDGE_CASES", ""),
+                        prompt_type=f.header.get("PROMPT_TYPE") or None,
+                        source_commit=result.source_commit,
+                        actor=actor,
+                    )
+                    result.published.append(latest[f.name])
+                if label and latest[f.name].prompt.label_version(label) != latest[f.name]:
+                    reason = message or f"imported from {f.path}" + (f" at {result.source_commit}" if result.source_commit else "")
+                    result.moves.append(label_move(name=f.name, label=label, version=latest[f.name].number, actor=actor, reason=reason))
+            except RegistryError as exc:
+                problems.append(Problem(f.path, 1, exc.message))
+        if problems:
+            raise FileErrors(problems)  # rolls back every version and move of this run
+    return result
