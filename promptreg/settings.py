@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # its swagger-ui static files, so API docs never load from a CDN
     "simple_history",
     "template_partials",
     "promptreg",

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from rollout import langfuse_api
 from rollout.api import api
+from rollout.views_docs import api_docs
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", api.urls),
     path("api/public/", include(langfuse_api)),
+    path("docs/api/", api_docs, name="api-docs"),
 ]
 
 handler404 = "rollout.api_errors.not_found"
