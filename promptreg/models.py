@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -68,6 +69,26 @@ class Tag(models.Model):
 class PromptQuerySet(models.QuerySet):
     def active(self) -> PromptQuerySet:
         return self.filter(retired_at__isnull=True)
+
+    def with_summary(self) -> PromptQuerySet:
+        """One query for the list page: production version, latest version, last change, pending reviews."""
+        production = Label.objects.filter(prompt=models.OuterRef("pk"), name=PRODUCTION)
+        versions = PromptVersion.objects.filter(prompt=models.OuterRef("pk"))
+        pending = (
+            versions.filter(status=VersionStatus.IN_REVIEW)
+            .order_by()
+            .values("prompt")
+            .annotate(n=models.Count("id"))
+            .values("n")
+        )
+        return self.select_related("owner").prefetch_related("tags").annotate(
+            production_number=models.Subquery(production.values("version__number")[:1]),
+            production_created_at=models.Subquery(production.values("version__created_at")[:1]),
+            production_since=models.Subquery(production.values("updated_at")[:1]),
+            latest_number=models.Subquery(versions.order_by("-number").values("number")[:1]),
+            latest_at=models.Subquery(versions.order_by("-number").values("created_at")[:1]),
+            pending_reviews=Coalesce(models.Subquery(pending), 0),
+        )
 
 
 class Prompt(models.Model):
@@ -130,6 +151,8 @@ class PromptVersion(models.Model):
     commit_message = models.TextField()
     purpose = models.TextField(blank=True)
     known_edge_cases = models.TextField(blank=True)
+    # Example inputs for the compiled preview on the dashboard; never sent to app servers.
+    sample_values = models.JSONField(default=dict, blank=True)
     content_hash = models.CharField(max_length=64, db_index=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     source_commit = models.CharField(max_length=64, blank=True)

@@ -171,6 +171,7 @@ def version_publish(
     parent_number: int | None = None,
     expected_latest: int | None = None,
     source_commit: str = "",
+    sample_values: dict | None = None,
 ) -> PromptVersion:
     """Publish a new immutable version (creating the prompt if new), numbered latest + 1.
 
@@ -206,6 +207,7 @@ def version_publish(
         content_hash=PromptVersion.hash_content(kind, body, config),
         parent=parent,
         source_commit=source_commit,
+        sample_values=sample_values or {},
         created_by=actor.user,
         created_by_key=actor.api_key,
     )

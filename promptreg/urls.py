@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("api/public/", include(langfuse_api)),
     path("docs/api/", api_docs, name="api-docs"),
+    path("", include("promptreg.urls_web")),
 ]
 
 handler404 = "rollout.api_errors.not_found"

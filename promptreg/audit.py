@@ -1,0 +1,167 @@
+"""The audit trail: versions, reviews, label moves (deploys and rollbacks) and prompt
+changes, merged newest first from the deployment log and simple-history's records.
+
+Pages are cut from the merged stream: each source gives at most `offset + size`
+rows, so a page costs a fixed number of queries whatever the history's length.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+
+from promptreg.models import LabelMove, Prompt, PromptVersion, Review, ReviewDecision
+
+KINDS = {
+    "version": "New versions and status changes",
+    "review": "Reviews",
+    "deploy": "Activations and rollbacks",
+    "prompt": "Prompt changes (type, retirement)",
+}
+HIDDEN_DIFF_FIELDS = {"content_hash", "variables"}
+
+
+@dataclass
+class Event:
+    kind: str
+    key: str
+    at: datetime
+    who: str
+    prompt_name: str
+    title: str
+    why: str = ""
+    url: str = ""
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)
+    is_rollback: bool = False
+
+
+@dataclass
+class AuditFilter:
+    prompt: Prompt | None = None
+    kind: str = ""
+    user: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _window(qs: QuerySet, date_field: str, f: AuditFilter, prompt_field: str, user_fields: tuple[str, ...]) -> QuerySet:
+    if f.prompt is not None:
+        qs = qs.filter(**{prompt_field: f.prompt.pk})
+    if f.since:
+        qs = qs.filter(**{f"{date_field}__gte": f.since})
+    if f.until:
+        qs = qs.filter(**{f"{date_field}__lt": f.until})
+    if f.user:
+        cond = Q()
+        for user_field in user_fields:
+            cond |= Q(**{f"{user_field}__username": f.user})
+        qs = qs.filter(cond)
+    return qs.order_by(f"-{date_field}", "-pk")
+
+
+def _version_url(prompt_name: str, number: int) -> str:
+    return reverse("promptreg:version-detail", args=[prompt_name, number])
+
+
+def _field_changes(records: list) -> dict[int, list[tuple[str, Any, Any]]]:
+    """For each '~' historical record, its field changes against the previous record (one query per model)."""
+    changed = [r for r in records if r.history_type == "~"]
+    if not changed:
+        return {}
+    model = type(changed[0])
+    ids = {r.id for r in changed}
+    latest = max(r.history_id for r in changed)
+    by_object: dict[int, list] = {}
+    for record in model.objects.filter(id__in=ids, history_id__lte=latest).order_by("id", "history_date", "history_id"):
+        by_object.setdefault(record.id, []).append(record)
+    result = {}
+    for record in changed:
+        chain = by_object.get(record.id, [])
+        position = next((i for i, r in enumerate(chain) if r.history_id == record.history_id), 0)
+        if position == 0:
+            continue
+        delta = record.diff_against(chain[position - 1], excluded_fields=list(HIDDEN_DIFF_FIELDS & {f.name for f in model._meta.fields}))
+        result[record.history_id] = [(c.field, c.old, c.new) for c in delta.changes]
+    return result
+
+
+def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
+    qs = _window(LabelMove.objects.all(), "created_at", f, "prompt_id", ("actor",))
+    rows = qs.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:limit]
+    events = []
+    for m in rows:
+        src = f"v{m.from_version.number}" if m.from_version_id else "nothing"
+        verb = "Rolled back" if m.is_rollback else ("Activated (gate override)" if m.is_override else "Activated")
+        title = f"{verb} {m.label}: {src} → v{m.to_version.number}"
+        if m.bypassed_gates:
+            title += " · bypassed: " + "; ".join(m.bypassed_gates)
+        events.append(Event("deploy", f"move-{m.pk}", m.created_at, f"{m.actor_name} ({m.get_via_display().lower()})", m.prompt.name, title, m.reason, _version_url(m.prompt.name, m.to_version.number), is_rollback=m.is_rollback))
+    return qs.count(), events
+
+
+def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
+    model = PromptVersion.history.model
+    qs = _window(model.objects.all(), "history_date", f, "prompt_id", ("history_user", "created_by"))
+    rows = list(
+        qs.select_related("prompt", "history_user", "created_by", "created_by_key")
+        .defer("body", "config", "sample_values", "known_edge_cases", "purpose")[:limit]
+    )
+    changes = _field_changes(rows)
+    events = []
+    for r in rows:
+        name = r.prompt.name
+        if r.history_type == "+":
+            who = r.created_by.get_username() if r.created_by_id else (f"API key {r.created_by_key.name}" if r.created_by_key_id else "promptreg")
+            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"Published v{r.number}", r.commit_message, _version_url(name, r.number)))
+        else:
+            who = r.history_user.get_username() if r.history_user_id else "promptreg"
+            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"v{r.number} is now {r.get_status_display().lower()}", r.history_change_reason or "", _version_url(name, r.number), changes.get(r.history_id, [])))
+    return qs.count(), events
+
+
+def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
+    model = Review.history.model
+    qs = _window(model.objects.filter(history_type="+"), "history_date", f, "version__prompt_id", ("reviewer",))
+    rows = qs.select_related("version__prompt", "reviewer")[:limit]
+    events = []
+    for r in rows:
+        name = r.version.prompt.name
+        verb = {ReviewDecision.APPROVE: "Approved", ReviewDecision.REQUEST_CHANGES: "Requested changes on"}.get(r.decision, "Commented on")
+        events.append(Event("review", f"review-{r.history_id}", r.history_date, r.reviewer.get_username(), name, f"{verb} v{r.version.number}", r.comment, _version_url(name, r.version.number)))
+    return qs.count(), events
+
+
+def _prompts(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
+    model = Prompt.history.model
+    qs = _window(model.objects.all(), "history_date", f, "id", ("history_user",))
+    rows = list(qs.select_related("history_user")[:limit])
+    changes = _field_changes(rows)
+    events = []
+    for r in rows:
+        who = r.history_user.get_username() if r.history_user_id else "promptreg"
+        title = {"+": "Created the prompt", "~": "Changed the prompt", "-": "Deleted the prompt"}[r.history_type]
+        url = reverse("promptreg:prompt-detail", args=[r.name])
+        events.append(Event("prompt", f"prompt-{r.history_id}", r.history_date, who, r.name, title, r.history_change_reason or "", url, changes.get(r.history_id, [])))
+    return qs.count(), events
+
+
+SOURCES = {"deploy": _moves, "version": _versions, "review": _reviews, "prompt": _prompts}
+
+
+def audit_page(f: AuditFilter, page: int, size: int = 50) -> tuple[list[Event], int]:
+    """One page of events, newest first, and the total number of events matching the filter."""
+    offset = (page - 1) * size
+    total, streams = 0, []
+    for kind, source in SOURCES.items():
+        if f.kind and f.kind != kind:
+            continue
+        count, events = source(f, offset + size)
+        total += count
+        streams.append(events)
+    merged = heapq.merge(*streams, key=lambda e: e.at, reverse=True)
+    return list(merged)[offset : offset + size], total

@@ -1,0 +1,86 @@
+"""The prompt list and the prompt page; retire and restore."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from promptreg import permissions, services
+from promptreg.forms import PromptFilterForm, ReasonForm
+from promptreg.models import PRODUCTION, Prompt, ReviewPolicy
+from promptreg.preview import build_preview
+from promptreg.views.common import actor, done_or_error, get_prompt, require
+
+PAGE_SIZE = 50
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def prompt_list(request):
+    form = PromptFilterForm(request.GET or None)
+    prompts = Prompt.objects.with_summary()
+    prompts = form.filter(prompts) if form.is_valid() else prompts.active()
+    page = Paginator(prompts, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "filtered": bool(form.is_bound and form.has_changed()), "can_author": permissions.can_author(request.user)}
+    template = "promptreg/prompt_list.html#prompt-table" if request.htmx else "promptreg/prompt_list.html"
+    return render(request, template, context)
+
+
+@login_required
+def prompt_detail(request, name: str):
+    prompt = get_prompt(name)
+    labels = list(prompt.labels.select_related("version__created_by", "version__created_by_key").order_by("name"))
+    labels_by_version: dict[int, list[str]] = {}
+    for label in labels:
+        labels_by_version.setdefault(label.version_id, []).append(label.name)
+    versions = list(
+        prompt.versions.select_related("created_by", "created_by_key")
+        .defer("body", "config", "sample_values", "known_edge_cases", "purpose")
+        .order_by("-number")
+    )
+    for version in versions:
+        version.label_names = labels_by_version.get(version.id, [])
+    production = next((label.version for label in labels if label.name == PRODUCTION), None)
+    user = request.user
+    context = {
+        "prompt": prompt,
+        "tags": list(prompt.tags.all()),
+        "labels": labels,
+        "production": production,
+        "preview": build_preview(production.kind, production.body, production.sample_values) if production else None,
+        "versions": versions,
+        "latest": versions[0] if versions else None,
+        "policy": ReviewPolicy.for_type(prompt.prompt_type),
+        "can_author": permissions.can_author(user) and not prompt.is_retired,
+        "can_deploy": permissions.can_deploy(user),
+        "rollback_to": services.rollback_target(prompt) if production and permissions.can_deploy(user) else None,
+        "reason_form": ReasonForm(),
+    }
+    return render(request, "promptreg/prompt_detail.html", context)
+
+
+def _retire_or_restore(request, name: str, service, success: str):
+    require(permissions.can_deploy(request.user))
+    prompt = get_prompt(name)
+    form = ReasonForm(request.POST)
+    url = reverse("promptreg:prompt-detail", args=[prompt.name])
+    reason = form.data.get("reason", "")
+    return done_or_error(request, lambda: service(name=prompt.name, actor=actor(request), reason=reason), success, url)
+
+
+@login_required
+@require_POST
+def prompt_retire(request, name: str):
+    return _retire_or_restore(request, name, services.prompt_retire, f"'{name}' is retired: hidden from the list and from app servers. Nothing was deleted.")
+
+
+@login_required
+@require_POST
+def prompt_restore(request, name: str):
+    return _retire_or_restore(request, name, services.prompt_restore, f"'{name}' is restored.")

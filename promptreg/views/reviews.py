@@ -1,0 +1,83 @@
+"""Review workflow: submit for review, the reviewers' inbox, approve / request changes."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
+
+from promptreg import permissions, services
+from promptreg.exceptions import Forbidden, RegistryError
+from promptreg.forms import ReviewForm
+from promptreg.models import PromptVersion, VersionStatus
+from promptreg.views.common import actor, done_or_error, get_prompt, get_version, require
+from promptreg.views.versions import version_context
+
+
+def _in_review():
+    return PromptVersion.objects.filter(status=VersionStatus.IN_REVIEW, prompt__retired_at__isnull=True)
+
+
+@login_required
+def review_inbox(request):
+    versions = _in_review().select_related("prompt", "created_by", "created_by_key").defer("body", "config", "sample_values").order_by("created_at")
+    mine = [v for v in versions if v.created_by_id == request.user.pk]
+    others = [v for v in versions if v.created_by_id != request.user.pk]
+    return render(request, "promptreg/review_inbox.html", {"to_review": others, "mine": mine, "can_review": permissions.can_review(request.user)})
+
+
+@login_required
+def review_count(request):
+    """The number in the nav's Reviews link; refreshed by the `versionReviewed`/`versionSubmitted` events."""
+    count = _in_review().exclude(created_by=request.user).count()
+    return HttpResponse(str(count) if count else "")
+
+
+@login_required
+@require_POST
+def version_submit(request, name: str, number: int):
+    require(permissions.can_author(request.user))
+    prompt = get_prompt(name)
+    version = get_version(prompt, number)
+    url = reverse("promptreg:version-detail", args=[prompt.name, version.number])
+    response = done_or_error(
+        request,
+        lambda: services.version_submit_for_review(version=version, actor=actor(request)),
+        f"v{version.number} is waiting for review. Reviewers see it in their inbox.",
+        url,
+    )
+    return response
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def version_review(request, name: str, number: int):
+    require(permissions.can_review(request.user))
+    prompt = get_prompt(name)
+    version = get_version(prompt, number)
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            review = services.review_submit(version=version, actor=actor(request), decision=form.cleaned_data["decision"], comment=form.cleaned_data["comment"])
+        except Forbidden as exc:
+            raise PermissionDenied(exc.message) from None
+        except RegistryError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Review recorded: {review.get_decision_display().lower()} on v{version.number}.")
+            if not request.htmx:
+                return redirect("promptreg:version-detail", prompt.name, version.number)
+            version.refresh_from_db()
+            version.prompt = prompt
+            response = render(request, "promptreg/version_detail.html#review-panel", version_context(request, prompt, version))
+            return trigger_client_event(response, "versionReviewed", {"version": version.number, "status": version.status})
+    context = {**version_context(request, prompt, version), "review_form": form}
+    template = "promptreg/version_detail.html#review-panel" if request.htmx else "promptreg/version_detail.html"
+    return render(request, template, context)

@@ -1,0 +1,154 @@
+"""The version page (also the review page), Compare, Activate and Roll back."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.vary import vary_on_headers
+
+from promptreg import panels, permissions, services
+from promptreg.diff import version_diff as build_diff
+from promptreg.exceptions import Forbidden, RegistryError
+from promptreg.forms import ReasonForm, ReviewForm
+from promptreg.gates import missing_gates
+from promptreg.models import PRODUCTION, PromptVersion, VersionStatus
+from promptreg.preview import build_preview
+from promptreg.views.common import actor, get_prompt, get_version, require
+
+
+def version_context(request, prompt, version) -> dict:
+    """Everything the version page and its review panel show, with what this user may do."""
+    user = request.user
+    labels = list(prompt.labels.select_related("version").order_by("name"))
+    production = next((label.version for label in labels if label.name == PRODUCTION), None)
+    own = version.created_by_id is not None and version.created_by_id == user.pk
+    missing = missing_gates(version, PRODUCTION)
+    is_live = production is not None and production.pk == version.pk
+    base = production if production and not is_live else (version.parent if version.parent_id else None)
+    return {
+        "prompt": prompt,
+        "version": version,
+        "preview": build_preview(version.kind, version.body, version.sample_values),
+        "version_labels": [label.name for label in labels if label.version_id == version.pk],
+        "production": production,
+        "is_live": is_live,
+        "diff": build_diff(base, version) if base else None,
+        "reviews": list(version.reviews.select_related("reviewer")),
+        "missing": missing,
+        "own_version": own,
+        "can_author": permissions.can_author(user) and not prompt.is_retired,
+        "can_submit": permissions.can_author(user) and version.status in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED) and not prompt.is_retired,
+        "can_review": permissions.can_review(user) and not own and version.status == VersionStatus.IN_REVIEW,
+        "can_comment": permissions.can_review(user),
+        "can_activate": permissions.can_deploy(user) and not is_live and not prompt.is_retired and (not missing or permissions.can_admin(user)),
+        "review_form": ReviewForm(),
+        "panels": panels.render_context(version, request),
+    }
+
+
+@login_required
+def version_detail(request, name: str, number: int):
+    prompt = get_prompt(name)
+    version = get_version(prompt, number)
+    return render(request, "promptreg/version_detail.html", version_context(request, prompt, version))
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def version_diff(request, name: str):
+    prompt = get_prompt(name)
+    numbers = list(prompt.versions.order_by("-number").values_list("number", flat=True))
+    if not numbers:
+        messages.info(request, "This prompt has no versions to compare yet.")
+        return HttpResponseRedirect(reverse("promptreg:prompt-detail", args=[prompt.name]))
+    production = prompt.label_version(PRODUCTION)
+
+    def pick(param: str, default: int) -> int:
+        value = request.GET.get(param, "")
+        return int(value) if value.isdigit() and int(value) in numbers else default
+
+    new_number = pick("to", numbers[0])
+    default_old = production.number if production and production.number != new_number else (numbers[1] if len(numbers) > 1 and numbers[0] == new_number else numbers[0])
+    old_number = pick("from", default_old)
+    versions = {v.number: v for v in PromptVersion.objects.filter(prompt=prompt, number__in={old_number, new_number})}
+    view = "inline" if request.GET.get("view") == "inline" else "split"
+    context = {
+        "prompt": prompt,
+        "numbers": numbers,
+        "production": production,
+        "diff": build_diff(versions[old_number], versions[new_number]),
+        "view": view,
+    }
+    template = "promptreg/version_diff.html#diff" if request.htmx else "promptreg/version_diff.html"
+    return render(request, template, context)
+
+
+def _confirm(request, template: str, context: dict, form: ReasonForm):
+    """The confirmation: a dialog body for htmx, a page without JavaScript, or the form again with errors."""
+    context = {**context, "form": form}
+    if request.htmx:
+        return render(request, f"{template}#confirm", context)
+    return render(request, template, context)
+
+
+def _act(request, call, success, redirect_to: str, template: str, context: dict, form: ReasonForm):
+    """Run the service; `success(move)` words the message. Errors show on the confirmation form, nothing changed."""
+    try:
+        move = call()
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
+    except RegistryError as exc:
+        form.add_error(None, exc.message)
+        return render(request, template, {**context, "form": form})
+    messages.success(request, success(move))
+    return HttpResponseRedirect(redirect_to)
+
+
+@login_required
+def version_activate(request, name: str, number: int):
+    require(permissions.can_deploy(request.user))
+    prompt = get_prompt(name)
+    version = get_version(prompt, number)
+    production = prompt.label_version(PRODUCTION)
+    context = {"prompt": prompt, "version": version, "production": production, "missing": missing_gates(version, PRODUCTION), "can_override": permissions.can_admin(request.user)}
+    if request.method != "POST":
+        return _confirm(request, "promptreg/activate_confirm.html", context, ReasonForm(initial={"expected_current": production.number if production else None}))
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return render(request, "promptreg/activate_confirm.html", {**context, "form": form})
+    data = form.cleaned_data
+    return _act(
+        request,
+        lambda: services.label_move(
+            name=prompt.name, label=PRODUCTION, version=version.number, actor=actor(request), reason=data["reason"],
+            override=data["override"], expected_current=data["expected_current"],
+        ),
+        lambda move: f"v{move.to_version.number} of '{prompt.name}' is now live in production.",
+        reverse("promptreg:prompt-detail", args=[prompt.name]),
+        "promptreg/activate_confirm.html", context, form,
+    )
+
+
+@login_required
+def prompt_rollback(request, name: str):
+    require(permissions.can_deploy(request.user))
+    prompt = get_prompt(name)
+    production = prompt.label_version(PRODUCTION)
+    context = {"prompt": prompt, "production": production, "target": services.rollback_target(prompt)}
+    if request.method != "POST":
+        return _confirm(request, "promptreg/rollback_confirm.html", context, ReasonForm(initial={"expected_current": production.number if production else None}))
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return render(request, "promptreg/rollback_confirm.html", {**context, "form": form})
+    data = form.cleaned_data
+    return _act(
+        request,
+        lambda: services.rollback(name=prompt.name, actor=actor(request), reason=data["reason"], expected_current=data["expected_current"]),
+        lambda move: f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to v{move.to_version.number}.",
+        reverse("promptreg:prompt-detail", args=[prompt.name]),
+        "promptreg/rollback_confirm.html", context, form,
+    )
