@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class ExperimentsConfig(AppConfig):
     name = "experiments"
     verbose_name = "Evaluations and experiments"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from experiments import evaluation, receivers  # noqa: F401  (connects the signal receivers)
+        from promptreg.gates import register_gate
+
+        register_gate("eval", evaluation.eval_gate)
+        settings.CELERY_BEAT_SCHEDULE.setdefault(
+            "evaluation-resume-stale",
+            {"task": "experiments.evaluation_resume_stale", "schedule": float(settings.EVAL_STALE_SECONDS)},
+        )

@@ -189,6 +189,12 @@ CELERY_BEAT_SCHEDULE: dict = {}
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "")
+LLM_TIMEOUT = float(os.environ.get("LLM_TIMEOUT", "30"))
+LLM_MAX_RETRIES = envint("LLM_MAX_RETRIES", 3)
+LLM_BACKOFF = float(os.environ.get("LLM_BACKOFF", "0.5"))
+LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 16)
+# A running evaluation whose worker has not beaten for this long is taken over by another worker.
+EVAL_STALE_SECONDS = envint("EVAL_STALE_SECONDS", 60)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "promptreg@localhost")
@@ -198,4 +204,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO" if DEBUG else "WARNING")},
+    "loggers": {"httpx": {"level": "WARNING"}},  # one INFO line per provider call drowns the worker log
 }

@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from experiments.api_evaluations import router as evaluations_router
 from experiments.api_experiments import router as experiments_router
 from promptreg.exceptions import RegistryError
 from rollout.api_errors import error_response
@@ -21,6 +22,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("", experiments_router)
+api.add_router("", evaluations_router)
 
 
 @api.exception_handler(RegistryError)

@@ -1,0 +1,85 @@
+"""JSON API for datasets and evaluation runs (mounted under /api/v1/ by rollout.api)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from ninja import Router, Schema
+
+from experiments import evaluation
+from promptreg.api_auth import ApiKeyAuth, api_actor
+from promptreg.exceptions import NotFound
+from promptreg.models import Prompt
+
+router = Router(tags=["evaluations"])
+
+
+class DatasetIn(Schema):
+    name: str
+    scorers: list[Any]
+    cases: list[Any] = []
+    description: str = ""
+    primary_metric: str = ""
+
+
+class EvaluationIn(Schema):
+    prompt: str
+    version: int
+    dataset: int | str | None = None
+
+
+def _dataset_dict(dataset) -> dict[str, Any]:
+    return {
+        "id": dataset.pk,
+        "name": dataset.name,
+        "description": dataset.description,
+        "scorers": dataset.scorers,
+        "primary_metric": dataset.primary_metric or None,
+        "cases": dataset.active_cases().count(),
+    }
+
+
+@router.post("/datasets", auth=ApiKeyAuth("write"), summary="Create a dataset with its scorers and cases")
+def dataset_create(request: HttpRequest, body: DatasetIn):
+    dataset = evaluation.dataset_create(
+        name=body.name,
+        scorers=body.scorers,
+        cases=body.cases,
+        description=body.description,
+        primary_metric=body.primary_metric,
+        actor=api_actor(request),
+    )
+    return JsonResponse(_dataset_dict(dataset), status=201)
+
+
+@router.get("/datasets/{ref}", auth=ApiKeyAuth("read"), summary="A dataset (by id or name)")
+def dataset_get(request: HttpRequest, ref: str):
+    return _dataset_dict(evaluation.get_dataset(ref))
+
+
+@router.post("/evaluations", auth=ApiKeyAuth("write"), summary="Queue an evaluation run of a version")
+def evaluation_create(request: HttpRequest, body: EvaluationIn):
+    prompt = Prompt.objects.filter(name=body.prompt).first()
+    if prompt is None:
+        raise NotFound(f"No prompt named '{body.prompt}'.", code="prompt_not_found")
+    version = prompt.versions.filter(number=body.version).first()
+    if version is None:
+        raise NotFound(f"'{prompt.name}' has no version {body.version}.", code="version_not_found")
+    actor = api_actor(request)
+    if body.dataset is None:
+        run = evaluation.evaluation_compare_start(version=version, actor=actor)
+    else:
+        run = evaluation.evaluation_start(version=version, dataset=evaluation.get_dataset(body.dataset), actor=actor)
+    return JsonResponse(evaluation.run_to_dict(run), status=202)
+
+
+@router.get("/evaluations/{run_id}", auth=ApiKeyAuth("read"), summary="State, progress and metrics of a run")
+def evaluation_get(request: HttpRequest, run_id: int):
+    return evaluation.run_to_dict(evaluation.get_run(run_id))
+
+
+@router.post("/evaluations/{run_id}/cancel", auth=ApiKeyAuth("write"), summary="Cancel a queued or running run")
+def evaluation_cancel(request: HttpRequest, run_id: int):
+    run = evaluation.evaluation_cancel(run=evaluation.get_run(run_id), actor=api_actor(request))
+    return evaluation.run_to_dict(run)

@@ -1,0 +1,154 @@
+"""A client for any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server).
+
+The endpoint and key come from settings only (`LLM_BASE_URL`, `LLM_API_KEY`);
+a version's config may choose the model and sampling parameters but never
+where the server's key is sent. Calls time out, retry with exponential
+backoff on 429 / 5xx / network errors (honouring `Retry-After`), and at most
+`concurrency` run at once per client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+# Keys of a version's config that are passed to the provider as request parameters.
+REQUEST_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format")
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 30.0
+
+
+class ProviderError(Exception):
+    """The provider could not give an answer, after retries where retrying made sense."""
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    content: str
+    latency_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    base_url: str
+    api_key: str = ""
+    model: str = ""
+    timeout: float = 30.0
+    max_retries: int = 3
+    backoff: float = 0.5
+    concurrency: int = 16
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_version(cls, version_config: dict[str, Any] | None = None) -> LLMConfig:
+        """Settings, with the model and request parameters a version's config names."""
+        version_config = version_config or {}
+        return cls(
+            base_url=settings.LLM_BASE_URL,
+            api_key=settings.LLM_API_KEY,
+            model=str(version_config.get("model") or settings.LLM_MODEL),
+            timeout=settings.LLM_TIMEOUT,
+            max_retries=settings.LLM_MAX_RETRIES,
+            backoff=settings.LLM_BACKOFF,
+            concurrency=settings.LLM_CONCURRENCY,
+            params={k: version_config[k] for k in REQUEST_PARAMS if k in version_config},
+        )
+
+
+class LLMClient:
+    """Thread-safe: one client is shared by the threads of an evaluation run."""
+
+    def __init__(self, config: LLMConfig):
+        if not config.base_url:
+            raise ProviderError("No LLM provider is configured: set LLM_BASE_URL (and LLM_API_KEY, LLM_MODEL).")
+        self.config = config
+        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self._slots = threading.BoundedSemaphore(config.concurrency)
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
+            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def chat(self, messages: list[dict[str, Any]], **params: Any) -> ChatResult:
+        """One completion; latency covers the successful attempt only."""
+        body = {"model": self.config.model, "messages": messages, **self.config.params, **params}
+        last_error, retry_after = "", None
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                delay = self.config.backoff * 2 ** (attempt - 1)
+                time.sleep(max(delay, min(retry_after or 0.0, MAX_RETRY_AFTER)))
+                retry_after = None
+            with self._slots:
+                started = time.perf_counter()
+                try:
+                    response = self._http.post(self.url, json=body)
+                except httpx.TimeoutException:
+                    last_error = f"timed out after {self.config.timeout:g} s"
+                    continue
+                except httpx.TransportError as exc:
+                    last_error = f"could not connect ({exc.__class__.__name__}: {exc})"
+                    continue
+                latency_ms = (time.perf_counter() - started) * 1000
+            if response.status_code in RETRY_STATUSES:
+                last_error = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response)
+                continue
+            if response.status_code >= 400:
+                raise ProviderError(f"The LLM provider refused the request: HTTP {response.status_code} {_short(response.text)}")
+            return _parse(response, latency_ms)
+        raise ProviderError(
+            f"The LLM provider at {self.config.base_url} failed {self.config.max_retries + 1} times; last error: {last_error}."
+        )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _parse(response: httpx.Response, latency_ms: float) -> ChatResult:
+    try:
+        data = response.json()
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ProviderError(f"The LLM provider sent a malformed response (not a chat completion): {_short(response.text)}") from None
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise ProviderError("The LLM provider sent a malformed response: message content is not text.")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return ChatResult(
+        content=content,
+        latency_ms=round(latency_ms, 2),
+        prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+        completion_tokens=_int_or_none(usage.get("completion_tokens")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and value >= 0 else None

@@ -1,0 +1,33 @@
+"""Celery tasks of the measuring app. Tasks take ids and call services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+
+from experiments import evaluation
+
+# ---------------------------------------------------------------- evaluation runs
+
+
+@shared_task(name="experiments.evaluation_run")
+def evaluation_run(run_id: int) -> str:
+    """Execute one evaluation run; duplicates and retries are harmless (see experiments.evaluation)."""
+    return evaluation.run_execute(run_id)
+
+
+@shared_task(name="experiments.evaluation_resume_stale")
+def evaluation_resume_stale() -> list[int]:
+    """Queue again the runs whose worker died; the run task takes them over."""
+    run_ids = evaluation.runs_resume_stale()
+    for run_id in run_ids:
+        evaluation_run.delay(run_id)
+    return run_ids
+
+
+@worker_ready.connect
+def _resume_on_start(sender, **kwargs) -> None:
+    # A worker that starts after a crash picks up what the dead one left; the
+    # countdown lets the dead worker's heartbeat go stale first.
+    evaluation_resume_stale.apply_async(countdown=settings.EVAL_STALE_SECONDS + 1)
