@@ -100,7 +100,7 @@ def test_a_duplicated_task_does_nothing(fake_llm, version, dataset):
     assert run.results.count() == 4 and len(fake_llm.requests) == 4
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_duplicates_claim_once(fake_llm, publish):
     ds = make_dataset("many", answers=["[[sleep:0.02]]"] * 12)
     v = publish(name="geo-answer", body="{{ query }}")
@@ -153,7 +153,7 @@ def test_cancel_a_queued_run(version, dataset, fake_llm):
         evaluation_cancel(run=run, actor=SERVER)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_cancel_a_running_run_stops_at_the_next_chunk(fake_llm, publish, settings):
     settings.LLM_CONCURRENCY = 2
     ds = make_dataset("slow", answers=["[[sleep:0.02]]"] * 200)
