@@ -9,6 +9,7 @@ class ExperimentsConfig(AppConfig):
         from django.conf import settings
 
         from experiments import evaluation, receivers  # noqa: F401  (connects the signal receivers)
+        from experiments import experiments  # noqa: F401  (stops experiments whose label moved under them)
         from promptreg.gates import register_gate
 
         register_gate("eval", evaluation.eval_gate)

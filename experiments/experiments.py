@@ -1,0 +1,386 @@
+"""Experiment and canary actions: create, start, stop (kill switch), ship, conclude; and their analysis.
+
+Every entry point (dashboard, API, beat) calls these. Start, stop and ship
+change what a fetch returns, so they send `serving_changed` after commit.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Sum
+from django.dispatch import receiver
+from django.utils import timezone
+
+from experiments import stats
+from experiments.models import (
+    CONTROL,
+    TREATMENT,
+    AnalysisSnapshot,
+    Direction,
+    Experiment,
+    ExperimentKind,
+    ExperimentMode,
+    ExperimentState,
+    ExperimentTotal,
+    MetricKind,
+    Score,
+)
+from promptreg import signals
+from promptreg.exceptions import Conflict, InvalidInput, NotFound
+from promptreg.models import Label, MoveVia, Prompt, PromptVersion, Scope, validate_label_name
+from promptreg.services import Actor, label_move
+
+METRIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+BASELINE_WINDOW = timedelta(days=14)
+DEFAULT_CANARY_FRACTION = 0.05
+
+
+def _serving_changed(prompt_name: str) -> None:
+    transaction.on_commit(partial(signals.serving_changed.send, sender=Experiment, prompt_name=prompt_name))
+
+
+def _number(value: Any, what: str, *, low: float, high: float, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise InvalidInput(f"{what} must be a {'whole ' if integer else ''}number.", code="invalid_experiment")
+    if not low <= value <= high:
+        raise InvalidInput(f"{what} must be between {low:g} and {high:g}; got {value:g}.", code="invalid_experiment")
+    return value
+
+
+def _metric(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not METRIC_RE.match(name):
+        raise InvalidInput(f"{what} must be a metric name (letters, digits, '_', '.', ':', '-'), got {name!r}.", code="invalid_experiment")
+    return name
+
+
+def _guardrails(raw: Any, primary: str) -> list[dict]:
+    if not isinstance(raw, list):
+        raise InvalidInput("guardrails must be a list of {metric, direction, margin}.", code="invalid_experiment")
+    clean: list[dict] = []
+    for i, g in enumerate(raw):
+        if not isinstance(g, dict):
+            raise InvalidInput(f"guardrails[{i}] must be an object.", code="invalid_experiment")
+        metric = _metric(g.get("metric"), f"guardrails[{i}].metric")
+        if metric == primary or metric in {c["metric"] for c in clean}:
+            raise InvalidInput(f"guardrails[{i}]: '{metric}' is already a metric of this experiment.", code="invalid_experiment")
+        direction = g.get("direction", Direction.HIGHER)
+        if direction not in Direction.values:
+            raise InvalidInput(f"guardrails[{i}].direction must be {' or '.join(Direction.values)}.", code="invalid_experiment")
+        margin = _number(g.get("margin"), f"guardrails[{i}].margin (absolute, in the metric's units)", low=0, high=1e9)
+        clean.append({"metric": metric, "direction": direction, "margin": float(margin)})
+    return clean
+
+
+def _version(prompt: Prompt, number: Any, what: str) -> PromptVersion:
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise InvalidInput(f"{what} must be a version number.", code="invalid_experiment")
+    found = prompt.versions.filter(number=number).first()
+    if found is None:
+        raise NotFound(f"'{prompt.name}' has no version {number}.", code="version_not_found")
+    return found
+
+
+def baseline_estimate(version: PromptVersion, metric: str) -> tuple[int, float | None, float | None]:
+    """(n, mean, sd) of a metric's recent scores for a version, from SQL aggregates; the
+    standard deviation the power calculation uses when none is given."""
+    since = timezone.now() - BASELINE_WINDOW
+    agg = Score.objects.filter(version=version, metric=metric, timestamp__gte=since).aggregate(
+        n=Count("id"), s=Sum("value"), ss=Sum(F("value") * F("value"))
+    )
+    summary = stats.SampleStats(agg["n"], agg["s"] or 0.0, agg["ss"] or 0.0)
+    if summary.n < 2:
+        return summary.n, None, None
+    return summary.n, summary.mean, summary.variance**0.5
+
+
+def required_n(*, sd: float | None, mde: float | None, alpha: float, power: float, fraction: float) -> tuple[int, int] | None:
+    if not sd or not mde:
+        return None
+    return stats.required_sample_size(sd, mde, alpha=alpha, power=power, treatment_fraction=fraction)
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    actor: Actor,
+    prompt: str,
+    control_version: int,
+    treatment_version: int,
+    label: str = "production",
+    traffic_fraction: float = 0.5,
+    primary_metric: str = "quality_score",
+    primary_direction: str = Direction.HIGHER,
+    primary_kind: str = MetricKind.MEAN,
+    guardrails: list[dict] | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    minimum_detectable_effect: float | None = None,
+    baseline_sd: float | None = None,
+    min_samples_per_variant: int = 100,
+    min_runtime_hours: float = 0,
+    mode: str = ExperimentMode.SEQUENTIAL,
+    kind: str = ExperimentKind.EXPERIMENT,
+    hypothesis: str = "",
+) -> Experiment:
+    """Register an experiment as a draft: the hypothesis, metrics and margins are written down
+    before any data is seen, and locked when it starts."""
+    actor.require(Scope.DEPLOY, "Creating an experiment")
+    found = Prompt.objects.filter(name=prompt).first()
+    if found is None:
+        raise NotFound(f"No prompt named '{prompt}'.", code="prompt_not_found")
+    try:
+        validate_label_name(label)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], code="invalid_label") from None
+    control = _version(found, control_version, "control_version")
+    treatment = _version(found, treatment_version, "treatment_version")
+    if control.pk == treatment.pk:
+        raise InvalidInput("Control and treatment must be different versions.", code="invalid_experiment")
+    primary_metric = _metric(primary_metric, "primary_metric")
+    if primary_direction not in Direction.values:
+        raise InvalidInput(f"primary_direction must be {' or '.join(Direction.values)}.", code="invalid_experiment")
+    if primary_kind not in MetricKind.values:
+        raise InvalidInput(f"primary_kind must be {' or '.join(MetricKind.values)}.", code="invalid_experiment")
+    if mode not in ExperimentMode.values:
+        raise InvalidInput("mode must be 'fixed' or 'sequential'.", code="invalid_experiment")
+    if kind not in ExperimentKind.values:
+        raise InvalidInput("kind must be 'experiment' or 'canary'.", code="invalid_experiment")
+    fraction = _number(traffic_fraction, "traffic_fraction", low=0.0001, high=0.9999)
+    alpha = _number(alpha, "alpha", low=0.0001, high=0.2)
+    power = _number(power, "power", low=0.5, high=0.99)
+    min_samples = _number(min_samples_per_variant, "min_samples_per_variant", low=2, high=10**8, integer=True)
+    hours = _number(min_runtime_hours, "min_runtime_hours", low=0, high=24 * 365)
+    if minimum_detectable_effect is not None:
+        minimum_detectable_effect = _number(minimum_detectable_effect, "minimum_detectable_effect", low=1e-12, high=1e9)
+    if baseline_sd is not None:
+        baseline_sd = _number(baseline_sd, "baseline_sd", low=1e-12, high=1e9)
+    elif minimum_detectable_effect is not None:
+        _, mean, sd = baseline_estimate(control, primary_metric)
+        if primary_kind == MetricKind.PROPORTION and mean is not None and 0 < mean < 1:
+            sd = (mean * (1 - mean)) ** 0.5
+        baseline_sd = sd
+    experiment = Experiment(
+        prompt=found, label=label, kind=kind, hypothesis=(hypothesis or "").strip(),
+        control_version=control, treatment_version=treatment, traffic_fraction=float(fraction),
+        primary_metric=primary_metric, primary_direction=primary_direction, primary_kind=primary_kind,
+        guardrails=_guardrails(guardrails or [], primary_metric), alpha=float(alpha), power=float(power),
+        minimum_detectable_effect=minimum_detectable_effect, baseline_sd=baseline_sd,
+        min_samples_per_variant=int(min_samples), min_runtime=timedelta(hours=hours), mode=mode,
+        created_by=actor.user, created_by_key=actor.api_key,
+    )
+    experiment._change_reason = f"created by {actor.name}"
+    experiment.save()
+    return experiment
+
+
+def _lock(experiment_id: int) -> Experiment:
+    try:
+        return Experiment.objects.select_for_update().select_related("prompt", "control_version", "treatment_version").get(pk=experiment_id)
+    except Experiment.DoesNotExist:
+        raise NotFound(f"No experiment {experiment_id}.", code="experiment_not_found") from None
+
+
+def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -> None:
+    experiment.state = state
+    experiment._change_reason = f"{state} by {actor.name}: {reason}" if reason else f"{state} by {actor.name}"
+    experiment.save()
+
+
+@transaction.atomic
+def experiment_start(*, experiment_id: int, actor: Actor) -> Experiment:
+    """Start routing traffic: the control must be what the label serves now, and only one
+    experiment may run per prompt and label. Metrics and margins are locked from here on."""
+    actor.require(Scope.DEPLOY, "Starting an experiment")
+    Prompt.objects.select_for_update().filter(experiments__pk=experiment_id).first()  # serialise with label moves
+    experiment = _lock(experiment_id)
+    if experiment.state != ExperimentState.DRAFT:
+        raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a draft can start.", code="invalid_state")
+    if experiment.prompt.is_retired:
+        raise InvalidInput(f"'{experiment.prompt.name}' is retired.", code="prompt_retired")
+    live = Label.objects.filter(prompt=experiment.prompt, name=experiment.label).values_list("version_id", flat=True).first()
+    if live != experiment.control_version_id:
+        raise InvalidInput(
+            f"The control must be the version {experiment.label} serves now (v{experiment.control_version.number}); "
+            f"{experiment.label} points at {'another version' if live else 'nothing'}.",
+            code="control_not_live",
+        )
+    other = Experiment.objects.running().filter(prompt=experiment.prompt, label=experiment.label).exclude(pk=experiment.pk).first()
+    if other is not None:
+        raise Conflict(f"Experiment {other.pk} is already running on {experiment.prompt.name}@{experiment.label}; stop it first.", code="experiment_running")
+    experiment.started_at = timezone.now()
+    try:
+        with transaction.atomic():
+            _transition(experiment, ExperimentState.RUNNING, "", actor)
+    except IntegrityError:
+        raise Conflict(f"Another experiment is running on {experiment.prompt.name}@{experiment.label}.", code="experiment_running") from None
+    _serving_changed(experiment.prompt.name)
+    return experiment
+
+
+@transaction.atomic
+def experiment_stop(*, experiment_id: int, actor: Actor, reason: str = "") -> Experiment:
+    """The kill switch: from the next fetch on, every session gets the control."""
+    actor.require(Scope.DEPLOY, "Stopping an experiment")
+    experiment = _lock(experiment_id)
+    if experiment.state != ExperimentState.RUNNING:
+        raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}, not running.", code="invalid_state")
+    experiment.ended_at = timezone.now()
+    experiment.end_reason = (reason or "").strip() or "stopped"
+    _transition(experiment, ExperimentState.STOPPED, experiment.end_reason, actor)
+    _serving_changed(experiment.prompt.name)
+    transaction.on_commit(partial(experiment_snapshot, experiment.pk))
+    return experiment
+
+
+@transaction.atomic
+def experiment_conclude(*, experiment_id: int, actor: Actor, reason: str) -> Experiment:
+    """Close the experiment keeping the control (a canary's roll back); traffic returns to the control."""
+    actor.require(Scope.DEPLOY, "Concluding an experiment")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why (it goes in the experiment's history).", code="missing_field")
+    experiment = _lock(experiment_id)
+    if experiment.state not in (ExperimentState.RUNNING, ExperimentState.STOPPED):
+        raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}.", code="invalid_state")
+    experiment.ended_at = experiment.ended_at or timezone.now()
+    experiment.end_reason = reason
+    _transition(experiment, ExperimentState.CONCLUDED, reason, actor)
+    _serving_changed(experiment.prompt.name)
+    return experiment
+
+
+@transaction.atomic
+def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: bool = False) -> Experiment:
+    """Move the label to the treatment through the registry's `label_move` (its gates apply,
+    and the move is in the deployment log as made by an experiment), then conclude.
+
+    Refused while the split is broken (`invalid_srm`): the numbers cannot be trusted."""
+    actor.require(Scope.DEPLOY, "Shipping an experiment")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why you ship (it goes in the deployment log).", code="missing_field")
+    experiment = _lock(experiment_id)
+    if experiment.state not in (ExperimentState.RUNNING, ExperimentState.STOPPED):
+        raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a running or stopped one ships.", code="invalid_state")
+    analysis = experiment_analyse(experiment)
+    if analysis.decision == stats.INVALID_SRM:
+        raise InvalidInput("Cannot ship: " + analysis.explanation, code="invalid_srm")
+    move = label_move(
+        name=experiment.prompt.name,
+        label=experiment.label,
+        version=experiment.treatment_version.number,
+        actor=Actor(via=MoveVia.EXPERIMENT, user=actor.user, api_key=actor.api_key),
+        reason=f"{experiment} ({analysis.decision}): {reason}",
+        override=override,
+    )
+    experiment.shipped_move = move
+    experiment.ended_at = experiment.ended_at or timezone.now()
+    experiment.end_reason = f"shipped: {reason}"
+    _transition(experiment, ExperimentState.CONCLUDED, experiment.end_reason, actor)
+    return experiment
+
+
+def canary_start(
+    *, actor: Actor, prompt: str, version: int, label: str = "production", traffic_fraction: float = DEFAULT_CANARY_FRACTION, **design: Any
+) -> Experiment:
+    """Send a share of the label's traffic (5% by default) to a new version, analysed like any
+    experiment; then `experiment_ship` promotes it to 100% or `experiment_conclude` rolls it back."""
+    with transaction.atomic():
+        found = Prompt.objects.filter(name=prompt).first()
+        live = found.label_version(label) if found else None
+        if live is None:
+            raise InvalidInput(f"'{prompt}' has no {label} version to compare the canary with.", code="control_not_live")
+        experiment = experiment_create(
+            actor=actor, prompt=prompt, label=label, control_version=live.number, treatment_version=version,
+            traffic_fraction=traffic_fraction, kind=ExperimentKind.CANARY, **design,
+        )
+        return experiment_start(experiment_id=experiment.pk, actor=actor)
+
+
+# --- analysis -------------------------------------------------------------------
+
+
+def experiment_required_n(experiment: Experiment) -> tuple[int, int] | None:
+    return required_n(
+        sd=experiment.baseline_sd, mde=experiment.minimum_detectable_effect,
+        alpha=experiment.alpha, power=experiment.power, fraction=experiment.traffic_fraction,
+    )
+
+
+def experiment_design(experiment: Experiment) -> stats.Design:
+    required = experiment_required_n(experiment)
+    return stats.Design(
+        primary_metric=experiment.primary_metric,
+        higher_is_better=experiment.primary_direction == Direction.HIGHER,
+        proportion=experiment.primary_kind == MetricKind.PROPORTION,
+        guardrails=tuple(
+            stats.Guardrail(g["metric"], g["margin"], g["direction"] == Direction.HIGHER) for g in experiment.guardrails
+        ),
+        alpha=experiment.alpha,
+        treatment_fraction=experiment.traffic_fraction,
+        min_samples_per_variant=experiment.min_samples_per_variant,
+        sequential=experiment.mode == ExperimentMode.SEQUENTIAL,
+        required_n=required,
+        # The sequence is tightest where the plan expects to stop.
+        sequential_tuning=float(sum(required)) if required else stats.DEFAULT_SEQUENTIAL_TUNING,
+    )
+
+
+def experiment_data(experiment: Experiment) -> dict[str, tuple[stats.SampleStats, stats.SampleStats]]:
+    """(control, treatment) sufficient statistics of session means per metric: a handful of rows,
+    whatever the number of scores."""
+    rows = ExperimentTotal.objects.filter(experiment=experiment, metric__in=experiment.metrics)
+    found = {(r.metric, r.variant): stats.SampleStats(r.sessions, r.sum, r.sum_sq) for r in rows}
+    empty = stats.SampleStats(0, 0.0, 0.0)
+    return {m: (found.get((m, CONTROL), empty), found.get((m, TREATMENT), empty)) for m in experiment.metrics}
+
+
+def experiment_analyse(experiment: Experiment) -> stats.Analysis:
+    return stats.analyse(
+        experiment_design(experiment), experiment_data(experiment), runtime_ok=experiment.runtime >= experiment.min_runtime
+    )
+
+
+def experiment_snapshot(experiment_id: int) -> AnalysisSnapshot | None:
+    """Compute and store the current analysis (the dashboard's time series); skipped while no
+    new data arrived since the last snapshot of a running experiment."""
+    experiment = Experiment.objects.select_related("prompt", "control_version", "treatment_version").filter(pk=experiment_id).first()
+    if experiment is None or experiment.state == ExperimentState.DRAFT:
+        return None
+    result = experiment_analyse(experiment).to_dict()
+    result["scores"] = dict(
+        ExperimentTotal.objects.filter(experiment=experiment, metric=experiment.primary_metric).values_list("variant", "scores")
+    )
+    last = experiment.snapshots.order_by("-computed_at", "-id").first()
+    if last is not None and last.result == result:
+        return last
+    return AnalysisSnapshot.objects.create(experiment=experiment, decision=result["decision"], result=result)
+
+
+def experiments_snapshot_running() -> int:
+    """One pass over every running experiment (what beat runs)."""
+    count = 0
+    for experiment_id in Experiment.objects.running().values_list("pk", flat=True):
+        count += experiment_snapshot(experiment_id) is not None
+    return count
+
+
+def stop_on_foreign_label_move(prompt_id: int, label: str, version_id: int) -> None:
+    """A label moved under a running experiment (a deploy or rollback that was not the
+    experiment's own ship): its control no longer is what the label serves, so stop it."""
+    for experiment in Experiment.objects.running().filter(prompt_id=prompt_id, label=label).exclude(control_version_id=version_id):
+        experiment_stop(
+            experiment_id=experiment.pk, actor=Actor(via=MoveVia.EXPERIMENT),
+            reason="stopped automatically: the label was moved to another version while the experiment ran",
+        )
+
+
+@receiver(signals.label_moved)
+def _on_label_moved(sender, move, **kwargs) -> None:
+    stop_on_foreign_label_move(move.prompt_id, move.label, move.to_version_id)

@@ -1,0 +1,460 @@
+"""Statistics for online experiments: pure functions on sufficient statistics.
+
+Every test takes `SampleStats` (n, Σx, Σx²) per variant, which SQL can keep or
+aggregate, so nothing here ever sees raw scores. The unit is the session: the
+caller passes statistics of per-session means.
+
+References
+- Welch's t-test with the Welch–Satterthwaite degrees of freedom; the relative
+  lift's standard error by the delta method, as in GrowthBook's gbstats
+  (`TwoSidedTTest`), which `../shared/reference/gbstats_oracle.txt` reproduces.
+- Always-valid inference: asymptotic confidence sequences of Waudby-Smith et al.
+  (2023, arXiv:2103.06476, eq. 155/161), as in gbstats' `SequentialTwoSidedTTest`.
+- Holm (1979) step-down and Benjamini–Hochberg (1995) step-up adjustments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+from scipy import special
+
+DEFAULT_SEQUENTIAL_TUNING = 5000  # gbstats' default N*: the sample size the sequence is tightest at
+SRM_ALPHA = 0.001
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    """Sufficient statistics of one variant: count, Σx and Σx² (x = one session's mean)."""
+
+    n: int
+    sum: float
+    sum_sq: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> SampleStats:
+        values = list(values)
+        return cls(len(values), math.fsum(values), math.fsum(v * v for v in values))
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.n if self.n else 0.0
+
+    @property
+    def variance(self) -> float:
+        """Unbiased sample variance (Σx² − (Σx)²/n) / (n − 1); 0 below two observations."""
+        if self.n < 2:
+            return 0.0
+        return max(self.sum_sq - self.sum * self.sum / self.n, 0.0) / (self.n - 1)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its interval, p-value and standard error."""
+
+    effect: float
+    ci: tuple[float, float]
+    p_value: float
+    se: float
+
+    def to_dict(self) -> dict:
+        return {"effect": self.effect, "ci": list(self.ci), "p_value": self.p_value, "se": self.se}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Treatment against control on one metric: absolute and relative lift."""
+
+    absolute: Estimate
+    relative: Estimate | None  # None when the control mean is 0 (no relative lift)
+    df: float
+
+    @property
+    def significant(self) -> bool:
+        return self.absolute.ci[0] > 0 or self.absolute.ci[1] < 0
+
+
+def welch_df(control: SampleStats, treatment: SampleStats) -> float:
+    """Welch–Satterthwaite degrees of freedom: (a + b)² / (a²/(n_c−1) + b²/(n_t−1)), a = s²_c/n_c, b = s²_t/n_t."""
+    a = control.variance / control.n
+    b = treatment.variance / treatment.n
+    denominator = a * a / (control.n - 1) + b * b / (treatment.n - 1)
+    return (a + b) ** 2 / denominator if denominator > 0 else float(control.n + treatment.n - 2)
+
+
+def _two_sided(effect: float, se: float, alpha: float, df: float | None) -> Estimate:
+    """Interval effect ± q·se and p = 2·P(T > |effect/se|), with T Student's t (df) or normal (df=None)."""
+    if se <= 0:
+        return Estimate(effect, (effect, effect), 1.0 if effect == 0 else 0.0, 0.0)
+    q = _quantile(1 - alpha / 2, df)
+    p = 2 * _sf(abs(effect) / se, df)
+    return Estimate(effect, (effect - q * se, effect + q * se), p, se)
+
+
+def _sf(x: float, df: float | None) -> float:
+    """P(T > x) for Student's t with df degrees of freedom, or the standard normal when df is None."""
+    return float(special.ndtr(-x) if df is None else special.stdtr(df, -x))
+
+
+def _quantile(p: float, df: float | None) -> float:
+    return float(special.ndtri(p) if df is None else special.stdtrit(df, p))
+
+
+def relative_se(control: SampleStats, treatment: SampleStats, var_c: float, var_t: float) -> float:
+    """Delta method for lift = m_t/m_c − 1: Var ≈ s²_t/(n_t·m_c²) + m_t²·s²_c/(n_c·m_c⁴)."""
+    mc, mt = control.mean, treatment.mean
+    return math.sqrt(var_t / (treatment.n * mc**2) + mt**2 * var_c / (control.n * mc**4))
+
+
+def welch_test(control: SampleStats, treatment: SampleStats, alpha: float = 0.05) -> Comparison:
+    """Welch's (unpooled) t-test of mean(treatment) − mean(control), with the CI of
+    the absolute and (delta method) relative lift at level 1 − alpha.
+
+    Both use Student's t with the Welch–Satterthwaite df, as gbstats does.
+    """
+    _require_two_each(control, treatment)
+    df = welch_df(control, treatment)
+    se = math.sqrt(control.variance / control.n + treatment.variance / treatment.n)
+    absolute = _two_sided(treatment.mean - control.mean, se, alpha, df)
+    relative = None
+    if control.mean != 0:
+        rse = relative_se(control, treatment, control.variance, treatment.variance)
+        relative = _two_sided(treatment.mean / control.mean - 1, rse, alpha, df)
+    return Comparison(absolute, relative, df)
+
+
+def proportion_test(control: SampleStats, treatment: SampleStats, alpha: float = 0.05) -> Comparison:
+    """Unpooled two-proportion z-test for 0/1 outcomes: se = √(p_c(1−p_c)/n_c + p_t(1−p_t)/n_t),
+    normal quantiles; the relative lift by the delta method with var = p(1−p)."""
+    _require_two_each(control, treatment)
+    pc, pt = control.mean, treatment.mean
+    var_c, var_t = pc * (1 - pc), pt * (1 - pt)
+    se = math.sqrt(var_c / control.n + var_t / treatment.n)
+    absolute = _two_sided(pt - pc, se, alpha, None)
+    relative = None
+    if pc != 0:
+        relative = _two_sided(pt / pc - 1, relative_se(control, treatment, var_c, var_t), alpha, None)
+    return Comparison(absolute, relative, math.inf)
+
+
+def _require_two_each(control: SampleStats, treatment: SampleStats) -> None:
+    if control.n < 2 or treatment.n < 2:
+        raise ValueError("each variant needs at least two observations")
+
+
+def sequential_rho(alpha: float, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> float:
+    """ρ of the normal-mixture boundary, tuned to be tightest near N* = tuning (eq. 161):
+    ρ = √((−2 ln α + ln(−2 ln α + 1)) / N*)."""
+    return math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning)
+
+
+def confidence_sequence(estimate: Estimate, n_total: int, alpha: float = 0.05, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> Estimate:
+    """Turn a fixed-horizon estimate into an always-valid one (asymptotic confidence sequence).
+
+    With N = n_c + n_t, s² = se²·N and ρ from `sequential_rho`, the half-width is
+    √s² · √(2(Nρ² + 1) / (N²ρ²) · ln(√(Nρ² + 1) / α)). The always-valid p-value is the α
+    at which that interval (ρ held fixed) just touches 0:
+    p = min(1, √(Nρ² + 1) · exp(−effect²·N²ρ² / (2 s² (Nρ² + 1)))).
+    The probability that the sequence ever excludes the true effect, over all looks, is ≤ α.
+    """
+    if estimate.se <= 0 or n_total <= 0:
+        return estimate
+    rho = sequential_rho(alpha, tuning)
+    n = float(n_total)
+    s2 = estimate.se**2 * n
+    nr2 = n * rho * rho
+    half = math.sqrt(s2 * 2 * (nr2 + 1) / (n * n * rho * rho) * math.log(math.sqrt(nr2 + 1) / alpha))
+    exponent = -(estimate.effect**2) * n * n * rho * rho / (2 * s2 * (nr2 + 1))
+    p = min(1.0, math.sqrt(nr2 + 1) * math.exp(exponent))
+    return Estimate(estimate.effect, (estimate.effect - half, estimate.effect + half), p, estimate.se)
+
+
+def sequential_test(comparison: Comparison, n_total: int, alpha: float = 0.05, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> Comparison:
+    """`welch_test` / `proportion_test` made always valid: both lifts get confidence sequences."""
+    relative = comparison.relative and confidence_sequence(comparison.relative, n_total, alpha, tuning)
+    return Comparison(confidence_sequence(comparison.absolute, n_total, alpha, tuning), relative, comparison.df)
+
+
+@dataclass(frozen=True)
+class NonInferiority:
+    """One-sided test that the treatment is not worse than control by more than `margin`."""
+
+    effect: float
+    bound: float  # one-sided (1 − alpha) bound on the effect: lower if higher is better, upper otherwise
+    p_value: float
+    harm_p_value: float  # one-sided p of "worse by more than the margin"
+
+
+def non_inferiority_test(
+    control: SampleStats, treatment: SampleStats, margin: float, *, higher_is_better: bool = True, alpha: float = 0.05
+) -> NonInferiority:
+    """Welch one-sided non-inferiority test with an absolute margin m ≥ 0.
+
+    Higher is better: H0: δ ≤ −m vs H1: δ > −m, t = (δ + m)/se, p = P(T > t).
+    Lower is better:  H0: δ ≥ m  vs H1: δ < m,  t = (m − δ)/se, p = P(T > t).
+    `harm_p_value` is the mirror test (H1: worse by more than m), used to call a guardrail degraded.
+    """
+    _require_two_each(control, treatment)
+    if margin < 0:
+        raise ValueError("the margin is a non-negative amount in the metric's units")
+    df = welch_df(control, treatment)
+    se = math.sqrt(control.variance / control.n + treatment.variance / treatment.n)
+    effect = treatment.mean - control.mean
+    good = effect if higher_is_better else -effect  # the effect in the "better" direction
+    q = _quantile(1 - alpha, df)
+    if se <= 0:
+        p = 0.0 if good > -margin else 1.0
+        return NonInferiority(effect, effect, p, 1.0 - p if good != -margin else 1.0)
+    t = (good + margin) / se
+    bound = effect - q * se if higher_is_better else effect + q * se
+    return NonInferiority(effect, bound, _sf(t, df), _sf(-t, df))
+
+
+def srm_test(observed: Sequence[int], expected_fractions: Sequence[float]) -> float:
+    """Sample-ratio mismatch: Pearson's χ² goodness of fit of the observed counts
+    against the configured split (k − 1 df). A small p means assignment or logging is broken."""
+    total = sum(observed)
+    if total == 0:
+        return 1.0
+    chi2 = sum((o - total * f) ** 2 / (total * f) for o, f in zip(observed, expected_fractions, strict=True))
+    return float(special.chdtrc(len(observed) - 1, chi2))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni step-down adjusted p-values (family-wise error ≤ α); same order as given."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg step-up adjusted p-values (false-discovery rate ≤ α); same order as given."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i], reverse=True)
+    adjusted = [0.0] * m
+    running = 1.0
+    for k, i in enumerate(order):
+        rank = m - k
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+def required_sample_size(sd: float, mde: float, *, alpha: float = 0.05, power: float = 0.8, treatment_fraction: float = 0.5) -> tuple[int, int]:
+    """Sessions needed per variant (control, treatment) for a two-sided test at `alpha` to detect an
+    absolute difference `mde` with probability `power`, given the per-session standard deviation:
+    N = (z₁₋α/₂ + z_power)² σ² (1/(1−f) + 1/f) / mde², split N(1−f) : N f."""
+    if sd <= 0 or mde == 0:
+        raise ValueError("need a positive standard deviation and a non-zero effect")
+    z = _quantile(1 - alpha / 2, None) + _quantile(power, None)
+    f = treatment_fraction
+    total = z * z * sd * sd * (1 / (1 - f) + 1 / f) / (mde * mde)
+    return math.ceil(total * (1 - f)), math.ceil(total * f)
+
+
+def power_at(n_control: int, n_treatment: int, sd: float, mde: float, *, alpha: float = 0.05) -> float:
+    """Power of the two-sided test: Φ(|mde|/se − z₁₋α/₂) + Φ(−|mde|/se − z₁₋α/₂), se = σ√(1/n_c + 1/n_t)."""
+    se = sd * math.sqrt(1 / n_control + 1 / n_treatment)
+    z = _quantile(1 - alpha / 2, None)
+    shift = abs(mde) / se
+    return _sf(z - shift, None) + _sf(z + shift, None)
+
+
+# --- decisions ---------------------------------------------------------------
+
+SHIP = "ship_treatment"
+KEEP = "keep_control"
+NO_DIFFERENCE = "no_significant_difference"
+GUARDRAIL = "reject_guardrail_degraded"
+INSUFFICIENT = "insufficient_data"
+INVALID_SRM = "invalid_srm"
+DECISIONS = (SHIP, KEEP, NO_DIFFERENCE, GUARDRAIL, INSUFFICIENT, INVALID_SRM)
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    metric: str
+    margin: float
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class Design:
+    """What was fixed before the experiment started."""
+
+    primary_metric: str
+    higher_is_better: bool = True
+    proportion: bool = False
+    guardrails: tuple[Guardrail, ...] = ()
+    alpha: float = 0.05
+    treatment_fraction: float = 0.5
+    min_samples_per_variant: int = 100
+    sequential: bool = True
+    required_n: tuple[int, int] | None = None  # (control, treatment) from the power calculation
+    sequential_tuning: float = DEFAULT_SEQUENTIAL_TUNING
+
+
+@dataclass
+class Analysis:
+    decision: str
+    explanation: str
+    primary: dict
+    guardrails: list[dict] = field(default_factory=list)
+    srm: dict = field(default_factory=dict)
+    required_n_per_variant: int | None = None
+    required_n: dict | None = None
+    progress: float | None = None
+    mode: str = "sequential"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:+.4g}"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *, runtime_ok: bool = True) -> Analysis:
+    """The decision for an experiment from (control, treatment) statistics per metric.
+
+    Order of checks: SRM (p < 0.001 → invalid_srm, never ship); enough data
+    (minimum samples, minimum runtime, and in fixed mode the planned sample
+    size: a fixed-horizon test is read once); guardrails (Holm-adjusted one-sided
+    tests: one shown worse than its margin → reject); then the primary metric.
+    Ship needs a significant improvement *and* every guardrail shown non-inferior.
+    """
+    empty = SampleStats(0, 0.0, 0.0)
+    control, treatment = data.get(design.primary_metric, (empty, empty))
+    f = design.treatment_fraction
+    srm_p = srm_test([control.n, treatment.n], [1 - f, f])
+    required = design.required_n
+    progress = None
+    if required:
+        progress = min(1.0, control.n / required[0], treatment.n / required[1]) if all(required) else None
+    primary: dict = {
+        "metric": design.primary_metric,
+        "control": {"n": control.n, "mean": control.mean if control.n else None},
+        "treatment": {"n": treatment.n, "mean": treatment.mean if treatment.n else None},
+        "absolute_lift": None, "absolute_ci": None, "relative_lift": None, "relative_ci": None, "p_value": None,
+    }
+    result = Analysis(
+        decision=INSUFFICIENT, explanation="", primary=primary,
+        srm={"p_value": srm_p, "ok": srm_p >= SRM_ALPHA, "observed": [control.n, treatment.n], "expected_fraction": f},
+        required_n_per_variant=max(required) if required else None,
+        required_n={"control": required[0], "treatment": required[1]} if required else None,
+        progress=progress, mode="sequential" if design.sequential else "fixed",
+    )
+    if control.n >= 2 and treatment.n >= 2:
+        comparison = (proportion_test if design.proportion else welch_test)(control, treatment, design.alpha)
+        if design.sequential:
+            comparison = sequential_test(comparison, control.n + treatment.n, design.alpha, design.sequential_tuning)
+        primary.update(
+            absolute_lift=comparison.absolute.effect, absolute_ci=list(comparison.absolute.ci), p_value=comparison.absolute.p_value,
+            relative_lift=comparison.relative.effect if comparison.relative else None,
+            relative_ci=list(comparison.relative.ci) if comparison.relative else None,
+        )
+    else:
+        comparison = None
+    result.guardrails = _guardrails(design, data)
+
+    if control.n + treatment.n > 0 and srm_p < SRM_ALPHA:
+        expected = round((control.n + treatment.n) * f)
+        result.decision = INVALID_SRM
+        result.explanation = (
+            f"The split is off: {treatment.n} sessions got the treatment where about {expected} were expected "
+            f"({f:.0%} of {control.n + treatment.n}); a gap this large happens by chance less than once in a thousand "
+            f"(p = {srm_p:.2g}). Assignment or score logging is broken, so no result can be trusted; fix it before deciding."
+        )
+        return result
+    need = design.min_samples_per_variant
+    if comparison is None or min(control.n, treatment.n) < need:
+        result.explanation = (
+            f"Not enough data yet: {control.n} control and {treatment.n} treatment sessions have a '{design.primary_metric}' "
+            f"score; each variant needs at least {need} before anything is concluded."
+        )
+        return result
+    if not runtime_ok:
+        result.explanation = "The minimum runtime has not passed yet; early results swing with the time of day and week, so wait."
+        return result
+    if not design.sequential and required and (control.n < required[0] or treatment.n < required[1]):
+        result.explanation = (
+            f"Fixed-horizon test: it is read once, at the planned {required[0]} control and {required[1]} treatment sessions "
+            f"({progress:.0%} there). Reading it earlier would inflate false positives; switch to sequential mode to look daily."
+        )
+        return result
+
+    degraded = [g for g in result.guardrails if g["degraded"]]
+    if degraded:
+        names = ", ".join(f"'{g['metric']}'" for g in degraded)
+        result.decision = GUARDRAIL
+        result.explanation = f"Guardrail {names} got worse by more than its allowed margin, so the treatment must not ship, whatever the primary metric says."
+        return result
+    better = comparison.absolute.effect > 0 if design.higher_is_better else comparison.absolute.effect < 0
+    lift = comparison.relative.effect if comparison.relative else None
+    how_much = f"{_fmt(comparison.absolute.effect)} ({_pct(lift)})" if lift is not None else _fmt(comparison.absolute.effect)
+    lo, hi = comparison.absolute.ci
+    if comparison.significant and better:
+        unproven = [g for g in result.guardrails if not g["non_inferior"]]
+        if unproven:
+            names = ", ".join(f"'{g['metric']}'" for g in unproven)
+            result.decision = GUARDRAIL
+            result.explanation = (
+                f"'{design.primary_metric}' improved by {how_much}, but the data cannot yet rule out that {names} got worse "
+                "by more than the allowed margin. Do not ship until it does."
+            )
+            return result
+        result.decision = SHIP
+        result.explanation = (
+            f"The treatment is better: '{design.primary_metric}' changed by {how_much}; the true change is between "
+            f"{_fmt(lo)} and {_fmt(hi)} with {1 - design.alpha:.0%} confidence, and every guardrail held. Ship it."
+        )
+    elif comparison.significant:
+        result.decision = KEEP
+        result.explanation = (
+            f"The treatment is worse: '{design.primary_metric}' changed by {how_much} (between {_fmt(lo)} and {_fmt(hi)} "
+            f"with {1 - design.alpha:.0%} confidence). Keep the control."
+        )
+    else:
+        result.decision = NO_DIFFERENCE
+        more = f" The planned sample size is {progress:.0%} reached; more data can still show a difference." if progress is not None and progress < 1 else ""
+        result.explanation = (
+            f"No significant difference: '{design.primary_metric}' changed by {how_much}, but anything between {_fmt(lo)} and "
+            f"{_fmt(hi)} is consistent with the data, including no change.{more}"
+        )
+    return result
+
+
+def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]) -> list[dict]:
+    rows: list[dict] = []
+    tests: list[NonInferiority | None] = []
+    for g in design.guardrails:
+        control, treatment = data.get(g.metric, (SampleStats(0, 0, 0), SampleStats(0, 0, 0)))
+        test = None
+        if control.n >= 2 and treatment.n >= 2:
+            test = non_inferiority_test(control, treatment, g.margin, higher_is_better=g.higher_is_better, alpha=design.alpha)
+        tests.append(test)
+        rows.append({
+            "metric": g.metric, "margin": g.margin, "direction": "higher_is_better" if g.higher_is_better else "lower_is_better",
+            "control": {"n": control.n, "mean": control.mean if control.n else None},
+            "treatment": {"n": treatment.n, "mean": treatment.mean if treatment.n else None},
+            "effect": test.effect if test else None, "bound": test.bound if test else None,
+            "p_value": None, "non_inferior": False, "degraded": False,
+        })
+    present = [i for i, t in enumerate(tests) if t is not None]
+    if present:
+        ni = holm([tests[i].p_value for i in present])
+        harm = holm([tests[i].harm_p_value for i in present])
+        for k, i in enumerate(present):
+            rows[i].update(p_value=ni[k], non_inferior=ni[k] < design.alpha, degraded=harm[k] < design.alpha)
+    return rows
