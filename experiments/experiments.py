@@ -174,7 +174,7 @@ def experiment_create(
         min_samples_per_variant=int(min_samples), min_runtime=timedelta(hours=hours), mode=mode,
         created_by=actor.user, created_by_key=actor.api_key,
     )
-    experiment._change_reason = f"created by {actor.name}"
+    experiment._change_reason = f"created by {actor.name}"[:100]
     experiment.save()
     return experiment
 
@@ -188,7 +188,8 @@ def _lock(experiment_id: int) -> Experiment:
 
 def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -> None:
     experiment.state = state
-    experiment._change_reason = f"{state} by {actor.name}: {reason}" if reason else f"{state} by {actor.name}"
+    why = f"{state} by {actor.name}: {reason}" if reason else f"{state} by {actor.name}"
+    experiment._change_reason = why[:100]  # simple-history's column; the full reason is in end_reason
     experiment.save()
 
 
