@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from experiments import evaluation
+from experiments import evaluation, experiments
 
 # ---------------------------------------------------------------- evaluation runs
 
@@ -31,3 +31,19 @@ def _resume_on_start(sender, **kwargs) -> None:
     # A worker that starts after a crash picks up what the dead one left; the
     # countdown lets the dead worker's heartbeat go stale first.
     evaluation_resume_stale.apply_async(countdown=settings.EVAL_STALE_SECONDS + 1)
+
+
+# ---------------------------------------------------------------- online experiments
+
+
+@shared_task(name="experiments.experiments_snapshot_running")
+def experiments_snapshot_running() -> int:
+    """Beat: store a fresh analysis of every running experiment (the dashboard's time series)."""
+    return experiments.experiments_snapshot_running()
+
+
+@shared_task(name="experiments.experiment_snapshot")
+def experiment_snapshot(experiment_id: int) -> int | None:
+    """On demand (the dashboard's refresh button)."""
+    snapshot = experiments.experiment_snapshot(experiment_id)
+    return snapshot.pk if snapshot else None

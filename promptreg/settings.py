@@ -184,6 +184,9 @@ else:
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 # Filled in by the apps (monitors, experiment analysis) in their own modules.
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["experiments-analyse-running"] = {
+    "task": "experiments.experiments_snapshot_running", "schedule": float(envint("EXPERIMENT_ANALYSIS_SECONDS", 300))
+}
 
 # OpenAI-compatible provider for evaluation runs.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")

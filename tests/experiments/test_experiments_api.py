@@ -238,3 +238,19 @@ def test_ship_with_gates_is_all_or_nothing_for_services(live, cli, on_commit):
     with pytest.raises(GateBlocked):
         experiment_ship(experiment_id=canary.pk, actor=cli, reason="go")
     assert Experiment.objects.get(pk=canary.pk).state == "running"
+
+
+def test_beat_task_snapshots_running_experiments_once_per_change(api, running, settings):
+    from experiments.tasks import experiments_snapshot_running
+    from promptreg.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["experiments-analyse-running"]
+    assert entry["task"] in app.tasks
+    assert experiments_snapshot_running() == 1
+    assert experiments_snapshot_running() == 1
+    assert AnalysisSnapshot.objects.filter(experiment=running).count() == 1  # nothing new, nothing stored
+    s = sessions(running, CONTROL)[0]
+    api.post("/scores", {"scores": [{"id": "a", "prompt": NAME, "version": 1, "session_id": s, "experiment": running.pk, "metrics": {"quality_score": 1}}]})
+    experiments_snapshot_running()
+    snapshots = list(AnalysisSnapshot.objects.filter(experiment=running))
+    assert len(snapshots) == 2 and snapshots[-1].result["primary"]["control"]["n"] == 1
