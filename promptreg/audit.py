@@ -49,7 +49,8 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def _window(qs: QuerySet, date_field: str, f: AuditFilter, prompt_field: str, user_fields: tuple[str, ...]) -> QuerySet:
+def _window(qs: QuerySet, date_field: str, f: AuditFilter, prompt_field: str, by_user) -> QuerySet:
+    """Apply the filter; `by_user(username)` is the Q naming who acted in this source."""
     if f.prompt is not None:
         qs = qs.filter(**{prompt_field: f.prompt.pk})
     if f.since:
@@ -57,10 +58,7 @@ def _window(qs: QuerySet, date_field: str, f: AuditFilter, prompt_field: str, us
     if f.until:
         qs = qs.filter(**{f"{date_field}__lt": f.until})
     if f.user:
-        cond = Q()
-        for user_field in user_fields:
-            cond |= Q(**{f"{user_field}__username": f.user})
-        qs = qs.filter(cond)
+        qs = qs.filter(by_user(f.user))
     return qs.order_by(f"-{date_field}", "-pk")
 
 
@@ -68,30 +66,57 @@ def _version_url(prompt_name: str, number: int) -> str:
     return reverse("promptreg:version-detail", args=[prompt_name, number])
 
 
-def _field_changes(records: list) -> dict[int, list[tuple[str, Any, Any]]]:
-    """For each '~' historical record, its field changes against the previous record (one query per model)."""
+def _diff(new, old, m2m: dict[int, dict[str, list[str]]]) -> list[tuple[str, Any, Any]]:
+    """Changed fields between two historical records, compared on stored values (no queries)."""
+    changes = []
+    for f in new._meta.concrete_fields:
+        if f.name.startswith("history_") or f.name in HIDDEN_DIFF_FIELDS:
+            continue
+        before, after = getattr(old, f.attname), getattr(new, f.attname)
+        if before != after:
+            changes.append((f.name, before, after))
+    for name in sorted(set(m2m.get(old.history_id, {})) | set(m2m.get(new.history_id, {}))):
+        before, after = m2m.get(old.history_id, {}).get(name, []), m2m.get(new.history_id, {}).get(name, [])
+        if before != after:
+            changes.append((name, ", ".join(before), ", ".join(after)))
+    return changes
+
+
+def _tag_rows(model, history_ids: set[int]) -> dict[int, dict[str, list[str]]]:
+    """Tag names per historical prompt record, from simple-history's m2m history table (one query)."""
+    rows = model.tags.model.objects.filter(history_id__in=history_ids).values_list("history_id", "tag__name")
+    result: dict[int, dict[str, list[str]]] = {}
+    for history_id, tag in rows.order_by("tag__name"):
+        result.setdefault(history_id, {}).setdefault("tags", []).append(tag)
+    for history_id in history_ids:
+        result.setdefault(history_id, {}).setdefault("tags", [])
+    return result
+
+
+def _field_changes(records: list, with_tags: bool = False) -> dict[int, list[tuple[str, Any, Any]]]:
+    """For each '~' historical record, its field changes against the previous record (fixed query count)."""
     changed = [r for r in records if r.history_type == "~"]
     if not changed:
         return {}
     model = type(changed[0])
     ids = {r.id for r in changed}
     latest = max(r.history_id for r in changed)
+    chain_qs = model.objects.filter(id__in=ids, history_id__lte=latest).order_by("id", "history_date", "history_id")
     by_object: dict[int, list] = {}
-    for record in model.objects.filter(id__in=ids, history_id__lte=latest).order_by("id", "history_date", "history_id"):
+    for record in chain_qs:
         by_object.setdefault(record.id, []).append(record)
+    m2m = _tag_rows(model, {r.history_id for chain in by_object.values() for r in chain}) if with_tags else {}
     result = {}
     for record in changed:
         chain = by_object.get(record.id, [])
         position = next((i for i, r in enumerate(chain) if r.history_id == record.history_id), 0)
-        if position == 0:
-            continue
-        delta = record.diff_against(chain[position - 1], excluded_fields=list(HIDDEN_DIFF_FIELDS & {f.name for f in model._meta.fields}))
-        result[record.history_id] = [(c.field, c.old, c.new) for c in delta.changes]
+        if position:
+            result[record.history_id] = _diff(chain[position], chain[position - 1], m2m)
     return result
 
 
 def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
-    qs = _window(LabelMove.objects.all(), "created_at", f, "prompt_id", ("actor",))
+    qs = _window(LabelMove.objects.all(), "created_at", f, "prompt_id", lambda u: Q(actor__username=u))
     rows = qs.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:limit]
     events = []
     for m in rows:
@@ -106,7 +131,10 @@ def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
 
 def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = PromptVersion.history.model
-    qs = _window(model.objects.all(), "history_date", f, "prompt_id", ("history_user", "created_by"))
+    qs = _window(
+        model.objects.all(), "history_date", f, "prompt_id",
+        lambda u: Q(history_type="+", created_by__username=u) | Q(history_type="~", history_user__username=u),
+    )
     rows = list(
         qs.select_related("prompt", "history_user", "created_by", "created_by_key")
         .defer("body", "config", "sample_values", "known_edge_cases", "purpose")[:limit]
@@ -126,7 +154,7 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
 
 def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = Review.history.model
-    qs = _window(model.objects.filter(history_type="+"), "history_date", f, "version__prompt_id", ("reviewer",))
+    qs = _window(model.objects.filter(history_type="+"), "history_date", f, "version__prompt_id", lambda u: Q(reviewer__username=u))
     rows = qs.select_related("version__prompt", "reviewer")[:limit]
     events = []
     for r in rows:
@@ -138,12 +166,13 @@ def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
 
 def _prompts(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = Prompt.history.model
-    qs = _window(model.objects.all(), "history_date", f, "id", ("history_user",))
-    rows = list(qs.select_related("history_user")[:limit])
-    changes = _field_changes(rows)
+    qs = _window(model.objects.all(), "history_date", f, "id", lambda u: Q(history_user__username=u))
+    rows = list(qs.select_related("history_user", "owner")[:limit])
+    changes = _field_changes(rows, with_tags=True)
     events = []
     for r in rows:
-        who = r.history_user.get_username() if r.history_user_id else "promptreg"
+        author = r.history_user or (r.owner if r.history_type == "+" else None)
+        who = author.get_username() if author else "promptreg"
         title = {"+": "Created the prompt", "~": "Changed the prompt", "-": "Deleted the prompt"}[r.history_type]
         url = reverse("promptreg:prompt-detail", args=[r.name])
         events.append(Event("prompt", f"prompt-{r.history_id}", r.history_date, who, r.name, title, r.history_change_reason or "", url, changes.get(r.history_id, [])))
