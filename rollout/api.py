@@ -7,15 +7,15 @@ handlers below turn every failure into `{"error": {"code", "message"}}`.
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from experiments.api_evaluations import router as evaluations_router
 from experiments.api_experiments import router as experiments_router
 from promptreg.exceptions import RegistryError
 from rollout.api_errors import error_response
+from rollout.openapi_docs import PromptregAPI
 
-api = NinjaAPI(
+api = PromptregAPI(
     title="promptreg API",
     version="1",
     description="Fetch live prompts, publish versions, move labels, roll back, post scores, run evaluations and experiments.",

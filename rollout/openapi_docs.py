@@ -1,0 +1,53 @@
+"""The OpenAPI document of `/api/v1`: every operation declares the errors the contract promises.
+
+Every client error under `/api/` is `{"error": {"code", "message"}}` (the API's
+exception handlers and `ApiJsonErrorsMiddleware` make sure of it), whatever the
+endpoint, so the common ones are declared here once instead of in each router.
+A router's own declaration of a status wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import NinjaAPI
+
+ERROR_SCHEMA = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "examples": ["invalid"]},
+                "message": {"type": "string", "examples": ["version: Input should be greater than or equal to 1"]},
+            },
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["error"],
+}
+COMMON_ERRORS = {
+    400: "Invalid input: the message says what and where; nothing was changed.",
+    401: "Missing, invalid or revoked API key.",
+    403: "The API key lacks the scope this operation needs.",
+    404: "No such prompt, version, label or object.",
+    413: "The request body is larger than the limit (1 MiB by default).",
+}
+
+
+def declare_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
+    reference = {"$ref": "#/components/schemas/ErrorResponse"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in COMMON_ERRORS.items():
+                if status not in responses and str(status) not in responses:
+                    responses[status] = {"description": description, "content": {"application/json": {"schema": reference}}}
+    return schema
+
+
+class PromptregAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any):
+        return declare_common_errors(super().get_openapi_schema(**kwargs))
