@@ -30,6 +30,7 @@ from django.db import transaction
 from promptreg.exceptions import InvalidInput, RegistryError
 from promptreg.models import LabelMove, MoveVia, Prompt, PromptKind, PromptType, PromptVersion, validate_prompt_name
 from promptreg.services import Actor, label_move, validate_content, version_publish
+from promptreg.storable import unstorable_text
 from promptreg.templating import chat_problems, text_problems
 
 HEADER_KEYS = ("PROMPT", "VERSION", "PURPOSE", "LAST_CHANGED", "CHANGED_BY", "REASON", "KNOWN_EDGE_CASES", "EVAL_SCORE", "PROMPT_TYPE", "CONFIG")
@@ -211,6 +212,9 @@ def _read_chat(path: str, text: str) -> tuple[dict[str, str], Any, Any, list[Pro
         data = json.loads(text)
     except ValueError as exc:
         raise FileErrors([Problem(path, getattr(exc, "lineno", 1), f"not valid JSON: {getattr(exc, 'msg', exc)}")]) from None
+    problem = unstorable_text(data, "the file")
+    if problem:
+        raise FileErrors([Problem(path, 1, problem + ", which the database cannot store")])
     if not isinstance(data, dict) or "PROMPT" not in data:
         raise FileErrors([Problem(path, 1, "no metadata header: a chat file is a JSON object with the header keys (PROMPT, VERSION, …) and a 'messages' list")])
     problems = [Problem(path, _key_line(text, k), f"unknown header key {k!r}") for k in data if k not in HEADER_KEYS and k != "messages"]
@@ -237,6 +241,8 @@ def read_file(directory: Path, path: Path) -> PromptFile:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise FileErrors([Problem(shown, 1, "not UTF-8 text")]) from None
+    if "\x00" in text:
+        raise FileErrors([Problem(shown, text.count("\n", 0, text.index("\x00")) + 1, "contains a NUL character, which the database cannot store")])
     if kind == PromptKind.CHAT:
         header, config, body, problems = _read_chat(shown, text)
         where = {k: _key_line(text, k) for k in header}

@@ -13,7 +13,7 @@ from experiments.api_evaluations import router as evaluations_router
 from experiments.api_experiments import router as experiments_router
 from promptreg.exceptions import RegistryError
 from rollout.api_errors import error_response
-from rollout.openapi_docs import PromptregAPI
+from rollout.api_base import PromptregAPI
 
 api = PromptregAPI(
     title="promptreg API",

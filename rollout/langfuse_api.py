@@ -29,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound, RegistryError
 from promptreg.models import LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, label_move, version_publish
+from promptreg.storable import unstorable_text
 
 DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
 MOVE_REASON = "set via Langfuse API"
@@ -82,6 +83,9 @@ def langfuse_view(methods: tuple[str, ...]) -> Callable:
                 if request.method not in methods:
                     raise LangfuseError(405, "MethodNotAllowedError", f"{request.method} is not allowed here; use {' or '.join(methods)}.")
                 key = _authenticate(request)
+                problem = unstorable_text(request.path, "the path") or unstorable_text(request.GET.dict(), "the query")
+                if problem:
+                    raise LangfuseError(400, "InvalidRequestError", problem + ".")
                 return view(request, key, *args, **kwargs)
             except LangfuseError as exc:
                 return _error_body(exc.status, exc.error, exc.message)
@@ -105,6 +109,9 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
         raise LangfuseError(400, "InvalidRequestError", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise LangfuseError(400, "InvalidRequestError", "The request body must be a JSON object.")
+    problem = unstorable_text(data)
+    if problem:
+        raise LangfuseError(400, "InvalidRequestError", problem + ".")
     return data
 
 

@@ -189,3 +189,12 @@ def test_eval_score_hook(registry, tmp_path, monkeypatch):
     monkeypatch.setattr(files, "_eval_score", lambda version: 0.8123456 if version.number == 2 else None)
     export_dir(tmp_path)
     assert "EVAL_SCORE: 0.8123\n" in (tmp_path / "support-system.txt").read_text()
+
+
+def test_nul_characters_are_refused(tmp_path, db):
+    write(tmp_path / "a-system.txt", "PROMPT: a-system\nREASON: r\n---\nline\nbad \x00 here")
+    write(tmp_path / "b/chat.json", json.dumps({"PROMPT": "b/chat", "messages": [{"role": "user", "content": "\u0000"}]}))
+    with pytest.raises(FileErrors) as caught:
+        import_dir(tmp_path)
+    assert {(p.path, p.line) for p in caught.value.problems} == {("a-system.txt", 5), ("b/chat.json", 1)}
+    assert not Prompt.objects.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -119,3 +120,18 @@ def test_list_prompts(client, basic):
         "a-system", [1, 2], ["latest", "staging"], ["faq"], {"model": "m"},
     )
     assert client.get("/api/public/v2/prompts?page=2&limit=1", **admin).json()["data"][0]["name"] == "b-system"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "a-system", "prompt": "a\u0000b"},
+        {"name": "a-system", "prompt": "ok", "config": {"k": "\udb95"}},
+        {"name": "a-system", "prompt": "ok", "commitMessage": "x\u0000"},
+    ],
+)
+def test_text_the_database_cannot_store_is_a_400(client, basic, body):
+    response = client.post("/api/public/v2/prompts", json.dumps(body), content_type="application/json", **basic("admin"))
+    assert response.status_code == 400 and "contains" in response.json()["message"]
+    assert not PromptVersion.objects.exists()
+    assert client.get("/api/public/v2/prompts/a%00b?label=x", **basic("read")).status_code == 400

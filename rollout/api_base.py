@@ -1,4 +1,5 @@
-"""The OpenAPI document of `/api/v1`: every operation declares the errors the contract promises.
+"""The `/api/v1` NinjaAPI: a JSON parser that refuses text the database cannot store,
+and an OpenAPI document in which every operation declares the errors the contract promises.
 
 Every client error under `/api/` is `{"error": {"code", "message"}}` (the API's
 exception handlers and `ApiJsonErrorsMiddleware` make sure of it), whatever the
@@ -8,9 +9,13 @@ A router's own declaration of a status wins.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ninja import NinjaAPI
+from ninja.parser import Parser
+
+from promptreg.storable import unstorable_text
 
 ERROR_SCHEMA = {
     "title": "ErrorResponse",
@@ -48,6 +53,18 @@ def declare_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+class StorableJsonParser(Parser):
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        problem = unstorable_text(data)
+        if problem:
+            raise ValueError(problem)
+        return data
+
+
 class PromptregAPI(NinjaAPI):
+    def __init__(self, **kwargs: Any):
+        super().__init__(parser=StorableJsonParser(), **kwargs)
+
     def get_openapi_schema(self, **kwargs: Any):
         return declare_common_errors(super().get_openapi_schema(**kwargs))
