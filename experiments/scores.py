@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any, Iterable
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -190,40 +189,67 @@ def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
     return rows
 
 
+def _bulk_insert(cursor, model, columns: tuple[str, ...], pg_types: tuple[str, ...], rows: list[tuple], tail: str) -> list[tuple]:
+    """`INSERT INTO model (columns) <rows> <tail>`, returning what `tail`'s RETURNING gives.
+
+    PostgreSQL gets one array per column through `unnest`: a handful of
+    parameters whatever the batch size, where a VALUES list of thousands of
+    placeholders spends most of its time in the driver's query parsing.
+    `cursor` must come from `connection.cursor()` (it opens the connection).
+    SQLite, which has no arrays, gets VALUES in chunks."""
+    q = connection.ops.quote_name
+    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+    returning = " RETURNING " in f" {tail} "
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+        # psycopg's own cursor binds server-side, sending the arrays in binary (Django's client-side
+        # cursor would quote every element in Python); same connection, same transaction.
+        with connection.connection.cursor() as raw:
+            raw.execute(f"{head}SELECT * FROM unnest({arrays}) {tail}", [list(col) for col in zip(*rows)])
+            return raw.fetchall() if returning else []
+    out: list[tuple] = []
+    row_sql = "(" + ",".join(["%s"] * len(columns)) + ")"
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        cursor.execute(f"{head}VALUES {','.join([row_sql] * len(chunk))} {tail}", [v for row in chunk for v in row])
+        if returning:
+            out += cursor.fetchall()
+    return out
+
+
 def _insert(rows: list[_Row]) -> tuple[int, list[tuple[int, str, str, str, float]]]:
     """Insert, skipping (client_id, metric) pairs already stored; returns how many were
     stored and the experiment rows among them."""
-    table = connection.ops.quote_name(Score._meta.db_table)
-    columns = "client_id, prompt_id, version_id, session_id, experiment_id, variant, metric, value, timestamp"
     adapt = connection.ops.adapt_datetimefield_value
-    inserted: list[tuple[int, str, str, str, float]] = []
-    stored = 0
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            chunk = rows[start : start + _INSERT_CHUNK]
-            placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            params: list[Any] = []
-            for r in chunk:
-                params += [r.client_id, r.prompt_id, r.version_id, r.session_id, r.experiment_id, r.variant, r.metric, r.value, adapt(r.timestamp)]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
-                "ON CONFLICT (client_id, metric) DO NOTHING "
-                "RETURNING experiment_id, session_id, variant, metric, value",
-                params,
-            )
-            returned = cursor.fetchall()
-            stored += len(returned)
-            inserted += [row for row in returned if row[0] is not None]
-    return stored, inserted
+        returned = _bulk_insert(
+            cursor, Score,
+            ("client_id", "prompt_id", "version_id", "session_id", "experiment_id", "variant", "metric", "value", "timestamp"),
+            ("text", "bigint", "bigint", "text", "bigint", "text", "text", "float8", "timestamptz"),
+            [(r.client_id, r.prompt_id, r.version_id, r.session_id, r.experiment_id, r.variant, r.metric, r.value, adapt(r.timestamp)) for r in rows],
+            "ON CONFLICT (client_id, metric) DO NOTHING RETURNING experiment_id, session_id, variant, metric, value",
+        )
+    return len(returned), [row for row in returned if row[0] is not None]
+
+
+def _upsert(cursor, model, columns: tuple[str, ...], pg_types: tuple[str, ...], key: tuple[str, ...], added: tuple[str, ...], rows: list[tuple], returning: str = "") -> list[tuple]:
+    """Insert rows or add their `added` columns to the stored ones (`c = c + excluded.c`)."""
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    sets = ", ".join(f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in added)
+    tail = f"ON CONFLICT ({', '.join(q(c) for c in key)}) DO UPDATE SET {sets}" + (f" RETURNING {returning}" if returning else "")
+    return _bulk_insert(cursor, model, columns, pg_types, rows, tail)
 
 
 def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
     """Fold new values into the per-session sums, then move each variant's
     Σ mean and Σ mean² by the change of that session's mean.
 
-    Session rows are locked (in a fixed order, so concurrent batches cannot
-    deadlock) while their old mean is read; the variant totals take atomic
-    increments, which commute."""
+    One upsert adds (Δn, Δtotal) to each session row and returns its new sums;
+    the sums before are new − Δ. The row lock the upsert takes orders concurrent
+    batches touching the same session, so each sees the state the previous one
+    left. The variant totals then take one upsert of increments, which commute.
+    Keys are sorted so concurrent batches lock rows in the same order."""
     per_session: dict[tuple[int, str, str], list] = {}
     for experiment_id, session_id, variant, metric, value in inserted:
         entry = per_session.setdefault((experiment_id, metric, session_id), [variant, 0, 0.0])
@@ -231,42 +257,28 @@ def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
         entry[2] += value
     if not per_session:
         return
-    ExperimentSession.objects.bulk_create(
-        [ExperimentSession(experiment_id=e, metric=m, session_id=s, variant=v[0]) for (e, m, s), v in per_session.items()],
-        ignore_conflicts=True,
-        batch_size=500,
-    )
-    locked = ExperimentSession.objects.select_for_update().filter(
-        experiment_id__in={k[0] for k in per_session},
-        metric__in={k[1] for k in per_session},
-        session_id__in={k[2] for k in per_session},
-    ).order_by("id")
-    deltas: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, 0.0, 0.0, 0])
-    changed: list[ExperimentSession] = []
-    for row in locked:
-        key = (row.experiment_id, row.metric, row.session_id)
-        if key not in per_session:
-            continue
-        _, dn, dtotal = per_session[key]
-        old_mean = row.total / row.n if row.n else None
-        row.n += dn
-        row.total += dtotal
-        new_mean = row.total / row.n
-        delta = deltas[(row.experiment_id, row.variant, row.metric)]
-        delta[0] += 1 if old_mean is None else 0
-        delta[1] += new_mean - (old_mean or 0.0)
-        delta[2] += new_mean * new_mean - (old_mean or 0.0) ** 2
-        delta[3] += dn
-        changed.append(row)
-    ExperimentSession.objects.bulk_update(changed, ["n", "total"], batch_size=500)
-    keys = sorted(deltas)
-    ExperimentTotal.objects.bulk_create(
-        [ExperimentTotal(experiment_id=e, variant=v, metric=m) for e, v, m in keys], ignore_conflicts=True
-    )
-    for e, v, m in keys:
-        d_sessions, d_sum, d_sum_sq, d_scores = deltas[(e, v, m)]
-        ExperimentTotal.objects.filter(experiment_id=e, variant=v, metric=m).update(
-            sessions=F("sessions") + d_sessions, sum=F("sum") + d_sum, sum_sq=F("sum_sq") + d_sum_sq, scores=F("scores") + d_scores
+    rows = [(e, m, s, v[0], v[1], v[2]) for (e, m, s), v in sorted(per_session.items())]
+    with connection.cursor() as cursor:
+        updated = _upsert(
+            cursor, ExperimentSession, ("experiment_id", "metric", "session_id", "variant", "n", "total"),
+            ("bigint", "text", "text", "text", "integer", "float8"), ("experiment_id", "metric", "session_id"), ("n", "total"), rows,
+            returning="experiment_id, metric, session_id, variant, n, total",
+        )
+        deltas: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+        for experiment_id, metric, session_id, variant, n, total in updated:
+            _, dn, dtotal = per_session[(experiment_id, metric, session_id)]
+            new_mean = total / n
+            old_n = n - dn
+            old_mean = (total - dtotal) / old_n if old_n else 0.0
+            delta = deltas[(experiment_id, variant, metric)]
+            delta[0] += 0 if old_n else 1
+            delta[1] += new_mean - old_mean
+            delta[2] += new_mean * new_mean - old_mean * old_mean
+            delta[3] += dn
+        _upsert(
+            cursor, ExperimentTotal, ("experiment_id", "variant", "metric", "sessions", "sum", "sum_sq", "scores"),
+            ("bigint", "text", "text", "bigint", "float8", "float8", "bigint"), ("experiment_id", "variant", "metric"), ("sessions", "sum", "sum_sq", "scores"),
+            [(e, v, m, *deltas[(e, v, m)]) for e, v, m in sorted(deltas)],
         )
 
 

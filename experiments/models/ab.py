@@ -218,8 +218,8 @@ class Score(models.Model):
         indexes = [
             # monitors: values of metric M for version V in the last W minutes
             models.Index(fields=["version", "metric", "timestamp"], include=["value"], name="score_version_metric_time"),
-            # experiments: per-session aggregates, and rebuilding the running sums
-            models.Index(fields=["experiment", "metric", "session_id"], include=["variant", "value"], name="score_experiment_session"),
+            # experiments: per-session aggregates (rebuilding the running sums; ingestion keeps them)
+            models.Index(fields=["experiment", "metric", "session_id"], name="score_experiment_session"),
         ]
 
     def __str__(self) -> str:
