@@ -1,9 +1,9 @@
 """`/api/v1/prompts/…`: fetch the live version, publish versions, move labels, roll back.
 
-The fetch is the hot path: it returns the cached, already serialized response
-from `rollout.serving` as-is (no per-request serialization or validation of the
-body); the schemas below describe it for the OpenAPI document. The writes go
-through the registry's services like every other entry point.
+The writes go through the registry's services like every other entry point.
+The fetch is served by the plain view in `rollout.views_fetch` (the hot path,
+routed ahead of this API); its operation here documents it for the OpenAPI
+document and behaves the same.
 """
 
 from __future__ import annotations
@@ -11,30 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
-from django.urls import register_converter
+from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from promptreg import services
-from promptreg.api_auth import ApiKeyAuth, Unauthorized, api_actor
-from promptreg.exceptions import Forbidden, InvalidInput
-from promptreg.models import LABEL_RE, LATEST, PRODUCTION, LabelMove, PromptVersion, Scope
-from rollout import serving
+from promptreg.api_auth import ApiKeyAuth, api_actor
+from promptreg.models import PRODUCTION, LabelMove, Scope
+from rollout import converters  # noqa: F401  (registers the `promptname` path converter)
+from rollout import serving, views_fetch
 
-
-class PromptNameConverter:
-    """Prompt names in paths, `/` included for folders (`billing/refund-extraction`)."""
-
-    regex = r"[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(PromptNameConverter, "promptname")
 
 router = Router(tags=["prompts"])
 
@@ -216,9 +201,9 @@ def rollback(request: HttpRequest, name: str, body: RollbackIn):
 # --- The fetch (hot path) -----------------------------------------------------------
 
 
-class ServingBearer(ApiKeyAuth):
-    """Bearer auth whose key check happens in the fetch itself, in the same Redis round
-    trip as the cached entry (see `serving.fetch`); here only the header is parsed."""
+class DocumentedBearer(ApiKeyAuth):
+    """Declares Bearer auth for the fetch in the OpenAPI document; the fetch view checks the key
+    itself, in the same Redis round trip as the cached entry."""
 
     def authenticate(self, request: HttpRequest, token: str) -> str | None:
         return token or None
@@ -232,7 +217,7 @@ class FetchQuery(Schema):
 
 @router.get(
     "/prompts/{promptname:name}",
-    auth=ServingBearer(Scope.READ),
+    auth=DocumentedBearer(Scope.READ),
     response={200: PromptOut, 304: None, **ERRORS, 410: ErrorOut},
     summary="Fetch a prompt",
     description=(
@@ -241,23 +226,6 @@ class FetchQuery(Schema):
     ),
 )
 def fetch_prompt(request: HttpRequest, name: str, query: Query[FetchQuery]):
-    if query.version is not None and query.label is not None:
-        raise InvalidInput("Ask for a label or a version, not both.", code="label_and_version")
-    label = None if query.version is not None else (query.label or PRODUCTION)
-    if label is not None and label != LATEST and not LABEL_RE.match(label):
-        raise InvalidInput(f"'{label}' is not a label name.", code="invalid_label")
-    verdict, entry = serving.fetch(request.auth, name, label, query.version)
-    if verdict == serving.UNKNOWN_KEY:
-        raise Unauthorized("The API key is invalid or revoked.", code="invalid_key")
-    if verdict == serving.NO_READ:
-        raise Forbidden("This API key lacks the 'read' scope.", code="insufficient_scope")
-    if entry.status != 200:
-        return HttpResponse(entry.body, content_type="application/json", status=entry.status)
-    etag, body = entry.for_session(query.session_id)
-    if request.headers.get("If-None-Match") == etag:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(body, content_type="application/json")
-    response["ETag"] = etag
-    response["Cache-Control"] = "private, no-cache"
-    return response
+    # Requests normally reach `views_fetch.fetch_prompt` directly (routed ahead of the API
+    # for speed); this operation describes it and answers the same way if reached.
+    return views_fetch.fetch_prompt(request, name)

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -204,6 +205,25 @@ def _mark_down(exc: Exception) -> None:
     log.warning("Redis unavailable, serving from the database: %s", exc)
 
 
+_local = threading.local()
+
+
+def _mget(r: redis.Redis, *keys: str) -> list[bytes | None]:
+    """MGET on a connection of this thread's own: the hot path skips the pool's locking and
+    redis-py's per-command wrappers (a third of a warm fetch's CPU). Holds no data."""
+    owner, connection = getattr(_local, "connection", (None, None))
+    if owner is not r:
+        connection = r.connection_pool.make_connection()
+        _local.connection = (r, connection)
+    try:
+        connection.send_command("MGET", *keys)
+        return connection.read_response()
+    except BaseException:
+        connection.disconnect()
+        _local.connection = (None, None)
+        raise
+
+
 def _keys(name: str, label: str | None, version: int | None, secret: str) -> tuple[str, str, str]:
     where = f"v:{version}" if version is not None else f"l:{label}"
     return "pr:k:" + hash_secret(secret), "pr:g:" + name, f"pr:e:{name}:{where}"
@@ -217,7 +237,7 @@ def fetch(secret: str, name: str, label: str | None, version: int | None) -> tup
         return verdict, resolve(name, label, version) if verdict == CAN_READ else None
     key_k, gen_k, entry_k = _keys(name, label, version, secret)
     try:
-        verdict, generation, raw = r.mget(key_k, gen_k, entry_k)
+        verdict, generation, raw = _mget(r, key_k, gen_k, entry_k)
         if verdict is None:
             verdict = key_verdict(secret)
             r.set(key_k, verdict, ex=KEY_TTL if verdict != UNKNOWN_KEY else UNKNOWN_KEY_TTL)

@@ -45,7 +45,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], log_dir: Path, *, workers: int = 2, threads: int = 1, ready_path: str = "/api/v1/openapi.json") -> Iterator[Server]:
+def gunicorn(
+    env: dict[str, str], log_dir: Path, *, workers: int = 2, threads: int = 1, ready_path: str = "/api/v1/openapi.json", access_log: bool = True
+) -> Iterator[Server]:
     """Start gunicorn with production settings bound to an ephemeral port (the socket is
     bound here, port 0, and handed over as a file descriptor); stop it afterwards."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -54,8 +56,8 @@ def gunicorn(env: dict[str, str], log_dir: Path, *, workers: int = 2, threads: i
     sock.listen(2048)
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
-    access_log = log_dir / "access.log"
-    access_log.write_text("")
+    access_log_path = log_dir / "access.log"
+    access_log_path.write_text("")
     full_env = {
         **os.environ,
         "DEBUG": "false",
@@ -68,12 +70,13 @@ def gunicorn(env: dict[str, str], log_dir: Path, *, workers: int = 2, threads: i
         sys.executable, "-m", "gunicorn", "promptreg.wsgi:application",
         "--bind", f"fd://{sock.fileno()}",
         "--workers", str(workers), "--threads", str(threads),
-        "--access-logfile", str(access_log), "--access-logformat", "<%(p)s> %(s)s %(r)s",
         "--error-logfile", str(log_dir / "error.log"), "--graceful-timeout", "5",
     ]
+    if access_log:
+        command += ["--access-logfile", str(access_log_path), "--access-logformat", "<%(p)s> %(s)s %(r)s"]
     process = subprocess.Popen(command, cwd=BASE_DIR, env=full_env, pass_fds=(sock.fileno(),), start_new_session=True)
     sock.close()
-    server = Server(f"http://127.0.0.1:{port}", access_log, process)
+    server = Server(f"http://127.0.0.1:{port}", access_log_path, process)
     try:
         _wait_ready(server, ready_path)
         yield server

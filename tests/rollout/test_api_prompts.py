@@ -298,3 +298,25 @@ def test_openapi_document_describes_every_status_the_endpoints_return(client):
     assert {"200", "304", "400", "401", "403", "404", "410"} <= set(fetch)
     assert {"201", "400", "401", "403", "413"} <= set(paths["/api/v1/prompts/{name}/versions"]["post"]["responses"])
     assert {"200", "400", "403", "404", "409"} <= set(paths["/api/v1/prompts/{name}/rollback"]["post"]["responses"])
+
+
+def test_the_documented_operation_answers_like_the_fast_view(api_as, publish, cli, ungated):
+    """A prompt literally named 'versions' is routed to the API's own GET operation, which
+    must answer exactly like the fast fetch view every other name goes to."""
+    publish(name="versions"), publish(name="other-system")
+    for name in ("versions", "other-system"):
+        label_move(name=name, label=PRODUCTION, version=1, actor=cli, reason="ship")
+    client = api_as("read")
+    via_api, via_view = client.get("/api/v1/prompts/versions"), client.get("/api/v1/prompts/other-system")
+    assert (via_api.status_code, via_view.status_code) == (200, 200)
+    assert set(via_api.json()) == set(via_view.json())
+    assert via_api.json()["name"] == "versions"
+    assert error_of(client.get("/api/v1/prompts/versions", {"label": "nope"}))["code"] == "label_not_found"
+    assert error_of(ApiClient(None).get("/api/v1/prompts/versions"))["code"] == "missing_key"
+
+
+def test_overlong_session_ids_are_refused(api_as, shipped):
+    client = api_as("read")
+    assert client.get(URL, {"session_id": "s" * 256}).status_code == 200
+    response = client.get(URL, {"session_id": "s" * 257})
+    assert (response.status_code, error_of(response)["code"]) == (400, "invalid")

@@ -1,0 +1,14 @@
+"""The app's URLs plus `/bench/constant`: a bare Django view returning a constant JSON body,
+the baseline the fetch endpoint is measured against (same server, same middleware)."""
+
+from django.http import JsonResponse
+from django.urls import path
+
+from promptreg.urls import handler404, handler500, urlpatterns as app_urlpatterns  # noqa: F401
+
+
+def constant(request):
+    return JsonResponse({"name": "constant", "version": 1, "prompt": "Hello {{ name }}", "experiment": None})
+
+
+urlpatterns = [path("bench/constant", constant), *app_urlpatterns]
