@@ -26,6 +26,7 @@ from experiments.models import (
     Experiment,
     ExperimentKind,
     ExperimentMode,
+    ExperimentSession,
     ExperimentState,
     ExperimentTotal,
     MetricKind,
@@ -385,3 +386,28 @@ def stop_on_foreign_label_move(prompt_id: int, label: str, version_id: int) -> N
 @receiver(signals.label_moved)
 def _on_label_moved(sender, move, **kwargs) -> None:
     stop_on_foreign_label_move(move.prompt_id, move.label, move.to_version_id)
+
+
+# --- dashboard data ---------------------------------------------------------------
+
+CHART_POINTS = 200
+DISTRIBUTION_SESSIONS = 5000
+
+
+def experiment_history(experiment: Experiment, points: int = CHART_POINTS) -> list[dict]:
+    """Stored snapshots, thinned evenly to at most `points` (the newest always included)."""
+    ids = list(experiment.snapshots.order_by("computed_at", "id").values_list("id", flat=True))
+    if len(ids) > points:
+        step = len(ids) / points
+        ids = sorted({ids[int(i * step)] for i in range(points)} | {ids[-1]})
+    rows = AnalysisSnapshot.objects.filter(id__in=ids).order_by("computed_at", "id")
+    return [{"at": s.computed_at.isoformat(), "decision": s.decision, "result": s.result} for s in rows]
+
+
+def experiment_session_means(experiment: Experiment, metric: str, limit: int = DISTRIBUTION_SESSIONS) -> dict[str, list[float]]:
+    """Per-session means of a metric for each variant (at most `limit` sessions each, for a histogram)."""
+    means: dict[str, list[float]] = {}
+    for variant in (CONTROL, TREATMENT):
+        rows = ExperimentSession.objects.filter(experiment=experiment, metric=metric, variant=variant).values_list("n", "total")[:limit]
+        means[variant] = [total / n for n, total in rows if n]
+    return means

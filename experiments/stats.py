@@ -317,6 +317,10 @@ class Analysis:
         return asdict(self)
 
 
+def _summary(sample: SampleStats) -> dict:
+    return {"n": sample.n, "mean": sample.mean if sample.n else None, "sd": sample.variance**0.5 if sample.n > 1 else None}
+
+
 def _fmt(x: float) -> str:
     return f"{x:+.4g}"
 
@@ -344,8 +348,8 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
         progress = min(1.0, control.n / required[0], treatment.n / required[1]) if all(required) else None
     primary: dict = {
         "metric": design.primary_metric,
-        "control": {"n": control.n, "mean": control.mean if control.n else None},
-        "treatment": {"n": treatment.n, "mean": treatment.mean if treatment.n else None},
+        "control": _summary(control),
+        "treatment": _summary(treatment),
         "absolute_lift": None, "absolute_ci": None, "relative_lift": None, "relative_ci": None, "p_value": None,
     }
     result = Analysis(
@@ -446,8 +450,8 @@ def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]
         tests.append(test)
         rows.append({
             "metric": g.metric, "margin": g.margin, "direction": "higher_is_better" if g.higher_is_better else "lower_is_better",
-            "control": {"n": control.n, "mean": control.mean if control.n else None},
-            "treatment": {"n": treatment.n, "mean": treatment.mean if treatment.n else None},
+            "control": _summary(control),
+            "treatment": _summary(treatment),
             "effect": test.effect if test else None, "bound": test.bound if test else None,
             "p_value": None, "non_inferior": False, "degraded": False,
         })

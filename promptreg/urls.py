@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("api/public/", include(langfuse_api)),
     path("docs/api/", api_docs, name="api-docs"),
+    path("experiments/", include("experiments.urls")),
     path("", include("promptreg.urls_web")),
 ]
 

@@ -1,0 +1,185 @@
+"""Dashboard pages for A/B experiments and canaries: list, create (with the required
+sample size), the analysis page with its Plotly charts, and the actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from experiments import charts
+from experiments import experiments as services
+from experiments.forms_experiments import ExperimentForm
+from experiments.models import AnalysisSnapshot, Experiment, ExperimentKind, ExperimentMode, ExperimentState, MetricKind
+from promptreg import permissions
+from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
+from promptreg.models import MoveVia, Prompt
+from promptreg.services import Actor
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(via=MoveVia.BUTTON, user=request.user)
+
+
+def _get(pk: int) -> Experiment:
+    return get_object_or_404(Experiment.objects.select_related("prompt", "control_version", "treatment_version"), pk=pk)
+
+
+@login_required
+def experiment_list(request: HttpRequest) -> HttpResponse:
+    last_decision = AnalysisSnapshot.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id").values("decision")[:1]
+    experiments = Experiment.objects.select_related("prompt", "control_version", "treatment_version").annotate(
+        last_decision=Subquery(last_decision)
+    )[:200]
+    return render(request, "experiments/ab/list.html", {"experiments": experiments, "can_deploy": permissions.can_deploy(request.user)})
+
+
+def _analysis_context(experiment: Experiment) -> dict:
+    """The analysis panel: the decision, the numbers, the guardrail table and the figures."""
+    if experiment.state == ExperimentState.DRAFT:
+        return {"experiment": experiment, "analysis": None}
+    analysis = services.experiment_analyse(experiment).to_dict()
+    history = services.experiment_history(experiment)
+    figures = {"lift-now": charts.lift_now(analysis)}
+    if history:
+        figures.update({
+            "means-over-time": charts.means_over_time(history, experiment.primary_metric),
+            "samples-over-time": charts.samples_over_time(history, analysis["required_n"]),
+            "lift-over-time": charts.lift_over_time(history, experiment.mode == ExperimentMode.SEQUENTIAL),
+            "decisions-over-time": charts.decisions_over_time(history),
+        })
+    figures["distributions"] = charts.distributions(
+        services.experiment_session_means(experiment, experiment.primary_metric), experiment.primary_metric
+    )
+    return {"experiment": experiment, "analysis": analysis, "figures": figures, "snapshots": len(history)}
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment = _get(pk)
+    context = _analysis_context(experiment)
+    if request.htmx:
+        return render(request, "experiments/ab/detail.html#analysis", context)
+    can_deploy = permissions.can_deploy(request.user)
+    is_open = experiment.state in (ExperimentState.RUNNING, ExperimentState.STOPPED)
+    context.update(
+        can_start=can_deploy and experiment.state == ExperimentState.DRAFT,
+        can_stop=can_deploy and experiment.state == ExperimentState.RUNNING,
+        can_close=can_deploy and is_open,
+        is_canary=experiment.kind == ExperimentKind.CANARY,
+        history=experiment.history.select_related("history_user").order_by("-history_date")[:20],
+    )
+    return render(request, "experiments/ab/detail.html", context)
+
+
+@login_required
+@require_POST
+def experiment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    """Recompute and store the analysis now (the dashboard's refresh button)."""
+    experiment = _get(pk)
+    services.experiment_snapshot(experiment.pk)
+    if request.htmx:
+        return render(request, "experiments/ab/detail.html#analysis", _analysis_context(experiment))
+    return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[pk]))
+
+
+ACTIONS = {
+    "start": (services.experiment_start, "Started: sessions are now routed to the treatment."),
+    "stop": (services.experiment_stop, "Stopped: every session gets the control from the next fetch on."),
+    "ship": (services.experiment_ship, "Shipped: the label now serves the treatment."),
+    "conclude": (services.experiment_conclude, "Concluded: the control stays, every session gets it."),
+}
+
+
+@login_required
+@require_POST
+def experiment_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action not in ACTIONS:
+        raise Http404
+    if not permissions.can_deploy(request.user):
+        raise PermissionDenied
+    call, success = ACTIONS[action]
+    kwargs = {"experiment_id": pk, "actor": _actor(request)}
+    if action != "start":
+        kwargs["reason"] = request.POST.get("reason", "")
+    if action == "ship":
+        kwargs["override"] = request.POST.get("override") == "on"
+    try:
+        call(**kwargs)
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
+    except RegistryError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[pk]))
+
+
+def _required_n(data: dict) -> dict:
+    """What the creation form shows as the required sample size, from whatever is filled in so far."""
+    def number(key: str) -> float | None:
+        try:
+            return float(data.get(key) or "")
+        except ValueError:
+            return None
+
+    alpha, power, fraction = number("alpha") or 0.05, number("power") or 0.8, number("traffic_fraction") or 0.5
+    mde, sd = number("minimum_detectable_effect"), number("baseline_sd")
+    estimated = None
+    if mde and not sd:
+        prompt = Prompt.objects.filter(name=data.get("prompt", "")).first()
+        version = None
+        if prompt:
+            control = number("control_version")
+            version = prompt.versions.filter(number=int(control)).first() if control else prompt.label_version(data.get("label") or "production")
+        if version:
+            n, mean, sd = services.baseline_estimate(version, data.get("primary_metric") or "quality_score")
+            if data.get("primary_kind") == MetricKind.PROPORTION and mean is not None and 0 < mean < 1:
+                sd = (mean * (1 - mean)) ** 0.5
+            estimated = {"n": n, "version": version.number}
+    valid = 0 < alpha < 0.5 and 0.5 <= power < 1 and 0 < fraction < 1
+    required = services.required_n(sd=sd, mde=mde, alpha=alpha, power=power, fraction=fraction) if valid else None
+    return {"required": required, "sd": sd, "mde": mde, "estimated": estimated, "alpha": alpha, "power": power}
+
+
+@login_required
+def experiment_sample_size(request: HttpRequest) -> HttpResponse:
+    return render(request, "experiments/ab/form.html#sample-size", _required_n(request.GET))
+
+
+@login_required
+def experiment_new(request: HttpRequest) -> HttpResponse:
+    if not permissions.can_deploy(request.user):
+        raise PermissionDenied
+    if request.method != "POST":
+        initial = {k: v for k, v in request.GET.items() if k in ExperimentForm.base_fields}
+        if initial.get("kind") == ExperimentKind.CANARY:
+            initial.setdefault("traffic_fraction", services.DEFAULT_CANARY_FRACTION)
+        form = ExperimentForm(initial=initial)
+        return render(request, "experiments/ab/form.html", {"form": form, **_required_n(initial)})
+    form = ExperimentForm(request.POST)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            if not data["control_version"]:
+                prompt = Prompt.objects.filter(name=data["prompt"]).first()
+                live = prompt.label_version(data["label"]) if prompt else None
+                if live is None:
+                    raise InvalidInput(f"'{data['prompt']}' has no {data['label']} version to be the control; give a control version.")
+                data["control_version"] = live.number
+            experiment = services.experiment_create(actor=_actor(request), **data)
+        except Forbidden as exc:
+            raise PermissionDenied(exc.message) from None
+        except RegistryError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Created as a draft: check the plan, then start it.")
+            return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[experiment.pk]))
+    return render(request, "experiments/ab/form.html", {"form": form, **_required_n(request.POST)})
