@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "rollout.context_processors.rollback_banner",
             ],
         },
     }
@@ -186,6 +187,11 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["experiments-analyse-running"] = {
     "task": "experiments.experiments_snapshot_running", "schedule": float(envint("EXPERIMENT_ANALYSIS_SECONDS", 300))
+}
+# Monitors: beat wakes the dispatcher, which queues each monitor whose own interval has elapsed.
+CELERY_BEAT_SCHEDULE["rollout-dispatch-monitors"] = {
+    "task": "rollout.tasks.dispatch_monitors",
+    "schedule": float(os.environ.get("MONITOR_DISPATCH_SECONDS", "5")),
 }
 
 # OpenAI-compatible provider for evaluation runs.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/public/", include(langfuse_api)),
     path("docs/api/", api_docs, name="api-docs"),
     path("experiments/", include("experiments.urls")),
+    path("oncall/", include("rollout.urls")),
     path("", include("promptreg.urls_web")),
 ]
 

@@ -14,6 +14,7 @@ from experiments.api_experiments import router as experiments_router
 from promptreg.exceptions import RegistryError
 from rollout.api_errors import error_response
 from rollout.api_base import PromptregAPI
+from rollout.api_monitors import router as monitors_router
 
 api = PromptregAPI(
     title="promptreg API",
@@ -23,6 +24,7 @@ api = PromptregAPI(
 )
 api.add_router("", experiments_router)
 api.add_router("", evaluations_router)
+api.add_router("", monitors_router)  # before the prompts router, whose /prompts/{name} takes folder names
 
 
 @api.exception_handler(RegistryError)

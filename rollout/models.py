@@ -1,1 +1,345 @@
+"""Quality monitors, their checks, automatic-rollback incidents and alerts."""
+
 from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from experiments.models import Direction
+from promptreg.models import PRODUCTION, LabelMove, Prompt, PromptVersion
+
+MIN_INTERVAL_SECONDS = 1
+
+
+class MetricSpec:
+    """A metric a monitor can watch: its direction and, for scores in [0, 1], its bounds."""
+
+    def __init__(self, name: str, label: str, direction: str, unit_interval: bool):
+        self.name, self.label, self.direction, self.unit_interval = name, label, direction, unit_interval
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == Direction.HIGHER
+
+
+METRICS: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec("quality_score", "Quality (evaluation score)", Direction.HIGHER, True),
+        MetricSpec("user_satisfaction", "User satisfaction", Direction.HIGHER, True),
+        MetricSpec("latency_ms", "Latency (ms)", Direction.LOWER, False),
+        MetricSpec("cost_usd", "Cost per query (USD)", Direction.LOWER, False),
+    )
+}
+
+
+class MonitorState(models.TextChoices):
+    WAITING = "waiting", "Waiting for scores"
+    HEALTHY = "healthy", "Healthy"
+    FAILING = "failing", "Failing"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    NEEDS_HUMAN = "needs_human", "Needs a human"
+    DISABLED = "disabled", "Disabled"
+
+
+class Monitor(models.Model):
+    """Rules that watch one label of one prompt (the production label unless told otherwise).
+
+    Config fields are history-tracked; the run state (streaks, next run) is not.
+    """
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="monitors")
+    label = models.CharField(max_length=63, default=PRODUCTION)
+    metric = models.CharField(max_length=64, default="quality_score", choices=[(m.name, m.label) for m in METRICS.values()])
+    interval_seconds = models.PositiveIntegerField(default=60, validators=[MinValueValidator(MIN_INTERVAL_SECONDS), MaxValueValidator(86400)])
+    consecutive_failures = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    inconclusive_before_page = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    cooldown_minutes = models.PositiveIntegerField(default=30, validators=[MaxValueValidator(7 * 24 * 60)])
+    floor_enabled = models.BooleanField(default=True)
+    floor_threshold = models.FloatField(null=True, blank=True)
+    floor_window_minutes = models.FloatField(default=15, validators=[MinValueValidator(0.1), MaxValueValidator(7 * 24 * 60)])
+    floor_min_samples = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1)])
+    relative_enabled = models.BooleanField(default=True)
+    relative_margin = models.FloatField(default=0.03, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    relative_alpha = models.FloatField(default=0.01, validators=[MinValueValidator(1e-9), MaxValueValidator(0.5)])
+    relative_window_minutes = models.FloatField(default=15, validators=[MinValueValidator(0.1), MaxValueValidator(7 * 24 * 60)])
+    relative_min_samples = models.PositiveIntegerField(default=30, validators=[MinValueValidator(2)])
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Run state: which version the streaks belong to, and when the next run is due.
+    state = models.CharField(max_length=20, choices=MonitorState.choices, default=MonitorState.WAITING)
+    watched_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    failure_streak = models.PositiveIntegerField(default=0)
+    inconclusive_streak = models.PositiveIntegerField(default=0)
+    next_check_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(
+        excluded_fields=["state", "watched_version", "failure_streak", "inconclusive_streak", "next_check_at", "last_checked_at"]
+    )
+
+    class Meta:
+        ordering = ["prompt__name", "label"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "label"], name="one_monitor_per_label")]
+
+    def __str__(self) -> str:
+        return f"monitor {self.prompt.name}@{self.label} ({self.metric})"
+
+    @property
+    def spec(self) -> MetricSpec:
+        return METRICS[self.metric]
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.metric not in METRICS:
+            errors["metric"] = f"Unknown metric '{self.metric}'; choose one of {', '.join(METRICS)}."
+        if not self.floor_enabled and not self.relative_enabled:
+            errors["floor_enabled"] = "Enable at least one rule (floor or relative)."
+        if self.floor_enabled:
+            if self.floor_threshold is None:
+                errors["floor_threshold"] = "The floor rule needs a threshold."
+            elif self.metric in METRICS and METRICS[self.metric].unit_interval and not 0 <= self.floor_threshold <= 1:
+                errors["floor_threshold"] = f"{self.metric} lies in [0, 1]; the threshold must too (got {self.floor_threshold})."
+            elif self.floor_threshold < 0:
+                errors["floor_threshold"] = "The threshold cannot be negative."
+        if errors:
+            raise ValidationError(errors)
+
+    def is_due(self, now=None) -> bool:
+        return self.enabled and self.next_check_at <= (now or timezone.now())
+
+    def in_cooldown(self, now=None) -> bool:
+        last = self.incidents.filter(move__isnull=False).order_by("-created_at").first()
+        return bool(last and last.created_at > (now or timezone.now()) - timedelta(minutes=self.cooldown_minutes))
+
+    def config_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "direction": self.spec.direction,
+            "interval_seconds": self.interval_seconds,
+            "consecutive_failures": self.consecutive_failures,
+            "inconclusive_before_page": self.inconclusive_before_page,
+            "cooldown_minutes": self.cooldown_minutes,
+            "floor": {
+                "threshold": self.floor_threshold,
+                "window_minutes": self.floor_window_minutes,
+                "min_samples": self.floor_min_samples,
+            }
+            if self.floor_enabled
+            else None,
+            "relative": {
+                "margin": self.relative_margin,
+                "alpha": self.relative_alpha,
+                "window_minutes": self.relative_window_minutes,
+                "min_samples": self.relative_min_samples,
+            }
+            if self.relative_enabled
+            else None,
+            "enabled": self.enabled,
+        }
+
+    def to_dict(self, checks: int = 10) -> dict:
+        return {
+            "prompt": self.prompt.name,
+            "label": self.label,
+            **self.config_dict(),
+            "state": self.state,
+            "watched_version": self.watched_version.number if self.watched_version_id else None,
+            "failure_streak": self.failure_streak,
+            "inconclusive_streak": self.inconclusive_streak,
+            "last_checked_at": self.last_checked_at.isoformat() if self.last_checked_at else None,
+            "checks": [c.to_dict() for c in self.checks.select_related("version")[:checks]],
+        }
+
+
+class Outcome(models.TextChoices):
+    SUCCESSFUL = "successful", "Successful"
+    FAILED = "failed", "Failed"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    ERROR = "error", "Error"
+
+
+class CheckAction(models.TextChoices):
+    NONE = "none", "None"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    ALREADY_HANDLED = "already_handled", "Already handled (label moved meanwhile)"
+    ROLLBACK_FAILED = "rollback_failed", "Rollback failed"
+    ROLLBACK_HELD = "rollback_held", "Rollback held back (cooldown or human decision)"
+    PAGED = "paged", "Paged a human"
+
+
+class MonitorCheck(models.Model):
+    """One run of a monitor: its outcome, the evidence, and what it did."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="checks")
+    version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    action = models.CharField(max_length=20, choices=CheckAction.choices, default=CheckAction.NONE)
+    summary = models.TextField()
+    evidence = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "at": self.created_at.isoformat(),
+            "version": self.version.number if self.version_id else None,
+            "outcome": self.outcome,
+            "action": self.action,
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }
+
+
+class IncidentQuerySet(models.QuerySet):
+    def unacknowledged(self) -> IncidentQuerySet:
+        return self.filter(acknowledged_at__isnull=True)
+
+
+class RollbackIncident(models.Model):
+    """An automatic rollback (or a failed attempt at one), shown in a banner until acknowledged."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="incidents")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rollback_incidents")
+    check_run = models.OneToOneField(MonitorCheck, on_delete=models.CASCADE, related_name="incident")
+    from_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    move = models.OneToOneField(LabelMove, null=True, blank=True, on_delete=models.PROTECT, related_name="incident")
+    reason = models.TextField()
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.headline
+
+    def acknowledge(self, user) -> bool:
+        """Mark seen; a conditional update, so two people clicking at once record the first."""
+        changed = RollbackIncident.objects.filter(pk=self.pk, acknowledged_at__isnull=True).update(
+            acknowledged_by=user, acknowledged_at=timezone.now()
+        )
+        return bool(changed)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.move_id is not None
+
+    @property
+    def headline(self) -> str:
+        if self.succeeded:
+            return f"{self.prompt.name}: production rolled back automatically from v{self.from_version.number} to v{self.move.to_version.number}"
+        return f"{self.prompt.name}: automatic rollback from v{self.from_version.number} FAILED — {self.error}"
+
+
+class ChannelKind(models.TextChoices):
+    WEBHOOK = "webhook", "Slack-compatible webhook"
+    EMAIL = "email", "E-mail"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class AlertChannel(models.Model):
+    """Where alerts go: a webhook URL or a comma-separated list of e-mail addresses."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    target = models.TextField(help_text="Webhook URL, or e-mail addresses separated by commas.")
+    min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        from django.core.validators import URLValidator, validate_email
+
+        try:
+            if self.kind == ChannelKind.WEBHOOK:
+                URLValidator(schemes=["http", "https"])(self.target.strip())
+            else:
+                for address in self.addresses:
+                    validate_email(address)
+                if not self.addresses:
+                    raise ValidationError("Give at least one e-mail address.")
+        except ValidationError as exc:
+            raise ValidationError({"target": exc.messages}) from None
+
+    @property
+    def addresses(self) -> list[str]:
+        return [a.strip() for a in self.target.split(",") if a.strip()]
+
+    def wants(self, severity: str) -> bool:
+        return self.enabled and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
+
+
+class AlertKind(models.TextChoices):
+    ROLLBACK = "rollback", "Automatic rollback"
+    ROLLBACK_FAILED = "rollback_failed", "Automatic rollback failed"
+    ROLLBACK_HELD = "rollback_held", "Rollback held back"
+    INCONCLUSIVE = "inconclusive", "Monitor inconclusive"
+
+
+class Alert(models.Model):
+    """One thing worth telling people; delivered once per channel."""
+
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    monitor = models.ForeignKey(Monitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    incident = models.ForeignKey(RollbackIncident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    title = models.CharField(max_length=300)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class AlertDelivery(models.Model):
+    """The notification log: one alert to one channel, with its attempts."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["alert", "channel"], name="one_delivery_per_channel")]

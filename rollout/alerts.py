@@ -1,0 +1,51 @@
+"""Alerts: recorded once, delivered to every channel that wants their severity.
+
+Delivery runs in a Celery task (`rollout.tasks.deliver_alert`) queued after
+commit, so an alert about a rollback that was rolled back itself is never sent,
+and a slow webhook never holds a monitor's transaction open.
+"""
+
+from __future__ import annotations
+
+import httpx
+from django.conf import settings
+from django.core.mail import send_mail
+
+from rollout.models import Alert, AlertChannel, AlertDelivery, ChannelKind, Monitor, RollbackIncident
+
+WEBHOOK_TIMEOUT_SECONDS = 10
+_COLOURS = {"info": "#2f5bd3", "warning": "#a86400", "critical": "#b42318"}
+
+
+def raise_alert(
+    kind: str, severity: str, title: str, text: str, *, monitor: Monitor | None = None, incident: RollbackIncident | None = None
+) -> Alert:
+    """Record an alert and queue one delivery per interested channel."""
+    from rollout.tasks import deliver_alert
+
+    alert = Alert.objects.create(kind=kind, severity=severity, title=title[:300], text=text, monitor=monitor, incident=incident)
+    for channel in AlertChannel.objects.filter(enabled=True):
+        if channel.wants(severity):
+            delivery = AlertDelivery.objects.create(alert=alert, channel=channel)
+            deliver_alert.delay_on_commit(delivery.id)
+    return alert
+
+
+def webhook_payload(alert: Alert) -> dict:
+    """Slack's incoming-webhook format (`text` plus one attachment); Mattermost and others accept it too."""
+    prompt = alert.monitor.prompt.name if alert.monitor_id else None
+    return {
+        "text": f"[{alert.severity.upper()}] {alert.title}",
+        "attachments": [{"color": _COLOURS[alert.severity], "title": alert.title, "text": alert.text}],
+        "promptreg": {"alert": alert.id, "kind": alert.kind, "severity": alert.severity, "prompt": prompt, "incident": alert.incident_id},
+    }
+
+
+def send(delivery: AlertDelivery) -> None:
+    """Deliver once; raises on failure so the task can retry with backoff."""
+    alert, channel = delivery.alert, delivery.channel
+    if channel.kind == ChannelKind.WEBHOOK:
+        response = httpx.post(channel.target.strip(), json=webhook_payload(alert), timeout=WEBHOOK_TIMEOUT_SECONDS)
+        response.raise_for_status()
+    else:
+        send_mail(f"[promptreg {alert.severity}] {alert.title}", alert.text, settings.DEFAULT_FROM_EMAIL, channel.addresses)

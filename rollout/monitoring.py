@@ -1,0 +1,456 @@
+"""Quality monitors: the rules (pure functions on aggregates) and the check that applies them.
+
+A check reads three aggregates (n, mean, variance) with SQL, never the scores
+themselves, so its cost does not grow with traffic:
+
+- the current version's scores in the floor window,
+- the current version's scores in the relative window,
+- the baseline: the version a rollback would return to, over the week before
+  the current version was activated.
+
+Only scores of the current version since its latest activation count, so a
+newly activated version is judged from its first score and never by the
+scores of the version it replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Avg, Count, Variance
+from django.utils import timezone
+from scipy import special
+
+from experiments.models import Direction
+from promptreg.exceptions import Conflict, InvalidInput, NotFound, RegistryError
+from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, Scope
+from promptreg.services import Actor, rollback, rollback_target
+from rollout import alerts
+from rollout.models import (
+    AlertKind,
+    CheckAction,
+    Monitor,
+    MonitorCheck,
+    MonitorState,
+    Outcome,
+    RollbackIncident,
+    Severity,
+)
+
+log = logging.getLogger(__name__)
+
+BASELINE_LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Sufficient statistics of a sample: size, mean and unbiased variance."""
+
+    n: int
+    mean: float = 0.0
+    variance: float = 0.0
+
+    @classmethod
+    def from_sums(cls, n: int, total: float, total_sq: float) -> Aggregate:
+        """From (n, Σx, Σx²): mean = Σx/n, s² = (Σx² − n·mean²)/(n − 1), clamped at 0."""
+        if n <= 0:
+            return cls(0)
+        mean = total / n
+        variance = max(total_sq - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
+        return cls(n, mean, variance)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    outcome: str
+    message: str
+    evidence: dict = field(default_factory=dict)
+
+
+def floor_rule(current: Aggregate, *, threshold: float, min_samples: int, higher_is_better: bool) -> RuleResult:
+    """Fail when the window mean is on the wrong side of `threshold`; inconclusive below `min_samples`."""
+    evidence = {"n": current.n, "mean": current.mean if current.n else None, "threshold": threshold, "min_samples": min_samples}
+    if current.n < min_samples:
+        return RuleResult("floor", Outcome.INCONCLUSIVE, f"floor: {current.n} scores, need {min_samples}", evidence)
+    bad = current.mean < threshold if higher_is_better else current.mean > threshold
+    word = ("below" if higher_is_better else "above") if bad else ("at or above" if higher_is_better else "at or below")
+    outcome = Outcome.FAILED if bad else Outcome.SUCCESSFUL
+    return RuleResult("floor", outcome, f"floor: mean {current.mean:.4g} of {current.n} scores is {word} {threshold:.4g}", evidence)
+
+
+def welch_worse_than(current: Aggregate, baseline: Aggregate, *, margin: float, higher_is_better: bool) -> tuple[float, float, float]:
+    """One-sided Welch test that the current mean is worse than the baseline by more than `margin` (relative).
+
+    Higher is better: H0 μc ≥ (1 − m)·μb against H1 μc < (1 − m)·μb, with
+    t = (x̄c − k·x̄b) / √(sc²/nc + k²·sb²/nb), k = 1 − m, and the
+    Welch–Satterthwaite degrees of freedom
+    ν = (a + b)² / (a²/(nc − 1) + b²/(nb − 1)), a = sc²/nc, b = k²·sb²/nb.
+    Lower is better mirrors it with k = 1 + m. Returns (t, ν, p) where
+    p = P(T_ν ≤ t) in the "worse" orientation: small p means clearly worse.
+    """
+    sign, k = (1.0, 1.0 - margin) if higher_is_better else (-1.0, 1.0 + margin)
+    diff = sign * (current.mean - k * baseline.mean)
+    a = current.variance / current.n
+    b = k * k * baseline.variance / baseline.n
+    se = math.sqrt(a + b)
+    if se == 0.0:
+        return (-math.inf if diff < 0 else math.inf), math.inf, (0.0 if diff < 0 else 1.0)
+    t = diff / se
+    denominator = a * a / (current.n - 1) + b * b / (baseline.n - 1)
+    df = (a + b) ** 2 / denominator if denominator > 0 else math.inf
+    p = float(special.ndtr(t) if math.isinf(df) else special.stdtr(df, t))
+    return t, df, p
+
+
+def relative_rule(
+    current: Aggregate, baseline: Aggregate | None, *, margin: float, alpha: float, min_samples: int, higher_is_better: bool
+) -> RuleResult:
+    """Fail when the one-sided Welch test says the current version is worse than the baseline by more than the margin."""
+    evidence: dict = {"n": current.n, "mean": current.mean if current.n else None, "margin": margin, "alpha": alpha, "min_samples": min_samples}
+    if baseline is None:
+        return RuleResult("relative", Outcome.INCONCLUSIVE, "relative: no earlier version to compare with", evidence)
+    evidence.update(baseline_n=baseline.n, baseline_mean=baseline.mean if baseline.n else None)
+    if current.n < min_samples or baseline.n < min_samples:
+        return RuleResult(
+            "relative", Outcome.INCONCLUSIVE, f"relative: {current.n} current and {baseline.n} baseline scores, need {min_samples} of each", evidence
+        )
+    t, df, p = welch_worse_than(current, baseline, margin=margin, higher_is_better=higher_is_better)
+    evidence.update(t=t if math.isfinite(t) else None, df=df if math.isfinite(df) else None, p_value=p)
+    worse = p < alpha
+    verdict = "worse" if worse else "not shown worse"
+    message = (
+        f"relative: mean {current.mean:.4g} (n={current.n}) vs baseline {baseline.mean:.4g} (n={baseline.n}), "
+        f"margin {margin:.1%}, one-sided Welch p={p:.3g} {'<' if worse else '≥'} α={alpha:g}: {verdict}"
+    )
+    return RuleResult("relative", Outcome.FAILED if worse else Outcome.SUCCESSFUL, message, evidence)
+
+
+def combine(results: list[RuleResult]) -> str:
+    """Any failing rule fails the check; otherwise any passing rule passes it; otherwise inconclusive."""
+    outcomes = {r.outcome for r in results}
+    if Outcome.FAILED in outcomes:
+        return Outcome.FAILED
+    if Outcome.SUCCESSFUL in outcomes:
+        return Outcome.SUCCESSFUL
+    return Outcome.INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Streaks:
+    """How many checks in a row failed, and how many in a row could not tell (inconclusive or error)."""
+
+    failures: int = 0
+    unsure: int = 0
+
+
+def advance(streaks: Streaks, outcome: str, *, consecutive_failures: int, inconclusive_before_page: int) -> tuple[Streaks, bool, bool]:
+    """The monitor's state machine for one check: (new streaks, trip?, page?).
+
+    A success clears both streaks; a failure extends the failure streak and
+    trips at `consecutive_failures`; inconclusive or error checks leave the
+    failure streak alone and page once, when `inconclusive_before_page` of
+    them have come in a row.
+    """
+    if outcome == Outcome.SUCCESSFUL:
+        return Streaks(), False, False
+    if outcome == Outcome.FAILED:
+        new = Streaks(failures=streaks.failures + 1)
+        return new, new.failures >= consecutive_failures, False
+    new = Streaks(failures=streaks.failures, unsure=streaks.unsure + 1)
+    return new, False, new.unsure == inconclusive_before_page
+
+
+def evaluate_rules(monitor: Monitor, floor_window: Aggregate, relative_window: Aggregate, baseline: Aggregate | None) -> list[RuleResult]:
+    """Apply the monitor's enabled rules to the three aggregates."""
+    higher = monitor.spec.higher_is_better
+    results = []
+    if monitor.floor_enabled:
+        results.append(
+            floor_rule(floor_window, threshold=monitor.floor_threshold, min_samples=monitor.floor_min_samples, higher_is_better=higher)
+        )
+    if monitor.relative_enabled:
+        results.append(
+            relative_rule(
+                relative_window,
+                baseline,
+                margin=monitor.relative_margin,
+                alpha=monitor.relative_alpha,
+                min_samples=monitor.relative_min_samples,
+                higher_is_better=higher,
+            )
+        )
+    return results
+
+
+# ---------------------------------------------------------------- database side
+
+
+def score_aggregate(version_id: int, metric: str, start: datetime, end: datetime) -> Aggregate:
+    """(n, mean, variance) of one metric of one version in [start, end), in SQL."""
+    from experiments.models import Score
+
+    row = Score.objects.filter(version_id=version_id, metric=metric, timestamp__gte=start, timestamp__lt=end).aggregate(
+        n=Count("id"), mean=Avg("value"), variance=Variance("value", sample=True)
+    )
+    return Aggregate(row["n"], row["mean"] or 0.0, row["variance"] or 0.0)
+
+
+def activation_of(label: Label) -> LabelMove | None:
+    """The move that put the label's current version in place (its latest activation)."""
+    return LabelMove.objects.filter(prompt_id=label.prompt_id, label=label.name, to_version_id=label.version_id).order_by("-id").first()
+
+
+@dataclass
+class Judgement:
+    version: PromptVersion | None
+    activation: LabelMove | None
+    outcome: str
+    summary: str
+    evidence: dict
+
+
+def judge(monitor: Monitor, now: datetime) -> Judgement:
+    """Read the aggregates and apply the rules; no writes."""
+    label = Label.objects.select_related("version").filter(prompt=monitor.prompt, name=monitor.label).first()
+    if label is None:
+        return Judgement(None, None, Outcome.INCONCLUSIVE, f"{monitor.label} points at no version yet", {})
+    activation = activation_of(label)
+    since = activation.created_at if activation else label.updated_at
+    end = now + timedelta(microseconds=1)
+    floor_start = max(since, now - timedelta(minutes=monitor.floor_window_minutes))
+    relative_start = max(since, now - timedelta(minutes=monitor.relative_window_minutes))
+    floor_agg = score_aggregate(label.version_id, monitor.metric, floor_start, end) if monitor.floor_enabled else Aggregate(0)
+    relative_agg = score_aggregate(label.version_id, monitor.metric, relative_start, end) if monitor.relative_enabled else Aggregate(0)
+    baseline_version = rollback_target(monitor.prompt, monitor.label) if monitor.relative_enabled else None
+    baseline = (
+        score_aggregate(baseline_version.id, monitor.metric, since - BASELINE_LOOKBACK, since) if baseline_version else None
+    )
+    results = evaluate_rules(monitor, floor_agg, relative_agg, baseline)
+    outcome = combine(results)
+    evidence = {
+        "metric": monitor.metric,
+        "direction": monitor.spec.direction,
+        "version": label.version.number,
+        "active_since": since.isoformat(),
+        "checked_at": now.isoformat(),
+        "floor_window_start": floor_start.isoformat() if monitor.floor_enabled else None,
+        "relative_window_start": relative_start.isoformat() if monitor.relative_enabled else None,
+        "baseline_version": baseline_version.number if baseline_version else None,
+        "baseline_window": [(since - BASELINE_LOOKBACK).isoformat(), since.isoformat()] if baseline_version else None,
+        "rules": [asdict(r) for r in results],
+    }
+    summary = f"v{label.version.number} {outcome}: " + "; ".join(r.message for r in results)
+    return Judgement(label.version, activation, outcome, summary, evidence)
+
+
+def rollback_reason(monitor: Monitor, judgement: Judgement, failures: int) -> str:
+    e = judgement.evidence
+    return (
+        f"Automatic rollback by the {monitor.metric} monitor ({Direction(monitor.spec.direction).label.lower()}): "
+        f"v{e['version']} failed {failures} checks in a row. Last check at {e['checked_at']} on scores since "
+        f"{e['active_since']} (its activation). {judgement.summary.split(': ', 1)[1]}."
+        + (f" Baseline: v{e['baseline_version']} from {e['baseline_window'][0]} to {e['baseline_window'][1]}." if e["baseline_version"] else "")
+    )
+
+
+def hold_reason(monitor: Monitor, judgement: Judgement, now: datetime) -> str | None:
+    """Why an automatic rollback must not happen now, if it must not.
+
+    - the current version is the one the monitor itself restored: going further back is a human's call;
+    - a human re-activated a version after the monitor rolled it back: a deliberate override stands;
+    - cooldown: the monitor rolled this prompt back less than `cooldown_minutes` ago (never flaps).
+    """
+    activation = judgement.activation
+    if activation is not None and activation.via == MoveVia.AUTO_ROLLBACK:
+        return f"v{judgement.version.number} was itself restored by an automatic rollback; rolling back further is a human's decision"
+    if activation is not None and monitor.incidents.filter(from_version=judgement.version, move__isnull=False, created_at__lt=activation.created_at).exists():
+        return f"{activation.actor_name} re-activated v{judgement.version.number} after the monitor rolled it back; that decision stands"
+    if monitor.in_cooldown(now):
+        return f"the monitor rolled back {monitor.prompt.name} less than {monitor.cooldown_minutes} minutes ago (cooldown)"
+    return None
+
+
+def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: datetime) -> None:
+    """Roll back, or say why not, and alert. Runs inside the check's transaction."""
+    held = hold_reason(monitor, judgement, now)
+    if held:
+        check.action = CheckAction.ROLLBACK_HELD
+        monitor.state = MonitorState.NEEDS_HUMAN
+        alerts.raise_alert(
+            AlertKind.ROLLBACK_HELD,
+            Severity.CRITICAL,
+            f"{monitor.prompt.name}: v{judgement.version.number} is failing; not rolled back automatically",
+            f"Not rolled back because {held}.\n\n{judgement.summary}",
+            monitor=monitor,
+        )
+        return
+    reason = rollback_reason(monitor, judgement, monitor.failure_streak)
+    try:
+        move = rollback(
+            name=monitor.prompt.name,
+            label=monitor.label,
+            actor=Actor(via=MoveVia.AUTO_ROLLBACK),
+            reason=reason,
+            expected_current=judgement.version.number,
+        )
+    except Conflict as exc:
+        # Someone (a human, another check) moved the label after we judged it: handled.
+        check.action = CheckAction.ALREADY_HANDLED
+        check.summary += f" ({exc.message})"
+        return
+    except RegistryError as exc:
+        check.action = CheckAction.ROLLBACK_FAILED
+        monitor.state = MonitorState.NEEDS_HUMAN
+        check.save()
+        incident = RollbackIncident.objects.create(
+            monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, reason=reason, error=exc.message
+        )
+        alerts.raise_alert(
+            AlertKind.ROLLBACK_FAILED,
+            Severity.CRITICAL,
+            f"{monitor.prompt.name}: automatic rollback of v{judgement.version.number} FAILED",
+            f"{exc.message}\n\n{reason}",
+            monitor=monitor,
+            incident=incident,
+        )
+        return
+    check.action = CheckAction.ROLLED_BACK
+    check.save()
+    incident = RollbackIncident.objects.create(
+        monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, move=move, reason=reason
+    )
+    monitor.state = MonitorState.ROLLED_BACK
+    monitor.watched_version = move.to_version
+    monitor.failure_streak = monitor.inconclusive_streak = 0
+    alerts.raise_alert(
+        AlertKind.ROLLBACK,
+        Severity.WARNING,
+        f"{monitor.prompt.name}: production rolled back from v{judgement.version.number} to v{move.to_version.number}",
+        reason,
+        monitor=monitor,
+        incident=incident,
+    )
+
+
+_STATE_AFTER = {
+    Outcome.SUCCESSFUL: MonitorState.HEALTHY,
+    Outcome.FAILED: MonitorState.FAILING,
+    Outcome.INCONCLUSIVE: MonitorState.WAITING,
+    Outcome.ERROR: MonitorState.WAITING,
+}
+
+
+def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck:
+    """One check of one monitor: judge, record, and trip or page when the limits say so.
+
+    Checks of one monitor serialise on its row, and the rollback names the
+    version that was judged (`expected_current`): five concurrent checks, a
+    second worker or a human pressing "Roll back" at the same moment produce
+    one rollback; the others find the label moved and record "already handled".
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update(of=("self",)).select_related("prompt").get(pk=monitor_id)
+        try:
+            with transaction.atomic():
+                judgement = judge(monitor, now)
+        except Exception as exc:  # a check that cannot run is recorded, never lost
+            log.exception("monitor %s: check failed", monitor_id)
+            judgement = Judgement(None, None, Outcome.ERROR, f"error: {type(exc).__name__}: {exc}", {})
+        version = judgement.version
+        if version is not None and monitor.watched_version_id != version.id:
+            # A different version is live: its record starts clean.
+            monitor.watched_version = version
+            monitor.failure_streak = monitor.inconclusive_streak = 0
+            if monitor.state in (MonitorState.NEEDS_HUMAN, MonitorState.ROLLED_BACK):
+                monitor.state = MonitorState.WAITING
+        streaks, trip, page = advance(
+            Streaks(monitor.failure_streak, monitor.inconclusive_streak),
+            judgement.outcome,
+            consecutive_failures=monitor.consecutive_failures,
+            inconclusive_before_page=monitor.inconclusive_before_page,
+        )
+        escalated = monitor.state == MonitorState.NEEDS_HUMAN
+        if not (escalated and judgement.outcome != Outcome.SUCCESSFUL):
+            monitor.state = _STATE_AFTER[judgement.outcome]
+        monitor.failure_streak, monitor.inconclusive_streak = streaks.failures, streaks.unsure
+        check = MonitorCheck(
+            monitor=monitor, version=version, created_at=now, outcome=judgement.outcome, summary=judgement.summary, evidence=judgement.evidence
+        )
+        if trip and not escalated:
+            _trip(monitor, judgement, check, now)
+        elif trip:
+            check.summary += " (already escalated; waiting for a human)"
+        if page:
+            check.action = CheckAction.PAGED
+            alerts.raise_alert(
+                AlertKind.INCONCLUSIVE,
+                Severity.WARNING,
+                f"{monitor.prompt.name}: monitor has been unable to judge for {streaks.unsure} checks",
+                f"The {monitor.metric} monitor of {monitor.prompt.name}@{monitor.label} could not reach a verdict "
+                f"{streaks.unsure} times in a row. Latest: {judgement.summary}",
+                monitor=monitor,
+            )
+        check.save()
+        monitor.last_checked_at = now
+        monitor.save(update_fields=["state", "watched_version", "failure_streak", "inconclusive_streak", "last_checked_at"])
+    return check
+
+
+def claim_due(now: datetime | None = None) -> list[int]:
+    """Ids of enabled monitors whose next check is due, each claimed by moving `next_check_at` on.
+
+    The claim is a conditional UPDATE, so two dispatchers (two beats, a slow
+    one and a fast one) never queue the same monitor's check twice.
+    """
+    now = now or timezone.now()
+    claimed = []
+    for pk, due_at, interval in Monitor.objects.filter(enabled=True, next_check_at__lte=now).values_list("id", "next_check_at", "interval_seconds"):
+        if Monitor.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=now + timedelta(seconds=interval)):
+            claimed.append(pk)
+    return claimed
+
+
+# ---------------------------------------------------------------- configuration
+
+CONFIG_FIELDS = (
+    "metric", "interval_seconds", "consecutive_failures", "inconclusive_before_page", "cooldown_minutes",
+    "floor_enabled", "floor_threshold", "floor_window_minutes", "floor_min_samples",
+    "relative_enabled", "relative_margin", "relative_alpha", "relative_window_minutes", "relative_min_samples", "enabled",
+)  # fmt: skip
+
+
+def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PRODUCTION) -> Monitor:
+    """Create or change the monitor of `label` (production by default) from flat field values.
+
+    Everything is validated before anything is saved: a bad value raises
+    InvalidInput naming each field, and the stored monitor stays as it was.
+    """
+    actor.require(Scope.DEPLOY, "Configuring a monitor")
+    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
+    if unknown:
+        raise InvalidInput(f"Unknown monitor settings: {', '.join(unknown)}.", code="invalid_monitor")
+    with transaction.atomic():
+        try:
+            prompt = Prompt.objects.select_for_update().get(name=name)
+        except Prompt.DoesNotExist:
+            raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found") from None
+        monitor = Monitor.objects.filter(prompt=prompt, label=label).first() or Monitor(prompt=prompt, label=label)
+        for field_name, value in changes.items():
+            setattr(monitor, field_name, value)
+        try:
+            monitor.full_clean(exclude=["prompt", "watched_version"])
+        except ValidationError as exc:
+            fields = {f: msgs for f, msgs in exc.message_dict.items()}
+            first_field, messages = next(iter(fields.items()))
+            raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}) from None
+        monitor.next_check_at = timezone.now()
+        monitor._change_reason = f"configured by {actor.name}"
+        monitor.save()
+    return monitor

@@ -1,0 +1,154 @@
+"""The on-call page: production prompts, monitors, charts, one-click rollback, the deployment timeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from promptreg.exceptions import RegistryError
+from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt
+from promptreg.permissions import can_admin, can_deploy
+from promptreg.services import Actor, rollback
+from rollout.charts import quality_figure, version_stats
+from rollout.forms import AlertChannelForm, MonitorForm, RollbackForm
+from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, RollbackIncident
+from rollout.monitoring import CONFIG_FIELDS, monitor_configure
+
+STATS_DAYS = 7
+TIMELINE_LENGTH = 50
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+@login_required
+def oncall(request):
+    labels = (
+        Label.objects.filter(name=PRODUCTION, prompt__retired_at__isnull=True)
+        .select_related("prompt", "version")
+        .order_by("prompt__name")
+    )
+    monitors = {m.prompt_id: m for m in Monitor.objects.filter(label=PRODUCTION).prefetch_related("checks")}
+    since = timezone.now() - timedelta(days=STATS_DAYS)
+    rows = []
+    for label in labels:
+        monitor = monitors.get(label.prompt_id)
+        metric = monitor.metric if monitor else "quality_score"
+        rows.append(
+            {
+                "label": label,
+                "monitor": monitor,
+                "last_check": monitor.checks.first() if monitor else None,
+                "stats": [(number, [cells.get(m) for m in METRICS]) for number, cells in version_stats(label.prompt, list(METRICS), since).items()],
+                "figure": quality_figure(label.prompt, metric),
+                "figure_id": f"chart-{label.prompt_id}",
+                "figure_data_id": f"chart-{label.prompt_id}-data",
+                "metric": metric,
+                "rollback_form": RollbackForm(initial={"expected_current": label.version.number}),
+            }
+        )
+    timeline = LabelMove.objects.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:TIMELINE_LENGTH]
+    incidents = RollbackIncident.objects.select_related("prompt", "from_version", "move__to_version", "acknowledged_by")[:10]
+    return render(
+        request,
+        "rollout/oncall.html",
+        {
+            "rows": rows,
+            "metrics": METRICS,
+            "timeline": timeline,
+            "incidents": incidents,
+            "can_deploy": can_deploy(request.user),
+            "can_admin": can_admin(request.user),
+            "stats_days": STATS_DAYS,
+        },
+    )
+
+
+@login_required
+@require_POST
+def rollback_now(request, name: str):
+    """The one-click "Roll back": the same service as the API, CLI and monitors, pinned to the version the user saw."""
+    _require(can_deploy(request.user))
+    form = RollbackForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for the rollback.")
+        return redirect("rollout:oncall")
+    try:
+        move = rollback(
+            name=name,
+            actor=Actor(via=MoveVia.BUTTON, user=request.user),
+            reason=form.cleaned_data["reason"],
+            expected_current=form.cleaned_data["expected_current"],
+        )
+    except RegistryError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{name}: production rolled back from v{move.from_version.number} to v{move.to_version.number}.")
+    return redirect("rollout:oncall")
+
+
+@login_required
+@require_POST
+def incident_acknowledge(request, pk: int):
+    _require(can_deploy(request.user))
+    incident = get_object_or_404(RollbackIncident, pk=pk)
+    if incident.acknowledge(request.user):
+        messages.success(request, f"Acknowledged: {incident.headline}.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = "rollout:oncall"
+    return redirect(target)
+
+
+@login_required
+def monitor_edit(request, name: str):
+    prompt = get_object_or_404(Prompt, name=name)
+    _require(can_deploy(request.user))
+    monitor = Monitor.objects.filter(prompt=prompt, label=PRODUCTION).first()
+    form = MonitorForm(request.POST or None, instance=monitor or Monitor(prompt=prompt))
+    if request.method == "POST" and form.is_valid():
+        try:
+            monitor_configure(
+                name=name, actor=Actor(via=MoveVia.BUTTON, user=request.user), changes={f: form.cleaned_data[f] for f in CONFIG_FIELDS}
+            )
+        except RegistryError as exc:
+            for field_name, errors in exc.details.get("fields", {"__all__": [exc.message]}).items():
+                form.add_error(field_name if field_name in form.fields else None, errors)
+        else:
+            messages.success(request, f"Monitor of {name} saved.")
+            return redirect("rollout:oncall")
+    return render(request, "rollout/monitor_form.html", {"prompt": prompt, "form": form, "monitor": monitor})
+
+
+@login_required
+def channels(request):
+    _require(can_admin(request.user))
+    form = AlertChannelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        channel = form.save(commit=False)
+        channel._change_reason = f"added by {request.user.get_username()}"
+        channel.save()
+        messages.success(request, f"Alert channel {channel.name} added.")
+        return redirect("rollout:channels")
+    deliveries = AlertDelivery.objects.select_related("alert", "channel")[:30]
+    return render(request, "rollout/channels.html", {"form": form, "channels": AlertChannel.objects.all(), "deliveries": deliveries})
+
+
+@login_required
+@require_POST
+def channel_delete(request, pk: int):
+    _require(can_admin(request.user))
+    channel = get_object_or_404(AlertChannel, pk=pk)
+    channel._change_reason = f"removed by {request.user.get_username()}"
+    channel.delete()
+    messages.success(request, f"Alert channel {channel.name} removed.")
+    return redirect("rollout:channels")

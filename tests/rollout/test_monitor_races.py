@@ -1,0 +1,109 @@
+"""Exactly once: concurrent checks, and a human pressing "Roll back" during an automatic rollback."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from promptreg.exceptions import Conflict
+from promptreg.models import LabelMove, MoveVia
+from promptreg.services import Actor, rollback
+from rollout import monitoring
+from rollout.models import CheckAction, Monitor, MonitorCheck, RollbackIncident
+from rollout.monitoring import run_check
+from tests.rollout.monitor_story import add_scores, live, monitor, story
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def tripped_monitor():
+    """v2 live with bad scores and one failed check already: the next failing check trips."""
+    v1, v2 = story()
+    m = monitor(consecutive_failures=2)
+    t0 = LabelMove.objects.filter(to_version=v2).latest("id").created_at
+    add_scores(v2, [0.3, 0.35, 0.25] * 15, end=t0 + timedelta(seconds=45))
+    Monitor.objects.filter(pk=m.pk).update(failure_streak=1, watched_version=v2)
+    return m, t0 + timedelta(seconds=46)
+
+
+def in_threads(*targets, timeout=30):
+    errors = []
+
+    def wrap(target):
+        def run():
+            try:
+                target()
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), "a thread hung"
+    assert not errors, errors
+
+
+def test_five_concurrent_checks_on_a_tripped_monitor_roll_back_once(ungated):
+    m, now = tripped_monitor()
+    barrier = threading.Barrier(5, timeout=10)
+
+    def check():
+        barrier.wait()
+        run_check(m.id, now=now)
+
+    in_threads(*[check] * 5)
+    assert live() == 1
+    assert LabelMove.objects.filter(is_rollback=True).count() == 1
+    assert RollbackIncident.objects.count() == 1
+    actions = list(MonitorCheck.objects.values_list("action", flat=True))
+    assert len(actions) == 5 and actions.count(CheckAction.ROLLED_BACK) == 1
+
+
+def test_a_manual_rollback_during_an_automatic_one_makes_one_rollback(ungated, deployer, monkeypatch):
+    m, now = tripped_monitor()
+    judged, manual_done = threading.Event(), threading.Event()
+    real_reason = monitoring.rollback_reason
+    manual = []
+
+    def reason_after_the_human(*args, **kwargs):
+        # The monitor has judged v2 and is about to roll back: let the human click first.
+        judged.set()
+        manual_done.wait(timeout=3)
+        return real_reason(*args, **kwargs)
+
+    monkeypatch.setattr("rollout.monitoring.rollback_reason", reason_after_the_human)
+
+    def automatic():
+        run_check(m.id, now=now)
+
+    def human():
+        assert judged.wait(timeout=10)
+        try:
+            rollback(name="support-system", actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="saw it on the dashboard", expected_current=2)
+            manual.append("rolled back")
+        except Conflict:
+            manual.append("conflict")
+        finally:
+            manual_done.set()
+
+    in_threads(automatic, human)
+    moves = list(LabelMove.objects.filter(is_rollback=True))
+    assert len(moves) == 1 and live() == 1
+    check = MonitorCheck.objects.get()
+    if manual == ["rolled back"]:
+        assert moves[0].via == MoveVia.BUTTON and check.action == CheckAction.ALREADY_HANDLED
+        assert not RollbackIncident.objects.exists()
+    else:  # SQLite: the check's write transaction holds the database until it commits
+        assert connection.vendor == "sqlite"
+        assert moves[0].via == MoveVia.AUTO_ROLLBACK and check.action == CheckAction.ROLLED_BACK
+    if connection.vendor == "postgresql":
+        assert manual == ["rolled back"]

@@ -1,0 +1,133 @@
+"""The on-call page: what it shows, the one-click rollback, the banner and its Acknowledge button, the monitor form."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from promptreg.models import LabelMove, MoveVia
+from rollout.models import Monitor, RollbackIncident
+from rollout.monitoring import run_check
+from tests.conftest import PASSWORD
+from tests.rollout.monitor_story import add_scores, live, monitor, noisy, story
+
+ONCALL = "/oncall/"
+
+
+@pytest.fixture
+def rolled_back(db, ungated):
+    """v1 → v2 (bad) → automatic rollback to v1."""
+    v1, v2 = story()
+    m = monitor(consecutive_failures=1)
+    t0 = LabelMove.objects.filter(to_version=v2).latest("id").created_at
+    add_scores(v2, noisy(0.4, 40, seed=9), end=t0 + timedelta(seconds=40))
+    run_check(m.id, now=t0 + timedelta(seconds=41))
+    assert live() == 1
+    return v1, v2
+
+
+def login(client, user):
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_oncall_page_shows_versions_monitor_chart_and_timeline(client, deployer, rolled_back):
+    r = login(client, deployer).get(ONCALL)
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "support-system" in html and "production v1" in html
+    assert "Rolled back" in html  # monitor state
+    assert "0.4" in html and "(n=40)" in html  # v2's mean quality in the per-version table
+    assert "Automatic rollback" in html and "ship v2" in html  # timeline: how and why
+    figure = r.context["rows"][0]["figure"]
+    json.dumps(figure)  # plain JSON for json_script
+    names = [t["name"] for t in figure["data"]]
+    assert "v1" in names and "v2" in names
+    means = {n.split()[0]: float(n.split()[-1]) for n in names if " mean " in n}
+    assert means["v2"] == pytest.approx(0.4, abs=0.03) and means["v1"] == pytest.approx(0.8, abs=0.03)
+    markers = [a["text"] for a in figure["layout"]["annotations"]]
+    assert "auto-rollback v1" in markers and "activated v2" in markers
+    assert 'src="/static/vendor/plotly/plotly.min.js"' in html
+    assert f'id="chart-{rolled_back[0].prompt_id}-data"' in html  # json_script
+    assert "Roll back v1" in html
+
+
+def test_rollback_button_is_hidden_and_refused_without_the_deployer_role(client, author, rolled_back):
+    login(client, author)
+    assert "Roll back v1" not in client.get(ONCALL).content.decode()
+    r = client.post(reverse("rollout:rollback", args=["support-system"]), {"reason": "x", "expected_current": 1})
+    assert r.status_code == 403
+    assert live() == 1 and LabelMove.objects.filter(is_rollback=True).count() == 1
+
+
+def test_one_click_rollback_goes_through_the_service_pinned_to_what_the_user_saw(client, deployer, db, ungated):
+    v1, v2 = story()
+    login(client, deployer)
+    url = reverse("rollout:rollback", args=["support-system"])
+    stale = client.post(url, {"reason": "bad answers", "expected_current": 1}, follow=True)
+    assert "already moved" in stale.content.decode() and live() == 2
+    r = client.post(url, {"reason": "bad answers", "expected_current": 2}, follow=True)
+    assert r.status_code == 200 and "rolled back from v2 to v1" in r.content.decode()
+    move = LabelMove.objects.get(is_rollback=True)
+    assert (move.via, move.actor, move.reason) == (MoveVia.BUTTON, deployer, "bad answers")
+    assert client.post(url, {"reason": "", "expected_current": 1}).status_code == 302
+    assert LabelMove.objects.filter(is_rollback=True).count() == 1
+
+
+def test_banner_on_every_page_until_acknowledged(client, deployer, outsider, rolled_back):
+    login(client, outsider)
+    page = client.get(reverse("rollout:oncall")).content.decode()
+    assert "production rolled back automatically from v2 to v1" in page
+    assert "Acknowledge" not in page  # outsiders see it but may not acknowledge
+    incident = RollbackIncident.objects.get()
+    assert client.post(reverse("rollout:incident-acknowledge", args=[incident.id])).status_code == 403
+    client.logout()
+
+    login(client, deployer)
+    other_page = client.get(reverse("rollout:monitor-edit", args=["support-system"])).content.decode()
+    assert 'id="rollback-banner"' in other_page and "Acknowledge" in other_page
+    r = client.post(reverse("rollout:incident-acknowledge", args=[incident.id]), {"next": "http://evil.example/"})
+    assert r.status_code == 302 and r.url == reverse("rollout:oncall")
+    incident.refresh_from_db()
+    assert incident.acknowledged_by == deployer and incident.acknowledged_at is not None
+    assert 'id="rollback-banner"' not in client.get(reverse("rollout:monitor-edit", args=["support-system"])).content.decode()
+
+
+def test_monitor_form_shows_errors_and_saves_nothing_then_saves(client, deployer, db, ungated):
+    story()
+    login(client, deployer)
+    url = reverse("rollout:monitor-edit", args=["support-system"])
+    form = {
+        "metric": "quality_score", "interval_seconds": 60, "consecutive_failures": 2, "inconclusive_before_page": 10,
+        "cooldown_minutes": 30, "floor_enabled": "on", "floor_threshold": 1.5, "floor_window_minutes": -3,
+        "floor_min_samples": 20, "relative_enabled": "on", "relative_margin": 0.03, "relative_alpha": 0.01,
+        "relative_window_minutes": 15, "relative_min_samples": 30, "enabled": "on",
+    }  # fmt: skip
+    r = client.post(url, form)
+    assert r.status_code == 200
+    errors = r.context["form"].errors
+    assert "floor_threshold" in errors and "floor_window_minutes" in errors
+    assert not Monitor.objects.exists()
+    r = client.post(url, {**form, "metric": "vibes", "floor_threshold": 0.6, "floor_window_minutes": 15})
+    assert "metric" in r.context["form"].errors and not Monitor.objects.exists()
+    r = client.post(url, {**form, "floor_threshold": 0.6, "floor_window_minutes": 15})
+    assert r.status_code == 302
+    m = Monitor.objects.get()
+    assert (m.floor_threshold, m.floor_window_minutes, m.relative_enabled) == (0.6, 15, True)
+
+
+def test_monitor_form_needs_the_deployer_role(client, author, db, ungated):
+    story()
+    login(client, author)
+    url = reverse("rollout:monitor-edit", args=["support-system"])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"metric": "quality_score"}).status_code == 403
+    assert not Monitor.objects.exists()
+
+
+def test_oncall_needs_login(client, db):
+    r = client.get(ONCALL)
+    assert r.status_code == 302 and "/accounts/login/" in r.url
