@@ -19,9 +19,9 @@ class PromptNameConverter:
 
 class ServedNameConverter(PromptNameConverter):
     """A prompt name in the fetch URL: never one that ends like a write endpoint
-    (`…/versions`, `…/rollback`, `…/labels/<label>`), so those reach the API's routes."""
+    (`…/versions`, `…/rollback`, `…/monitor`, `…/labels/<label>`), so those reach the API's routes."""
 
-    regex = r"(?!(?:[a-z0-9-]+/)*labels/[a-z0-9-]+$)" + NAME_PATTERN + r"(?<!/versions)(?<!/rollback)"
+    regex = r"(?!(?:[a-z0-9-]+/)*labels/[a-z0-9-]+$)" + NAME_PATTERN + r"(?<!/versions)(?<!/rollback)(?<!/monitor)"
 
 
 register_converter(PromptNameConverter, "promptname")
