@@ -1,4 +1,4 @@
-// Draws the Plotly figures the server built (experiments/charts.py). Each chart is a
+// Draws the Plotly figures the server built (experiments/charts.py, rollout/charts.py). Each chart is a
 // <div data-plotly="ID"> beside a <script type="application/json" id="ID"> (json_script).
 (function () {
   "use strict";
