@@ -716,3 +716,42 @@ def get_dataset(ref: int | str) -> Dataset:
     if found is None:
         raise NotFound(f"No dataset {ref!r}.", code="dataset_not_found")
     return found
+
+
+def version_panel_context(version: PromptVersion, request: Any = None) -> dict[str, Any]:
+    """What the reviewer's page shows: the prompt's dataset, the latest run, the score diff against production, the gate."""
+    from promptreg import permissions
+
+    dataset = prompt_dataset(version.prompt)
+    policy = ReviewPolicy.for_type(version.prompt.prompt_type)
+    user = getattr(request, "user", None)
+    return {
+        "dataset": dataset,
+        "latest_run": version.eval_runs.select_related("dataset").order_by("-created_at", "-id").first(),
+        "comparison": version_comparison(version),
+        "gate_applies": policy.requires_eval,
+        "gate": eval_gate(version, policy),
+        "can_run": user is not None and permissions.can_author(user) and dataset is not None,
+    }
+
+
+def dataset_history(dataset: Dataset) -> list[dict[str, Any]]:
+    """Every recorded change to the dataset and its cases, newest first, with what changed."""
+    events = []
+    records = list(dataset.history.select_related("history_user")) + list(Case.history.filter(dataset_id=dataset.pk).select_related("history_user"))
+    for record in records:
+        previous = record.prev_record
+        changes = [] if previous is None else [f"{c.field}: {c.old!r} → {c.new!r}" for c in record.diff_against(previous).changes]
+        what = "dataset" if isinstance(record, dataset.history.model) else f"case {record.position}"
+        events.append(
+            {
+                "when": record.history_date,
+                "who": record.history_user.get_username() if record.history_user else "",
+                "what": what,
+                "action": {"+": "created", "~": "changed", "-": "deleted"}[record.history_type],
+                "reason": record.history_change_reason or "",
+                "changes": changes,
+            }
+        )
+    events.sort(key=lambda e: e["when"], reverse=True)
+    return events

@@ -1,7 +1,9 @@
-"""Dashboard URLs of the measuring app."""
+"""Dashboard URLs of the measuring app (namespace `experiments`, mounted at /experiments/)."""
 
 from django.urls import path
 
+import promptreg.urls_web  # noqa: F401  (registers the <prompt:…> path converter)
+from experiments import views_evaluation as ev
 from experiments import views_experiments
 
 app_name = "experiments"
@@ -12,4 +14,21 @@ urlpatterns = [
     path("ab/<int:pk>/", views_experiments.experiment_detail, name="experiment-detail"),
     path("ab/<int:pk>/refresh/", views_experiments.experiment_refresh, name="experiment-refresh"),
     path("ab/<int:pk>/<str:action>/", views_experiments.experiment_action, name="experiment-action"),
+    # Offline evaluation: datasets, runs, a version's evaluation.
+    path("datasets/", ev.dataset_list, name="dataset-list"),
+    path("datasets/<int:pk>/", ev.dataset_detail, name="dataset-detail"),
+    path("datasets/<int:pk>/edit/", ev.dataset_edit, name="dataset-edit"),
+    path("datasets/<int:pk>/upload/", ev.dataset_upload, name="dataset-upload"),
+    path("datasets/<int:pk>/export.<str:fmt>", ev.dataset_export, name="dataset-export"),
+    path("datasets/<int:pk>/history/", ev.dataset_history, name="dataset-history"),
+    path("datasets/<int:pk>/cases/new/", ev.case_edit, name="case-new"),
+    path("datasets/<int:pk>/cases/<int:case_pk>/", ev.case_edit, name="case-edit"),
+    path("datasets/<int:pk>/cases/<int:case_pk>/remove/", ev.case_remove, name="case-remove"),
+    path("runs/<int:pk>/", ev.run_detail, name="run-detail"),
+    path("runs/<int:pk>/progress/", ev.run_progress, name="run-progress"),
+    path("runs/<int:pk>/cancel/", ev.run_cancel, name="run-cancel"),
+    path("prompts/<prompt:name>/-/dataset/", ev.prompt_dataset, name="prompt-dataset"),
+    path("prompts/<prompt:name>/-/v/<int:number>/", ev.version_evaluation, name="version-evaluation"),
+    path("prompts/<prompt:name>/-/v/<int:number>/run/", ev.version_run, name="version-run"),
+    path("prompts/<prompt:name>/-/v/<int:number>/structure/", ev.version_structure, name="version-structure"),
 ]
