@@ -45,8 +45,8 @@ from promptreg.templating import CompileError
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 64
-HEARTBEAT_SECONDS = 2.0
+# Results are written (and cancellation checked) every few rounds of concurrent calls.
+CHUNK_ROUNDS = 4
 DEFAULT_ALPHA = 0.05
 
 
@@ -366,7 +366,8 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         try:
-            while not self.stopped.wait(HEARTBEAT_SECONDS):
+            # Beat several times per stale period, so a live worker never looks dead.
+            while not self.stopped.wait(min(2.0, settings.EVAL_STALE_SECONDS / 4)):
                 EvalRun.objects.filter(pk=self.run_id, worker=self.worker).update(heartbeat_at=timezone.now())
         finally:
             connection.close()
@@ -452,9 +453,10 @@ def _execute(run: EvalRun, worker: str) -> str:
         with LLMClient(config) as client, ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"eval-{run.pk}") as pool:
             evaluate = Evaluator(run.version, scorers, run.primary_metric, client)
             futures = [pool.submit(evaluate, case) for case in todo]
+            chunk_size = config.concurrency * CHUNK_ROUNDS
             try:
-                for start in range(0, len(futures), CHUNK_SIZE):
-                    chunk = [f.result() for f in futures[start : start + CHUNK_SIZE]]
+                for start in range(0, len(futures), chunk_size):
+                    chunk = [f.result() for f in futures[start : start + chunk_size]]
                     if _save_chunk(run.pk, worker, chunk):
                         _cancel(futures)
                         return _finish(run.pk, worker, RunState.CANCELLED)
