@@ -74,6 +74,12 @@ def publish(db):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Test users need no slow key stretching: PBKDF2's million rounds cost ~0.3 s per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clean_serving_cache():
     """Cached fetches outlive a test's rolled-back transaction: drop them before each test."""
     from rollout import serving

@@ -34,8 +34,8 @@ def review_inbox(request):
 
 @login_required
 def review_count(request):
-    """The number in the nav's Reviews link; refreshed by the `versionReviewed`/`versionSubmitted` events."""
-    count = _in_review().exclude(created_by=request.user).count()
+    """The number in the nav's Reviews link (reviewers only); refreshed by the `versionReviewed` event."""
+    count = _in_review().exclude(created_by=request.user).count() if permissions.can_review(request.user) else 0
     return HttpResponse(str(count) if count else "")
 
 
@@ -45,14 +45,12 @@ def version_submit(request, name: str, number: int):
     require(permissions.can_author(request.user))
     prompt = get_prompt(name)
     version = get_version(prompt, number)
-    url = reverse("promptreg:version-detail", args=[prompt.name, version.number])
-    response = done_or_error(
+    return done_or_error(
         request,
         lambda: services.version_submit_for_review(version=version, actor=actor(request)),
         f"v{version.number} is waiting for review. Reviewers see it in their inbox.",
-        url,
+        reverse("promptreg:version-detail", args=[prompt.name, version.number]),
     )
-    return response
 
 
 @login_required
@@ -71,12 +69,14 @@ def version_review(request, name: str, number: int):
         except RegistryError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Review recorded: {review.get_decision_display().lower()} on v{version.number}.")
+            recorded = f"Review recorded: {review.get_decision_display().lower()} on v{version.number}."
             if not request.htmx:
+                messages.success(request, recorded)
                 return redirect("promptreg:version-detail", prompt.name, version.number)
             version.refresh_from_db()
             version.prompt = prompt
-            response = render(request, "promptreg/version_detail.html#review-panel", version_context(request, prompt, version))
+            context = {**version_context(request, prompt, version), "recorded": recorded}
+            response = render(request, "promptreg/version_detail.html#review-panel", context)
             return trigger_client_event(response, "versionReviewed", {"version": version.number, "status": version.status})
     context = {**version_context(request, prompt, version), "review_form": form}
     template = "promptreg/version_detail.html#review-panel" if request.htmx else "promptreg/version_detail.html"

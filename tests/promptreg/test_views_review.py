@@ -63,7 +63,7 @@ def test_reviewer_approves_over_htmx(client, in_review, reviewer):
     body = response.content.decode()
     assert response.status_code == 200 and body.lstrip().startswith('<aside id="review-panel"')
     assert "versionReviewed" in response["HX-Trigger"]
-    assert "clear and safe" in body and "Approved" in body
+    assert "clear and safe" in body and "Approved" in body and "Review recorded: approve on v1." in body
     in_review.refresh_from_db()
     assert in_review.status == "approved"
     assert Review.objects.get().reviewer == reviewer
