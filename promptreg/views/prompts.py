@@ -61,6 +61,7 @@ def prompt_detail(request, name: str):
         "prompt_url": reverse("promptreg:prompt-detail", args=[prompt.name]),
         "tags": list(prompt.tags.all()),
         "labels": labels,
+        "moves": list(prompt.label_moves.select_related("from_version", "to_version", "actor", "api_key")[:8]),
         "production": production,
         "preview": build_preview(production.kind, production.body, production.sample_values) if production else None,
         "versions": versions,

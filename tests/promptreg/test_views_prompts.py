@@ -138,6 +138,7 @@ def test_prompt_page_shows_production_preview_labels_and_timeline(client, author
     assert "shorter greeting" in html and "greeting" in html
     assert "Approved" in html and "Draft" in html
     assert "production</span> → <a" in html
+    assert "Recent deployments" in html and "ship it" in html  # the deployment log, with reasons
 
 
 def test_prompt_page_buttons_follow_roles(client, author, reviewer, deployer, outsider):
