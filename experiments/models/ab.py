@@ -203,11 +203,16 @@ class Score(models.Model):
     `client_id` is the id the client sent; with `metric` it makes a re-post a no-op.
     """
 
+    # Ingestion checks that the prompt, version and experiment exist before it writes, and
+    # the ORM's PROTECT still guards deletes: no database-level constraint, whose deferred
+    # per-row checks at commit cost as much as the insert itself.
     client_id = models.CharField(max_length=100)
-    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+", db_index=False)
-    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="scores", db_index=False)
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
+    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="scores", db_index=False, db_constraint=False)
     session_id = models.CharField(max_length=200, blank=True)
-    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.PROTECT, related_name="scores", db_index=False)
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.PROTECT, related_name="scores", db_index=False, db_constraint=False
+    )
     variant = models.CharField(max_length=12, blank=True)
     metric = models.CharField(max_length=64)
     value = models.FloatField()
