@@ -12,7 +12,7 @@ from experiments.scores import experiment_totals_rebuild, scores_ingest
 from promptreg.models import MoveVia
 from promptreg.services import Actor
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
 
 
 def test_concurrent_overlapping_batches_and_retries(publish):
