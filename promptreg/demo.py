@@ -14,11 +14,16 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
-from promptreg.models import PRODUCTION, LabelMove, MoveVia, Prompt, PromptVersion, ReviewDecision
+from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, ReviewDecision
 from promptreg.services import Actor, label_move, review_submit, rollback, version_publish, version_submit_for_review
 
 DEMO_PROMPT = "customer-support-system"
 ACCOUNTS = (("alice", "Author"), ("rita", "Reviewer"), ("dave", "Deployer"))
+SAMPLE_VALUES = {
+    "company": "Acme Outdoor",
+    "refund_policy_url": "https://acme.example/refunds",
+    "customer_name": "Maria",
+}
 
 STORY = [
     # (days ago, body, commit message, purpose / edge cases, goes live?)
@@ -73,6 +78,7 @@ def seed_demo(password: str) -> bool:
             prompt_type="system",
             description="System prompt for the support chat on the website.",
             tags=["support", "customer-facing"],
+            sample_values={k: v for k, v in SAMPLE_VALUES.items() if "{{ %s }}" % k in body},
         )
         version_submit_for_review(version=version, actor=author)
         review_submit(version=version, actor=reviewer, decision=ReviewDecision.APPROVE, comment="Looks good.")
@@ -85,5 +91,6 @@ def seed_demo(password: str) -> bool:
     move = rollback(name=DEMO_PROMPT, actor=deployer,
                     reason="Quality score fell from 0.86 to 0.71 after v6: answers got long-winded.")
     LabelMove.objects.filter(pk=move.pk).update(created_at=now - timedelta(days=5))
+    Label.objects.filter(prompt__name=DEMO_PROMPT, name=PRODUCTION).update(updated_at=now - timedelta(days=5))
     Prompt.objects.filter(name=DEMO_PROMPT).update(created_at=now - timedelta(days=90))
     return True

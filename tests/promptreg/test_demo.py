@@ -14,3 +14,9 @@ def test_demo_tells_the_story_once(db):
     assert rollback_target(prompt).number == 3
     assert seed_demo("pw-for-demo-123") is False
     assert prompt.versions.count() == 6
+
+
+def test_demo_versions_carry_sample_values_for_the_preview(db):
+    seed_demo("pw-for-demo-123")
+    v5 = Prompt.objects.get(name=DEMO_PROMPT).versions.get(number=5)
+    assert v5.compile(**v5.sample_values).prompt.startswith("You are the support assistant for Acme Outdoor.")
