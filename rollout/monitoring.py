@@ -450,6 +450,10 @@ def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PR
             fields = {f: msgs for f, msgs in exc.message_dict.items()}
             first_field, messages = next(iter(fields.items()))
             raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}) from None
+        if not monitor.enabled:
+            monitor.state = MonitorState.DISABLED
+        elif monitor.state == MonitorState.DISABLED:
+            monitor.state = MonitorState.WAITING
         monitor.next_check_at = timezone.now()
         monitor._change_reason = f"configured by {actor.name}"
         monitor.save()

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from promptreg.exceptions import RegistryError
 from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt
@@ -31,13 +32,15 @@ def _require(allowed: bool) -> None:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def oncall(request):
+    """The whole page, or (htmx polling every 30 s) just the production panel."""
     labels = (
         Label.objects.filter(name=PRODUCTION, prompt__retired_at__isnull=True)
         .select_related("prompt", "version")
         .order_by("prompt__name")
     )
-    monitors = {m.prompt_id: m for m in Monitor.objects.filter(label=PRODUCTION).prefetch_related("checks")}
+    monitors = {m.prompt_id: m for m in Monitor.objects.filter(label=PRODUCTION)}
     since = timezone.now() - timedelta(days=STATS_DAYS)
     rows = []
     for label in labels:
@@ -56,20 +59,15 @@ def oncall(request):
                 "rollback_form": RollbackForm(initial={"expected_current": label.version.number}),
             }
         )
+    context = {"rows": rows, "metrics": METRICS, "can_deploy": can_deploy(request.user), "stats_days": STATS_DAYS}
+    if request.htmx:
+        return render(request, "rollout/oncall.html#production", context)
     timeline = LabelMove.objects.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:TIMELINE_LENGTH]
     incidents = RollbackIncident.objects.select_related("prompt", "from_version", "move__to_version", "acknowledged_by")[:10]
     return render(
         request,
         "rollout/oncall.html",
-        {
-            "rows": rows,
-            "metrics": METRICS,
-            "timeline": timeline,
-            "incidents": incidents,
-            "can_deploy": can_deploy(request.user),
-            "can_admin": can_admin(request.user),
-            "stats_days": STATS_DAYS,
-        },
+        {**context, "timeline": timeline, "incidents": incidents, "can_admin": can_admin(request.user)},
     )
 
 

@@ -45,6 +45,8 @@ def test_put_creates_then_replaces_the_monitor(api_as, prompt):
     m.refresh_from_db()
     assert (m.relative_enabled, m.interval_seconds, Monitor.objects.count()) == (False, 120, 1)
     assert m.history.count() == 2  # config changes are history-tracked
+    assert put(client, {**GOOD, "enabled": False}).json()["state"] == "disabled"
+    assert put(client, GOOD).json()["state"] == "waiting"
 
 
 def test_get_returns_the_monitor_with_its_last_checks(api_as, prompt):

@@ -131,3 +131,10 @@ def test_monitor_form_needs_the_deployer_role(client, author, db, ungated):
 def test_oncall_needs_login(client, db):
     r = client.get(ONCALL)
     assert r.status_code == 302 and "/accounts/login/" in r.url
+
+
+def test_htmx_refresh_returns_only_the_production_panel(client, deployer, rolled_back):
+    r = login(client, deployer).get(ONCALL, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert r.status_code == 200 and html.lstrip().startswith('<div id="production"')
+    assert "production v1" in html and "Deployment timeline" not in html and "<html" not in html
