@@ -112,7 +112,12 @@ def test_worker_and_beat_roll_back_a_bad_version_and_alert(api_as, ungated, cele
         assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 2, "reason": "ship v2"}).status_code == 200
         posted = time.monotonic()
         post_scores(writer, 2, [0.3, 0.2, 0.4, 0.35, 0.25] * 6, prefix="bad")
-        wait_for(lambda: live() == 1, 30, "the automatic rollback")
+        try:
+            wait_for(lambda: live() == 1, 30, "the automatic rollback")
+        except AssertionError:
+            checks = [f"{c.created_at:%H:%M:%S.%f} {c.outcome} {c.action}: {c.summary}" for c in MonitorCheck.objects.all()[:8]]
+            worker_log = (celery_processes / "worker.log").read_text()[-3000:]
+            raise AssertionError("no rollback; last checks:\n" + "\n".join(checks) + "\nworker log:\n" + worker_log) from None
         took = time.monotonic() - posted
         assert hook.received.wait(30), "no alert reached the webhook"
         alert = hook.bodies[0]
