@@ -40,7 +40,7 @@ def _dataset_dict(dataset) -> dict[str, Any]:
     }
 
 
-@router.post("/datasets", auth=ApiKeyAuth("write"), summary="Create a dataset with its scorers and cases")
+@router.post("/datasets", auth=ApiKeyAuth("write"), response={201: dict}, summary="Create a dataset with its scorers and cases")
 def dataset_create(request: HttpRequest, body: DatasetIn):
     dataset = evaluation.dataset_create(
         name=body.name,
@@ -53,12 +53,12 @@ def dataset_create(request: HttpRequest, body: DatasetIn):
     return JsonResponse(_dataset_dict(dataset), status=201)
 
 
-@router.get("/datasets/{ref}", auth=ApiKeyAuth("read"), summary="A dataset (by id or name)")
+@router.get("/datasets/{ref}", auth=ApiKeyAuth("read"), response=dict, summary="A dataset (by id or name)")
 def dataset_get(request: HttpRequest, ref: str):
     return _dataset_dict(evaluation.get_dataset(ref))
 
 
-@router.post("/evaluations", auth=ApiKeyAuth("write"), summary="Queue an evaluation run of a version")
+@router.post("/evaluations", auth=ApiKeyAuth("write"), response={202: dict}, summary="Queue an evaluation run of a version")
 def evaluation_create(request: HttpRequest, body: EvaluationIn):
     prompt = Prompt.objects.filter(name=body.prompt).first()
     if prompt is None:
@@ -74,12 +74,12 @@ def evaluation_create(request: HttpRequest, body: EvaluationIn):
     return JsonResponse(evaluation.run_to_dict(run), status=202)
 
 
-@router.get("/evaluations/{run_id}", auth=ApiKeyAuth("read"), summary="State, progress and metrics of a run")
+@router.get("/evaluations/{run_id}", auth=ApiKeyAuth("read"), response=dict, summary="State, progress and metrics of a run")
 def evaluation_get(request: HttpRequest, run_id: int):
     return evaluation.run_to_dict(evaluation.get_run(run_id))
 
 
-@router.post("/evaluations/{run_id}/cancel", auth=ApiKeyAuth("write"), summary="Cancel a queued or running run")
+@router.post("/evaluations/{run_id}/cancel", auth=ApiKeyAuth("write"), response=dict, summary="Cancel a queued or running run")
 def evaluation_cancel(request: HttpRequest, run_id: int):
     run = evaluation.evaluation_cancel(run=evaluation.get_run(run_id), actor=api_actor(request))
     return evaluation.run_to_dict(run)

@@ -16,6 +16,7 @@ from ninja import NinjaAPI
 from ninja.parser import Parser
 
 from promptreg.storable import unstorable_text
+from rollout.api_examples import EXAMPLES
 
 ERROR_SCHEMA = {
     "title": "ErrorResponse",
@@ -62,9 +63,37 @@ class StorableJsonParser(Parser):
         return data
 
 
+def _has_example(media: dict[str, Any], components: dict[str, Any]) -> bool:
+    schema = media.get("schema", {})
+    if "$ref" in schema:
+        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    return any(k in media or k in schema for k in ("example", "examples"))
+
+
+def add_examples(schema: dict[str, Any]) -> dict[str, Any]:
+    """Fill in `rollout.api_examples` wherever a router gave no example of its own."""
+    components = schema.get("components", {}).get("schemas", {})
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            example = EXAMPLES.get((method, path))
+            if example is None:
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] in example["params"] and "example" not in parameter:
+                    parameter["example"] = example["params"][parameter["name"]]
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and example["request"] is not None and not _has_example(body, components):
+                body["example"] = example["request"]
+            answer = operation.get("responses", {}).get(example["status"]) or operation.get("responses", {}).get(str(example["status"]))
+            media = (answer or {}).get("content", {}).get("application/json")
+            if media is not None and "example" not in media:
+                media["example"] = example["response"]
+    return schema
+
+
 class PromptregAPI(NinjaAPI):
     def __init__(self, **kwargs: Any):
         super().__init__(parser=StorableJsonParser(), **kwargs)
 
     def get_openapi_schema(self, **kwargs: Any):
-        return declare_common_errors(super().get_openapi_schema(**kwargs))
+        return add_examples(declare_common_errors(super().get_openapi_schema(**kwargs)))
