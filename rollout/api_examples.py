@@ -124,6 +124,38 @@ EXPERIMENT_OUT = {
         "mode": "sequential",
     },
 }
+MONITOR_BODY = {
+    "metric": "quality_score",
+    "interval_seconds": 300,
+    "consecutive_failures": 2,
+    "floor": {"threshold": 0.7, "window_minutes": 30, "min_samples": 50},
+    "relative": {"margin": 0.05, "alpha": 0.01, "window_minutes": 60, "min_samples": 100},
+    "enabled": True,
+}
+MONITOR_OUT = {
+    "prompt": NAME,
+    "label": "production",
+    **MONITOR_BODY,
+    "direction": "higher_is_better",
+    "inconclusive_before_page": 10,
+    "cooldown_minutes": 30,
+    "state": "healthy",
+    "watched_version": 1,
+    "failure_streak": 0,
+    "inconclusive_streak": 0,
+    "last_checked_at": "2026-11-24T18:15:00Z",
+    "checks": [
+        {
+            "id": 7,
+            "at": "2026-11-24T18:15:00Z",
+            "version": 1,
+            "outcome": "successful",
+            "action": "none",
+            "summary": "quality_score 0.84 over the last 30 minutes (n=212) is above the floor 0.7.",
+            "evidence": {"mean": 0.84, "n": 212, "threshold": 0.7},
+        }
+    ],
+}
 ENDED = {"ended_at": "2026-11-25T09:00:00Z", "analysis": {**EXPERIMENT_OUT["analysis"], "decision": "no_significant_difference"}}
 
 # (method, path): {"params": {...}, "request": body or None, "status": the 2xx it answers, "response": body}
@@ -176,6 +208,13 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "status": 200,
         "response": {**MOVE_OUT, "id": 3, "version": 1, "previous_version": 2, "is_rollback": True, "reason": "Quality score dropped after v2"},
     },
+    ("put", PROMPT + "/monitor"): {
+        "params": {"name": NAME},
+        "request": MONITOR_BODY,
+        "status": 200,
+        "response": {**MONITOR_OUT, "state": "waiting", "watched_version": None, "last_checked_at": None, "checks": []},
+    },
+    ("get", PROMPT + "/monitor"): {"params": {"name": NAME}, "request": None, "status": 200, "response": MONITOR_OUT},
     ("post", "/api/v1/datasets"): {
         "params": {},
         "request": {

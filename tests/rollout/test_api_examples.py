@@ -20,6 +20,8 @@ STORY = [
     ("get", "/api/v1/prompts/{name}"),
     ("post", "/api/v1/scores"),
     ("post", "/api/v1/prompts/{name}/rollback"),
+    ("put", "/api/v1/prompts/{name}/monitor"),
+    ("get", "/api/v1/prompts/{name}/monitor"),
     ("post", "/api/v1/datasets"),
     ("get", "/api/v1/datasets/{ref}"),
     ("post", "/api/v1/evaluations"),
@@ -108,7 +110,7 @@ def test_examples_run_as_a_story_and_get_the_documented_answers(client, document
             response = client.get(url, query, HTTP_AUTHORIZATION=f"Bearer {secret}")
         else:
             data = "" if example["request"] is None else json.dumps(example["request"])
-            response = client.post(url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+            response = client.generic(method.upper(), url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
         name = f"{method.upper()} {path}"
         assert response.status_code == example["status"], f"{name}: {response.content[:300]!r}"
         declared = document["paths"][path][method]["responses"][str(example["status"])]["content"]["application/json"]
