@@ -57,7 +57,11 @@ def _analysis_context(experiment: Experiment) -> dict:
     figures["distributions"] = charts.distributions(
         services.experiment_session_means(experiment, experiment.primary_metric), experiment.primary_metric
     )
-    return {"experiment": experiment, "analysis": analysis, "figures": figures, "snapshots": len(history)}
+    relative = analysis["primary"]["relative_lift"]
+    return {
+        "experiment": experiment, "analysis": analysis, "figures": figures, "snapshots": len(history),
+        "relative_pct": relative * 100 if relative is not None else None,
+    }
 
 
 @login_required
