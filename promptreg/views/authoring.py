@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
@@ -124,4 +125,7 @@ def authoring_preview(request):
         "empty": not (body.strip() if isinstance(body, str) else body),
         "naming_issues": [v for v in preview.variables if not SNAKE_CASE.fullmatch(v)],
     }
-    return render(request, f"{TEMPLATE}#live", context)
+    response = render(request, f"{TEMPLATE}#live", context)
+    if "name" in data:  # name checks go next to the Name field, swapped out of band
+        response.content += render_to_string(f"{TEMPLATE}#name-notes", context, request).encode()
+    return response

@@ -17,7 +17,12 @@ def test_chat_rows_add_reorder_remove_then_save(browser_page: Page):
     make_user("alice", "Author")
     sign_in(page, "alice")
     page.goto("/new/")
+    page.get_by_label("Name").fill("FAQ")
+    expect(page.locator("#name-notes")).to_contain_text("Prompt names use lowercase letters")  # live, next to the field
+    page.get_by_label("Name").fill("faq")
+    expect(page.locator("#name-notes")).to_contain_text("has no role suffix")
     page.get_by_label("Name").fill("faq-chat-system")
+    expect(page.locator("#name-notes")).to_be_empty()
     expect(page.locator("#chat-rows")).to_be_hidden()
     page.get_by_label("Chat").check()
     expect(page.get_by_label("Prompt text")).to_be_hidden()

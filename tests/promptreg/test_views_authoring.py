@@ -185,9 +185,11 @@ def test_live_preview_reports_variables_and_compiles(client, author):
     assert "Missing sample value: <code>orderId</code>" in html
     assert "Unused sample value: <code>unused_one</code>" in html
     assert "Use snake_case for variables: <code>orderId</code>" in html
-    assert "has no role suffix" in html
+    assert '<div id="name-notes" hx-swap-oob="true"' in html and "has no role suffix" in html  # shown next to the Name field
     bad = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ name", "sample_values": "{oops"}).content.decode()
-    assert "is never closed" in bad and "not valid JSON yet" in bad
+    assert "is never closed" in bad and "not valid JSON yet" in bad and "name-notes" not in bad
+    taken = client.post(PREVIEW, {"name": "Bad Name", "kind": "text", "text": "x"}).content.decode()
+    assert "Prompt names use lowercase letters" in taken
     assert not PromptVersion.objects.exists()
 
 
