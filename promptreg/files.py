@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from promptreg.exceptions import InvalidInput, RegistryError
 from promptreg.models import LabelMove, MoveVia, Prompt, PromptKind, PromptType, PromptVersion, validate_prompt_name
@@ -327,7 +328,11 @@ def import_dir(directory: Path, *, label: str | None = None, message: str = "", 
     """
     actor = actor or Actor(via=MoveVia.PIPELINE)
     files = read_dir(directory)
-    latest = {v.prompt.name: v for v in (p.latest_version() for p in Prompt.objects.filter(name__in=[f.name for f in files])) if v}
+    newest = PromptVersion.objects.filter(prompt=OuterRef("prompt")).order_by("-number").values("number")[:1]
+    latest = {
+        v.prompt.name: v
+        for v in PromptVersion.objects.filter(prompt__name__in=[f.name for f in files], number=Subquery(newest)).select_related("prompt")
+    }
     changed = {f.name for f in files if f.name not in latest or latest[f.name].content_hash != f.content_hash}
     missing_reason = [Problem(f.path, 1, "changed, but has no REASON and no --message was given") for f in files if f.name in changed and not (message or f.header.get("REASON"))]
     if missing_reason:

@@ -169,11 +169,12 @@ def _resolve(name: str, version: str | None, label: str | None) -> PromptVersion
         found = prompt.versions.filter(number=int(version)).first() if prompt else None
         if found is None:
             raise NotFound(f"Prompt not found: '{name}' with version {version}")
-        return found
-    label = label or PRODUCTION
-    found = prompt.label_version(label) if prompt else None
-    if found is None:
-        raise NotFound(f"Prompt not found: '{name}' with label '{label}'")
+    else:
+        label = label or PRODUCTION
+        found = prompt.label_version(label) if prompt else None
+        if found is None:
+            raise NotFound(f"Prompt not found: '{name}' with label '{label}'")
+    found.prompt = prompt  # already loaded: saves a query per fetch
     return found
 
 
