@@ -660,10 +660,11 @@ def required_failures(run: EvalRun) -> dict[str, list[int]]:
     return failures
 
 
-def eval_gate(version: PromptVersion, policy: ReviewPolicy) -> str | None:
+def eval_gate(version: PromptVersion, policy: ReviewPolicy, known: Comparison | None = None) -> str | None:
     """The eval gate: None when the version's latest finished run on the prompt's dataset
     has no case failing a required scorer and no significant regression of the primary
-    metric against production's latest run; else why not."""
+    metric against production's latest run; else why not. `known` is a comparison the
+    caller already made (reused when it is of the same two runs)."""
     dataset = prompt_dataset(version.prompt)
     if dataset is None:
         return "eval gate: no evaluation dataset is set for this prompt"
@@ -680,7 +681,8 @@ def eval_gate(version: PromptVersion, policy: ReviewPolicy) -> str | None:
     baseline = latest_done_run(production, dataset)
     if baseline is None:
         return f"eval gate: production v{production.number} has no finished evaluation on '{dataset.name}' to compare with"
-    primary = compare(run, baseline, prompt_alpha(version.prompt)).primary
+    reusable = known is not None and known.candidate.pk == run.pk and known.baseline.pk == baseline.pk
+    primary = (known if reusable else compare(run, baseline, prompt_alpha(version.prompt))).primary
     if primary["regressed"]:
         return (
             f"eval gate: {QUALITY_SCORE} regressed against production v{production.number} "
@@ -727,12 +729,13 @@ def version_panel_context(version: PromptVersion, request: Any = None) -> dict[s
     dataset = prompt_dataset(version.prompt)
     policy = ReviewPolicy.for_type(version.prompt.prompt_type)
     user = getattr(request, "user", None)
+    comparison = version_comparison(version)
     return {
         "dataset": dataset,
         "latest_run": version.eval_runs.select_related("dataset").order_by("-created_at", "-id").first(),
-        "comparison": version_comparison(version),
+        "comparison": comparison,
         "gate_applies": policy.requires_eval,
-        "gate": eval_gate(version, policy),
+        "gate": eval_gate(version, policy, known=comparison),
         "can_run": user is not None and permissions.can_author(user) and dataset is not None,
     }
 
