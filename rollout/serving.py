@@ -159,8 +159,11 @@ def resolve(name: str, label: str | None, version: int | None) -> Entry:
 
 
 def key_verdict(secret: str) -> bytes:
-    key = ApiKey.find(secret)
-    if key is None:
+    return verdict_for(ApiKey.find(secret))
+
+
+def verdict_for(key: ApiKey | None) -> bytes:
+    if key is None or key.revoked_at is not None:
         return UNKNOWN_KEY
     return CAN_READ if key.has_scope(Scope.READ) else NO_READ
 
@@ -240,7 +243,7 @@ def fetch(secret: str, name: str, label: str | None, version: int | None) -> tup
         verdict, generation, raw = _mget(r, key_k, gen_k, entry_k)
         if verdict is None:
             verdict = key_verdict(secret)
-            r.set(key_k, verdict, ex=KEY_TTL if verdict != UNKNOWN_KEY else UNKNOWN_KEY_TTL)
+            cache_verdict(r, key_k, verdict)
         if verdict != CAN_READ:
             return verdict, None
         generation = generation or b""
@@ -255,6 +258,12 @@ def fetch(secret: str, name: str, label: str | None, version: int | None) -> tup
         _mark_down(exc)
         verdict = key_verdict(secret)
         return verdict, resolve(name, label, version) if verdict == CAN_READ else None
+
+
+def cache_verdict(r: redis.Redis, key_k: str, verdict: bytes) -> bool:
+    """Cache what a reader found in the database; NX, so that a change committed meanwhile
+    (its verdict is written by `remember_api_key`) is never overwritten by an older look-up."""
+    return bool(r.set(key_k, verdict, ex=KEY_TTL if verdict != UNKNOWN_KEY else UNKNOWN_KEY_TTL, nx=True))
 
 
 def store(r: redis.Redis, gen_k: str, entry_k: str, generation: bytes, entry: Entry) -> bool:
@@ -277,14 +286,16 @@ def invalidate_prompt(name: str) -> None:
         log.error("Could not invalidate the serving cache for %r: %s", name, exc)
 
 
-def forget_api_key(secret_hash: str) -> None:
+def remember_api_key(secret_hash: str, verdict: bytes) -> None:
+    """Write a key's verdict as of a committed change (issue, scope change, revocation). A plain
+    SET overrides whatever a concurrent reader cached from before the change (readers use NX)."""
     r = client()
     if r is None:
         return
     try:
-        r.delete("pr:k:" + secret_hash)
+        r.set("pr:k:" + secret_hash, verdict, ex=KEY_TTL)
     except redis.RedisError as exc:
-        log.error("Could not drop a cached API key verdict (it expires within %ss): %s", KEY_TTL, exc)
+        log.error("Could not update a cached API key verdict (it expires within %ss): %s", KEY_TTL, exc)
 
 
 @receiver(serving_changed)
@@ -293,9 +304,13 @@ def _on_serving_changed(sender, prompt_name: str, **kwargs) -> None:
 
 
 @receiver(post_save, sender=ApiKey)
+def _on_api_key_saved(sender, instance: ApiKey, **kwargs) -> None:
+    transaction.on_commit(partial(remember_api_key, instance.secret_hash, verdict_for(instance)))
+
+
 @receiver(post_delete, sender=ApiKey)
-def _on_api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
-    transaction.on_commit(partial(forget_api_key, instance.secret_hash))
+def _on_api_key_deleted(sender, instance: ApiKey, **kwargs) -> None:
+    transaction.on_commit(partial(remember_api_key, instance.secret_hash, UNKNOWN_KEY))
 
 
 @receiver(setting_changed)

@@ -10,8 +10,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from promptreg.models import PRODUCTION
+from promptreg.models import PRODUCTION, hash_secret
 from promptreg.services import label_move, rollback
 from rollout import serving
 from tests.rollout.conftest import ApiClient
@@ -108,3 +109,28 @@ def test_redis_down_still_counts_as_down_briefly_then_is_retried(reader, two_liv
     assert serving._usable_client() is None  # no connection attempt per request while it is down
     serving._redis_down_until = 1.0  # long past
     assert serving._usable_client() is not None
+
+
+def test_a_revocation_wins_over_a_reader_that_checked_the_key_before_it(api_key_factory, two_live, django_capture_on_commit_callbacks):
+    key, secret = api_key_factory("read")
+    checked_before = serving.key_verdict(secret)
+    assert checked_before == serving.CAN_READ
+    with django_capture_on_commit_callbacks(execute=True):
+        key.revoked_at = timezone.now()
+        key.save()
+    r = serving.client()
+    if r is not None:
+        assert serving.cache_verdict(r, "pr:k:" + hash_secret(secret), checked_before) is False
+        assert r.get("pr:k:" + hash_secret(secret)) == serving.UNKNOWN_KEY
+    assert ApiClient(secret).get(URL).status_code == 401
+
+
+def test_a_new_key_and_a_scope_change_take_effect_at_once(api_key_factory, two_live, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        key, secret = api_key_factory("write")
+    client = ApiClient(secret)
+    assert client.get(URL).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        key.scopes = ["read", "write"]
+        key.save()
+    assert client.get(URL).status_code == 200
