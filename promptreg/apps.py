@@ -4,6 +4,3 @@ from django.apps import AppConfig
 class PromptregConfig(AppConfig):
     name = "promptreg"
     verbose_name = "Prompt registry"
-
-    def ready(self) -> None:
-        from promptreg import history  # noqa: F401  (connects its receiver)

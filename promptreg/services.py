@@ -263,7 +263,7 @@ def _move(prompt: Prompt, label: str, current: Label | None, target: PromptVersi
         current = Label(prompt=prompt, name=label)
     current.version = target
     current.updated_at = timezone.now()
-    current._change_reason = reason[:100]  # the history column holds 100 characters; the LabelMove keeps the whole reason
+    current._change_reason = reason
     current.save()
     move = LabelMove.objects.create(
         prompt=prompt,
