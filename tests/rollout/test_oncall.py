@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from promptreg.models import LabelMove, MoveVia
+from promptreg.services import label_move
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import PASSWORD
@@ -138,3 +139,12 @@ def test_htmx_refresh_returns_only_the_production_panel(client, deployer, rolled
     html = r.content.decode()
     assert r.status_code == 200 and html.lstrip().startswith('<div id="production"')
     assert "production v1" in html and "Deployment timeline" not in html and "<html" not in html
+
+
+def test_a_prompt_without_scores_gets_a_hint_instead_of_an_empty_chart(client, deployer, db, ungated, publish, cli):
+    publish()
+    label_move(name="support-system", label="production", version=1, actor=cli, reason="first")
+    html = login(client, deployer).get(ONCALL).content.decode()
+    assert "No scores yet." in html
+    assert "chart appears once app servers post scores" in html
+    assert 'class="chart"' not in html
