@@ -24,12 +24,22 @@ PRODUCTION = "production"
 LATEST = "latest"
 
 
+# Segments the API appends to a prompt name; a name ending in one would be unreachable.
+RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor"})
+
+
 def validate_prompt_name(name: str) -> None:
     """Lowercase letters, digits and hyphens; `/` separates folders."""
     if not name or len(name) > 200 or not NAME_RE.match(name):
         raise ValidationError(
             "Prompt names use lowercase letters, digits and hyphens, like 'customer-support-system' "
             "('/' separates folders, e.g. 'billing/refund-extraction')."
+        )
+    reserved = RESERVED_SEGMENTS.intersection(name.split("/")[1:])
+    if reserved:
+        raise ValidationError(
+            f"'{sorted(reserved)[0]}' cannot be a folder or name segment after the first: "
+            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor)."
         )
 
 

@@ -74,3 +74,15 @@ def test_bad_chat_structures():
     assert Template("chat", "text").problems()
     assert Template("chat", [{"role": "user"}]).problems() == ["message 1: 'content' must be text"]
     assert "message 2" in Template("chat", [{"role": "user", "content": "ok"}, {"type": "placeholder"}]).problems()[0]
+
+
+def test_api_route_words_cannot_end_a_prompt_name():
+    from django.core.exceptions import ValidationError
+
+    from promptreg.models import validate_prompt_name
+
+    validate_prompt_name("versions-system")  # a first segment is fine: no route precedes it
+    validate_prompt_name("billing/refund-extraction")
+    for name in ("team/versions", "team/rollback", "a/labels/b", "support/monitor"):
+        with pytest.raises(ValidationError):
+            validate_prompt_name(name)

@@ -61,8 +61,11 @@ class Command(BaseCommand):
 
     def _demo_key(self) -> str:
         # Secrets are stored hashed, so a fresh demo key is issued at each start
-        # and the previous one revoked.
-        ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        # and the previous one revoked, one save at a time: the save is what
+        # tells the serving cache to forget the key.
+        for old_key in ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
+            old_key.revoked_at = timezone.now()
+            old_key.save()
         _, secret = ApiKey.issue(name=DEMO_KEY_NAME, scopes=["read", "write", "deploy"])
         return secret
 
