@@ -21,6 +21,7 @@ from promptreg import permissions
 from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
 from promptreg.models import MoveVia, Prompt
 from promptreg.services import Actor
+from promptreg.views.common import done_or_error
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -115,15 +116,7 @@ def experiment_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
         kwargs["reason"] = request.POST.get("reason", "")
     if action == "ship":
         kwargs["override"] = request.POST.get("override") == "on"
-    try:
-        call(**kwargs)
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
-    except RegistryError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
-    return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[pk]))
+    return done_or_error(request, lambda: call(**kwargs), success, reverse("experiments:experiment-detail", args=[pk]))
 
 
 def _required_n(data: dict) -> dict:

@@ -24,7 +24,6 @@ from promptreg.models import (
     ApiKey,
     Label,
     LabelMove,
-    MoveVia,
     Prompt,
     PromptKind,
     PromptType,

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from promptreg import files
 from promptreg.files import FileErrors, export_dir, import_dir
-from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, VersionStatus
+from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion
 
 CHAT = [
     {"role": "system", "content": "You are a {{ persona }}."},
