@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from promptreg.models import PRODUCTION, PromptVersion, ReviewDecision, ReviewPolicy, VersionStatus
+from promptreg.models import PRODUCTION, PromptVersion, ReviewPolicy, VersionStatus
 
 # A check returns None when satisfied, else a sentence saying what is missing.
 GateCheck = Callable[[PromptVersion, ReviewPolicy], "str | None"]
@@ -25,13 +25,7 @@ def review_gate(version: PromptVersion, policy: ReviewPolicy) -> str | None:
         return None
     if version.status == VersionStatus.CHANGES_REQUESTED:
         return "peer review: a reviewer requested changes"
-    approvals = (
-        version.reviews.filter(decision=ReviewDecision.APPROVE)
-        .exclude(reviewer_id=version.created_by_id)
-        .values("reviewer_id")
-        .distinct()
-        .count()
-    )
+    approvals = version.approval_count()
     if version.status != VersionStatus.APPROVED or approvals < policy.min_approvals:
         need = policy.min_approvals
         return f"peer review: needs {need} approval{'s' if need != 1 else ''} from someone other than the author ({approvals} so far)"

@@ -190,6 +190,16 @@ class PromptVersion(models.Model):
     def template(self) -> Template:
         return Template(self.kind, self.body)
 
+    def approval_count(self) -> int:
+        """Distinct reviewers other than the author who approved this version."""
+        return (
+            self.reviews.filter(decision=ReviewDecision.APPROVE)
+            .exclude(reviewer_id=self.created_by_id)
+            .values("reviewer_id")
+            .distinct()
+            .count()
+        )
+
     def compile(self, **values: Any) -> Compiled:
         return self.template.compile(**values)
 

@@ -374,8 +374,7 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
         status = VersionStatus.CHANGES_REQUESTED
     elif decision == ReviewDecision.APPROVE:
         policy = ReviewPolicy.for_type(version.prompt.prompt_type)
-        approvals = version.reviews.filter(decision=ReviewDecision.APPROVE).values("reviewer_id").distinct().count()
-        if approvals >= policy.min_approvals:
+        if version.approval_count() >= policy.min_approvals:
             status = VersionStatus.APPROVED
     if status != version.status:
         version.status = status
