@@ -377,10 +377,13 @@ def stop_on_foreign_label_move(prompt_id: int, label: str, version_id: int) -> N
     """A label moved under a running experiment (a deploy or rollback that was not the
     experiment's own ship): its control no longer is what the label serves, so stop it."""
     for experiment in Experiment.objects.running().filter(prompt_id=prompt_id, label=label).exclude(control_version_id=version_id):
-        experiment_stop(
-            experiment_id=experiment.pk, actor=Actor(via=MoveVia.EXPERIMENT),
-            reason="stopped automatically: the label was moved to another version while the experiment ran",
-        )
+        try:
+            experiment_stop(
+                experiment_id=experiment.pk, actor=Actor(via=MoveVia.EXPERIMENT),
+                reason="stopped automatically: the label was moved to another version while the experiment ran",
+            )
+        except InvalidInput:
+            pass  # it ended meanwhile (concluded by a person or by its canary monitor): nothing left to stop
 
 
 @receiver(signals.label_moved)

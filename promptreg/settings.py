@@ -174,7 +174,7 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     # The filesystem transport has no fanout exchange: no remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
@@ -183,6 +183,7 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # the default is ./control in whatever folder a process runs
         "store_processed": False,
         "polling_interval": 0.2,  # the default 1 s adds up to a second before a worker sees a task
     }

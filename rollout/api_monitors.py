@@ -54,9 +54,9 @@ def monitor_put(request, name: str, body: MonitorIn):
     return monitor.to_dict()
 
 
-@router.get("/prompts/{path:name}/monitor", auth=ApiKeyAuth("read"), response=dict, summary="The production monitor and its last checks")
+@router.get("/prompts/{path:name}/monitor", auth=ApiKeyAuth("read"), response=dict, summary="The production monitor and its last checks, with its running canaries' monitors")
 def monitor_get(request, name: str):
-    monitor = Monitor.objects.select_related("prompt", "watched_version").filter(prompt__name=name, label=PRODUCTION).first()
+    monitor = Monitor.objects.of_labels().select_related("prompt", "watched_version").filter(prompt__name=name, label=PRODUCTION).first()
     if monitor is None:
         raise NotFound(f"'{name}' has no production monitor.", code="monitor_not_found")
     return monitor.to_dict()

@@ -10,5 +10,5 @@ def rollback_banner(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    incidents = list(RollbackIncident.objects.unacknowledged().select_related("prompt", "from_version", "move__to_version")[:5])
+    incidents = list(RollbackIncident.objects.unacknowledged().for_display()[:5])
     return {"open_incidents": incidents, "can_acknowledge": bool(incidents) and can_deploy(user)}

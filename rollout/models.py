@@ -8,10 +8,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from experiments.models import Direction
+from experiments.models import Direction, Experiment, ExperimentState
 from promptreg.models import PRODUCTION, LabelMove, Prompt, PromptVersion
 
 MIN_INTERVAL_SECONDS = 1
@@ -48,14 +49,36 @@ class MonitorState(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+class MonitorQuerySet(models.QuerySet):
+    def of_labels(self) -> MonitorQuerySet:
+        """Monitors configured for a label itself, not the ones they keep for canaries."""
+        return self.filter(experiment__isnull=True)
+
+    def of_label(self, prompt: Prompt | int, label: str = PRODUCTION) -> MonitorQuerySet:
+        return self.of_labels().filter(prompt=prompt, label=label)
+
+    def active(self) -> MonitorQuerySet:
+        """Enabled monitors with something to watch: a label, or a canary that still runs."""
+        return self.filter(Q(experiment__isnull=True) | Q(experiment__state=ExperimentState.RUNNING), enabled=True)
+
+
 class Monitor(models.Model):
     """Rules that watch one label of one prompt (the production label unless told otherwise).
+
+    A label's monitor also watches every canary on that label: for each running
+    canary it keeps a canary monitor (`parent` = the label's monitor,
+    `experiment` = the canary) with the same rules, which judges the canary's
+    treatment against its concurrent control and, when it trips, concludes the
+    canary instead of moving the label. Its rules follow the parent's
+    (`monitor_configure` copies them).
 
     Config fields are history-tracked; the run state (streaks, next run) is not.
     """
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="monitors")
     label = models.CharField(max_length=63, default=PRODUCTION)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="canaries")
+    experiment = models.OneToOneField(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="canary_monitor")
     metric = models.CharField(max_length=64, default="quality_score", choices=[(m.name, m.label) for m in METRICS.values()])
     interval_seconds = models.PositiveIntegerField(default=60, validators=[MinValueValidator(MIN_INTERVAL_SECONDS), MaxValueValidator(86400)])
     consecutive_failures = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(100)])
@@ -85,12 +108,25 @@ class Monitor(models.Model):
         excluded_fields=["state", "watched_version", "failure_streak", "inconclusive_streak", "next_check_at", "last_checked_at"]
     )
 
+    objects = MonitorQuerySet.as_manager()
+
     class Meta:
-        ordering = ["prompt__name", "label"]
-        constraints = [models.UniqueConstraint(fields=["prompt", "label"], name="one_monitor_per_label")]
+        ordering = ["prompt__name", "label", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "label"], condition=Q(experiment__isnull=True), name="one_monitor_per_label"),
+            models.CheckConstraint(
+                condition=Q(parent__isnull=True, experiment__isnull=True) | Q(parent__isnull=False, experiment__isnull=False),
+                name="canary_monitor_has_parent_and_canary",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"monitor {self.prompt.name}@{self.label} ({self.metric})"
+        canary = f" canary #{self.experiment_id}" if self.experiment_id else ""
+        return f"monitor {self.prompt.name}@{self.label}{canary} ({self.metric})"
+
+    @property
+    def is_canary(self) -> bool:
+        return self.experiment_id is not None
 
     @property
     def spec(self) -> MetricSpec:
@@ -112,8 +148,15 @@ class Monitor(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def is_due(self, now=None) -> bool:
-        return self.enabled and self.next_check_at <= (now or timezone.now())
+    def configure(self, changes: dict) -> None:
+        """Set config fields (unvalidated: callers `full_clean`); the state follows `enabled`, and the next check is now."""
+        for name, value in changes.items():
+            setattr(self, name, value)
+        if not self.enabled:
+            self.state = MonitorState.DISABLED
+        elif self.state == MonitorState.DISABLED:
+            self.state = MonitorState.WAITING
+        self.next_check_at = timezone.now()
 
     def in_cooldown(self, now=None) -> bool:
         last = self.incidents.filter(move__isnull=False).order_by("-created_at").first()
@@ -146,9 +189,20 @@ class Monitor(models.Model):
         }
 
     def to_dict(self, checks: int = 10) -> dict:
+        canary = None
+        if self.is_canary:
+            e = self.experiment
+            canary = {
+                "experiment": e.pk,
+                "state": e.state,
+                "version": e.treatment_version.number,
+                "control_version": e.control_version.number,
+                "traffic_fraction": e.traffic_fraction,
+            }
         return {
             "prompt": self.prompt.name,
             "label": self.label,
+            "canary": canary,
             **self.config_dict(),
             "state": self.state,
             "watched_version": self.watched_version.number if self.watched_version_id else None,
@@ -156,7 +210,14 @@ class Monitor(models.Model):
             "inconclusive_streak": self.inconclusive_streak,
             "last_checked_at": self.last_checked_at.isoformat() if self.last_checked_at else None,
             "checks": [c.to_dict() for c in self.checks.select_related("version")[:checks]],
+            **({} if self.is_canary else {"canaries": [m.to_dict(checks) for m in self.canary_monitors()]}),
         }
+
+    def canary_monitors(self) -> MonitorQuerySet:
+        """The canary monitors this label monitor keeps for canaries that still run."""
+        return self.canaries.filter(experiment__state=ExperimentState.RUNNING).select_related(
+            "prompt", "watched_version", "experiment__control_version", "experiment__treatment_version"
+        )
 
 
 class Outcome(models.TextChoices):
@@ -205,15 +266,24 @@ class IncidentQuerySet(models.QuerySet):
     def unacknowledged(self) -> IncidentQuerySet:
         return self.filter(acknowledged_at__isnull=True)
 
+    def for_display(self) -> IncidentQuerySet:
+        """With what `headline` reads."""
+        return self.select_related("prompt", "from_version", "move__to_version", "experiment__control_version", "acknowledged_by")
+
 
 class RollbackIncident(models.Model):
-    """An automatic rollback (or a failed attempt at one), shown in a banner until acknowledged."""
+    """An automatic rollback (or a failed attempt at one), shown in a banner until acknowledged.
+
+    Of production, `move` is the label move that rolled back; of a canary,
+    `experiment` is the canary that was concluded (all traffic back on its control).
+    """
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="incidents")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="rollback_incidents")
     check_run = models.OneToOneField(MonitorCheck, on_delete=models.CASCADE, related_name="incident")
     from_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
     move = models.OneToOneField(LabelMove, null=True, blank=True, on_delete=models.PROTECT, related_name="incident")
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     reason = models.TextField()
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -237,10 +307,15 @@ class RollbackIncident(models.Model):
 
     @property
     def succeeded(self) -> bool:
-        return self.move_id is not None
+        return not self.error
 
     @property
     def headline(self) -> str:
+        if self.experiment_id:
+            what = f"{self.prompt.name}: canary of v{self.from_version.number} (canary #{self.experiment_id})"
+            if self.succeeded:
+                return f"{what} rolled back automatically; all traffic on v{self.experiment.control_version.number}"
+            return f"{what}: automatic rollback FAILED — {self.error}"
         if self.succeeded:
             return f"{self.prompt.name}: production rolled back automatically from v{self.from_version.number} to v{self.move.to_version.number}"
         return f"{self.prompt.name}: automatic rollback from v{self.from_version.number} FAILED — {self.error}"
@@ -301,6 +376,7 @@ class AlertChannel(models.Model):
 
 class AlertKind(models.TextChoices):
     ROLLBACK = "rollback", "Automatic rollback"
+    CANARY_ROLLED_BACK = "canary_rolled_back", "Canary rolled back automatically"
     ROLLBACK_FAILED = "rollback_failed", "Automatic rollback failed"
     ROLLBACK_HELD = "rollback_held", "Rollback held back"
     INCONCLUSIVE = "inconclusive", "Monitor inconclusive"

@@ -11,6 +11,12 @@ themselves, so its cost does not grow with traffic:
 Only scores of the current version since its latest activation count, so a
 newly activated version is judged from its first score and never by the
 scores of the version it replaced.
+
+A canary monitor (see `Monitor`) judges the canary's treatment version from
+the canary's start, against its control's scores over the same window: the
+concurrent traffic of the version production serves, the fairest baseline
+there is. Its trip concludes the canary (`experiment_conclude`), which sends
+all traffic back to the control; the label itself does not move.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from django.db.models import Avg, Count, Variance
 from django.utils import timezone
 from scipy import special
 
-from experiments.models import Direction
+from experiments.experiments import experiment_conclude
+from experiments.models import Direction, Experiment, ExperimentKind, ExperimentState
 from promptreg.exceptions import Conflict, InvalidInput, NotFound, RegistryError
 from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, rollback, rollback_target
@@ -45,6 +52,7 @@ from rollout.models import (
 log = logging.getLogger(__name__)
 
 BASELINE_LOOKBACK = timedelta(days=7)
+AUTOMATIC = Actor(via=MoveVia.AUTO_ROLLBACK)
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,34 @@ def activation_of(label: Label) -> LabelMove | None:
     return LabelMove.objects.filter(prompt_id=label.prompt_id, label=label.name, to_version_id=label.version_id).order_by("-id").first()
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What a check judges: a version, since when it serves, and the version it is compared with.
+
+    `concurrent` baselines (a canary's control) are read over the same window as
+    the version; the others over the week before `since`.
+    """
+
+    version: PromptVersion
+    since: datetime
+    activation: LabelMove | None = None
+    baseline_version: PromptVersion | None = None
+    concurrent: bool = False
+
+
+def subject_of(monitor: Monitor) -> Subject | None:
+    """The label's current version (None while it points at none), or the canary's treatment."""
+    if monitor.is_canary:
+        canary = monitor.experiment
+        return Subject(canary.treatment_version, canary.started_at, baseline_version=canary.control_version, concurrent=True)
+    label = Label.objects.select_related("version").filter(prompt=monitor.prompt, name=monitor.label).first()
+    if label is None:
+        return None
+    activation = activation_of(label)
+    baseline_version = rollback_target(monitor.prompt, monitor.label) if monitor.relative_enabled else None
+    return Subject(label.version, activation.created_at if activation else label.updated_at, activation, baseline_version)
+
+
 @dataclass
 class Judgement:
     version: PromptVersion | None
@@ -217,45 +253,49 @@ class Judgement:
 
 def judge(monitor: Monitor, now: datetime) -> Judgement:
     """Read the aggregates and apply the rules; no writes."""
-    label = Label.objects.select_related("version").filter(prompt=monitor.prompt, name=monitor.label).first()
-    if label is None:
+    subject = subject_of(monitor)
+    if subject is None:
         return Judgement(None, None, Outcome.INCONCLUSIVE, f"{monitor.label} points at no version yet", {})
-    activation = activation_of(label)
-    since = activation.created_at if activation else label.updated_at
+    version, since = subject.version, subject.since
     end = now + timedelta(microseconds=1)
     floor_start = max(since, now - timedelta(minutes=monitor.floor_window_minutes))
     relative_start = max(since, now - timedelta(minutes=monitor.relative_window_minutes))
-    floor_agg = score_aggregate(label.version_id, monitor.metric, floor_start, end) if monitor.floor_enabled else Aggregate(0)
-    relative_agg = score_aggregate(label.version_id, monitor.metric, relative_start, end) if monitor.relative_enabled else Aggregate(0)
-    baseline_version = rollback_target(monitor.prompt, monitor.label) if monitor.relative_enabled else None
-    baseline = (
-        score_aggregate(baseline_version.id, monitor.metric, since - BASELINE_LOOKBACK, since) if baseline_version else None
-    )
+    floor_agg = score_aggregate(version.id, monitor.metric, floor_start, end) if monitor.floor_enabled else Aggregate(0)
+    relative_agg = score_aggregate(version.id, monitor.metric, relative_start, end) if monitor.relative_enabled else Aggregate(0)
+    baseline_version = subject.baseline_version if monitor.relative_enabled else None
+    baseline_window = (relative_start, end) if subject.concurrent else (since - BASELINE_LOOKBACK, since)
+    baseline = score_aggregate(baseline_version.id, monitor.metric, *baseline_window) if baseline_version else None
     results = evaluate_rules(monitor, floor_agg, relative_agg, baseline)
     outcome = combine(results)
+    canary = monitor.experiment if monitor.is_canary else None
     evidence = {
         "metric": monitor.metric,
         "direction": monitor.spec.direction,
-        "version": label.version.number,
+        "version": version.number,
+        "canary": {"experiment": canary.pk, "traffic_fraction": canary.traffic_fraction} if canary else None,
         "active_since": since.isoformat(),
         "checked_at": now.isoformat(),
         "floor_window_start": floor_start.isoformat() if monitor.floor_enabled else None,
         "relative_window_start": relative_start.isoformat() if monitor.relative_enabled else None,
         "baseline_version": baseline_version.number if baseline_version else None,
-        "baseline_window": [(since - BASELINE_LOOKBACK).isoformat(), since.isoformat()] if baseline_version else None,
+        "baseline_window": [baseline_window[0].isoformat(), min(baseline_window[1], now).isoformat()] if baseline_version else None,
         "rules": [asdict(r) for r in results],
     }
-    summary = f"v{label.version.number} {outcome}: " + "; ".join(r.message for r in results)
-    return Judgement(label.version, activation, outcome, summary, evidence)
+    summary = f"{'canary ' if canary else ''}v{version.number} {outcome}: " + "; ".join(r.message for r in results)
+    return Judgement(version, subject.activation, outcome, summary, evidence)
 
 
 def rollback_reason(monitor: Monitor, judgement: Judgement, failures: int) -> str:
-    e = judgement.evidence
+    e, canary = judgement.evidence, judgement.evidence.get("canary")
+    what = f"canary v{e['version']} (canary #{canary['experiment']}, {canary['traffic_fraction']:.0%} of traffic)" if canary else f"v{e['version']}"
+    baseline = ""
+    if e["baseline_version"]:
+        role = "its control " if canary else ""
+        baseline = f" Baseline: {role}v{e['baseline_version']} from {e['baseline_window'][0]} to {e['baseline_window'][1]}."
     return (
-        f"Automatic rollback by the {monitor.metric} monitor ({Direction(monitor.spec.direction).label.lower()}): "
-        f"v{e['version']} failed {failures} checks in a row. Last check at {e['checked_at']} on scores since "
-        f"{e['active_since']} (its activation). {judgement.summary.split(': ', 1)[1]}."
-        + (f" Baseline: v{e['baseline_version']} from {e['baseline_window'][0]} to {e['baseline_window'][1]}." if e["baseline_version"] else "")
+        f"Automatic {'canary ' if canary else ''}rollback by the {monitor.metric} monitor ({Direction(monitor.spec.direction).label.lower()}): "
+        f"{what} failed {failures} checks in a row. Last check at {e['checked_at']} on scores since "
+        f"{e['active_since']} ({'the canary start' if canary else 'its activation'}). {judgement.summary.split(': ', 1)[1]}.{baseline}"
     )
 
 
@@ -265,7 +305,12 @@ def hold_reason(monitor: Monitor, judgement: Judgement, now: datetime) -> str | 
     - the current version is the one the monitor itself restored: going further back is a human's call;
     - a human re-activated a version after the monitor rolled it back: a deliberate override stands;
     - cooldown: the monitor rolled this prompt back less than `cooldown_minutes` ago (never flaps).
+
+    A canary is never held: concluding it only sends its share of traffic back to
+    the version production serves anyway, and a canary ends once.
     """
+    if monitor.is_canary:
+        return None
     activation = judgement.activation
     if activation is not None and activation.via == MoveVia.AUTO_ROLLBACK:
         return f"v{judgement.version.number} was itself restored by an automatic rollback; rolling back further is a human's decision"
@@ -292,13 +337,13 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         return
     reason = rollback_reason(monitor, judgement, monitor.failure_streak)
     try:
-        move = rollback(
-            name=monitor.prompt.name,
-            label=monitor.label,
-            actor=Actor(via=MoveVia.AUTO_ROLLBACK),
-            reason=reason,
-            expected_current=judgement.version.number,
-        )
+        if monitor.is_canary:
+            canary_conclude(monitor.experiment_id, judgement.version, reason)
+            move = None
+        else:
+            move = rollback(
+                name=monitor.prompt.name, label=monitor.label, actor=AUTOMATIC, reason=reason, expected_current=judgement.version.number
+            )
     except Conflict as exc:
         # Someone (a human, another check) moved the label after we judged it: handled.
         check.action = CheckAction.ALREADY_HANDLED
@@ -309,12 +354,13 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         monitor.state = MonitorState.NEEDS_HUMAN
         check.save()
         incident = RollbackIncident.objects.create(
-            monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, reason=reason, error=exc.message
-        )
+            monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, experiment_id=monitor.experiment_id,
+            reason=reason, error=exc.message,
+        )  # fmt: skip
         alerts.raise_alert(
             AlertKind.ROLLBACK_FAILED,
             Severity.CRITICAL,
-            f"{monitor.prompt.name}: automatic rollback of v{judgement.version.number} FAILED",
+            f"{monitor.prompt.name}: automatic rollback of {'canary ' if monitor.is_canary else ''}v{judgement.version.number} FAILED",
             f"{exc.message}\n\n{reason}",
             monitor=monitor,
             incident=incident,
@@ -323,19 +369,27 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
     check.action = CheckAction.ROLLED_BACK
     check.save()
     incident = RollbackIncident.objects.create(
-        monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, move=move, reason=reason
-    )
+        monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, move=move,
+        experiment_id=monitor.experiment_id, reason=reason,
+    )  # fmt: skip
     monitor.state = MonitorState.ROLLED_BACK
-    monitor.watched_version = move.to_version
     monitor.failure_streak = monitor.inconclusive_streak = 0
-    alerts.raise_alert(
-        AlertKind.ROLLBACK,
-        Severity.WARNING,
-        f"{monitor.prompt.name}: production rolled back from v{judgement.version.number} to v{move.to_version.number}",
-        reason,
-        monitor=monitor,
-        incident=incident,
-    )
+    if move is None:
+        kind, title = AlertKind.CANARY_ROLLED_BACK, incident.headline
+    else:
+        monitor.watched_version = move.to_version
+        kind = AlertKind.ROLLBACK
+        title = f"{monitor.prompt.name}: production rolled back from v{judgement.version.number} to v{move.to_version.number}"
+    alerts.raise_alert(kind, Severity.WARNING, title, reason, monitor=monitor, incident=incident)
+
+
+def canary_conclude(experiment_id: int, version: PromptVersion, reason: str) -> None:
+    """Conclude the canary that was judged, keeping its control; a Conflict when it no longer runs
+    (a human concluded, promoted or stopped it meanwhile: that decision stands)."""
+    experiment = Experiment.objects.select_for_update().get(pk=experiment_id)
+    if experiment.state != ExperimentState.RUNNING or experiment.treatment_version_id != version.id:
+        raise Conflict(f"canary #{experiment_id} is {experiment.state} already", code="canary_not_running")
+    experiment_conclude(experiment_id=experiment_id, actor=AUTOMATIC, reason=reason)
 
 
 _STATE_AFTER = {
@@ -346,17 +400,28 @@ _STATE_AFTER = {
 }
 
 
-def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck:
+def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck | None:
     """One check of one monitor: judge, record, and trip or page when the limits say so.
 
     Checks of one monitor serialise on its row, and the rollback names the
     version that was judged (`expected_current`): five concurrent checks, a
     second worker or a human pressing "Roll back" at the same moment produce
     one rollback; the others find the label moved and record "already handled".
+    A canary monitor's conclusion is pinned the same way, to the canary that is
+    still running. None (nothing checked) for the monitor of a canary that has ended.
+
+    The row lock is FOR NO KEY UPDATE: it serialises checks without blocking the
+    insert of a canary monitor that references this one (PostgreSQL's foreign-key
+    check takes a KEY SHARE lock), so starting a canary never waits on a check.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        monitor = Monitor.objects.select_for_update(of=("self",)).select_related("prompt").get(pk=monitor_id)
+        monitor = Monitor.objects.select_for_update(of=("self",), no_key=True).select_related("prompt").get(pk=monitor_id)
+        if monitor.is_canary:
+            # read once the lock is held: a check that waited for another one sees the canary it concluded
+            monitor.experiment = Experiment.objects.select_related("control_version", "treatment_version").get(pk=monitor.experiment_id)
+            if monitor.experiment.state != ExperimentState.RUNNING:
+                return None
         try:
             with transaction.atomic():
                 judgement = judge(monitor, now)
@@ -411,7 +476,7 @@ def claim_due(now: datetime | None = None) -> list[int]:
     """
     now = now or timezone.now()
     claimed = []
-    for pk, due_at, interval in Monitor.objects.filter(enabled=True, next_check_at__lte=now).values_list("id", "next_check_at", "interval_seconds"):
+    for pk, due_at, interval in Monitor.objects.active().filter(next_check_at__lte=now).values_list("id", "next_check_at", "interval_seconds"):
         if Monitor.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=now + timedelta(seconds=interval)):
             claimed.append(pk)
     return claimed
@@ -427,7 +492,8 @@ CONFIG_FIELDS = (
 
 
 def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PRODUCTION) -> Monitor:
-    """Create or change the monitor of `label` (production by default) from flat field values.
+    """Create or change the monitor of `label` (production by default) from flat field values;
+    the monitors of the label's running canaries take the same rules.
 
     Everything is validated before anything is saved: a bad value raises
     InvalidInput naming each field, and the stored monitor stays as it was.
@@ -437,24 +503,35 @@ def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PR
     if unknown:
         raise InvalidInput(f"Unknown monitor settings: {', '.join(unknown)}.", code="invalid_monitor")
     with transaction.atomic():
+        prompt = Prompt.objects.filter(name=name).first()
+        if prompt is None:
+            raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found")
+        # Monitors before the prompt, the order a check takes them in (its rollback locks the prompt);
+        # the prompt lock then serialises with canary starts and with a concurrent first configuration.
+        list(Monitor.objects.select_for_update(no_key=True).filter(prompt=prompt, label=label).order_by("id"))
+        Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
+        monitor = Monitor.objects.of_label(prompt, label).first() or Monitor(prompt=prompt, label=label)
+        monitor.configure(changes)
         try:
-            prompt = Prompt.objects.select_for_update().get(name=name)
-        except Prompt.DoesNotExist:
-            raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found") from None
-        monitor = Monitor.objects.filter(prompt=prompt, label=label).first() or Monitor(prompt=prompt, label=label)
-        for field_name, value in changes.items():
-            setattr(monitor, field_name, value)
-        try:
-            monitor.full_clean(exclude=["prompt", "watched_version"])
+            monitor.full_clean(exclude=["prompt", "watched_version", "parent", "experiment"])
         except ValidationError as exc:
             fields = {f: msgs for f, msgs in exc.message_dict.items()}
             first_field, messages = next(iter(fields.items()))
             raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}) from None
-        if not monitor.enabled:
-            monitor.state = MonitorState.DISABLED
-        elif monitor.state == MonitorState.DISABLED:
-            monitor.state = MonitorState.WAITING
-        monitor.next_check_at = timezone.now()
         monitor._change_reason = f"configured by {actor.name}"
         monitor.save()
+        canaries = Experiment.objects.running().filter(prompt=prompt, label=label, kind=ExperimentKind.CANARY)
+        for experiment in canaries.select_related("treatment_version"):
+            canary_watch(monitor, experiment)
     return monitor
+
+
+def canary_watch(parent: Monitor, experiment: Experiment) -> Monitor:
+    """Create or update the monitor of a running canary with its label monitor's rules."""
+    canary = Monitor.objects.filter(experiment=experiment).first() or Monitor(
+        prompt_id=parent.prompt_id, label=parent.label, parent=parent, experiment=experiment, watched_version=experiment.treatment_version
+    )
+    canary.configure({f: getattr(parent, f) for f in CONFIG_FIELDS})
+    canary._change_reason = f"rules of the {parent.label} monitor"
+    canary.save()
+    return canary

@@ -26,7 +26,8 @@ def dispatch_monitors() -> int:
 
 @shared_task
 def check_monitor(monitor_id: int) -> str:
-    return monitoring.run_check(monitor_id).outcome
+    check = monitoring.run_check(monitor_id)
+    return check.outcome if check else "canary ended"
 
 
 @shared_task(bind=True, autoretry_for=(httpx.HTTPError, OSError), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=6)

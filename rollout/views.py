@@ -40,7 +40,7 @@ def oncall(request):
         .select_related("prompt", "version")
         .order_by("prompt__name")
     )
-    monitors = {m.prompt_id: m for m in Monitor.objects.filter(label=PRODUCTION)}
+    monitors = {m.prompt_id: m for m in Monitor.objects.of_labels().filter(label=PRODUCTION)}
     since = timezone.now() - timedelta(days=STATS_DAYS)
     rows = []
     for label in labels:
@@ -63,7 +63,7 @@ def oncall(request):
     if request.htmx:
         return render(request, "rollout/oncall.html#production", context)
     timeline = LabelMove.objects.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:TIMELINE_LENGTH]
-    incidents = RollbackIncident.objects.select_related("prompt", "from_version", "move__to_version", "acknowledged_by")[:10]
+    incidents = RollbackIncident.objects.for_display()[:10]
     return render(
         request,
         "rollout/oncall.html",
@@ -111,7 +111,7 @@ def incident_acknowledge(request, pk: int):
 def monitor_edit(request, name: str):
     prompt = get_object_or_404(Prompt, name=name)
     _require(can_deploy(request.user))
-    monitor = Monitor.objects.filter(prompt=prompt, label=PRODUCTION).first()
+    monitor = Monitor.objects.of_label(prompt).first()
     form = MonitorForm(request.POST or None, instance=monitor or Monitor(prompt=prompt))
     if request.method == "POST" and form.is_valid():
         try:

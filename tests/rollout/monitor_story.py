@@ -1,4 +1,4 @@
-"""Helpers for monitor tests: a prompt with v1 live then v2, and scores stored directly."""
+"""Helpers for monitor tests: a prompt with v1 live then v2 (activated, or in a canary), and scores stored directly."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.utils import timezone
 
+from experiments.experiments import canary_start
 from experiments.models import Score
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor, label_move, version_publish
@@ -67,3 +68,17 @@ def monitor(**changes) -> Monitor:
     fields = {"floor_threshold": 0.6, "interval_seconds": 60}
     fields.update(changes)
     return monitor_configure(name=NAME, actor=CLI, changes=fields)
+
+
+def canary(version: int, *, fraction: float = 0.05, name: str = NAME):
+    """Start a canary of `version` on production (the live version is its control)."""
+    return canary_start(actor=CLI, prompt=name, version=version, traffic_fraction=fraction)
+
+
+def canary_story(*, consecutive_failures: int = 2):
+    """v1 live with a week of good scores and a monitor; then a canary of v2 started now."""
+    v1, v2 = publish(2)
+    activate(1)
+    add_scores(v1, noisy(0.8, 300, seed=1), spacing=3600 / 300, end=timezone.now() - timedelta(seconds=1))
+    label_monitor = monitor(consecutive_failures=consecutive_failures)
+    return v1, v2, label_monitor, canary(2)

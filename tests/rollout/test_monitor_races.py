@@ -1,4 +1,4 @@
-"""Exactly once: concurrent checks, and a human pressing "Roll back" during an automatic rollback."""
+"""Exactly once: concurrent checks, and a human pressing "Roll back" (or promoting a canary) during an automatic rollback."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from promptreg.exceptions import Conflict
+from experiments.experiments import experiment_ship
+from experiments.models import Experiment, ExperimentState
+from promptreg.exceptions import Conflict, InvalidInput
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import Actor, rollback
 from rollout import monitoring
 from rollout.models import CheckAction, Monitor, MonitorCheck, RollbackIncident
 from rollout.monitoring import run_check
-from tests.rollout.monitor_story import add_scores, live, monitor, story
+from tests.rollout.monitor_story import add_scores, canary_story, live, monitor, noisy, story
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -107,3 +109,70 @@ def test_a_manual_rollback_during_an_automatic_one_makes_one_rollback(ungated, d
         assert moves[0].via == MoveVia.AUTO_ROLLBACK and check.action == CheckAction.ROLLED_BACK
     if connection.vendor == "postgresql":
         assert manual == ["rolled back"]
+
+
+def tripped_canary():
+    """A canary of v2 with bad scores and one failed check already: the next failing check concludes it."""
+    v1, v2, _, experiment = canary_story()
+    watcher = Monitor.objects.get(experiment=experiment)
+    end = experiment.started_at + timedelta(seconds=45)
+    add_scores(v1, noisy(0.8, 19 * 45, seed=7), end=end, spacing=1 / 19)
+    add_scores(v2, [0.3, 0.35, 0.25] * 15, end=end)
+    Monitor.objects.filter(pk=watcher.pk).update(failure_streak=1)
+    return watcher, experiment, end + timedelta(seconds=1)
+
+
+def test_five_concurrent_checks_on_a_tripped_canary_conclude_it_once(ungated):
+    watcher, experiment, now = tripped_canary()
+    barrier = threading.Barrier(5, timeout=10)
+
+    def check():
+        barrier.wait()
+        run_check(watcher.id, now=now)
+
+    in_threads(*[check] * 5)
+    assert Experiment.objects.get(pk=experiment.pk).state == ExperimentState.CONCLUDED
+    assert experiment.history.filter(state=ExperimentState.CONCLUDED).count() == 1
+    assert RollbackIncident.objects.get().experiment_id == experiment.pk
+    actions = list(MonitorCheck.objects.values_list("action", flat=True))
+    # the checks that waited for the first one find the canary ended and record nothing
+    assert actions == [CheckAction.ROLLED_BACK]
+    assert live() == 1 and not LabelMove.objects.filter(is_rollback=True).exists()
+
+
+def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_decision(ungated, deployer, monkeypatch):
+    watcher, experiment, now = tripped_canary()
+    judged, human_done = threading.Event(), threading.Event()
+    real_reason = monitoring.rollback_reason
+    human = []
+
+    def reason_after_the_human(*args, **kwargs):
+        judged.set()
+        human_done.wait(timeout=3)
+        return real_reason(*args, **kwargs)
+
+    monkeypatch.setattr("rollout.monitoring.rollback_reason", reason_after_the_human)
+
+    def promote():
+        assert judged.wait(timeout=10)
+        try:
+            experiment_ship(experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks fine to me")
+            human.append("promoted")
+        except InvalidInput:
+            human.append("refused")
+        finally:
+            human_done.set()
+
+    in_threads(lambda: run_check(watcher.id, now=now), promote)
+    experiment.refresh_from_db()
+    assert experiment.state == ExperimentState.CONCLUDED
+    assert experiment.history.filter(state=ExperimentState.CONCLUDED).count() == 1
+    check = MonitorCheck.objects.get()
+    if human == ["promoted"]:
+        assert experiment.shipped_move is not None and live() == 2
+        assert check.action == CheckAction.ALREADY_HANDLED and not RollbackIncident.objects.exists()
+    else:  # SQLite: the check's write transaction holds the database until it commits
+        assert connection.vendor == "sqlite"
+        assert experiment.shipped_move is None and live() == 1 and check.action == CheckAction.ROLLED_BACK
+    if connection.vendor == "postgresql":
+        assert human == ["promoted"]

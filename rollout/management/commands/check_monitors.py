@@ -1,4 +1,4 @@
-"""`manage.py check_monitors`: one pass over every enabled monitor, now, whatever its interval."""
+"""`manage.py check_monitors`: one pass over every enabled monitor (and running canary's), now, whatever its interval."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ class Command(BaseCommand):
     help = "Check every enabled monitor once, now (for cron users and tests)."
 
     def handle(self, *args, **options):
-        monitors = Monitor.objects.filter(enabled=True).select_related("prompt").order_by("id")
+        monitors = Monitor.objects.active().select_related("prompt").order_by("id")
         for monitor in monitors:
             check = run_check(monitor.id)
+            if check is None:
+                continue  # its canary ended since the query
             action = "" if check.action == "none" else f" → {check.get_action_display().lower()}"
-            self.stdout.write(f"{monitor.prompt.name}@{monitor.label}: {check.outcome}{action}. {check.summary}")
+            canary = f" canary #{monitor.experiment_id}" if monitor.is_canary else ""
+            self.stdout.write(f"{monitor.prompt.name}@{monitor.label}{canary}: {check.outcome}{action}. {check.summary}")
         if not monitors:
             self.stdout.write("No enabled monitors.")
