@@ -135,6 +135,7 @@ MONITOR_BODY = {
 MONITOR_OUT = {
     "prompt": NAME,
     "label": "production",
+    "canary": None,  # on a canary's monitor: {"experiment", "state", "version", "control_version", "traffic_fraction"}
     **MONITOR_BODY,
     "direction": "higher_is_better",
     "inconclusive_before_page": 10,
@@ -155,6 +156,7 @@ MONITOR_OUT = {
             "evidence": {"mean": 0.84, "n": 212, "threshold": 0.7},
         }
     ],
+    "canaries": [],  # the monitors of the label's running canaries, each shaped like this one
 }
 ENDED = {"ended_at": "2026-11-25T09:00:00Z", "analysis": {**EXPERIMENT_OUT["analysis"], "decision": "no_significant_difference"}}
 

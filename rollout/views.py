@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from experiments.models import Experiment, ExperimentKind
 from promptreg.exceptions import RegistryError
 from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt
 from promptreg.permissions import can_admin, can_deploy
@@ -41,16 +42,26 @@ def oncall(request):
         .order_by("prompt__name")
     )
     monitors = {m.prompt_id: m for m in Monitor.objects.of_labels().filter(label=PRODUCTION)}
+    canaries = {
+        e.prompt_id: e
+        for e in Experiment.objects.running().filter(kind=ExperimentKind.CANARY, label=PRODUCTION).select_related("treatment_version")
+    }
+    canary_monitors = {m.experiment_id: m for m in Monitor.objects.active().filter(experiment__in=canaries.values())}
     since = timezone.now() - timedelta(days=STATS_DAYS)
     rows = []
     for label in labels:
         monitor = monitors.get(label.prompt_id)
         metric = monitor.metric if monitor else "quality_score"
+        canary = canaries.get(label.prompt_id)
+        canary_monitor = canary_monitors.get(canary.pk) if canary else None
         rows.append(
             {
                 "label": label,
                 "monitor": monitor,
                 "last_check": monitor.checks.first() if monitor else None,
+                "canary": canary,
+                "canary_monitor": canary_monitor,
+                "canary_check": canary_monitor.checks.first() if canary_monitor else None,
                 "stats": [(number, [cells.get(m) for m in METRICS]) for number, cells in version_stats(label.prompt, list(METRICS), since).items()],
                 "figure": quality_figure(label.prompt, metric),
                 "figure_id": f"chart-{label.prompt_id}",

@@ -1,4 +1,4 @@
-"""End to end: a real Celery worker and beat roll a bad version back and alert a webhook."""
+"""End to end: a real Celery worker and beat roll a bad version (and a bad canary) back and alert a webhook."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from experiments.models import CONTROL, TREATMENT, VARIANTS, Experiment, ExperimentState
 from promptreg.models import LabelMove, MoveVia
 from rollout.models import AlertChannel, MonitorCheck
 from tests.rollout.monitor_story import live, publish
@@ -129,3 +130,46 @@ def test_worker_and_beat_roll_back_a_bad_version_and_alert(api_as, ungated, cele
     assert alert["promptreg"]["kind"] == "rollback" and alert["promptreg"]["prompt"] == "support-system"
     assert "rolled back from v2 to v1" in alert["text"]
     print(f"\nautomatic rollback {took:.2f}s after the bad scores were posted (interval {INTERVAL}s)")
+
+
+def test_worker_and_beat_roll_back_a_bad_canary_and_alert(api_as, ungated, celery_processes):
+    writer, deployer, reader = api_as("write"), api_as("deploy"), api_as("read")
+    publish(2)
+    assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}).status_code == 200
+    monitor_body = {
+        "metric": "quality_score", "interval_seconds": INTERVAL, "consecutive_failures": 2,
+        "floor": {"threshold": 0.6, "window_minutes": 15, "min_samples": 20},
+        "relative": {"margin": 0.03, "alpha": 0.01, "window_minutes": 15, "min_samples": 20},
+        "enabled": True,
+    }  # fmt: skip
+    assert deployer.put("/api/v1/prompts/support-system/monitor", monitor_body, content_type="application/json").status_code == 200
+    created = deployer.post_json(
+        "/api/v1/experiments",
+        {"prompt": "support-system", "kind": "canary", "control_version": 1, "treatment_version": 2, "traffic_fraction": 0.2},
+    )
+    assert created.status_code == 201, created.content
+    canary_id = created.json()["id"]
+    with Receiver() as hook:
+        AlertChannel.objects.create(name="ops", kind="webhook", target=hook.url)
+        assert deployer.post_json(f"/api/v1/experiments/{canary_id}/start").status_code == 200
+        canary = Experiment.objects.get(pk=canary_id)
+        sessions = {variant: [s for s in (f"user-{i}" for i in range(2000)) if canary.assign(s) == variant] for variant in VARIANTS}
+        scores = [
+            {"id": f"{variant}-{s}", "prompt": "support-system", "version": 2 if variant == TREATMENT else 1, "session_id": s,
+             "experiment": canary_id, "metrics": {"quality_score": (0.3 if variant == TREATMENT else 0.8) + (i % 5) / 50}}
+            for variant, count in ((CONTROL, 160), (TREATMENT, 40)) for i, s in enumerate(sessions[variant][:count])
+        ]  # fmt: skip
+        posted = time.monotonic()
+        assert writer.post_json("/api/v1/scores", {"scores": scores}).status_code == 200
+        wait_for(lambda: Experiment.objects.get(pk=canary_id).state == ExperimentState.CONCLUDED, 30, "the automatic canary rollback")
+        took = time.monotonic() - posted
+        assert hook.received.wait(30), "no alert reached the webhook"
+        alert = hook.bodies[0]
+    assert took <= 2 * INTERVAL + 4, f"canary rollback took {took:.1f}s"
+    canary.refresh_from_db()
+    assert "Automatic canary rollback" in canary.end_reason and "failed 2 checks in a row" in canary.end_reason
+    assert live() == 1 and not LabelMove.objects.filter(is_rollback=True).exists()
+    treated = reader.get("/api/v1/prompts/support-system", {"session_id": sessions[TREATMENT][0]}).json()
+    assert (treated["version"], treated["experiment"]) == (1, None)
+    assert alert["promptreg"]["kind"] == "canary_rolled_back" and "all traffic on v1" in alert["text"]
+    print(f"\nautomatic canary rollback {took:.2f}s after the bad scores were posted (interval {INTERVAL}s)")

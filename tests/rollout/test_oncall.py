@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from experiments.experiments import experiment_stop
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import PASSWORD
-from tests.rollout.monitor_story import add_scores, live, monitor, noisy, story
+from tests.rollout.monitor_story import CLI, add_scores, canary_story, live, monitor, noisy, story
 
 ONCALL = "/oncall/"
 
@@ -148,3 +149,14 @@ def test_a_prompt_without_scores_gets_a_hint_instead_of_an_empty_chart(client, d
     assert "No scores yet." in html
     assert "chart appears once app servers post scores" in html
     assert 'class="chart"' not in html
+
+
+def test_oncall_page_shows_a_running_canary_and_its_monitor(client, deployer, ungated):
+    v1, v2, _, experiment = canary_story()
+    run_check(Monitor.objects.get(experiment=experiment).id)
+    html = login(client, deployer).get(ONCALL).content.decode()
+    assert f'id="canary-{experiment.pk}"' in html
+    assert f"Canary #{experiment.pk}</a>: v2 gets 5% of sessions" in html
+    assert "Canary monitor: <span" in html and "canary v2 inconclusive" in html
+    experiment_stop(experiment_id=experiment.pk, actor=CLI, reason="stop")
+    assert f'id="canary-{experiment.pk}"' not in login(client, deployer).get(ONCALL).content.decode()
