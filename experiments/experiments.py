@@ -175,7 +175,7 @@ def experiment_create(
         min_samples_per_variant=int(min_samples), min_runtime=timedelta(hours=hours), mode=mode,
         created_by=actor.user, created_by_key=actor.api_key,
     )
-    experiment._change_reason = f"created by {actor.name}"[:100]
+    experiment._change_reason = f"created by {actor.name}"
     experiment.save()
     return experiment
 
@@ -190,7 +190,7 @@ def _lock(experiment_id: int) -> Experiment:
 def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -> None:
     experiment.state = state
     why = f"{state} by {actor.name}: {reason}" if reason else f"{state} by {actor.name}"
-    experiment._change_reason = why[:100]  # simple-history's column; the full reason is in end_reason
+    experiment._change_reason = why
     experiment.save()
 
 

@@ -13,10 +13,14 @@ newly activated version is judged from its first score and never by the
 scores of the version it replaced.
 
 A canary monitor (see `Monitor`) judges the canary's treatment version from
-the canary's start, against its control's scores over the same window: the
-concurrent traffic of the version production serves, the fairest baseline
-there is. Its trip concludes the canary (`experiment_conclude`), which sends
-all traffic back to the control; the label itself does not move.
+the canary's start. Its relative rule compares every treatment score since the
+start with the control's scores over the same span: concurrent traffic on the
+version production serves, the fairest baseline there is, and a sample that
+grows instead of a window that stays small (a 5% canary of 1 score/s sees 45
+scores in 15 minutes: simulated, a sliding window falsely concluded 12 of
+1,000 stable 6-hour canaries, all scores since the start none, and caught a
+10% drop sooner). Its trip concludes the canary (`experiment_conclude`), which
+sends all traffic back to the control; the label itself does not move.
 """
 
 from __future__ import annotations
@@ -218,8 +222,9 @@ def activation_of(label: Label) -> LabelMove | None:
 class Subject:
     """What a check judges: a version, since when it serves, and the version it is compared with.
 
-    `concurrent` baselines (a canary's control) are read over the same window as
-    the version; the others over the week before `since`.
+    A `concurrent` baseline (a canary's control) is compared over the same span as
+    the version, all of it since `since`; the others are the baseline version's
+    week before `since`, compared with the version's relative window.
     """
 
     version: PromptVersion
@@ -259,7 +264,7 @@ def judge(monitor: Monitor, now: datetime) -> Judgement:
     version, since = subject.version, subject.since
     end = now + timedelta(microseconds=1)
     floor_start = max(since, now - timedelta(minutes=monitor.floor_window_minutes))
-    relative_start = max(since, now - timedelta(minutes=monitor.relative_window_minutes))
+    relative_start = since if subject.concurrent else max(since, now - timedelta(minutes=monitor.relative_window_minutes))
     floor_agg = score_aggregate(version.id, monitor.metric, floor_start, end) if monitor.floor_enabled else Aggregate(0)
     relative_agg = score_aggregate(version.id, monitor.metric, relative_start, end) if monitor.relative_enabled else Aggregate(0)
     baseline_version = subject.baseline_version if monitor.relative_enabled else None

@@ -111,6 +111,8 @@ def test_start_stop_and_ship_from_the_page(client, draft, deployer, django_captu
     client.post(f"/experiments/ab/{draft.pk}/ship/", {"reason": "clear win"})
     assert Label.objects.get(name=PRODUCTION).version.number == 2
     assert Experiment.objects.get(pk=draft.pk).state == "concluded"
+    assert "Concluded" in client.get(f"/experiments/ab/{draft.pk}/").content.decode().split('id="end-reason"')[1].split("</p>")[0]
+    assert "shipped: clear win" in client.get(f"/experiments/ab/{draft.pk}/").content.decode()
 
 
 def test_analysis_page_draws_every_chart_from_local_plotly(client, draft, deployer, cli):

@@ -109,14 +109,15 @@ def test_the_baseline_is_the_control_in_the_same_window_not_its_past(db):
     assert abs(rules["relative"]["evidence"]["baseline_mean"] - 0.65) < 0.01
     assert check.evidence["baseline_window"][0] == experiment.started_at.isoformat()
     assert check.evidence["canary"] == {"experiment": experiment.pk, "traffic_fraction": 0.05}
-    # 20 minutes on (the 15-minute window holds only what follows), a 10% drop of the canary
-    # against that same control fails the relative rule
+    # then the canary drops 10% below that same control: over all its scores since the start
+    # (the relative rule of a canary reads them all), it fails while the floor still holds
     later = experiment.started_at + timedelta(minutes=20)
     add_scores(v1, noisy(0.65, 19 * 300, seed=20), end=later, spacing=1 / 19)
     add_scores(v2, noisy(0.585, 300, seed=21), end=later)
     check = run_check(watcher.id, now=later + timedelta(seconds=1))
     rules = {r["rule"]: r for r in check.evidence["rules"]}
     assert (rules["floor"]["outcome"], rules["relative"]["outcome"]) == (Outcome.SUCCESSFUL, Outcome.FAILED), check.summary
+    assert rules["relative"]["evidence"]["n"] == 420 and check.evidence["relative_window_start"] == experiment.started_at.isoformat()
 
 
 def test_a_healthy_canary_keeps_running(db):

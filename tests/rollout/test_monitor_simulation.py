@@ -24,3 +24,25 @@ def test_a_ten_percent_drop_at_one_score_per_second_is_caught_within_the_window_
 def test_a_drop_inside_the_margin_is_tolerated():
     result = simulate(Stream(rate=10.0, drop=0.01), seconds=6 * 3600, seed=3)
     assert result.trips == []
+
+
+def test_a_stable_canary_running_for_30_days_is_never_concluded():
+    # the concurrent baseline moves with the daily swing, so only noise is left to fool it
+    result = simulate(Stream(rate=10.0, canary=0.05, daily_amplitude=0.02), seconds=30 * DAY, seed=20261201)
+    assert result.checks == 30 * 24 * 60
+    assert result.trips == [], f"false canary rollbacks: {result.trips[:5]}"
+
+
+def test_stable_canaries_on_little_traffic_are_not_concluded():
+    # 0.05 scores/s reach the canary: a 15-minute window would hold ~45 and conclude about 1 in 100 of
+    # these 6-hour canaries by chance; all the scores since the start conclude none
+    concluded = [seed for seed in range(200) if simulate(Stream(rate=1.0, canary=0.05), seconds=6 * 3600, seed=seed, stop_at_first_trip=True).trips]
+    assert concluded == []
+
+
+def test_a_ten_percent_worse_canary_at_5_percent_of_10_scores_per_second_is_caught_within_the_window_plus_two_intervals():
+    monitor = default_monitor()
+    limit = monitor.relative_window_minutes * 60 + 2 * monitor.interval_seconds
+    for seed in range(5):
+        result = simulate(Stream(rate=10.0, drop=0.10, canary=0.05), seconds=3600, seed=seed, monitor=monitor, stop_at_first_trip=True)
+        assert result.first_trip is not None and result.first_trip <= limit, (seed, result.first_trip)
