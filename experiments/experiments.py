@@ -187,6 +187,11 @@ def _lock(experiment_id: int) -> Experiment:
         raise NotFound(f"No experiment {experiment_id}.", code="experiment_not_found") from None
 
 
+def _snapshot_on_commit(experiment: Experiment) -> None:
+    """The analysis as it stood when the experiment ended: the last point of its charts."""
+    transaction.on_commit(partial(experiment_snapshot, experiment.pk))
+
+
 def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -> None:
     experiment.state = state
     why = f"{state} by {actor.name}: {reason}" if reason else f"{state} by {actor.name}"
@@ -236,7 +241,7 @@ def experiment_stop(*, experiment_id: int, actor: Actor, reason: str = "") -> Ex
     experiment.end_reason = (reason or "").strip() or "stopped"
     _transition(experiment, ExperimentState.STOPPED, experiment.end_reason, actor)
     _serving_changed(experiment.prompt.name)
-    transaction.on_commit(partial(experiment_snapshot, experiment.pk))
+    _snapshot_on_commit(experiment)
     return experiment
 
 
@@ -254,6 +259,7 @@ def experiment_conclude(*, experiment_id: int, actor: Actor, reason: str) -> Exp
     experiment.end_reason = reason
     _transition(experiment, ExperimentState.CONCLUDED, reason, actor)
     _serving_changed(experiment.prompt.name)
+    _snapshot_on_commit(experiment)
     return experiment
 
 
@@ -285,6 +291,7 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     experiment.ended_at = experiment.ended_at or timezone.now()
     experiment.end_reason = f"shipped: {reason}"
     _transition(experiment, ExperimentState.CONCLUDED, experiment.end_reason, actor)
+    _snapshot_on_commit(experiment)
     return experiment
 
 

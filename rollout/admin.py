@@ -6,9 +6,11 @@ from rollout.models import Alert, AlertChannel, AlertDelivery, Monitor, MonitorC
 
 @admin.register(Monitor)
 class MonitorAdmin(SimpleHistoryAdmin):
-    list_display = ("prompt", "label", "metric", "interval_seconds", "enabled", "state", "last_checked_at")
+    list_display = ("prompt", "label", "experiment", "metric", "interval_seconds", "enabled", "state", "last_checked_at")
     list_filter = ("enabled", "state", "metric")
-    readonly_fields = ("state", "watched_version", "failure_streak", "inconclusive_streak", "next_check_at", "last_checked_at")
+    readonly_fields = (
+        "parent", "experiment", "state", "watched_version", "failure_streak", "inconclusive_streak", "next_check_at", "last_checked_at",
+    )  # fmt: skip
 
 
 @admin.register(AlertChannel)
@@ -34,7 +36,7 @@ class MonitorCheckAdmin(ReadOnlyAdmin):
 
 @admin.register(RollbackIncident)
 class RollbackIncidentAdmin(ReadOnlyAdmin):
-    list_display = ("prompt", "from_version", "move", "created_at", "acknowledged_by", "acknowledged_at")
+    list_display = ("prompt", "from_version", "move", "experiment", "created_at", "acknowledged_by", "acknowledged_at")
 
 
 @admin.register(Alert)

@@ -32,6 +32,9 @@ class Stream:
     drop: float = 0.0  # relative drop of the new version's mean
     daily_amplitude: float = 0.005  # ordinary day/night swing of the mean
     canary: float = 0.0  # share of traffic the new version gets in a canary; 0: it was activated for everyone
+    # A canary's relative rule reads all its scores since the start; the benchmark compares it with a
+    # sliding window of the monitor's relative_window_minutes (True).
+    canary_sliding_window: bool = False
 
 
 @dataclass
@@ -108,7 +111,7 @@ def simulate(stream: Stream, *, seconds: float, seed: int, monitor: Monitor | No
         n, total, total_sq = cumulative[end_bucket] - cumulative[start_bucket]
         return Aggregate.from_sums(int(round(n)), total, total_sq)
 
-    relative_minutes = None if stream.canary else monitor.relative_window_minutes
+    relative_minutes = None if stream.canary and not stream.canary_sliding_window else monitor.relative_window_minutes
     streaks, trips, checks = Streaks(), [], 0
     for t in np.arange(interval, seconds + 1e-9, interval):
         end_bucket = int(round(t / bucket))

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from experiments.experiments import experiment_conclude, experiment_stop
 from experiments.models import Experiment, ExperimentState
 from promptreg.models import LabelMove
-from rollout.models import Alert, AlertKind, CheckAction, Monitor, MonitorState, Outcome, RollbackIncident, Severity
+from rollout.models import Alert, AlertKind, CheckAction, Monitor, MonitorCheck, MonitorState, Outcome, RollbackIncident, Severity
 from rollout.monitoring import claim_due, monitor_configure, run_check
 from tests.rollout.monitor_story import CLI, NAME, activate, add_scores, canary, canary_story, live, monitor, noisy, publish
 
@@ -73,6 +73,7 @@ def test_a_failing_canary_is_concluded_with_the_evidence_and_production_stays(db
 
     experiment.refresh_from_db()
     assert experiment.state == ExperimentState.CONCLUDED and experiment.shipped_move is None
+    assert experiment.snapshots.count() == 1  # the analysis as it stood at the end
     for evidence in ("Automatic canary rollback", "canary v2", "5% of traffic", "failed 2 checks in a row", "floor: mean 0.49",
                      "n=60", "Baseline: its control v1 from", "Welch p=", "the canary start"):  # fmt: skip
         assert evidence in experiment.end_reason, evidence
@@ -163,3 +164,18 @@ def test_the_monitor_api_lists_the_running_canaries(db, api_as):
     assert watched["floor"] == body["floor"] and watched["watched_version"] == 2 and "canaries" not in watched
     experiment_stop(experiment_id=experiment.pk, actor=CLI, reason="stop")
     assert api_as("read").get(f"/api/v1/prompts/{NAME}/monitor").json()["canaries"] == []
+
+
+def test_admin_pages_show_canary_monitors_and_their_incidents(client, django_user_model):
+    v1, v2, label_monitor, experiment = canary_story(consecutive_failures=1)
+    watcher = canary_monitor(experiment)
+    scores_during(experiment, control=0.8, treatment=0.4)
+    run_check(watcher.id, now=experiment.started_at + timedelta(seconds=61))
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
+    for model, obj in ((Monitor, watcher), (MonitorCheck, watcher.checks.get()), (RollbackIncident, RollbackIncident.objects.get()), (Alert, Alert.objects.get())):
+        meta = model._meta
+        changelist = client.get(f"/admin/{meta.app_label}/{meta.model_name}/")
+        assert changelist.status_code == 200, meta.model_name
+        assert client.get(f"/admin/{meta.app_label}/{meta.model_name}/{obj.pk}/change/").status_code == 200, meta.model_name
+    assert f"canary #{experiment.pk}" in client.get("/admin/rollout/monitor/").content.decode()
+    assert client.get(f"/admin/rollout/monitor/{watcher.pk}/history/").status_code == 200
