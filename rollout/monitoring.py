@@ -17,10 +17,10 @@ the canary's start. Its relative rule compares every treatment score since the
 start with the control's scores over the same span: concurrent traffic on the
 version production serves, the fairest baseline there is, and a sample that
 grows instead of a window that stays small (a 5% canary of 1 score/s sees 45
-scores in 15 minutes: simulated, a sliding window falsely concluded 12 of
-1,000 stable 6-hour canaries, all scores since the start none, and caught a
-10% drop sooner). Its trip concludes the canary (`experiment_conclude`), which
-sends all traffic back to the control; the label itself does not move.
+scores in 15 minutes; in `tests/bench/monitor.py` a 15-minute window concluded
+6 of 500 stable 6-hour canaries by chance, all the scores since the start 1).
+Its trip concludes the canary (`experiment_conclude`), which sends all traffic
+back to the control; the label itself does not move.
 """
 
 from __future__ import annotations

@@ -8,13 +8,12 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from experiments.experiments import experiment_stop
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import PASSWORD
-from tests.rollout.monitor_story import CLI, add_scores, canary_story, live, monitor, noisy, story
+from tests.rollout.monitor_story import add_scores, canary_story, live, monitor, noisy, story
 
 ONCALL = "/oncall/"
 
@@ -158,5 +157,17 @@ def test_oncall_page_shows_a_running_canary_and_its_monitor(client, deployer, un
     assert f'id="canary-{experiment.pk}"' in html
     assert f"Canary #{experiment.pk}</a>: v2 gets 5% of sessions" in html
     assert "Canary monitor: <span" in html and "canary v2 inconclusive" in html
-    experiment_stop(experiment_id=experiment.pk, actor=CLI, reason="stop")
-    assert f'id="canary-{experiment.pk}"' not in login(client, deployer).get(ONCALL).content.decode()
+    assert "Roll back canary v2" in html
+    client.post(f"/experiments/ab/{experiment.pk}/conclude/", {"reason": "paged for it, looks wrong"})
+    experiment.refresh_from_db()
+    assert (experiment.state, experiment.end_reason, live()) == ("concluded", "paged for it, looks wrong", 1)
+    assert f'id="canary-{experiment.pk}"' not in client.get(ONCALL).content.decode()
+
+
+def test_oncall_page_offers_no_canary_rollback_without_the_deployer_role(client, author, ungated):
+    v1, v2, _, experiment = canary_story()
+    html = login(client, author).get(ONCALL).content.decode()
+    assert f'id="canary-{experiment.pk}"' in html and "Roll back canary" not in html
+    assert client.post(f"/experiments/ab/{experiment.pk}/conclude/", {"reason": "x"}).status_code == 403
+    experiment.refresh_from_db()
+    assert experiment.state == "running"
