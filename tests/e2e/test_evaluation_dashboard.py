@@ -12,23 +12,17 @@ from experiments.evaluation import evaluation_start, prompt_set_dataset, run_exe
 from experiments.models import Dataset, EvalRun, RunState
 from promptreg.models import MoveVia
 from promptreg.services import Actor, version_publish
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import make_user
+from tests.e2e.test_dashboard_story import sign_in
 from tests.experiments.conftest import fake_llm  # noqa: F401  (the fake provider fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
 
 
-def login(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_dataset_upload_and_a_live_run(browser_page, fake_llm, tmp_path):
     page = browser_page
     make_user("alice", "Author")
-    login(page, "alice")
+    sign_in(page, "alice")
     page.get_by_role("link", name="Datasets").click()
     page.get_by_label("Name").fill("capitals")
     page.get_by_label("Scorers").fill('["exact_match"]')

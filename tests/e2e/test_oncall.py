@@ -10,7 +10,8 @@ import pytest
 from promptreg.models import LabelMove, MoveVia, ReviewPolicy
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import make_user
+from tests.e2e.test_dashboard_story import sign_in
 from tests.rollout.monitor_story import activate, add_scores, canary, canary_story, live, monitor, noisy, publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
@@ -34,11 +35,8 @@ def test_oncall_chart_banner_and_one_click_rollback(browser_page):
     auto_rolled_back_v3()
     make_user("dave", "Deployer")
     page = browser_page
-    page.goto("/accounts/login/?next=/oncall/")
-    page.get_by_label("Username").fill("dave")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/oncall/")
+    sign_in(page, "dave")
+    page.goto("/oncall/")
 
     banner = page.locator("#rollback-banner")
     assert "rolled back automatically from v3 to v2" in banner.inner_text()
@@ -72,11 +70,8 @@ def test_oncall_shows_an_automatic_canary_rollback_and_rolls_a_running_canary_ba
     second = canary(3)
     make_user("dave", "Deployer")
     page = browser_page
-    page.goto("/accounts/login/?next=/oncall/")
-    page.get_by_label("Username").fill("dave")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/oncall/")
+    sign_in(page, "dave")
+    page.goto("/oncall/")
 
     assert f"canary of v2 (canary #{first.pk}) rolled back automatically; all traffic on v1" in page.locator("#rollback-banner").inner_text()
     running = page.locator(f"#canary-{second.pk}")

@@ -70,34 +70,44 @@ def test_five_concurrent_checks_on_a_tripped_monitor_roll_back_once(ungated):
     assert len(actions) == 5 and actions.count(CheckAction.ROLLED_BACK) == 1
 
 
-def test_a_manual_rollback_during_an_automatic_one_makes_one_rollback(ungated, deployer, monkeypatch):
-    m, now = tripped_monitor()
-    judged, manual_done = threading.Event(), threading.Event()
+def human_during_the_trip(monkeypatch, monitor_id: int, now, act) -> list[str]:
+    """Run a check that, having judged and about to act, lets a person `act` first; returns what `act` said.
+
+    On SQLite the check's write transaction holds the database, so the person waits for it instead.
+    """
+    judged, human_done = threading.Event(), threading.Event()
     real_reason = monitoring.rollback_reason
-    manual = []
+    said = []
 
     def reason_after_the_human(*args, **kwargs):
-        # The monitor has judged v2 and is about to roll back: let the human click first.
         judged.set()
-        manual_done.wait(timeout=3)
+        human_done.wait(timeout=3)
         return real_reason(*args, **kwargs)
 
     monkeypatch.setattr("rollout.monitoring.rollback_reason", reason_after_the_human)
 
-    def automatic():
-        run_check(m.id, now=now)
-
     def human():
         assert judged.wait(timeout=10)
         try:
-            rollback(name="support-system", actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="saw it on the dashboard", expected_current=2)
-            manual.append("rolled back")
-        except Conflict:
-            manual.append("conflict")
+            said.append(act())
         finally:
-            manual_done.set()
+            human_done.set()
 
-    in_threads(automatic, human)
+    in_threads(lambda: run_check(monitor_id, now=now), human)
+    return said
+
+
+def test_a_manual_rollback_during_an_automatic_one_makes_one_rollback(ungated, deployer, monkeypatch):
+    m, now = tripped_monitor()
+
+    def roll_back():
+        try:
+            rollback(name="support-system", actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="saw it on the dashboard", expected_current=2)
+            return "rolled back"
+        except Conflict:
+            return "conflict"
+
+    manual = human_during_the_trip(monkeypatch, m.id, now, roll_back)
     moves = list(LabelMove.objects.filter(is_rollback=True))
     assert len(moves) == 1 and live() == 1
     check = MonitorCheck.objects.get()
@@ -142,28 +152,15 @@ def test_five_concurrent_checks_on_a_tripped_canary_conclude_it_once(ungated):
 
 def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_decision(ungated, deployer, monkeypatch):
     watcher, experiment, now = tripped_canary()
-    judged, human_done = threading.Event(), threading.Event()
-    real_reason = monitoring.rollback_reason
-    human = []
-
-    def reason_after_the_human(*args, **kwargs):
-        judged.set()
-        human_done.wait(timeout=3)
-        return real_reason(*args, **kwargs)
-
-    monkeypatch.setattr("rollout.monitoring.rollback_reason", reason_after_the_human)
 
     def promote():
-        assert judged.wait(timeout=10)
         try:
             experiment_ship(experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks fine to me")
-            human.append("promoted")
+            return "promoted"
         except InvalidInput:
-            human.append("refused")
-        finally:
-            human_done.set()
+            return "refused"
 
-    in_threads(lambda: run_check(watcher.id, now=now), promote)
+    human = human_during_the_trip(monkeypatch, watcher.id, now, promote)
     experiment.refresh_from_db()
     assert experiment.state == ExperimentState.CONCLUDED
     assert experiment.history.filter(state=ExperimentState.CONCLUDED).count() == 1

@@ -22,6 +22,12 @@ from tests.rollout.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL = 2
+MONITOR = {
+    "metric": "quality_score", "interval_seconds": INTERVAL, "consecutive_failures": 2,
+    "floor": {"threshold": 0.6, "window_minutes": 15, "min_samples": 20},
+    "relative": {"margin": 0.03, "alpha": 0.01, "window_minutes": 15, "min_samples": 20},
+    "enabled": True,
+}  # fmt: skip
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -100,13 +106,7 @@ def test_worker_and_beat_roll_back_a_bad_version_and_alert(api_as, ungated, cele
     publish(2)
     assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}).status_code == 200
     post_scores(writer, 1, [0.8, 0.85, 0.75, 0.9, 0.7] * 40, seconds_ago=1800, prefix="good")
-    monitor_body = {
-        "metric": "quality_score", "interval_seconds": INTERVAL, "consecutive_failures": 2,
-        "floor": {"threshold": 0.6, "window_minutes": 15, "min_samples": 20},
-        "relative": {"margin": 0.03, "alpha": 0.01, "window_minutes": 15, "min_samples": 20},
-        "enabled": True,
-    }  # fmt: skip
-    assert deployer.put("/api/v1/prompts/support-system/monitor", monitor_body, content_type="application/json").status_code == 200
+    assert deployer.put("/api/v1/prompts/support-system/monitor", MONITOR, content_type="application/json").status_code == 200
     with Receiver() as hook:
         AlertChannel.objects.create(name="ops", kind="webhook", target=hook.url)
         wait_for(lambda: MonitorCheck.objects.exists(), 60, "beat and the worker to run a first check", step=0.25)
@@ -136,13 +136,7 @@ def test_worker_and_beat_roll_back_a_bad_canary_and_alert(api_as, ungated, celer
     writer, deployer, reader = api_as("write"), api_as("deploy"), api_as("read")
     publish(2)
     assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}).status_code == 200
-    monitor_body = {
-        "metric": "quality_score", "interval_seconds": INTERVAL, "consecutive_failures": 2,
-        "floor": {"threshold": 0.6, "window_minutes": 15, "min_samples": 20},
-        "relative": {"margin": 0.03, "alpha": 0.01, "window_minutes": 15, "min_samples": 20},
-        "enabled": True,
-    }  # fmt: skip
-    assert deployer.put("/api/v1/prompts/support-system/monitor", monitor_body, content_type="application/json").status_code == 200
+    assert deployer.put("/api/v1/prompts/support-system/monitor", MONITOR, content_type="application/json").status_code == 200
     created = deployer.post_json(
         "/api/v1/experiments",
         {"prompt": "support-system", "kind": "canary", "control_version": 1, "treatment_version": 2, "traffic_fraction": 0.2},
