@@ -121,8 +121,13 @@ class Monitor(models.Model):
         ]
 
     def __str__(self) -> str:
+        return f"monitor {self.watches} ({self.metric})"
+
+    @property
+    def watches(self) -> str:
+        """What it watches, for people: `name@label`, or `name@label canary #N`."""
         canary = f" canary #{self.experiment_id}" if self.experiment_id else ""
-        return f"monitor {self.prompt.name}@{self.label}{canary} ({self.metric})"
+        return f"{self.prompt.name}@{self.label}{canary}"
 
     @property
     def is_canary(self) -> bool:

@@ -462,8 +462,8 @@ def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck |
             alerts.raise_alert(
                 AlertKind.INCONCLUSIVE,
                 Severity.WARNING,
-                f"{monitor.prompt.name}: monitor has been unable to judge for {streaks.unsure} checks",
-                f"The {monitor.metric} monitor of {monitor.prompt.name}@{monitor.label} could not reach a verdict "
+                f"{monitor.watches}: monitor has been unable to judge for {streaks.unsure} checks",
+                f"The {monitor.metric} monitor of {monitor.watches} could not reach a verdict "
                 f"{streaks.unsure} times in a row. Latest: {judgement.summary}",
                 monitor=monitor,
             )

@@ -179,3 +179,14 @@ def test_admin_pages_show_canary_monitors_and_their_incidents(client, django_use
         assert client.get(f"/admin/{meta.app_label}/{meta.model_name}/{obj.pk}/change/").status_code == 200, meta.model_name
     assert f"canary #{experiment.pk}" in client.get("/admin/rollout/monitor/").content.decode()
     assert client.get(f"/admin/rollout/monitor/{watcher.pk}/history/").status_code == 200
+
+
+def test_a_canary_too_small_to_judge_pages_a_human_once_saying_so(db):
+    v1, v2, label_monitor, experiment = canary_story()
+    monitor_configure(name=NAME, actor=CLI, changes={"inconclusive_before_page": 2})
+    watcher = canary_monitor(experiment)
+    for minute in (1, 2, 3):
+        run_check(watcher.id, now=experiment.started_at + timedelta(minutes=minute))
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.monitor) == (AlertKind.INCONCLUSIVE, watcher)
+    assert f"{NAME}@production canary #{experiment.pk}: monitor has been unable to judge for 2 checks" == alert.title

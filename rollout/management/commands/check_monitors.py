@@ -18,7 +18,6 @@ class Command(BaseCommand):
             if check is None:
                 continue  # its canary ended since the query
             action = "" if check.action == "none" else f" → {check.get_action_display().lower()}"
-            canary = f" canary #{monitor.experiment_id}" if monitor.is_canary else ""
-            self.stdout.write(f"{monitor.prompt.name}@{monitor.label}{canary}: {check.outcome}{action}. {check.summary}")
+            self.stdout.write(f"{monitor.watches}: {check.outcome}{action}. {check.summary}")
         if not monitors:
             self.stdout.write("No enabled monitors.")
