@@ -198,6 +198,7 @@ CELERY_BEAT_SCHEDULE["rollout-dispatch-monitors"] = {
     "task": "rollout.tasks.dispatch_monitors",
     "schedule": float(os.environ.get("MONITOR_DISPATCH_SECONDS", "5")),
 }
+CELERY_BEAT_SCHEDULE["rollout-retry-invalidations"] = {"task": "rollout.tasks.retry_invalidations", "schedule": 5.0}
 
 # OpenAI-compatible provider for evaluation runs.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from rollout.models import Alert, AlertChannel, AlertDelivery, Monitor, MonitorCheck, RollbackIncident
+from rollout.models import Alert, AlertChannel, AlertDelivery, Monitor, MonitorCheck, PendingInvalidation, RollbackIncident
 
 
 @admin.register(Monitor)
@@ -37,6 +37,11 @@ class MonitorCheckAdmin(ReadOnlyAdmin):
 @admin.register(RollbackIncident)
 class RollbackIncidentAdmin(ReadOnlyAdmin):
     list_display = ("prompt", "from_version", "move", "experiment", "created_at", "acknowledged_by", "acknowledged_at")
+
+
+@admin.register(PendingInvalidation)
+class PendingInvalidationAdmin(ReadOnlyAdmin):
+    list_display = ("prompt_name", "since")
 
 
 @admin.register(Alert)

@@ -326,6 +326,18 @@ class RollbackIncident(models.Model):
         return f"{self.prompt.name}: automatic rollback from v{self.from_version.number} FAILED — {self.error}"
 
 
+class PendingInvalidation(models.Model):
+    """A prompt whose serving-cache invalidation could not reach Redis after a change; beat
+    retries it (`serving.invalidations_retry`) until it lands, so cached answers from before
+    a rollback do not live on for their whole TTL."""
+
+    prompt_name = models.CharField(max_length=200, unique=True)
+    since = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pending invalidation of {self.prompt_name} since {self.since:%Y-%m-%d %H:%M:%S}"
+
+
 class ChannelKind(models.TextChoices):
     WEBHOOK = "webhook", "Slack-compatible webhook"
     EMAIL = "email", "E-mail"

@@ -18,6 +18,10 @@ payload back after the invalidation.
 
 Without Redis (REDIS_URL unset, or unreachable) every fetch resolves from the
 database: slower, still correct. There are no per-process caches of prompts.
+An invalidation that cannot reach Redis is written down (`PendingInvalidation`)
+and retried by beat every few seconds until it lands, so a rollback made while
+Redis blinked is served within seconds of Redis answering again, not after the
+entries' TTL.
 
 A/B seam: a label entry may carry an experiment block (JSON). `set_experiment_router`
 lets the experiments code say, on a cache miss, which block a (prompt, label)
@@ -41,15 +45,17 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.test.signals import setting_changed
 from django.dispatch import receiver
+from django.test.signals import setting_changed
+from django.utils import timezone
 
 from promptreg.models import LATEST, ApiKey, Prompt, PromptVersion, Scope, hash_secret
 from promptreg.signals import serving_changed
+from rollout.models import PendingInvalidation
 
 log = logging.getLogger(__name__)
 
-ENTRY_TTL = 600  # seconds; bounds any staleness left by an invalidation that could not reach Redis
+ENTRY_TTL = 600  # seconds; a last bound on staleness, should an invalidation never reach Redis
 KEY_TTL = 300
 UNKNOWN_KEY_TTL = 30
 REDIS_TIMEOUT = 0.25
@@ -274,16 +280,34 @@ def store(r: redis.Redis, gen_k: str, entry_k: str, generation: bytes, entry: En
 # --- Invalidation ---------------------------------------------------------------
 
 
-def invalidate_prompt(name: str) -> None:
+def _new_generation(name: str) -> bool:
     """Give the prompt a fresh generation: every cached entry of it is stale, in every process."""
     r = client()
     if r is None:
-        return
+        return True
     try:
         r.set("pr:g:" + name, secrets.token_hex(8))
+        return True
     except redis.RedisError as exc:
-        # Entries expire within ENTRY_TTL; until Redis is back nobody reads them anyway.
-        log.error("Could not invalidate the serving cache for %r: %s", name, exc)
+        log.error("Could not invalidate the serving cache for %r (retried by beat): %s", name, exc)
+        return False
+
+
+def invalidate_prompt(name: str) -> None:
+    """Invalidate now or, when Redis cannot be reached, write the debt down for `invalidations_retry`."""
+    if not _new_generation(name):
+        PendingInvalidation.objects.update_or_create(prompt_name=name, defaults={"since": timezone.now()})
+
+
+def invalidations_retry() -> int:
+    """Invalidate every prompt whose invalidation has not reached Redis yet (what beat runs); returns
+    how many landed. A change that failed again meanwhile moved `since` on, so its record stays."""
+    landed = 0
+    for pending in PendingInvalidation.objects.all():
+        if _new_generation(pending.prompt_name):
+            PendingInvalidation.objects.filter(pk=pending.pk, since=pending.since).delete()
+            landed += 1
+    return landed
 
 
 def remember_api_key(secret_hash: str, verdict: bytes) -> None:

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
-from rollout import alerts, monitoring
+from rollout import alerts, monitoring, serving
 from rollout.models import AlertDelivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,12 @@ def dispatch_monitors() -> int:
     for monitor_id in due:
         check_monitor.delay(monitor_id)
     return len(due)
+
+
+@shared_task
+def retry_invalidations() -> int:
+    """Run by beat: serving-cache invalidations that could not reach Redis, until they land."""
+    return serving.invalidations_retry()
 
 
 @shared_task

@@ -20,7 +20,7 @@ from promptreg.permissions import can_admin, can_deploy
 from promptreg.services import Actor, rollback
 from rollout.charts import quality_figure, version_stats
 from rollout.forms import AlertChannelForm, MonitorForm, RollbackForm
-from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, RollbackIncident
+from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, PendingInvalidation, RollbackIncident
 from rollout.monitoring import CONFIG_FIELDS, monitor_configure
 
 STATS_DAYS = 7
@@ -70,7 +70,13 @@ def oncall(request):
                 "rollback_form": RollbackForm(initial={"expected_current": label.version.number}),
             }
         )
-    context = {"rows": rows, "metrics": METRICS, "can_deploy": can_deploy(request.user), "stats_days": STATS_DAYS}
+    context = {
+        "rows": rows,
+        "metrics": METRICS,
+        "can_deploy": can_deploy(request.user),
+        "stats_days": STATS_DAYS,
+        "pending_invalidations": list(PendingInvalidation.objects.order_by("since")[:20]),
+    }
     if request.htmx:
         return render(request, "rollout/oncall.html#production", context)
     timeline = LabelMove.objects.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:TIMELINE_LENGTH]

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
-from rollout.models import Monitor, RollbackIncident
+from rollout.models import Monitor, PendingInvalidation, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import PASSWORD
 from tests.rollout.monitor_story import add_scores, canary_story, live, monitor, noisy, story
@@ -171,3 +171,10 @@ def test_oncall_page_offers_no_canary_rollback_without_the_deployer_role(client,
     assert client.post(f"/experiments/ab/{experiment.pk}/conclude/", {"reason": "x"}).status_code == 403
     experiment.refresh_from_db()
     assert experiment.state == "running"
+
+
+def test_oncall_page_warns_while_a_cache_invalidation_has_not_reached_redis(client, deployer, rolled_back):
+    assert 'id="pending-invalidations"' not in login(client, deployer).get(ONCALL).content.decode()
+    PendingInvalidation.objects.create(prompt_name="support-system")
+    html = client.get(ONCALL).content.decode()
+    assert 'id="pending-invalidations"' in html and "support-system · since" in html

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,7 @@ from django.utils import timezone
 from promptreg.models import PRODUCTION, hash_secret
 from promptreg.services import label_move, rollback
 from rollout import serving
+from rollout.models import PendingInvalidation
 from tests.rollout.conftest import ApiClient
 
 NAME = "support-system"
@@ -134,3 +136,41 @@ def test_a_new_key_and_a_scope_change_take_effect_at_once(api_key_factory, two_l
         key.scopes = ["read", "write"]
         key.save()
     assert client.get(URL).status_code == 200
+
+
+def unreachable_redis() -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=closed_port(), socket_timeout=0.2, socket_connect_timeout=0.2)
+
+
+def test_an_invalidation_that_cannot_reach_redis_is_retried_until_it_lands(reader, two_live, cli, monkeypatch, django_capture_on_commit_callbacks):
+    assert reader.get(URL).json()["version"] == 2  # cached, where there is a cache
+    reachable = serving.client
+    monkeypatch.setattr(serving, "client", unreachable_redis)  # the process that rolls back cannot reach Redis
+    with django_capture_on_commit_callbacks(execute=True):
+        rollback(name=NAME, actor=cli, reason="bad")
+    assert PendingInvalidation.objects.get().prompt_name == NAME
+    assert serving.invalidations_retry() == 0  # still unreachable: the debt stays
+    monkeypatch.setattr(serving, "client", reachable)
+    # readers that can reach Redis would still get the cached v2 (for up to ENTRY_TTL, without the retry)
+    assert reader.get(URL).json()["version"] == (2 if django_settings.REDIS_URL else 1)
+    assert serving.invalidations_retry() == 1
+    assert reader.get(URL).json()["version"] == 1
+    assert not PendingInvalidation.objects.exists()
+
+
+def test_a_retry_keeps_the_record_of_a_change_whose_invalidation_failed_again_meanwhile(two_live, monkeypatch):
+    PendingInvalidation.objects.create(prompt_name=NAME)
+    real_new_generation, retried = serving._new_generation, []
+
+    def lands_while_another_change_fails(name: str) -> bool:
+        if retried:
+            return real_new_generation(name)
+        retried.append(name)
+        with monkeypatch.context() as m:
+            m.setattr(serving, "client", unreachable_redis)
+            serving.invalidate_prompt(name)  # a second rollback, committed meanwhile, could not reach Redis either
+        return True  # the retry's own invalidation landed
+
+    monkeypatch.setattr(serving, "_new_generation", lands_while_another_change_fails)
+    assert serving.invalidations_retry() == 1
+    assert PendingInvalidation.objects.filter(prompt_name=NAME).exists()  # that second change is still owed
