@@ -10,11 +10,22 @@ from django.db.models import Avg, Count
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from experiments.models import Score
+from experiments.models import Experiment, ExperimentKind, ExperimentState, Score
 from promptreg.models import PRODUCTION, LabelMove, MoveVia, Prompt
+from rollout.models import RollbackIncident
 
 CHART_HOURS = 24
 _PALETTE = ("#2f5bd3", "#b42318", "#1e7b45", "#a86400", "#6941c6", "#0e7490")
+RED, GREEN, AMBER = "#b42318", "#1e7b45", "#a86400"
+
+
+def _marker(fig: go.Figure, at: datetime, text: str, colour: str) -> None:
+    """A dashed vertical line at `at`, labelled along it."""
+    fig.add_vline(x=at.timestamp() * 1000, line={"color": colour, "dash": "dash", "width": 1})
+    fig.add_annotation(
+        x=at.isoformat(), y=1, yref="paper", text=text,
+        showarrow=False, textangle=-90, xanchor="right", yanchor="top", font={"color": colour, "size": 11},
+    )  # fmt: skip
 
 
 def version_stats(prompt: Prompt, metrics: list[str], since: datetime) -> dict[int, dict[str, dict]]:
@@ -32,8 +43,8 @@ def version_stats(prompt: Prompt, metrics: list[str], since: datetime) -> dict[i
 
 
 def quality_figure(prompt: Prompt, metric: str = "quality_score", *, now: datetime | None = None, hours: int = CHART_HOURS) -> dict:
-    """Per-minute mean of `metric` per version, each version's mean as a dotted line,
-    and every production move as a marker on the time axis (rollbacks in red)."""
+    """Per-minute mean of `metric` per version, each version's mean as a dotted line, and every
+    production move and canary start and end as a marker on the time axis (rollbacks in red)."""
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
     version_ids = list(prompt.versions.values_list("id", flat=True))
@@ -68,13 +79,16 @@ def quality_figure(prompt: Prompt, metric: str = "quality_score", *, now: dateti
     moves = LabelMove.objects.filter(prompt=prompt, label=PRODUCTION, created_at__gte=since).select_related("to_version")
     for move in moves:
         automatic = move.via == MoveVia.AUTO_ROLLBACK
-        colour = "#b42318" if move.is_rollback else "#1e7b45"
         word = "auto-rollback" if automatic else ("rollback" if move.is_rollback else "activated")
-        fig.add_vline(x=move.created_at.timestamp() * 1000, line={"color": colour, "dash": "dash", "width": 1})
-        fig.add_annotation(
-            x=move.created_at.isoformat(), y=1, yref="paper", text=f"{word} v{move.to_version.number}",
-            showarrow=False, textangle=-90, xanchor="right", yanchor="top", font={"color": colour, "size": 11},
-        )
+        _marker(fig, move.created_at, f"{word} v{move.to_version.number}", RED if move.is_rollback else GREEN)
+    canaries = Experiment.objects.filter(prompt=prompt, label=PRODUCTION, kind=ExperimentKind.CANARY, started_at__gte=since)
+    auto_concluded = set(RollbackIncident.objects.filter(experiment__in=canaries, error="").values_list("experiment_id", flat=True))
+    for canary in canaries.select_related("treatment_version"):
+        number = canary.treatment_version.number
+        _marker(fig, canary.started_at, f"canary v{number} {canary.traffic_fraction:.0%}", AMBER)
+        if canary.ended_at and canary.shipped_move_id is None:  # a promotion is the move above
+            word = "auto-rollback" if canary.pk in auto_concluded else ("rolled back" if canary.state == ExperimentState.CONCLUDED else "stopped")
+            _marker(fig, canary.ended_at, f"canary v{number} {word}", RED)
     fig.update_layout(
         margin={"l": 40, "r": 10, "t": 10, "b": 30}, height=260, xaxis={"type": "date"},
         yaxis={"title": metric}, legend={"orientation": "h"}, template="plotly_white",

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
+from rollout.charts import quality_figure
 from rollout.models import Monitor, PendingInvalidation, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import PASSWORD
@@ -158,10 +159,14 @@ def test_oncall_page_shows_a_running_canary_and_its_monitor(client, deployer, un
     assert f"Canary #{experiment.pk}</a>: v2 gets 5% of sessions" in html
     assert "Canary monitor: <span" in html and "canary v2 inconclusive" in html
     assert "Roll back canary v2" in html
+    markers = [a["text"] for a in quality_figure(experiment.prompt)["layout"]["annotations"]]
+    assert "canary v2 5%" in markers
     client.post(f"/experiments/ab/{experiment.pk}/conclude/", {"reason": "paged for it, looks wrong"})
     experiment.refresh_from_db()
     assert (experiment.state, experiment.end_reason, live()) == ("concluded", "paged for it, looks wrong", 1)
     assert f'id="canary-{experiment.pk}"' not in client.get(ONCALL).content.decode()
+    markers = [a["text"] for a in quality_figure(experiment.prompt)["layout"]["annotations"]]
+    assert "canary v2 5%" in markers and "canary v2 rolled back" in markers
 
 
 def test_oncall_page_offers_no_canary_rollback_without_the_deployer_role(client, author, ungated):
