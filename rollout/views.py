@@ -13,15 +13,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from experiments.models import Experiment, ExperimentKind
 from promptreg.exceptions import RegistryError
-from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt
+from promptreg.models import LabelMove, MoveVia, Prompt
 from promptreg.permissions import can_admin, can_deploy
 from promptreg.services import Actor, rollback
-from rollout.charts import quality_figure, version_stats
 from rollout.forms import AlertChannelForm, MonitorForm, RollbackForm
 from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, PendingInvalidation, RollbackIncident
 from rollout.monitoring import CONFIG_FIELDS, monitor_configure
+from rollout.oncall import production_overview
 
 STATS_DAYS = 7
 TIMELINE_LENGTH = 50
@@ -36,40 +35,10 @@ def _require(allowed: bool) -> None:
 @vary_on_headers("HX-Request")
 def oncall(request):
     """The whole page, or (htmx polling every 30 s) just the production panel."""
-    labels = (
-        Label.objects.filter(name=PRODUCTION, prompt__retired_at__isnull=True)
-        .select_related("prompt", "version")
-        .order_by("prompt__name")
-    )
-    monitors = {m.prompt_id: m for m in Monitor.objects.of_labels().filter(label=PRODUCTION)}
-    canaries = {
-        e.prompt_id: e
-        for e in Experiment.objects.running().filter(kind=ExperimentKind.CANARY, label=PRODUCTION).select_related("treatment_version")
-    }
-    canary_monitors = {m.experiment_id: m for m in Monitor.objects.active().filter(experiment__in=canaries.values())}
-    since = timezone.now() - timedelta(days=STATS_DAYS)
-    rows = []
-    for label in labels:
-        monitor = monitors.get(label.prompt_id)
-        metric = monitor.metric if monitor else "quality_score"
-        canary = canaries.get(label.prompt_id)
-        canary_monitor = canary_monitors.get(canary.pk) if canary else None
-        rows.append(
-            {
-                "label": label,
-                "monitor": monitor,
-                "last_check": monitor.checks.first() if monitor else None,
-                "canary": canary,
-                "canary_monitor": canary_monitor,
-                "canary_check": canary_monitor.checks.first() if canary_monitor else None,
-                "stats": [(number, [cells.get(m) for m in METRICS]) for number, cells in version_stats(label.prompt, list(METRICS), since).items()],
-                "figure": quality_figure(label.prompt, metric),
-                "figure_id": f"chart-{label.prompt_id}",
-                "figure_data_id": f"chart-{label.prompt_id}-data",
-                "metric": metric,
-                "rollback_form": RollbackForm(initial={"expected_current": label.version.number}),
-            }
-        )
+    rows = [
+        {**row, "rollback_form": RollbackForm(initial={"expected_current": row["label"].version.number})}
+        for row in production_overview(timezone.now() - timedelta(days=STATS_DAYS))
+    ]
     context = {
         "rows": rows,
         "metrics": METRICS,
