@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -39,3 +40,6 @@ def browser_page(request, live_server, monkeypatch):
                 name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
                 page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
             browser.close()
+            # Without this, a PostgreSQL connection opened during a browser test outlives it (seen as
+            # "database is being accessed by other users" when the test database is dropped at the end).
+            connections.close_all()
