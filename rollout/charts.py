@@ -11,58 +11,95 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from experiments.models import Experiment, ExperimentKind, ExperimentState, Score
-from promptreg.models import PRODUCTION, LabelMove, MoveVia, Prompt
+from promptreg.models import PRODUCTION, LabelMove, MoveVia, PromptVersion
 from rollout.models import RollbackIncident
 
 CHART_HOURS = 24
 _PALETTE = ("#2f5bd3", "#b42318", "#1e7b45", "#a86400", "#6941c6", "#0e7490")
 RED, GREEN, AMBER = "#b42318", "#1e7b45", "#a86400"
+GRID = "#e8ecf3"
+# The whole layout goes to the constructor: Figure.update_layout (above all with a template such as
+# plotly_white) costs 20-35 ms a chart, which the on-call page pays once per production prompt.
+_LAYOUT = {
+    "template": "none", "height": 260, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}, "legend": {"orientation": "h"},
+    "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
+}  # fmt: skip
 
 
-def _marker(fig: go.Figure, at: datetime, text: str, colour: str) -> None:
-    """A dashed vertical line at `at`, labelled along it."""
-    fig.add_vline(x=at.timestamp() * 1000, line={"color": colour, "dash": "dash", "width": 1})
-    fig.add_annotation(
-        x=at.isoformat(), y=1, yref="paper", text=text,
-        showarrow=False, textangle=-90, xanchor="right", yanchor="top", font={"color": colour, "size": 11},
-    )  # fmt: skip
+def _marker(at: datetime, text: str, colour: str) -> tuple[dict, dict]:
+    """A dashed vertical line at `at` (a shape) and its label along it (an annotation)."""
+    line = {"type": "line", "xref": "x", "yref": "paper", "x0": at.isoformat(), "x1": at.isoformat(), "y0": 0, "y1": 1,
+            "line": {"color": colour, "dash": "dash", "width": 1}}  # fmt: skip
+    label = {"x": at.isoformat(), "y": 1, "yref": "paper", "text": text, "showarrow": False, "textangle": -90,
+             "xanchor": "right", "yanchor": "top", "font": {"color": colour, "size": 11}}  # fmt: skip
+    return line, label
 
 
-def version_stats(prompt: Prompt, metrics: list[str], since: datetime) -> dict[int, dict[str, dict]]:
-    """{version number: {metric: {"n", "mean"}}} over scores since `since`."""
-    version_ids = list(prompt.versions.values_list("id", flat=True))
+def _version_numbers(prompt_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """{version id: (prompt id, number)} of the given prompts' versions."""
+    rows = PromptVersion.objects.filter(prompt_id__in=prompt_ids).values_list("id", "prompt_id", "number")
+    return {pk: (prompt_id, number) for pk, prompt_id, number in rows}
+
+
+def version_stats(prompt_ids: list[int], metrics: list[str], since: datetime) -> dict[int, dict[int, dict[str, dict]]]:
+    """{prompt id: {version number: {metric: {"n", "mean"}}}} over scores since `since`: two queries in all."""
+    versions = _version_numbers(prompt_ids)
     rows = (
-        Score.objects.filter(version_id__in=version_ids, metric__in=metrics, timestamp__gte=since)
-        .values("version__number", "metric")
+        Score.objects.filter(version_id__in=versions, metric__in=metrics, timestamp__gte=since)
+        .values("version_id", "metric")
         .annotate(n=Count("id"), mean=Avg("value"))
     )
-    stats: dict[int, dict[str, dict]] = {}
+    stats: dict[int, dict[int, dict[str, dict]]] = {pk: {} for pk in prompt_ids}
     for row in rows:
-        stats.setdefault(row["version__number"], {})[row["metric"]] = {"n": row["n"], "mean": row["mean"]}
-    return dict(sorted(stats.items(), reverse=True))
+        prompt_id, number = versions[row["version_id"]]
+        stats[prompt_id].setdefault(number, {})[row["metric"]] = {"n": row["n"], "mean": row["mean"]}
+    return {pk: dict(sorted(by_version.items(), reverse=True)) for pk, by_version in stats.items()}
 
 
-def quality_figure(prompt: Prompt, metric: str = "quality_score", *, now: datetime | None = None, hours: int = CHART_HOURS) -> dict:
-    """Per-minute mean of `metric` per version, each version's mean as a dotted line, and every
-    production move and canary start and end as a marker on the time axis (rollbacks in red)."""
+def quality_figures(metric_of: dict[int, str], *, now: datetime | None = None, hours: int = CHART_HOURS) -> dict[int, dict]:
+    """{prompt id: figure} for each prompt in `metric_of` (prompt id → metric): per-minute mean of the
+    metric per version, each version's mean as a dotted line, and every production move and canary
+    start and end as a marker on the time axis (rollbacks in red). A handful of queries, whatever the
+    number of prompts."""
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
-    version_ids = list(prompt.versions.values_list("id", flat=True))
+    prompt_ids = list(metric_of)
+    versions = _version_numbers(prompt_ids)
     rows = (
-        Score.objects.filter(version_id__in=version_ids, metric=metric, timestamp__gte=since)
+        Score.objects.filter(version_id__in=versions, metric__in=set(metric_of.values()), timestamp__gte=since)
         .annotate(minute=TruncMinute("timestamp"))
-        .values("version__number", "minute")
+        .values("version_id", "metric", "minute")
         .annotate(mean=Avg("value"), n=Count("id"))
         .order_by("minute")
     )
-    series: dict[int, list[dict]] = {}
+    series: dict[int, dict[int, list[dict]]] = {pk: {} for pk in prompt_ids}
     for row in rows:
-        series.setdefault(row["version__number"], []).append(row)
-    fig = go.Figure()
+        prompt_id, number = versions[row["version_id"]]
+        if row["metric"] == metric_of[prompt_id]:
+            series[prompt_id].setdefault(number, []).append(row)
+    markers: dict[int, list[tuple[dict, dict]]] = {pk: [] for pk in prompt_ids}
+    moves = LabelMove.objects.filter(prompt_id__in=prompt_ids, label=PRODUCTION, created_at__gte=since).select_related("to_version")
+    for move in moves:
+        automatic = move.via == MoveVia.AUTO_ROLLBACK
+        word = "auto-rollback" if automatic else ("rollback" if move.is_rollback else "activated")
+        markers[move.prompt_id].append(_marker(move.created_at, f"{word} v{move.to_version.number}", RED if move.is_rollback else GREEN))
+    canaries = Experiment.objects.filter(prompt_id__in=prompt_ids, label=PRODUCTION, kind=ExperimentKind.CANARY, started_at__gte=since)
+    auto_concluded = set(RollbackIncident.objects.filter(experiment__in=canaries, error="").values_list("experiment_id", flat=True))
+    for canary in canaries.select_related("treatment_version"):
+        number, found = canary.treatment_version.number, markers[canary.prompt_id]
+        found.append(_marker(canary.started_at, f"canary v{number} {canary.traffic_fraction:.0%}", AMBER))
+        if canary.ended_at and canary.shipped_move_id is None:  # a promotion is the move above
+            word = "auto-rollback" if canary.pk in auto_concluded else ("rolled back" if canary.state == ExperimentState.CONCLUDED else "stopped")
+            found.append(_marker(canary.ended_at, f"canary v{number} {word}", RED))
+    return {pk: _figure(series[pk], markers[pk], metric_of[pk]) for pk in prompt_ids}
+
+
+def _figure(series: dict[int, list[dict]], markers: list[tuple[dict, dict]], metric: str) -> dict:
+    traces = []
     for i, (number, points) in enumerate(sorted(series.items())):
         colour = _PALETTE[i % len(_PALETTE)]
         x = [p["minute"].isoformat() for p in points]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=x, y=[p["mean"] for p in points], mode="lines+markers", name=f"v{number}", line={"color": colour},
                 customdata=[p["n"] for p in points], hovertemplate="%{y:.3f} (n=%{customdata})<extra>v" + str(number) + "</extra>",
@@ -70,27 +107,17 @@ def quality_figure(prompt: Prompt, metric: str = "quality_score", *, now: dateti
         )
         total = sum(p["n"] for p in points)
         mean = sum(p["mean"] * p["n"] for p in points) / total
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[x[0], x[-1]], y=[mean, mean], mode="lines", name=f"v{number} mean {mean:.3f}",
                 line={"color": colour, "dash": "dot", "width": 2}, hoverinfo="name",
             )
         )
-    moves = LabelMove.objects.filter(prompt=prompt, label=PRODUCTION, created_at__gte=since).select_related("to_version")
-    for move in moves:
-        automatic = move.via == MoveVia.AUTO_ROLLBACK
-        word = "auto-rollback" if automatic else ("rollback" if move.is_rollback else "activated")
-        _marker(fig, move.created_at, f"{word} v{move.to_version.number}", RED if move.is_rollback else GREEN)
-    canaries = Experiment.objects.filter(prompt=prompt, label=PRODUCTION, kind=ExperimentKind.CANARY, started_at__gte=since)
-    auto_concluded = set(RollbackIncident.objects.filter(experiment__in=canaries, error="").values_list("experiment_id", flat=True))
-    for canary in canaries.select_related("treatment_version"):
-        number = canary.treatment_version.number
-        _marker(fig, canary.started_at, f"canary v{number} {canary.traffic_fraction:.0%}", AMBER)
-        if canary.ended_at and canary.shipped_move_id is None:  # a promotion is the move above
-            word = "auto-rollback" if canary.pk in auto_concluded else ("rolled back" if canary.state == ExperimentState.CONCLUDED else "stopped")
-            _marker(fig, canary.ended_at, f"canary v{number} {word}", RED)
-    fig.update_layout(
-        margin={"l": 40, "r": 10, "t": 10, "b": 30}, height=260, xaxis={"type": "date"},
-        yaxis={"title": metric}, legend={"orientation": "h"}, template="plotly_white",
-    )
-    return json.loads(fig.to_json())
+    layout = {
+        **_LAYOUT,
+        "xaxis": {"type": "date", "gridcolor": GRID},
+        "yaxis": {"title": {"text": metric}, "gridcolor": GRID},
+        "shapes": [line for line, _ in markers],
+        "annotations": [label for _, label in markers],
+    }
+    return json.loads(go.Figure(data=traces, layout=layout).to_json())

@@ -241,6 +241,14 @@ class CheckAction(models.TextChoices):
     PAGED = "paged", "Paged a human"
 
 
+class CheckQuerySet(models.QuerySet):
+    def latest_per_monitor(self, monitor_ids: list[int]) -> dict[int, MonitorCheck]:
+        """{monitor id: its latest check}, in one query (each monitor's newest row, off the index)."""
+        newest = MonitorCheck.objects.filter(monitor=models.OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+        ids = Monitor.objects.filter(pk__in=monitor_ids).values(newest_id=models.Subquery(newest))
+        return {check.monitor_id: check for check in self.filter(pk__in=ids).select_related("version")}
+
+
 class MonitorCheck(models.Model):
     """One run of a monitor: its outcome, the evidence, and what it did."""
 
@@ -252,8 +260,11 @@ class MonitorCheck(models.Model):
     summary = models.TextField()
     evidence = models.JSONField(default=dict, blank=True)
 
+    objects = CheckQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["monitor", "-created_at", "-id"], name="check_monitor_newest")]
 
     def to_dict(self) -> dict:
         return {

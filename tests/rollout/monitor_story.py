@@ -12,6 +12,7 @@ from experiments.experiments import canary_start
 from experiments.models import Score
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor, label_move, version_publish
+from rollout.charts import quality_figures
 from rollout.models import Monitor
 from rollout.monitoring import monitor_configure
 
@@ -82,3 +83,9 @@ def canary_story(*, consecutive_failures: int = 2):
     add_scores(v1, noisy(0.8, 300, seed=1), spacing=3600 / 300, end=timezone.now() - timedelta(seconds=1))
     label_monitor = monitor(consecutive_failures=consecutive_failures)
     return v1, v2, label_monitor, canary(2)
+
+
+def chart_markers(prompt) -> list[str]:
+    """The labels on the time axis of the prompt's on-call chart."""
+    figure = quality_figures({prompt.id: "quality_score"})[prompt.id]
+    return [a["text"] for a in figure["layout"]["annotations"]]

@@ -11,10 +11,9 @@ from django.core.management import call_command
 from experiments.experiments import experiment_conclude, experiment_stop
 from experiments.models import Experiment, ExperimentState
 from promptreg.models import LabelMove
-from rollout.charts import quality_figure
 from rollout.models import Alert, AlertKind, CheckAction, Monitor, MonitorCheck, MonitorState, Outcome, RollbackIncident, Severity
 from rollout.monitoring import claim_due, monitor_configure, run_check
-from tests.rollout.monitor_story import CLI, NAME, activate, add_scores, canary, canary_story, live, monitor, noisy, publish
+from tests.rollout.monitor_story import CLI, NAME, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +93,7 @@ def test_a_failing_canary_is_concluded_with_the_evidence_and_production_stays(db
     assert (alert.kind, alert.severity, alert.incident, alert.title) == (AlertKind.CANARY_ROLLED_BACK, Severity.WARNING, incident, incident.headline)
     watcher.refresh_from_db()
     assert watcher.state == MonitorState.ROLLED_BACK
-    markers = [a["text"] for a in quality_figure(experiment.prompt)["layout"]["annotations"]]
+    markers = chart_markers(experiment.prompt)
     assert "canary v2 auto-rollback" in markers
     # the canary has ended: its monitor is done, the label's monitor goes on
     assert run_check(watcher.id, now=now + timedelta(seconds=120)) is None

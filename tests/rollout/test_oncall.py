@@ -6,15 +6,16 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
-from rollout.charts import quality_figure
 from rollout.models import Monitor, PendingInvalidation, RollbackIncident
-from rollout.monitoring import run_check
+from rollout.monitoring import monitor_configure, run_check
 from tests.conftest import PASSWORD
-from tests.rollout.monitor_story import add_scores, canary_story, live, monitor, noisy, story
+from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish, story
 
 ONCALL = "/oncall/"
 
@@ -42,7 +43,7 @@ def test_oncall_page_shows_versions_monitor_chart_and_timeline(client, deployer,
     html = r.content.decode()
     assert "support-system" in html and "production v1" in html
     assert "Rolled back" in html  # monitor state
-    assert "0.4" in html and "(n=40)" in html  # v2's mean quality in the per-version table
+    assert '0.398 <span class="muted">(n=40)</span>' in html  # v2's mean quality in the per-version table
     assert "Automatic rollback" in html and "ship v2" in html  # timeline: how and why
     figure = r.context["rows"][0]["figure"]
     json.dumps(figure)  # plain JSON for json_script
@@ -159,13 +160,13 @@ def test_oncall_page_shows_a_running_canary_and_its_monitor(client, deployer, un
     assert f"Canary #{experiment.pk}</a>: v2 gets 5% of sessions" in html
     assert "Canary monitor: <span" in html and "canary v2 inconclusive" in html
     assert "Roll back canary v2" in html
-    markers = [a["text"] for a in quality_figure(experiment.prompt)["layout"]["annotations"]]
+    markers = chart_markers(experiment.prompt)
     assert "canary v2 5%" in markers
     client.post(f"/experiments/ab/{experiment.pk}/conclude/", {"reason": "paged for it, looks wrong"})
     experiment.refresh_from_db()
     assert (experiment.state, experiment.end_reason, live()) == ("concluded", "paged for it, looks wrong", 1)
     assert f'id="canary-{experiment.pk}"' not in client.get(ONCALL).content.decode()
-    markers = [a["text"] for a in quality_figure(experiment.prompt)["layout"]["annotations"]]
+    markers = chart_markers(experiment.prompt)
     assert "canary v2 5%" in markers and "canary v2 rolled back" in markers
 
 
@@ -183,3 +184,26 @@ def test_oncall_page_warns_while_a_cache_invalidation_has_not_reached_redis(clie
     PendingInvalidation.objects.create(prompt_name="support-system")
     html = client.get(ONCALL).content.decode()
     assert 'id="pending-invalidations"' in html and "support-system · since" in html
+
+
+def test_oncall_page_costs_the_same_queries_for_one_prompt_or_many(client, deployer, ungated):
+    def prompt_with_everything(name: str) -> None:
+        v1, v2 = publish(2, name=name)
+        activate(1, name=name)
+        add_scores(v1, noisy(0.8, 30, seed=1), spacing=60)
+        monitor_configure(name=name, actor=CLI, changes={"floor_threshold": 0.6})
+        canary(2, name=name)
+        for m in Monitor.objects.filter(prompt__name=name):
+            run_check(m.id)
+
+    login(client, deployer)
+    prompt_with_everything("support-system")
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(ONCALL).status_code == 200
+    for i in range(4):
+        prompt_with_everything(f"billing-{i}-system")
+    with CaptureQueriesContext(connection) as five:
+        html = client.get(ONCALL).content.decode()
+    assert len(five) == len(one), [q["sql"][:120] for q in five.captured_queries]
+    assert html.count('class="card oncall-prompt"') == 5 and html.count("Canary monitor: <span") == 5
+    assert html.count('data-plotly="chart-') == 5
