@@ -35,12 +35,8 @@ def _require(allowed: bool) -> None:
 @vary_on_headers("HX-Request")
 def oncall(request):
     """The whole page, or (htmx polling every 30 s) just the production panel."""
-    rows = [
-        {**row, "rollback_form": RollbackForm(initial={"expected_current": row["label"].version.number})}
-        for row in production_overview(timezone.now() - timedelta(days=STATS_DAYS))
-    ]
     context = {
-        "rows": rows,
+        "rows": production_overview(timezone.now() - timedelta(days=STATS_DAYS)),
         "metrics": METRICS,
         "can_deploy": can_deploy(request.user),
         "stats_days": STATS_DAYS,
