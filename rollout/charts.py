@@ -18,9 +18,9 @@ RED, GREEN, AMBER = "#b42318", "#1e7b45", "#a86400"
 GRID = "#e8ecf3"
 # The on-call page draws a chart per production prompt, so these figures are written as plotly.js
 # JSON directly: building them as plotly.graph_objects costs 20-40 ms a chart in validation (more with
-# a template such as plotly_white), 4 s of a 1,000-prompt page; tests check their structure instead.
+# a template such as plotly_white), seconds on a page of many prompts; tests check their structure.
 _LAYOUT = {
-    "template": "none", "height": 260, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}, "legend": {"orientation": "h"},
+    "height": 260, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}, "legend": {"orientation": "h"},
     "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
 }  # fmt: skip
 
