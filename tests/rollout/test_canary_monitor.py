@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from experiments.experiments import experiment_conclude, experiment_stop
 from experiments.models import Experiment, ExperimentState
+from promptreg.exceptions import InvalidInput
 from promptreg.models import LabelMove
 from rollout.models import Alert, AlertKind, CheckAction, Monitor, MonitorCheck, MonitorState, Outcome, RollbackIncident, Severity
 from rollout.monitoring import claim_due, monitor_configure, run_check
@@ -192,3 +193,24 @@ def test_a_canary_too_small_to_judge_pages_a_human_once_saying_so(db):
     alert = Alert.objects.get()
     assert (alert.kind, alert.monitor) == (AlertKind.INCONCLUSIVE, watcher)
     assert f"{NAME}@production canary #{experiment.pk}: monitor has been unable to judge for 2 checks" == alert.title
+
+
+def test_a_canary_rollback_that_is_refused_is_a_critical_incident_and_the_canary_runs_on(db, monkeypatch):
+    v1, v2, label_monitor, experiment = canary_story(consecutive_failures=1)
+    watcher = canary_monitor(experiment)
+    scores_during(experiment, control=0.8, treatment=0.4)
+
+    def refuse(**kwargs):
+        raise InvalidInput("the experiments service said no", code="refused")
+
+    monkeypatch.setattr("rollout.monitoring.experiment_conclude", refuse)
+    check = run_check(watcher.id, now=experiment.started_at + timedelta(seconds=61))
+    assert check.action == CheckAction.ROLLBACK_FAILED
+    assert Experiment.objects.get(pk=experiment.pk).state == ExperimentState.RUNNING
+    incident = RollbackIncident.objects.get()
+    assert not incident.succeeded and incident.experiment == experiment
+    assert incident.headline == f"{NAME}: canary of v2 (canary #{experiment.pk}): automatic rollback FAILED — the experiments service said no"
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.severity) == (AlertKind.ROLLBACK_FAILED, Severity.CRITICAL) and "canary v2 FAILED" in alert.title
+    watcher.refresh_from_db()
+    assert watcher.state == MonitorState.NEEDS_HUMAN
