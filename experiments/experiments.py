@@ -273,7 +273,7 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("Say why you ship (it goes in the deployment log).", code="missing_field")
-    Prompt.objects.select_for_update().filter(experiments__pk=experiment_id).first()  # the prompt first, as start and label moves take it
+    Prompt.objects.select_for_update(of=("self",)).filter(experiments__pk=experiment_id).first()  # the prompt first, as start does
     experiment = _lock(experiment_id)
     if experiment.state not in (ExperimentState.RUNNING, ExperimentState.STOPPED):
         raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a running or stopped one ships.", code="invalid_state")

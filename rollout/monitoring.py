@@ -390,7 +390,11 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
 
 def canary_conclude(experiment_id: int, version: PromptVersion, reason: str) -> None:
     """Conclude the canary that was judged, keeping its control; a Conflict when it no longer runs
-    (a human concluded, promoted or stopped it meanwhile: that decision stands)."""
+    (a human concluded, promoted or stopped it meanwhile: that decision stands).
+
+    Locks in the order every writer takes them: the prompt, then the experiment (as a promotion
+    does, and a production rollback takes the prompt after the monitor too)."""
+    Prompt.objects.select_for_update(of=("self",)).filter(experiments__pk=experiment_id).first()
     experiment = Experiment.objects.select_for_update().get(pk=experiment_id)
     if experiment.state != ExperimentState.RUNNING or experiment.treatment_version_id != version.id:
         raise Conflict(f"canary #{experiment_id} is {experiment.state} already", code="canary_not_running")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -173,3 +174,36 @@ def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_de
         assert experiment.shipped_move is None and live() == 1 and check.action == CheckAction.ROLLED_BACK
     if connection.vendor == "postgresql":
         assert human == ["promoted"]
+
+
+def test_a_person_promoting_a_canary_its_monitor_is_concluding_waits_and_is_refused(ungated, deployer, monkeypatch):
+    """The other order: the check has concluded the canary and still holds its locks when the person
+    clicks. Both take the prompt before the experiment: the person waits, then finds the canary concluded."""
+    watcher, experiment, now = tripped_canary()
+    concluded, clicked = threading.Event(), threading.Event()
+    real_conclude = monitoring.experiment_conclude
+    human = []
+
+    def conclude_then_hold(**kwargs):
+        concluded_experiment = real_conclude(**kwargs)
+        concluded.set()
+        clicked.wait(timeout=5)
+        time.sleep(0.5)  # the promotion is now waiting on the check's locks; the incident is written next
+        return concluded_experiment
+
+    monkeypatch.setattr("rollout.monitoring.experiment_conclude", conclude_then_hold)
+
+    def promote():
+        assert concluded.wait(timeout=10)
+        clicked.set()
+        try:
+            experiment_ship(experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks fine to me")
+            human.append("promoted")
+        except InvalidInput as exc:
+            human.append(exc.message)
+
+    in_threads(lambda: run_check(watcher.id, now=now), promote)
+    assert len(human) == 1 and "is concluded" in human[0]
+    experiment.refresh_from_db()
+    assert (experiment.state, experiment.shipped_move, live()) == (ExperimentState.CONCLUDED, None, 1)
+    assert MonitorCheck.objects.get().action == CheckAction.ROLLED_BACK
