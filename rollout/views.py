@@ -35,8 +35,10 @@ def _require(allowed: bool) -> None:
 @vary_on_headers("HX-Request")
 def oncall(request):
     """The whole page, or (htmx polling every 30 s) just the production panel."""
+    page = production_overview(timezone.now() - timedelta(days=STATS_DAYS), request.GET.get("page"))
     context = {
-        "rows": production_overview(timezone.now() - timedelta(days=STATS_DAYS)),
+        "page": page,
+        "rows": page.object_list,
         "metrics": METRICS,
         "can_deploy": can_deploy(request.user),
         "stats_days": STATS_DAYS,

@@ -124,7 +124,7 @@ def main() -> int:
                 ("prompt page, 500 versions", reverse("promptreg:prompt-detail", args=["many-versions-system"]))]
         results += [(label, *measure(client, url)) for label, url in rows]
         seed_scores("big", 90)
-        results.append(("on-call, 1,000 prompts, 100 with scores", *measure(client, reverse("rollout:oncall"))))
+        results.append(("on-call, 1,000 prompts (first page of 25)", *measure(client, reverse("rollout:oncall"))))
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(f"database: {connection.vendor}; median of {RUNS} requests, in-process through the full Django stack")

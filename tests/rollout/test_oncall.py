@@ -14,6 +14,7 @@ from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
 from rollout.models import Monitor, PendingInvalidation, RollbackIncident
 from rollout.monitoring import monitor_configure, run_check
+from rollout.oncall import PAGE_SIZE
 from tests.conftest import PASSWORD
 from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish, story
 
@@ -207,3 +208,29 @@ def test_oncall_page_costs_the_same_queries_for_one_prompt_or_many(client, deplo
     assert len(five) == len(one), [q["sql"][:120] for q in five.captured_queries]
     assert html.count('class="card oncall-prompt"') == 5 and html.count("Canary monitor: <span") == 5
     assert html.count('data-plotly="chart-') == 5
+
+
+def test_oncall_page_shows_prompts_that_need_attention_first_then_canaries(client, deployer, ungated):
+    for name in ("alpha-system", "beta-system", "gamma-system", "delta-system"):
+        publish(2, name=name)
+        activate(1, name=name)
+    failing = monitor_configure(name="gamma-system", actor=CLI, changes={"floor_threshold": 0.6})
+    Monitor.objects.filter(pk=failing.pk).update(state="failing")
+    canary(2, name="delta-system")
+    html = login(client, deployer).get(ONCALL).content.decode()
+    order = [name for name in ("alpha-system", "beta-system", "gamma-system", "delta-system") if f"<h2>{name} " in html]
+    assert sorted(order, key=html.index) == ["gamma-system", "delta-system", "alpha-system", "beta-system"]
+    assert html.count("oncall-prompt attention") == 1
+
+
+def test_oncall_page_pages_its_prompts_and_the_refresh_keeps_the_page(client, deployer, ungated):
+    for i in range(PAGE_SIZE + 2):
+        publish(1, name=f"p{i:02d}-system")
+        activate(1, name=f"p{i:02d}-system")
+    first = login(client, deployer).get(ONCALL).content.decode()
+    assert first.count('class="card oncall-prompt') == PAGE_SIZE and "Page 1 of 2" in first
+    second = client.get(ONCALL, {"page": 2})
+    assert second.content.decode().count('class="card oncall-prompt') == 2
+    assert 'hx-get="/oncall/?page=2"' in second.content.decode()
+    refresh = client.get(ONCALL, {"page": 2}, HTTP_HX_REQUEST="true").content.decode()
+    assert refresh.count('class="card oncall-prompt') == 2 and "<html" not in refresh
