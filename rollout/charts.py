@@ -53,15 +53,16 @@ class EpochBucket(Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
-def _version_numbers(prompt_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """{version id: (prompt id, number)} of the given prompts' versions."""
+def version_numbers(prompt_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """{version id: (prompt id, number)} of the given prompts' versions: what the functions below read scores by."""
     rows = PromptVersion.objects.filter(prompt_id__in=prompt_ids).values_list("id", "prompt_id", "number")
     return {pk: (prompt_id, number) for pk, prompt_id, number in rows}
 
 
-def version_stats(prompt_ids: list[int], metrics: list[str], since: datetime) -> dict[int, dict[int, dict[str, dict]]]:
-    """{prompt id: {version number: {metric: {"n", "mean"}}}} over scores since `since`: two queries in all."""
-    versions = _version_numbers(prompt_ids)
+def version_stats(
+    versions: dict[int, tuple[int, int]], prompt_ids: list[int], metrics: list[str], since: datetime
+) -> dict[int, dict[int, dict[str, dict]]]:
+    """{prompt id: {version number: {metric: {"n", "mean"}}}} over scores since `since`, in one query."""
     rows = (
         Score.objects.filter(version_id__in=versions, metric__in=metrics, timestamp__gte=since)
         .values("version_id", "metric")
@@ -74,15 +75,17 @@ def version_stats(prompt_ids: list[int], metrics: list[str], since: datetime) ->
     return {pk: dict(sorted(by_version.items(), reverse=True)) for pk, by_version in stats.items()}
 
 
-def quality_figures(metric_of: dict[int, str], *, now: datetime | None = None, hours: int = CHART_HOURS) -> dict[int, dict]:
-    """{prompt id: figure} for each prompt in `metric_of` (prompt id → metric): the 5-minute means of
+def quality_figures(
+    versions: dict[int, tuple[int, int]], metric_of: dict[int, str], *, now: datetime | None = None, hours: int = CHART_HOURS
+) -> dict[int, dict]:
+    """{prompt id: figure} for each prompt in `metric_of` (prompt id → metric), of `versions`
+    (`version_numbers`, which may hold other prompts' too): the 5-minute means of
     the metric per version, each version's mean as a dotted line, and every production move and canary
     start and end as a marker on the time axis (rollbacks in red). A handful of queries, whatever the
     number of prompts."""
     now = now or timezone.now()
     since = now - timedelta(hours=hours)
     prompt_ids = list(metric_of)
-    versions = _version_numbers(prompt_ids)
     rows = (
         Score.objects.filter(version_id__in=versions, metric__in=set(metric_of.values()), timestamp__gte=since)
         .annotate(bucket=EpochBucket("timestamp", BUCKET_SECONDS))
@@ -93,7 +96,7 @@ def quality_figures(metric_of: dict[int, str], *, now: datetime | None = None, h
     series: dict[int, dict[int, list[dict]]] = {pk: {} for pk in prompt_ids}
     for row in rows:
         prompt_id, number = versions[row["version_id"]]
-        if row["metric"] == metric_of[prompt_id]:
+        if row["metric"] == metric_of.get(prompt_id):
             series[prompt_id].setdefault(number, []).append(row)
     markers: dict[int, list[tuple[dict, dict]]] = {pk: [] for pk in prompt_ids}
     moves = LabelMove.objects.filter(prompt_id__in=prompt_ids, label=PRODUCTION, created_at__gte=since).select_related("to_version")

@@ -12,7 +12,7 @@ from django.core.paginator import Page, Paginator
 
 from experiments.models import Experiment, ExperimentKind
 from promptreg.models import PRODUCTION, Label
-from rollout.charts import quality_figures, version_stats
+from rollout.charts import quality_figures, version_numbers, version_stats
 from rollout.models import METRICS, Monitor, MonitorCheck, MonitorState, RollbackIncident
 
 
@@ -45,8 +45,9 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
     watched = [m.pk for pk, m in monitors.items() if pk in shown] + [m.pk for m in canary_monitors.values() if m.prompt_id in shown]
     last_checks = MonitorCheck.objects.latest_per_monitor(watched)
     metric_of = {pk: monitors[pk].metric if pk in monitors else "quality_score" for pk in shown}
-    stats = version_stats(shown, list(METRICS), since)
-    figures = quality_figures({pk: metric_of[pk] for pk in shown if stats[pk]})
+    versions = version_numbers(shown)
+    stats = version_stats(versions, shown, list(METRICS), since)
+    figures = quality_figures(versions, {pk: metric_of[pk] for pk in shown if stats[pk]})
     rows = []
     for pk in shown:
         label, monitor, canary = labels[pk], monitors.get(pk), canaries.get(pk)

@@ -14,8 +14,8 @@ alone, a floor at a guessed threshold of 0.75.
 Goal: a 10% drop at 1 score/s detected in ≤ 5 minutes, no false rollback in 30 stable days.
 
 Then canaries: the new version gets 5% of the traffic (1, 10 or 100 scores/s in
-all), and the canary monitor compares it with the control's scores in the same
-window; "false" counts the canaries a stable stream would have concluded in 30
+all), and the canary monitor compares all its scores since the start with the
+control's over the same span; "false" counts the canaries a stable stream would have concluded in 30
 days of checks. Then the false conclusions that matter for a canary, which runs
 for hours: of 500 stable 6-hour canaries, how many were concluded by chance,
 with the shipped rule (all the canary's scores since its start against the

@@ -12,7 +12,7 @@ from experiments.experiments import canary_start
 from experiments.models import Score
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor, label_move, version_publish
-from rollout.charts import quality_figures
+from rollout.charts import quality_figures, version_numbers
 from rollout.models import Monitor
 from rollout.monitoring import monitor_configure
 
@@ -87,5 +87,5 @@ def canary_story(*, consecutive_failures: int = 2):
 
 def chart_markers(prompt) -> list[str]:
     """The labels on the time axis of the prompt's on-call chart."""
-    figure = quality_figures({prompt.id: "quality_score"})[prompt.id]
+    figure = quality_figures(version_numbers([prompt.id]), {prompt.id: "quality_score"})[prompt.id]
     return [a["text"] for a in figure["layout"]["annotations"]]
