@@ -35,7 +35,7 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
         .filter(kind=ExperimentKind.CANARY, label=PRODUCTION, prompt_id__in=prompt_ids)
         .select_related("treatment_version")
     }
-    canary_monitors = {m.experiment_id: m for m in Monitor.objects.active().filter(experiment__in=canaries.values())}
+    canary_monitors = {m.experiment_id: m for m in Monitor.objects.filter(experiment__in=canaries.values())}  # disabled ones too
     alarmed = set(RollbackIncident.objects.unacknowledged().values_list("prompt_id", flat=True))
     alarmed |= {m.prompt_id for m in (*monitors.values(), *canary_monitors.values()) if m.state in ATTENTION_STATES}
     prompt_ids.sort(key=lambda pk: (pk not in alarmed, pk not in canaries))

@@ -161,6 +161,8 @@ def test_oncall_page_shows_a_running_canary_and_its_monitor(client, deployer, un
     assert f"Canary #{experiment.pk}</a>: v2 gets 5% of sessions" in html
     assert "Canary monitor: <span" in html and "canary v2 inconclusive" in html
     assert "Roll back canary v2" in html
+    monitor_configure(name="support-system", actor=CLI, changes={"enabled": False})
+    assert 'Canary monitor: <span class="state state-disabled">Disabled</span>' in client.get(ONCALL).content.decode()
     markers = chart_markers(experiment.prompt)
     assert "canary v2 5%" in markers
     client.post(f"/experiments/ab/{experiment.pk}/conclude/", {"reason": "paged for it, looks wrong"})
