@@ -41,11 +41,15 @@ from promptreg.templating import Template, TemplateError
 
 MAX_BODY_CHARS = 200_000
 REVIEW = "review"
+# Policy: a prompt's type, its review policy, its gate dataset and that dataset's scorers decide what the release
+# gate asks of a change, so they are not an author's to change: Reviewers and Admins (API: the admin scope) only.
+POLICY = "policy"
 _ROLE_FOR_SCOPE = {
     Scope.WRITE: permissions.AUTHOR,
     Scope.DEPLOY: permissions.DEPLOYER,
     Scope.ADMIN: permissions.ADMIN,
     REVIEW: permissions.REVIEWER,
+    POLICY: permissions.REVIEWER,  # has_role grants Admins every role
 }
 
 
@@ -59,6 +63,8 @@ class Actor:
 
     def allowed(self, scope: str) -> bool:
         if self.api_key is not None:
+            if scope == POLICY:
+                return self.api_key.has_scope(Scope.ADMIN)
             return scope != REVIEW and self.api_key.has_scope(scope)
         if self.user is not None:
             if scope == Scope.READ:
@@ -68,7 +74,10 @@ class Actor:
 
     def require(self, scope: str, action: str) -> None:
         if not self.allowed(scope):
-            what = f"the '{scope}' scope" if self.api_key is not None else f"the {_ROLE_FOR_SCOPE.get(scope, scope)} role"
+            if self.api_key is not None:
+                what = "the 'admin' scope" if scope == POLICY else f"the '{scope}' scope"
+            else:
+                what = f"the {_ROLE_FOR_SCOPE.get(scope, scope)} role"
             raise Forbidden(f"{action} needs {what}.")
 
     @property
