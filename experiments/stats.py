@@ -462,3 +462,48 @@ def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]
         for k, i in enumerate(present):
             rows[i].update(p_value=ni[k], non_inferior=ni[k] < design.alpha, degraded=harm[k] < design.alpha)
     return rows
+
+
+# ---------------------------------------------------------------- monitors: aggregates from SQL
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Sufficient statistics of a sample: size, mean and unbiased variance."""
+
+    n: int
+    mean: float = 0.0
+    variance: float = 0.0
+
+    @classmethod
+    def from_sums(cls, n: int, total: float, total_sq: float) -> Aggregate:
+        """From (n, Σx, Σx²): mean = Σx/n, s² = (Σx² − n·mean²)/(n − 1), clamped at 0."""
+        if n <= 0:
+            return cls(0)
+        mean = total / n
+        variance = max(total_sq - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
+        return cls(n, mean, variance)
+
+
+def welch_worse_than(current: Aggregate, baseline: Aggregate, *, margin: float, higher_is_better: bool) -> tuple[float, float, float]:
+    """One-sided Welch test that the current mean is worse than the baseline by more than `margin` (relative).
+
+    Higher is better: H0 μc ≥ (1 − m)·μb against H1 μc < (1 − m)·μb, with
+    t = (x̄c − k·x̄b) / √(sc²/nc + k²·sb²/nb), k = 1 − m, and the
+    Welch–Satterthwaite degrees of freedom
+    ν = (a + b)² / (a²/(nc − 1) + b²/(nb − 1)), a = sc²/nc, b = k²·sb²/nb.
+    Lower is better mirrors it with k = 1 + m. Returns (t, ν, p) where
+    p = P(T_ν ≤ t) in the "worse" orientation: small p means clearly worse.
+    """
+    sign, k = (1.0, 1.0 - margin) if higher_is_better else (-1.0, 1.0 + margin)
+    diff = sign * (current.mean - k * baseline.mean)
+    a = current.variance / current.n
+    b = k * k * baseline.variance / baseline.n
+    se = math.sqrt(a + b)
+    if se == 0.0:
+        return (-math.inf if diff < 0 else math.inf), math.inf, (0.0 if diff < 0 else 1.0)
+    t = diff / se
+    denominator = a * a / (current.n - 1) + b * b / (baseline.n - 1)
+    df = (a + b) ** 2 / denominator if denominator > 0 else math.inf
+    p = float(special.ndtr(t) if math.isinf(df) else special.stdtr(df, t))
+    return t, df, p

@@ -8,7 +8,7 @@ from promptreg.api_auth import ApiKeyAuth, api_actor
 from promptreg.exceptions import NotFound
 from promptreg.models import PRODUCTION
 from rollout.models import Monitor
-from rollout.monitoring import monitor_configure
+from rollout.services import monitor_configure
 
 router = Router(tags=["monitors"])
 

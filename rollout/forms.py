@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from rollout.models import AlertChannel, Monitor
-from rollout.monitoring import CONFIG_FIELDS
+from rollout.services import CONFIG_FIELDS
 
 
 class MonitorForm(forms.ModelForm):

@@ -1,4 +1,4 @@
-"""Quality monitors: the rules (pure functions on aggregates) and the check that applies them.
+"""Quality monitors: the check that reads the aggregates, applies the rules (`rollout.rules`) and trips.
 
 A check reads three aggregates (n, mean, variance) with SQL, never the scores
 themselves, so its cost does not grow with traffic:
@@ -26,20 +26,18 @@ back to the control; the label itself does not move.
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Count, Variance
 from django.utils import timezone
-from scipy import special
 
 from experiments.experiments import experiment_conclude
-from experiments.models import Direction, Experiment, ExperimentKind, ExperimentState
-from promptreg.exceptions import Conflict, InvalidInput, NotFound, RegistryError
-from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, Scope
+from experiments.models import Direction, Experiment, ExperimentState
+from experiments.stats import Aggregate
+from promptreg.exceptions import Conflict, RegistryError
+from promptreg.models import Label, LabelMove, MoveVia, Prompt, PromptVersion
 from promptreg.services import Actor, rollback, rollback_target
 from rollout import alerts
 from rollout.models import (
@@ -52,155 +50,12 @@ from rollout.models import (
     RollbackIncident,
     Severity,
 )
+from rollout.rules import Streaks, advance, combine, evaluate_rules
 
 log = logging.getLogger(__name__)
 
 BASELINE_LOOKBACK = timedelta(days=7)
 AUTOMATIC = Actor(via=MoveVia.AUTO_ROLLBACK)
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """Sufficient statistics of a sample: size, mean and unbiased variance."""
-
-    n: int
-    mean: float = 0.0
-    variance: float = 0.0
-
-    @classmethod
-    def from_sums(cls, n: int, total: float, total_sq: float) -> Aggregate:
-        """From (n, Σx, Σx²): mean = Σx/n, s² = (Σx² − n·mean²)/(n − 1), clamped at 0."""
-        if n <= 0:
-            return cls(0)
-        mean = total / n
-        variance = max(total_sq - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
-        return cls(n, mean, variance)
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    rule: str
-    outcome: str
-    message: str
-    evidence: dict = field(default_factory=dict)
-
-
-def floor_rule(current: Aggregate, *, threshold: float, min_samples: int, higher_is_better: bool) -> RuleResult:
-    """Fail when the window mean is on the wrong side of `threshold`; inconclusive below `min_samples`."""
-    evidence = {"n": current.n, "mean": current.mean if current.n else None, "threshold": threshold, "min_samples": min_samples}
-    if current.n < min_samples:
-        return RuleResult("floor", Outcome.INCONCLUSIVE, f"floor: {current.n} scores, need {min_samples}", evidence)
-    bad = current.mean < threshold if higher_is_better else current.mean > threshold
-    word = ("below" if higher_is_better else "above") if bad else ("at or above" if higher_is_better else "at or below")
-    outcome = Outcome.FAILED if bad else Outcome.SUCCESSFUL
-    return RuleResult("floor", outcome, f"floor: mean {current.mean:.4g} of {current.n} scores is {word} {threshold:.4g}", evidence)
-
-
-def welch_worse_than(current: Aggregate, baseline: Aggregate, *, margin: float, higher_is_better: bool) -> tuple[float, float, float]:
-    """One-sided Welch test that the current mean is worse than the baseline by more than `margin` (relative).
-
-    Higher is better: H0 μc ≥ (1 − m)·μb against H1 μc < (1 − m)·μb, with
-    t = (x̄c − k·x̄b) / √(sc²/nc + k²·sb²/nb), k = 1 − m, and the
-    Welch–Satterthwaite degrees of freedom
-    ν = (a + b)² / (a²/(nc − 1) + b²/(nb − 1)), a = sc²/nc, b = k²·sb²/nb.
-    Lower is better mirrors it with k = 1 + m. Returns (t, ν, p) where
-    p = P(T_ν ≤ t) in the "worse" orientation: small p means clearly worse.
-    """
-    sign, k = (1.0, 1.0 - margin) if higher_is_better else (-1.0, 1.0 + margin)
-    diff = sign * (current.mean - k * baseline.mean)
-    a = current.variance / current.n
-    b = k * k * baseline.variance / baseline.n
-    se = math.sqrt(a + b)
-    if se == 0.0:
-        return (-math.inf if diff < 0 else math.inf), math.inf, (0.0 if diff < 0 else 1.0)
-    t = diff / se
-    denominator = a * a / (current.n - 1) + b * b / (baseline.n - 1)
-    df = (a + b) ** 2 / denominator if denominator > 0 else math.inf
-    p = float(special.ndtr(t) if math.isinf(df) else special.stdtr(df, t))
-    return t, df, p
-
-
-def relative_rule(
-    current: Aggregate, baseline: Aggregate | None, *, margin: float, alpha: float, min_samples: int, higher_is_better: bool
-) -> RuleResult:
-    """Fail when the one-sided Welch test says the current version is worse than the baseline by more than the margin."""
-    evidence: dict = {"n": current.n, "mean": current.mean if current.n else None, "margin": margin, "alpha": alpha, "min_samples": min_samples}
-    if baseline is None:
-        return RuleResult("relative", Outcome.INCONCLUSIVE, "relative: no earlier version to compare with", evidence)
-    evidence.update(baseline_n=baseline.n, baseline_mean=baseline.mean if baseline.n else None)
-    if current.n < min_samples or baseline.n < min_samples:
-        return RuleResult(
-            "relative", Outcome.INCONCLUSIVE, f"relative: {current.n} current and {baseline.n} baseline scores, need {min_samples} of each", evidence
-        )
-    t, df, p = welch_worse_than(current, baseline, margin=margin, higher_is_better=higher_is_better)
-    evidence.update(t=t if math.isfinite(t) else None, df=df if math.isfinite(df) else None, p_value=p)
-    worse = p < alpha
-    verdict = "worse" if worse else "not shown worse"
-    message = (
-        f"relative: mean {current.mean:.4g} (n={current.n}) vs baseline {baseline.mean:.4g} (n={baseline.n}), "
-        f"margin {margin:.1%}, one-sided Welch p={p:.3g} {'<' if worse else '≥'} α={alpha:g}: {verdict}"
-    )
-    return RuleResult("relative", Outcome.FAILED if worse else Outcome.SUCCESSFUL, message, evidence)
-
-
-def combine(results: list[RuleResult]) -> str:
-    """Any failing rule fails the check; otherwise any passing rule passes it; otherwise inconclusive."""
-    outcomes = {r.outcome for r in results}
-    if Outcome.FAILED in outcomes:
-        return Outcome.FAILED
-    if Outcome.SUCCESSFUL in outcomes:
-        return Outcome.SUCCESSFUL
-    return Outcome.INCONCLUSIVE
-
-
-@dataclass(frozen=True)
-class Streaks:
-    """How many checks in a row failed, and how many in a row could not tell (inconclusive or error)."""
-
-    failures: int = 0
-    unsure: int = 0
-
-
-def advance(streaks: Streaks, outcome: str, *, consecutive_failures: int, inconclusive_before_page: int) -> tuple[Streaks, bool, bool]:
-    """The monitor's state machine for one check: (new streaks, trip?, page?).
-
-    A success clears both streaks; a failure extends the failure streak and
-    trips at `consecutive_failures`; inconclusive or error checks leave the
-    failure streak alone and page once, when `inconclusive_before_page` of
-    them have come in a row.
-    """
-    if outcome == Outcome.SUCCESSFUL:
-        return Streaks(), False, False
-    if outcome == Outcome.FAILED:
-        new = Streaks(failures=streaks.failures + 1)
-        return new, new.failures >= consecutive_failures, False
-    new = Streaks(failures=streaks.failures, unsure=streaks.unsure + 1)
-    return new, False, new.unsure == inconclusive_before_page
-
-
-def evaluate_rules(monitor: Monitor, floor_window: Aggregate, relative_window: Aggregate, baseline: Aggregate | None) -> list[RuleResult]:
-    """Apply the monitor's enabled rules to the three aggregates."""
-    higher = monitor.spec.higher_is_better
-    results = []
-    if monitor.floor_enabled:
-        results.append(
-            floor_rule(floor_window, threshold=monitor.floor_threshold, min_samples=monitor.floor_min_samples, higher_is_better=higher)
-        )
-    if monitor.relative_enabled:
-        results.append(
-            relative_rule(
-                relative_window,
-                baseline,
-                margin=monitor.relative_margin,
-                alpha=monitor.relative_alpha,
-                min_samples=monitor.relative_min_samples,
-                higher_is_better=higher,
-            )
-        )
-    return results
-
-
-# ---------------------------------------------------------------- database side
 
 
 def score_aggregate(version_id: int, metric: str, start: datetime, end: datetime) -> Aggregate:
@@ -291,7 +146,9 @@ def judge(monitor: Monitor, now: datetime) -> Judgement:
 
 
 def rollback_reason(monitor: Monitor, judgement: Judgement, failures: int) -> str:
+    """The rollback's reason, written from the check's evidence: what failed, on which scores, against what."""
     e, canary = judgement.evidence, judgement.evidence.get("canary")
+    findings = "; ".join(rule["message"] for rule in e["rules"])
     what = f"canary v{e['version']} (canary #{canary['experiment']}, {canary['traffic_fraction']:.0%} of traffic)" if canary else f"v{e['version']}"
     baseline = ""
     if e["baseline_version"]:
@@ -300,7 +157,7 @@ def rollback_reason(monitor: Monitor, judgement: Judgement, failures: int) -> st
     return (
         f"Automatic {'canary ' if canary else ''}rollback by the {monitor.metric} monitor ({Direction(monitor.spec.direction).label.lower()}): "
         f"{what} failed {failures} checks in a row. Last check at {e['checked_at']} on scores since "
-        f"{e['active_since']} ({'the canary start' if canary else 'its activation'}). {judgement.summary.split(': ', 1)[1]}.{baseline}"
+        f"{e['active_since']} ({'the canary start' if canary else 'its activation'}). {findings}.{baseline}"
     )
 
 
@@ -489,58 +346,3 @@ def claim_due(now: datetime | None = None) -> list[int]:
         if Monitor.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=now + timedelta(seconds=interval)):
             claimed.append(pk)
     return claimed
-
-
-# ---------------------------------------------------------------- configuration
-
-CONFIG_FIELDS = (
-    "metric", "interval_seconds", "consecutive_failures", "inconclusive_before_page", "cooldown_minutes",
-    "floor_enabled", "floor_threshold", "floor_window_minutes", "floor_min_samples",
-    "relative_enabled", "relative_margin", "relative_alpha", "relative_window_minutes", "relative_min_samples", "enabled",
-)  # fmt: skip
-
-
-def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PRODUCTION) -> Monitor:
-    """Create or change the monitor of `label` (production by default) from flat field values;
-    the monitors of the label's running canaries take the same rules.
-
-    Everything is validated before anything is saved: a bad value raises
-    InvalidInput naming each field, and the stored monitor stays as it was.
-    """
-    actor.require(Scope.DEPLOY, "Configuring a monitor")
-    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
-    if unknown:
-        raise InvalidInput(f"Unknown monitor settings: {', '.join(unknown)}.", code="invalid_monitor")
-    with transaction.atomic():
-        prompt = Prompt.objects.filter(name=name).first()
-        if prompt is None:
-            raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found")
-        # Monitors before the prompt, the order a check takes them in (its rollback locks the prompt);
-        # the prompt lock then serialises with canary starts and with a concurrent first configuration.
-        list(Monitor.objects.select_for_update(no_key=True).filter(prompt=prompt, label=label).order_by("id"))
-        Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
-        monitor = Monitor.objects.of_label(prompt, label).first() or Monitor(prompt=prompt, label=label)
-        monitor.configure(changes)
-        try:
-            monitor.full_clean(exclude=["prompt", "watched_version", "parent", "experiment"])
-        except ValidationError as exc:
-            fields = {f: msgs for f, msgs in exc.message_dict.items()}
-            first_field, messages = next(iter(fields.items()))
-            raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}) from None
-        monitor._change_reason = f"configured by {actor.name}"
-        monitor.save()
-        canaries = Experiment.objects.running().filter(prompt=prompt, label=label, kind=ExperimentKind.CANARY)
-        for experiment in canaries.select_related("treatment_version"):
-            canary_watch(monitor, experiment)
-    return monitor
-
-
-def canary_watch(parent: Monitor, experiment: Experiment) -> Monitor:
-    """Create or update the monitor of a running canary with its label monitor's rules."""
-    canary = Monitor.objects.filter(experiment=experiment).first() or Monitor(
-        prompt_id=parent.prompt_id, label=parent.label, parent=parent, experiment=experiment, watched_version=experiment.treatment_version
-    )
-    canary.configure({f: getattr(parent, f) for f in CONFIG_FIELDS})
-    canary._change_reason = f"rules of the {parent.label} monitor"
-    canary.save()
-    return canary

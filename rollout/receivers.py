@@ -7,7 +7,7 @@ from django.dispatch import receiver
 
 from experiments.models import Experiment, ExperimentKind, ExperimentState
 from rollout.models import Monitor
-from rollout.monitoring import canary_watch
+from rollout.services import canary_watch
 
 
 @receiver(post_save, sender=Experiment, dispatch_uid="rollout.watch_started_canary")

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.stats import Aggregate
 from rollout.models import Monitor
-from rollout.monitoring import Aggregate, Streaks, advance, combine, evaluate_rules
+from rollout.rules import Streaks, advance, combine, evaluate_rules
 
 DAY = 86_400.0
 BASELINE_DAYS = 7

@@ -19,8 +19,8 @@ from promptreg.permissions import can_admin, can_deploy
 from promptreg.services import Actor, rollback
 from rollout.forms import AlertChannelForm, MonitorForm, RollbackForm
 from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, PendingInvalidation, RollbackIncident
-from rollout.monitoring import CONFIG_FIELDS, monitor_configure
 from rollout.oncall import production_overview
+from rollout.services import CONFIG_FIELDS, monitor_configure
 
 STATS_DAYS = 7
 TIMELINE_LENGTH = 50

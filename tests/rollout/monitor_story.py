@@ -14,7 +14,7 @@ from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor, label_move, version_publish
 from rollout.charts import quality_figures, version_numbers
 from rollout.models import Monitor
-from rollout.monitoring import monitor_configure
+from rollout.services import monitor_configure
 
 NAME = "support-system"
 CLI = Actor(via=MoveVia.CLI)

@@ -13,7 +13,8 @@ from experiments.models import Experiment, ExperimentState
 from promptreg.exceptions import InvalidInput
 from promptreg.models import LabelMove
 from rollout.models import Alert, AlertKind, CheckAction, Monitor, MonitorCheck, MonitorState, Outcome, RollbackIncident, Severity
-from rollout.monitoring import claim_due, monitor_configure, run_check
+from rollout.monitoring import claim_due, run_check
+from rollout.services import monitor_configure
 from tests.rollout.monitor_story import CLI, NAME, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish
 
 

@@ -193,7 +193,7 @@ def test_check_monitors_command_checks_every_enabled_monitor(db, capsys):
     m = monitor()
     publish(1, name="billing-extraction")
     activate(1, name="billing-extraction")
-    from rollout.monitoring import monitor_configure
+    from rollout.services import monitor_configure
     from tests.rollout.monitor_story import CLI
 
     off = monitor_configure(name="billing-extraction", actor=CLI, changes={"floor_threshold": 0.5, "enabled": False})

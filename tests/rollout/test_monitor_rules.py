@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from experiments.stats import Aggregate, welch_worse_than
 from rollout.models import Outcome
-from rollout.monitoring import Aggregate, RuleResult, Streaks, advance, combine, floor_rule, relative_rule, welch_worse_than
+from rollout.rules import RuleResult, Streaks, advance, combine, floor_rule, relative_rule
 
 
 def agg(values) -> Aggregate:

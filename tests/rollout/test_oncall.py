@@ -13,8 +13,9 @@ from django.urls import reverse
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import label_move
 from rollout.models import Monitor, PendingInvalidation, RollbackIncident
-from rollout.monitoring import monitor_configure, run_check
+from rollout.monitoring import run_check
 from rollout.oncall import PAGE_SIZE
+from rollout.services import monitor_configure
 from tests.conftest import PASSWORD
 from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish, story
 
