@@ -6,7 +6,6 @@ change what a fetch returns, so they send `serving_changed` after commit.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -32,12 +31,12 @@ from experiments.models import (
     MetricKind,
     Score,
 )
+from experiments.scores import METRIC_RE
 from promptreg import signals
 from promptreg.exceptions import Conflict, InvalidInput, NotFound
 from promptreg.models import Label, MoveVia, Prompt, PromptVersion, Scope, validate_label_name
 from promptreg.services import Actor, label_move
 
-METRIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
 BASELINE_WINDOW = timedelta(days=14)
 DEFAULT_CANARY_FRACTION = 0.05
 

@@ -29,7 +29,8 @@ JUDGE_SYSTEM = (
     "You are grading an answer against a rubric. Reply with a single number from 0 (fails the rubric) "
     "to 10 (fully meets it) and nothing else."
 )
-METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# A scorer names the metric it writes: a stricter form of `scores.METRIC_RE` (lowercase, no dots or colons).
+SCORER_METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FENCE_RE = re.compile(r"^```[a-zA-Z]*\n(.*)\n```$", re.S)
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -242,7 +243,7 @@ def parse_scorers(specs: Any) -> list[Scorer]:
         problem = SCORERS[name][1](options)
         if problem:
             problems.append(f"{where} ({name}): {problem}")
-        elif not isinstance(metric, str) or not METRIC_RE.match(metric) or metric == QUALITY_SCORE:
+        elif not isinstance(metric, str) or not SCORER_METRIC_RE.match(metric) or metric == QUALITY_SCORE:
             problems.append(f"{where} ({name}): 'metric' must be lowercase letters, digits and '_' (and not '{QUALITY_SCORE}')")
         elif isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
             problems.append(f"{where} ({name}): 'threshold' must be a number from 0 to 1")

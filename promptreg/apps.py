@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class PromptregConfig(AppConfig):
     name = "promptreg"
     verbose_name = "Prompt registry"
+
+    def ready(self) -> None:
+        from promptreg import converters
+
+        converters.register()

@@ -5,10 +5,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from rollout import langfuse_api
-from rollout import converters  # noqa: F401  (prompt-name path converters)
 from rollout.api import api
-from rollout.views_fetch import fetch_prompt
 from rollout.views_docs import api_docs
+from rollout.views_fetch import fetch_prompt
 
 urlpatterns = [
     # The fetch is the hot path: a plain view, first, ahead of the API (documented in its OpenAPI).

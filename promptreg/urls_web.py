@@ -1,22 +1,9 @@
 """Dashboard URLs. Prompt names may contain '/', so actions sit after a '/-/' marker
 (a segment a prompt name can never have)."""
 
-from django.urls import path, register_converter
+from django.urls import path
 
 from promptreg.views import audit, authoring, prompts, reviews, versions
-
-
-class PromptNameConverter:
-    regex = r"[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(PromptNameConverter, "prompt")
 
 app_name = "promptreg"
 urlpatterns = [

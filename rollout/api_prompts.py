@@ -17,9 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from promptreg import services
 from promptreg.api_auth import ApiKeyAuth, api_actor
 from promptreg.models import PRODUCTION, LabelMove, Scope
-from rollout import converters  # noqa: F401  (registers the `promptname` path converter)
 from rollout import serving, views_fetch
-
 
 router = Router(tags=["prompts"])
 
@@ -143,7 +141,7 @@ def _move_out(move: LabelMove) -> dict[str, Any]:
 
 
 @router.post(
-    "/prompts/{promptname:name}/versions",
+    "/prompts/{prompt:name}/versions",
     auth=ApiKeyAuth(Scope.WRITE),
     response={201: PromptOut, **ERRORS},
     summary="Publish a new version",
@@ -167,7 +165,7 @@ def publish_version(request: HttpRequest, name: str, body: VersionIn):
 
 
 @router.post(
-    "/prompts/{promptname:name}/labels/{label}",
+    "/prompts/{prompt:name}/labels/{label}",
     auth=ApiKeyAuth(Scope.DEPLOY),
     response={200: MoveOut, **ERRORS, 409: ErrorOut},
     summary="Move a label to a version",
@@ -184,7 +182,7 @@ def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
 
 
 @router.post(
-    "/prompts/{promptname:name}/rollback",
+    "/prompts/{prompt:name}/rollback",
     auth=ApiKeyAuth(Scope.DEPLOY),
     response={200: MoveOut, **ERRORS, 409: ErrorOut},
     summary="Roll production back",
@@ -216,7 +214,7 @@ class FetchQuery(Schema):
 
 
 @router.get(
-    "/prompts/{promptname:name}",
+    "/prompts/{prompt:name}",
     auth=DocumentedBearer(Scope.READ),
     response={200: PromptOut, 304: None, **ERRORS, 410: ErrorOut},
     summary="Fetch a prompt",

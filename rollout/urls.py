@@ -9,6 +9,6 @@ urlpatterns = [
     path("channels/", views.channels, name="channels"),
     path("channels/<int:pk>/delete/", views.channel_delete, name="channel-delete"),
     path("incidents/<int:pk>/acknowledge/", views.incident_acknowledge, name="incident-acknowledge"),
-    path("monitor/<path:name>", views.monitor_edit, name="monitor-edit"),
-    path("rollback/<path:name>", views.rollback_now, name="rollback"),
+    path("monitor/<prompt:name>", views.monitor_edit, name="monitor-edit"),
+    path("rollback/<prompt:name>", views.rollback_now, name="rollback"),
 ]
