@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -98,6 +98,36 @@ class PromptQuerySet(models.QuerySet):
             latest_number=models.Subquery(versions.order_by("-number").values("number")[:1]),
             latest_at=models.Subquery(versions.order_by("-number").values("created_at")[:1]),
             pending_reviews=Coalesce(models.Subquery(pending), 0),
+        )
+
+    def matching(self, *, search: str = "", tag: str = "", kind: str = "", prompt_type: str = "", label: str = "") -> PromptQuerySet:
+        """Prompts a catalogue search asks for: name or description containing `search`, with `tag`, whose
+        newest version is of `kind` (text/chat), of `prompt_type`, with a `label`; empty values do not filter."""
+        found = self
+        if search:
+            found = found.filter(models.Q(name__icontains=search) | models.Q(description__icontains=search))
+        if tag:
+            found = found.filter(tags__name=tag.strip().lower())
+        if prompt_type:
+            found = found.filter(prompt_type=prompt_type)
+        if label:
+            found = found.filter(labels__name=label)
+        if kind:
+            found = found.with_catalogue_fields().filter(newest_kind=kind)
+        return found.distinct()
+
+    def with_catalogue_fields(self) -> PromptQuerySet:
+        """The newest version's number and kind, and the time of the last change (a version or a label move)."""
+        if "newest_kind" in self.query.annotations:
+            return self
+        newest = PromptVersion.objects.filter(prompt=models.OuterRef("pk")).order_by("-number")
+        last_move = Label.objects.filter(prompt=models.OuterRef("pk")).order_by("-updated_at")
+        changed = Coalesce(models.Subquery(newest.values("created_at")[:1]), "created_at")
+        moved = Coalesce(models.Subquery(last_move.values("updated_at")[:1]), "created_at")
+        return self.annotate(
+            newest_number=models.Subquery(newest.values("number")[:1]),
+            newest_kind=models.Subquery(newest.values("kind")[:1]),
+            changed_at=Greatest(changed, moved),
         )
 
 

@@ -64,6 +64,8 @@ def too_big(request, exc):
     return error_response(413, "too_large", "The request body is larger than the 1 MiB limit.")
 
 
+from rollout.api_prompt_list import router as prompt_list_router  # noqa: E402
 from rollout.api_prompts import router as prompts_router  # noqa: E402  (routers import the handlers above)
 
+api.add_router("", prompt_list_router)
 api.add_router("", prompts_router)

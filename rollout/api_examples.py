@@ -186,6 +186,25 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "status": 200,
         "response": PROMPT_OUT,
     },
+    ("get", "/api/v1/prompts"): {
+        "params": {"search": "support", "type": "text", "label": "production", "page": 1, "limit": 20},
+        "request": None,
+        "status": 200,
+        "response": {
+            "data": [
+                {
+                    "name": NAME,
+                    "type": "text",
+                    "prompt_type": "system",
+                    "tags": [],
+                    "labels": {"production": 2},
+                    "latest_version": 2,
+                    "updated_at": "2026-11-24T18:09:35.992Z",
+                }
+            ],
+            "meta": {"page": 1, "limit": 20, "total": 1},
+        },
+    },
     ("post", "/api/v1/scores"): {
         "params": {},
         "request": {
