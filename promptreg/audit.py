@@ -83,7 +83,7 @@ def _diff(new, old, m2m: dict[int, dict[str, list[str]]]) -> list[tuple[str, Any
 
 
 def _tag_rows(model, history_ids: set[int]) -> dict[int, dict[str, list[str]]]:
-    """Tag names per historical prompt record, from simple-history's m2m history table (one query)."""
+    """Tag names per historical record (prompt or version), from simple-history's m2m history table (one query)."""
     rows = model.tags.model.objects.filter(history_id__in=history_ids).values_list("history_id", "tag__name")
     result: dict[int, dict[str, list[str]]] = {}
     for history_id, tag in rows.order_by("tag__name"):
@@ -139,7 +139,7 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
         qs.select_related("prompt", "history_user", "created_by", "created_by_key")
         .defer("body", "config", "sample_values", "known_edge_cases", "purpose")[:limit]
     )
-    changes = _field_changes(rows)
+    changes = _field_changes(rows, with_tags=True)
     events = []
     for r in rows:
         name = r.prompt.name
@@ -148,7 +148,10 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
             events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"Published v{r.number}", r.commit_message, _version_url(name, r.number)))
         else:
             who = r.history_user.get_username() if r.history_user_id else "promptreg"
-            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"v{r.number} is now {r.get_status_display().lower()}", r.history_change_reason or "", _version_url(name, r.number), changes.get(r.history_id, [])))
+            changed = changes.get(r.history_id, [])
+            retagged = [c for c in changed if c[0] == "tags"]
+            title = f"Tagged v{r.number}" if retagged and len(retagged) == len(changed) else f"v{r.number} is now {r.get_status_display().lower()}"
+            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, title, r.history_change_reason or "", _version_url(name, r.number), changed))
     return qs.count(), events
 
 

@@ -54,7 +54,7 @@ class PromptFilterForm(forms.Form):
         if data.get("type"):
             prompts = prompts.filter(prompt_type=data["type"])
         if data.get("tag"):
-            prompts = prompts.filter(tags=data["tag"])
+            prompts = prompts.with_tag(data["tag"].name)
         if data.get("owner"):
             prompts = prompts.filter(owner=data["owner"])
         if data.get("q"):

@@ -25,7 +25,7 @@ LATEST = "latest"
 
 
 # Segments the API appends to a prompt name; a name ending in one would be unreachable.
-RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor"})
+RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor", "tags"})
 
 
 def validate_prompt_name(name: str) -> None:
@@ -100,6 +100,11 @@ class PromptQuerySet(models.QuerySet):
             pending_reviews=Coalesce(models.Subquery(pending), 0),
         )
 
+    def with_tag(self, tag: str) -> PromptQuerySet:
+        """Prompts tagged `tag` themselves or on any of their versions."""
+        tagged_version = PromptVersion.objects.filter(prompt=models.OuterRef("pk"), tags__name=tag.strip().lower())
+        return self.filter(models.Q(tags__name=tag.strip().lower()) | models.Exists(tagged_version))
+
     def matching(self, *, search: str = "", tag: str = "", kind: str = "", prompt_type: str = "", label: str = "") -> PromptQuerySet:
         """Prompts a catalogue search asks for: name or description containing `search`, with `tag`, whose
         newest version is of `kind` (text/chat), of `prompt_type`, with a `label`; empty values do not filter."""
@@ -107,7 +112,7 @@ class PromptQuerySet(models.QuerySet):
         if search:
             found = found.filter(models.Q(name__icontains=search) | models.Q(description__icontains=search))
         if tag:
-            found = found.filter(tags__name=tag.strip().lower())
+            found = found.with_tag(tag)
         if prompt_type:
             found = found.filter(prompt_type=prompt_type)
         if label:
@@ -200,7 +205,10 @@ class PromptVersion(models.Model):
     created_by_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
-    history = HistoricalRecords()
+    # Per-version tags (`legal-approved`, `gpt-4o-tuned`): metadata about a version, not part of its content,
+    # so they may change after publishing (with history), unlike everything above.
+    tags = models.ManyToManyField(Tag, blank=True, related_name="versions")
+    history = HistoricalRecords(m2m_fields=[tags])
 
     class Meta:
         ordering = ["prompt", "-number"]

@@ -118,6 +118,27 @@ def _require_text(value: str | None, what: str) -> str:
     return value
 
 
+def _tags(names: list[str], field: str) -> list[Tag]:
+    """Tags by name (trimmed, lowercased, created when new); a name over 64 characters is refused, naming `field`."""
+    cleaned = sorted({name.strip().lower() for name in names if name.strip()})
+    too_long = [name for name in cleaned if len(name) > Tag._meta.get_field("name").max_length]
+    if too_long:
+        raise InvalidInput(f"{field}: a tag has at most 64 characters ('{too_long[0][:20]}…' is longer).", code="invalid_tag")
+    return [Tag.objects.get_or_create(name=name)[0] for name in cleaned]
+
+
+def version_tags_set(*, name: str, number: int, tags: list[str], actor: Actor) -> PromptVersion:
+    """Replace a version's tags (its content stays immutable); recorded in the version's history."""
+    actor.require(Scope.WRITE, "Tagging a version")
+    with transaction.atomic():
+        prompt = _lock_prompt(name)
+        version = _get_version(prompt, number)
+        new = _tags(tags, "tags")
+        version._change_reason = f"tags set by {actor.name}: {', '.join(t.name for t in new) or 'none'}"
+        version.tags.set(new)
+    return version
+
+
 def validate_content(kind: str, body: Any, config: Any) -> Template:
     """Check a version's content before anything is written."""
     if kind not in PromptKind.values:
@@ -176,6 +197,7 @@ def version_publish(
     prompt_type: str | None = None,
     description: str | None = None,
     tags: list[str] | None = None,
+    version_tags: list[str] | None = None,
     parent_number: int | None = None,
     expected_latest: int | None = None,
     source_commit: str = "",
@@ -220,7 +242,9 @@ def version_publish(
         created_by_key=actor.api_key,
     )
     if tags is not None:
-        prompt.tags.set([Tag.objects.get_or_create(name=t.strip().lower())[0] for t in tags if t.strip()])
+        prompt.tags.set(_tags(tags, "tags"))
+    if version_tags:
+        version.tags.set(_tags(version_tags, "version_tags"))
     _on_commit_changed(prompt.name)
     return version
 

@@ -24,4 +24,5 @@ urlpatterns = [
     path("prompts/<prompt:name>/-/v/<int:number>/submit/", reviews.version_submit, name="version-submit"),
     path("prompts/<prompt:name>/-/v/<int:number>/review/", reviews.version_review, name="version-review"),
     path("prompts/<prompt:name>/-/v/<int:number>/activate/", versions.version_activate, name="version-activate"),
+    path("prompts/<prompt:name>/-/v/<int:number>/tags/", versions.version_tags, name="version-tags"),
 ]

@@ -186,8 +186,14 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "status": 200,
         "response": PROMPT_OUT,
     },
+    ("put", "/api/v1/prompts/{name}/versions/{number}/tags"): {
+        "params": {"name": NAME, "number": 2},
+        "request": {"tags": ["legal-approved", "short-answers"]},
+        "status": 200,
+        "response": {"name": NAME, "version": 2, "tags": ["legal-approved", "short-answers"]},
+    },
     ("get", "/api/v1/prompts"): {
-        "params": {"search": "support", "type": "text", "label": "production", "page": 1, "limit": 20},
+        "params": {"search": "support", "tag": "legal-approved", "label": "production", "page": 1, "limit": 20},
         "request": None,
         "status": 200,
         "response": {

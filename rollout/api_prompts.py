@@ -77,7 +77,8 @@ class VersionIn(Schema):
     description: str | None = None
     purpose: str = ""
     known_edge_cases: str = ""
-    tags: list[str] | None = None
+    tags: list[str] | None = Field(None, description="The prompt's tags (replaces them when given).")
+    version_tags: list[str] | None = Field(None, description="This version's own tags.", examples=[["legal-approved"]])
 
     model_config = {
         "json_schema_extra": {
@@ -159,9 +160,32 @@ def publish_version(request: HttpRequest, name: str, body: VersionIn):
         purpose=body.purpose,
         known_edge_cases=body.known_edge_cases,
         tags=body.tags,
+        version_tags=body.version_tags,
         actor=api_actor(request),
     )
     return Status(201, serving.payload(version, None))
+
+
+class VersionTagsIn(Schema):
+    tags: list[str] = Field(description="The version's tags, replacing the ones it has; `[]` removes them all.")
+
+
+class VersionTagsOut(Schema):
+    name: str = Field(examples=["customer-support-system"])
+    version: int = Field(examples=[2])
+    tags: list[str] = Field(examples=[["legal-approved"]])
+
+
+@router.put(
+    "/prompts/{prompt:name}/versions/{number}/tags",
+    auth=ApiKeyAuth(Scope.WRITE),
+    response={200: VersionTagsOut, **ERRORS},
+    summary="Set a version's tags",
+    description="Tags are metadata: setting them never changes the version's content, and the change is in its history.",
+)
+def set_version_tags(request: HttpRequest, name: str, number: int, body: VersionTagsIn):
+    version = services.version_tags_set(name=name, number=number, tags=body.tags, actor=api_actor(request))
+    return {"name": name, "version": version.number, "tags": sorted(t.name for t in version.tags.all())}
 
 
 @router.post(

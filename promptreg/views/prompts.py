@@ -44,6 +44,7 @@ def prompt_detail(request, name: str):
     versions = list(
         prompt.versions.select_related("created_by", "created_by_key")
         .defer("body", "config", "sample_values", "known_edge_cases", "purpose")
+        .prefetch_related("tags")
         .order_by("-number")
     )
     for version in versions:

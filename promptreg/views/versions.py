@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from promptreg import panels, permissions, services
@@ -17,7 +18,7 @@ from promptreg.forms import ReasonForm, ReviewForm
 from promptreg.gates import missing_gates
 from promptreg.models import PRODUCTION, PromptVersion, VersionStatus
 from promptreg.preview import build_preview
-from promptreg.views.common import actor, get_prompt, get_version, require
+from promptreg.views.common import actor, done_or_error, get_prompt, get_version, require
 
 
 def version_context(request, prompt, version) -> dict:
@@ -151,4 +152,19 @@ def prompt_rollback(request, name: str):
         lambda move: f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to v{move.to_version.number}.",
         reverse("promptreg:prompt-detail", args=[prompt.name]),
         "promptreg/rollback_confirm.html", context, form,
+    )
+
+
+@login_required
+@require_POST
+def version_tags(request, name: str, number: int):
+    """Replace a version's tags from the comma-separated field on its page."""
+    require(permissions.can_author(request.user))
+    tags = [t for t in request.POST.get("tags", "").split(",") if t.strip()]
+    url = reverse("promptreg:version-detail", args=[name, number])
+    return done_or_error(
+        request,
+        lambda: services.version_tags_set(name=name, number=number, tags=tags, actor=actor(request)),
+        f"Tags of v{number} saved.",
+        url,
     )

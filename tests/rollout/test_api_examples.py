@@ -18,6 +18,7 @@ STORY = [
     ("post", "/api/v1/prompts/{name}/versions"),
     ("post", "/api/v1/prompts/{name}/labels/{label}"),
     ("get", "/api/v1/prompts/{name}"),
+    ("put", "/api/v1/prompts/{name}/versions/{number}/tags"),
     ("get", "/api/v1/prompts"),
     ("post", "/api/v1/scores"),
     ("post", "/api/v1/prompts/{name}/rollback"),
