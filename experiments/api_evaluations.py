@@ -23,6 +23,10 @@ class DatasetIn(Schema):
     primary_metric: str = ""
 
 
+class PromptDatasetIn(Schema):
+    dataset: int | str | None
+
+
 class EvaluationIn(Schema):
     prompt: str
     version: int
@@ -56,6 +60,21 @@ def dataset_create(request: HttpRequest, body: DatasetIn):
 @router.get("/datasets/{ref}", auth=ApiKeyAuth("read"), response=dict, summary="A dataset (by id or name)")
 def dataset_get(request: HttpRequest, ref: str):
     return _dataset_dict(evaluation.get_dataset(ref))
+
+
+@router.put(
+    "/prompts/{path:name}/dataset",
+    auth=ApiKeyAuth("admin"),
+    response=dict,
+    summary="Set the prompt's evaluation dataset (id or name; null clears it): a policy change, admin scope",
+)
+def prompt_dataset_put(request: HttpRequest, name: str, body: PromptDatasetIn):
+    prompt = Prompt.objects.filter(name=name).first()
+    if prompt is None:
+        raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found")
+    dataset = None if body.dataset in (None, "") else evaluation.get_dataset(body.dataset)
+    evaluation.prompt_set_dataset(prompt=prompt, dataset=dataset, actor=api_actor(request))
+    return {"prompt": prompt.name, "dataset": None if dataset is None else {"id": dataset.pk, "name": dataset.name}}
 
 
 @router.post("/evaluations", auth=ApiKeyAuth("write"), response={202: dict}, summary="Queue an evaluation run of a version")

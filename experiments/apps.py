@@ -11,10 +11,11 @@ class ExperimentsConfig(AppConfig):
         from experiments import evaluation, receivers  # noqa: F401  (connects the signal receivers)
         from experiments import experiments  # noqa: F401  (stops experiments whose label moved under them)
         from promptreg.gates import register_gate
-        from promptreg.panels import register_version_panel
+        from promptreg.panels import register_prompt_panel, register_version_panel
 
         register_gate("eval", evaluation.eval_gate)
         register_version_panel("experiments/evaluation/_version_panel.html", evaluation.version_panel_context)
+        register_prompt_panel("experiments/evaluation/_prompt_panel.html", evaluation.dataset_picker_context)
         settings.CELERY_BEAT_SCHEDULE.setdefault(
             "evaluation-resume-stale",
             {"task": "experiments.evaluation_resume_stale", "schedule": float(settings.EVAL_STALE_SECONDS)},

@@ -38,8 +38,8 @@ from experiments.models.evaluation import (
 )
 from experiments.scorers import JudgeReplyError, Scorer, ScorerSpecError, judge_messages, normalise_specs, parse_judge_reply, parse_scorers
 from promptreg.exceptions import InvalidInput, NotFound
-from promptreg.models import PRODUCTION, Prompt, PromptVersion, ReviewPolicy, Scope
-from promptreg.services import Actor
+from promptreg.models import PRODUCTION, Prompt, PromptType, PromptVersion, ReviewPolicy, Scope
+from promptreg.services import POLICY, Actor
 from promptreg.templating import CompileError
 
 log = logging.getLogger(__name__)
@@ -189,15 +189,29 @@ def case_remove(*, case: Case, actor: Actor) -> None:
 
 @transaction.atomic
 def prompt_set_dataset(*, prompt: Prompt, dataset: Dataset | None, actor: Actor, alpha: float | None = None) -> PromptEvalSettings:
-    actor.require(Scope.WRITE, "Choosing a prompt's evaluation dataset")
+    """Choose the dataset a prompt's versions are evaluated on (and gated by, for eval-gated types).
+
+    A policy change, not the author's to make: Reviewers and Admins (API: the admin scope). It is
+    recorded on the prompt's own history, so the prompt's audit trail shows who changed it and from what.
+    """
+    actor.require(POLICY, "Changing the evaluation dataset")
+    if alpha is not None and not 0 < alpha < 0.5:
+        raise InvalidInput("alpha must be between 0 and 0.5.", code="invalid_alpha")
+    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     eval_settings, _ = PromptEvalSettings.objects.select_for_update().get_or_create(prompt=prompt)
+    before = eval_settings.dataset
     eval_settings.dataset = dataset
     if alpha is not None:
-        if not 0 < alpha < 0.5:
-            raise InvalidInput("alpha must be between 0 and 0.5.", code="invalid_alpha")
         eval_settings.alpha = alpha
     eval_settings._change_reason = f"set by {actor.name}"
     eval_settings.save()
+    if before != dataset:
+        def named(d: Dataset | None) -> str:
+            return f"'{d.name}'" if d else "none"
+
+        prompt._change_reason = f"{actor.name} set the evaluation dataset to {named(dataset)} (was {named(before)})"
+        prompt._history_user = actor.user
+        prompt.save()
     return eval_settings
 
 
@@ -297,6 +311,14 @@ def evaluation_compare_start(*, version: PromptVersion, actor: Actor) -> EvalRun
     return evaluation_start(version=version, dataset=dataset, actor=actor, baseline=baseline)
 
 
+def evaluation_alone_start(*, version: PromptVersion, actor: Actor) -> EvalRun:
+    """Run a version on its prompt's dataset, without a baseline (e.g. nothing is live yet)."""
+    dataset = prompt_dataset(version.prompt)
+    if dataset is None:
+        raise InvalidInput(f"'{version.prompt.name}' has no evaluation dataset; choose one first.", code="no_dataset")
+    return evaluation_start(version=version, dataset=dataset, actor=actor)
+
+
 def evaluation_on_submit(version: PromptVersion) -> EvalRun | None:
     """Automatic comparison when a version is submitted for review (if its prompt has a dataset).
 
@@ -388,10 +410,11 @@ class Evaluator:
     scorers: list[Scorer]
     primary_metric: str
     client: LLMClient
+    text_role: str = "user"
 
     def messages(self, case: Case) -> list[dict[str, Any]]:
         compiled = self.version.compile(**case.variables).prompt
-        return [{"role": "user", "content": compiled}] if isinstance(compiled, str) else compiled
+        return [{"role": self.text_role, "content": compiled}] if isinstance(compiled, str) else compiled
 
     def judge(self, rubric: str, expected: str, output: str) -> float:
         reply = self.client.chat(judge_messages(rubric, expected, output), temperature=0).content
@@ -422,13 +445,18 @@ def quality(scores: dict[str, float], primary_metric: str) -> float:
     return sum(scores.values()) / len(scores)
 
 
+def text_role(prompt: Prompt) -> str:
+    """The role a text prompt is sent with: a System-type prompt is what an app sends as its system message."""
+    return "system" if prompt.prompt_type == PromptType.SYSTEM else "user"
+
+
 def run_execute(run_id: int) -> str:
     """The body of the run task. Returns what happened, for logs and tests."""
     worker = uuid.uuid4().hex
     if not _claim(run_id, worker):
         return "not claimed"
     try:
-        return _execute(EvalRun.objects.select_related("version").get(pk=run_id), worker)
+        return _execute(EvalRun.objects.select_related("version__prompt").get(pk=run_id), worker)
     except LostRun:
         return "lost"
     except (ProviderError, CompileError, JudgeReplyError, ScorerSpecError) as exc:
@@ -450,7 +478,7 @@ def _execute(run: EvalRun, worker: str) -> str:
     heartbeat.start()
     try:
         with LLMClient(config) as client, ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"eval-{run.pk}") as pool:
-            evaluate = Evaluator(run.version, scorers, run.primary_metric, client)
+            evaluate = Evaluator(run.version, scorers, run.primary_metric, client, text_role(run.version.prompt))
             futures = [pool.submit(evaluate, case) for case in todo]
             chunk_size = config.concurrency * CHUNK_ROUNDS
             try:
@@ -721,19 +749,36 @@ def get_dataset(ref: int | str) -> Dataset:
     return found
 
 
+def dataset_picker_context(prompt: Prompt, request: Any = None) -> dict[str, Any]:
+    """The prompt's evaluation dataset and, for the roles that may change it, the picker's choices."""
+    from promptreg import permissions
+
+    dataset = prompt_dataset(prompt)
+    user = getattr(request, "user", None)
+    can_set = user is not None and permissions.can_review(user)  # the POLICY rule, as a role
+    return {
+        "dataset": dataset,
+        "gate_applies": ReviewPolicy.for_type(prompt.prompt_type).requires_eval,
+        "can_set_dataset": can_set,
+        "datasets": list(Dataset.objects.order_by("name").values_list("pk", "name")) if can_set else [],
+    }
+
+
 def version_panel_context(version: PromptVersion, request: Any = None) -> dict[str, Any]:
     """What the reviewer's page shows: the prompt's dataset, the latest run, the score diff against production, the gate."""
     from promptreg import permissions
 
-    dataset = prompt_dataset(version.prompt)
+    picker = dataset_picker_context(version.prompt, request)
+    dataset = picker["dataset"]
     policy = ReviewPolicy.for_type(version.prompt.prompt_type)
     user = getattr(request, "user", None)
     comparison = version_comparison(version)
+    production = version.prompt.label_version(PRODUCTION)
     return {
-        "dataset": dataset,
+        **picker,
+        "has_baseline": production is not None and production.pk != version.pk,
         "latest_run": version.eval_runs.select_related("dataset").order_by("-created_at", "-id").first(),
         "comparison": comparison,
-        "gate_applies": policy.requires_eval,
         "gate": eval_gate(version, policy, known=comparison),
         "can_run": user is not None and permissions.can_author(user) and dataset is not None,
     }

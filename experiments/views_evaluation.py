@@ -213,7 +213,6 @@ def version_evaluation(request, name: str, number: int):
         "prompt": prompt,
         "version": version,
         "runs": version.eval_runs.select_related("dataset").order_by("-created_at")[:20],
-        "dataset_form": PromptDatasetForm(initial={"dataset": context["dataset"]}),
         "other_versions": prompt.versions.exclude(pk=version.pk).order_by("-number").values_list("number", flat=True),
     })
     return render(request, "experiments/evaluation/version_evaluation.html", context)
@@ -225,7 +224,10 @@ def version_run(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     require(permissions.can_author(request.user))
-    run = _service(request, lambda: evaluation.evaluation_compare_start(version=version, actor=actor(request)))
+    if request.POST.get("mode") == "alone":
+        run = _service(request, lambda: evaluation.evaluation_alone_start(version=version, actor=actor(request)))
+    else:
+        run = _service(request, lambda: evaluation.evaluation_compare_start(version=version, actor=actor(request)))
     if run:
         messages.success(request, f"Evaluation queued: v{version.number} on '{run.dataset.name}'" + (" against production." if run.baseline_id else "."))
         return HttpResponseRedirect(reverse("experiments:run-detail", args=[run.pk]))
@@ -236,10 +238,13 @@ def version_run(request, name: str, number: int):
 @require_POST
 def prompt_dataset(request, name: str):
     prompt = get_prompt(name)
-    require(permissions.can_author(request.user))
+    require(permissions.can_review(request.user))  # a policy change: Reviewers and Admins
     form = PromptDatasetForm(request.POST)
-    if form.is_valid() and _service(request, lambda: evaluation.prompt_set_dataset(prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request))):
-        messages.success(request, "Evaluation dataset saved.")
+    if not form.is_valid():
+        messages.error(request, "Evaluation dataset: " + " ".join(form.errors["dataset"]))
+    elif _service(request, lambda: evaluation.prompt_set_dataset(prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request))):
+        chosen = form.cleaned_data["dataset"]
+        messages.success(request, f"Evaluation dataset of '{prompt.name}': {chosen.name if chosen else 'none'}.")
     back = request.POST.get("next", "")
     return HttpResponseRedirect(back if back.startswith("/") and not back.startswith("//") else reverse("promptreg:prompt-detail", args=[prompt.name]))
 

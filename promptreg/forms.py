@@ -19,7 +19,7 @@ from promptreg.models import (
     validate_prompt_name,
 )
 from promptreg.services import MAX_BODY_CHARS
-from promptreg.templating import Template
+from promptreg.templating import Template, normalize_newlines
 
 STATUS_CHOICES = [
     ("", "Active"),
@@ -132,6 +132,11 @@ def body_from_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     ]
 
 
+def too_long_message(what: str, size: int) -> str:
+    """`what` carries its verb ("The prompt text is"): said in the form and in the live panel as you paste."""
+    return f"{what} {size:,} characters long; the limit is {MAX_BODY_CHARS:,} characters. Nothing was cut: shorten it to save."
+
+
 class VersionForm(forms.Form):
     """A new version (and, for a new prompt, the prompt itself). Nothing is saved unless all of it is valid."""
 
@@ -140,7 +145,8 @@ class VersionForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. support, billing.")
     kind = forms.ChoiceField(choices=PromptKind.choices, widget=forms.RadioSelect, initial=PromptKind.TEXT, label="Format")
-    text = forms.CharField(required=False, strip=False, max_length=MAX_BODY_CHARS, label="Prompt text", widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}))
+    # No max_length: it would become the textarea's `maxlength`, and the browser silently cuts a longer paste.
+    text = forms.CharField(required=False, strip=False, label="Prompt text", widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}))
     model = forms.CharField(required=False, max_length=100, help_text="e.g. gpt-4o-mini")
     temperature = forms.FloatField(required=False, min_value=0, max_value=2)
     max_tokens = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, label="Max tokens")
@@ -178,14 +184,16 @@ class VersionForm(forms.Form):
         data = super().clean()
         kind = data.get("kind")
         if kind == PromptKind.TEXT:
-            body: Any = data.get("text", "")
+            body: Any = normalize_newlines(data.get("text", ""))
             if "text" in data and not body.strip():
                 self.add_error("text", "The prompt text is empty.")
+            elif len(body) > MAX_BODY_CHARS:
+                self.add_error("text", too_long_message("The prompt text is", len(body)))
         elif kind == PromptKind.CHAT:
-            body = body_from_rows(self.rows)
-            size = sum(len(r["content"]) for r in self.rows)
+            body = normalize_newlines(body_from_rows(self.rows))
+            size = sum(len(m.get("content", "")) for m in body)
             if size > MAX_BODY_CHARS:
-                self.add_error(None, f"The messages are {size:,} characters; the limit is {MAX_BODY_CHARS:,}.")
+                self.add_error(None, too_long_message("The messages are", size))
         else:
             return data
         if not self.errors.get("text"):

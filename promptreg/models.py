@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from promptreg.templating import Compiled, Template
+from promptreg.templating import Compiled, Template, normalize_newlines
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*$")
 LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -25,7 +25,7 @@ LATEST = "latest"
 
 
 # Segments the API appends to a prompt name; a name ending in one would be unreachable.
-RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor", "tags"})
+RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor", "tags", "dataset"})
 
 
 def validate_prompt_name(name: str) -> None:
@@ -39,7 +39,7 @@ def validate_prompt_name(name: str) -> None:
     if reserved:
         raise ValidationError(
             f"'{sorted(reserved)[0]}' cannot be a folder or name segment after the first: "
-            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor)."
+            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor, …/dataset)."
         )
 
 
@@ -251,7 +251,8 @@ class PromptVersion(models.Model):
 
     @staticmethod
     def hash_content(kind: str, body: Any, config: dict) -> str:
-        canonical = json.dumps([kind, body, config], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # Hashed as stored (line endings normalised), so a file with `\r\n` is not a change of its stored version.
+        canonical = json.dumps([kind, normalize_newlines(body), config], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -37,7 +37,7 @@ from promptreg.models import (
     validate_label_name,
     validate_prompt_name,
 )
-from promptreg.templating import Template, TemplateError
+from promptreg.templating import Template, TemplateError, normalize_newlines
 
 MAX_BODY_CHARS = 200_000
 REVIEW = "review"
@@ -210,6 +210,10 @@ def version_publish(
     """
     actor.require(Scope.WRITE, "Publishing a version")
     config = {} if config is None else config
+    # Every input path (dashboard, API, file import, Langfuse routes) comes through here: one line-ending rule.
+    body, commit_message, purpose, known_edge_cases, sample_values = normalize_newlines(
+        [body, commit_message, purpose or "", known_edge_cases or "", sample_values or {}]
+    )
     commit_message = _require_text(commit_message, "A commit message (what changed and why)")
     template = validate_content(kind, body, config)
     prompt = _prompt_for_publish(name, actor, prompt_type, description)
@@ -232,12 +236,12 @@ def version_publish(
         config=config,
         variables=template.variables,
         commit_message=commit_message,
-        purpose=purpose or "",
-        known_edge_cases=known_edge_cases or "",
+        purpose=purpose,
+        known_edge_cases=known_edge_cases,
         content_hash=PromptVersion.hash_content(kind, body, config),
         parent=parent,
         source_commit=source_commit,
-        sample_values=sample_values or {},
+        sample_values=sample_values,
         created_by=actor.user,
         created_by_key=actor.api_key,
     )

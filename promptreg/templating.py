@@ -34,6 +34,20 @@ class CompileError(ValueError):
         super().__init__(message)
 
 
+def normalize_newlines(value: Any) -> Any:
+    """`\r\n` and lone `\r` become `\n` in a text body, in each chat message's content, and in any string.
+
+    Browsers send textarea text with `\r\n`; stored as is, every diff shows line breaks that nobody changed.
+    """
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
+    if isinstance(value, list):
+        return [normalize_newlines(item) for item in value]
+    if isinstance(value, dict):
+        return {key: normalize_newlines(item) for key, item in value.items()}
+    return value
+
+
 @dataclass
 class Compiled:
     prompt: str | list[dict[str, Any]]

@@ -257,6 +257,12 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "response": DATASET_OUT,
     },
     ("get", "/api/v1/datasets/{ref}"): {"params": {"ref": "support-regression"}, "request": None, "status": 200, "response": DATASET_OUT},
+    ("put", PROMPT + "/dataset"): {
+        "params": {"name": NAME},
+        "request": {"dataset": "support-regression"},
+        "status": 200,
+        "response": {"prompt": NAME, "dataset": {"id": 1, "name": "support-regression"}},
+    },
     ("post", "/api/v1/evaluations"): {
         "params": {},
         "request": {"prompt": NAME, "version": 2, "dataset": "support-regression"},

@@ -11,7 +11,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from promptreg import permissions, services
+from promptreg import panels, permissions, services
 from promptreg.forms import PromptFilterForm, ReasonForm
 from promptreg.models import PRODUCTION, Prompt, ReviewPolicy
 from promptreg.preview import build_preview
@@ -72,6 +72,7 @@ def prompt_detail(request, name: str):
         "can_deploy": permissions.can_deploy(user),
         "rollback_to": services.rollback_target(prompt) if production and permissions.can_deploy(user) else None,
         "reason_form": ReasonForm(),
+        "panels": panels.prompt_render_context(prompt, request),
     }
     return render(request, "promptreg/prompt_detail.html", context)
 

@@ -115,7 +115,11 @@ def version_activate(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     production = prompt.label_version(PRODUCTION)
-    context = {"prompt": prompt, "version": version, "production": production, "missing": missing_gates(version, PRODUCTION), "can_override": permissions.can_admin(request.user)}
+    context = {
+        "prompt": prompt, "version": version, "production": production, "missing": missing_gates(version, PRODUCTION),
+        "can_override": permissions.can_admin(request.user),
+        "diff": build_diff(production, version) if production and production.pk != version.pk else None,
+    }
     if request.method != "POST":
         return _confirm(request, "promptreg/activate_confirm.html", context, ReasonForm(initial={"expected_current": production.number if production else None}))
     form = ReasonForm(request.POST)

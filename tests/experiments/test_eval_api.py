@@ -60,3 +60,35 @@ def test_scopes(client, api_key_factory):
     assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
     assert client.post("/api/v1/evaluations", "{}", content_type="application/json").status_code == 401
     assert not Dataset.objects.exists()
+
+
+def put(client, path, body, secret):
+    return client.put(path, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+def test_setting_the_prompt_dataset_is_an_admin_key_policy_change(client, api_key_factory, publish, dataset):
+    from experiments.models import PromptEvalSettings
+
+    v = publish(name="geo/answer-query", body="{{ query }}")
+    _, write = api_key_factory("read", "write", "deploy")
+    response = put(client, "/api/v1/prompts/geo/answer-query/dataset", {"dataset": dataset.pk}, write)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
+    assert not PromptEvalSettings.objects.exists()
+
+    key, admin = api_key_factory("admin")
+    response = put(client, "/api/v1/prompts/geo/answer-query/dataset", {"dataset": "capitals"}, admin)
+    assert response.status_code == 200 and response.json() == {"prompt": "geo/answer-query", "dataset": {"id": dataset.pk, "name": "capitals"}}
+    assert PromptEvalSettings.objects.get(prompt=v.prompt).dataset == dataset
+    assert v.prompt.history.order_by("-history_id").first().history_change_reason == f"API key {key.name} set the evaluation dataset to 'capitals' (was none)"
+
+    for body, status, code in [({"dataset": "nope"}, 404, "dataset_not_found"), ({}, 400, None), ({"dataset": [1]}, 400, None)]:
+        response = put(client, "/api/v1/prompts/geo/answer-query/dataset", body, admin)
+        assert response.status_code == status and "error" in response.json()
+        if code:
+            assert response.json()["error"]["code"] == code
+    assert put(client, "/api/v1/prompts/no-such-prompt/dataset", {"dataset": dataset.pk}, admin).status_code == 404
+    assert PromptEvalSettings.objects.get(prompt=v.prompt).dataset == dataset
+
+    response = put(client, "/api/v1/prompts/geo/answer-query/dataset", {"dataset": None}, admin)
+    assert response.status_code == 200 and response.json()["dataset"] is None
+    assert PromptEvalSettings.objects.get(prompt=v.prompt).dataset is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -170,3 +171,13 @@ def test_cancel_a_running_run_stops_at_the_next_chunk(fake_llm, publish, setting
     assert run.state == RunState.CANCELLED
     assert 0 < run.done < 200 and run.results.count() == run.done
     assert run.metrics["quality_score"]["n"] == run.done
+
+
+def test_a_system_prompt_is_sent_as_the_system_message(fake_llm, publish, dataset):
+    system = publish(name="geo-system", body="You answer about {{ query }}", prompt_type="system")
+    extraction = publish(name="geo-extraction", body="Extract: {{ query }}", prompt_type="extraction")
+    for version, role in ((system, "system"), (extraction, "user")):
+        fake_llm.requests.clear()
+        run_execute(start(version, dataset).pk)
+        sent = [json.loads(r["body"])["messages"] for r in fake_llm.requests]
+        assert len(sent) == 4 and all(m == [{"role": role, "content": m[0]["content"]}] for m in sent)

@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from experiments.evaluation import evaluation_start, run_execute
+from promptreg.services import label_move
 from experiments.models import Dataset, EvalRun, PromptEvalSettings, RunState
 from tests.conftest import PASSWORD
 from tests.experiments.conftest import SERVER
@@ -110,13 +111,28 @@ def test_failed_run_page_says_why(client, author, settings, version, dataset):
 def test_one_click_evaluation_and_the_panel_on_the_version_page(client, author, fake_llm, version, dataset):
     login(client, author)
     page = client.get(reverse("promptreg:version-detail", args=[version.prompt.name, version.number]))
-    assert b"Evaluate against production" in page.content and b"eval gate: v1 has no finished evaluation" in page.content
-    response = client.post(reverse("experiments:version-run", args=[version.prompt.name, version.number]))
+    # Nothing is live yet: "Evaluate" alone; there is no production to compare with.
+    assert b'value="alone" class="primary">Evaluate</button>' in page.content and b"eval gate: v1 has no finished evaluation" in page.content
+    assert b"Evaluate against production" not in page.content
+    response = client.post(reverse("experiments:version-run", args=[version.prompt.name, version.number]), {"mode": "alone"})
     run = EvalRun.objects.get(version=version)
     assert response.status_code == 302 and response["Location"] == reverse("experiments:run-detail", args=[run.pk])
     run_execute(run.pk)
     page = client.get(reverse("promptreg:version-detail", args=[version.prompt.name, version.number]))
     assert b"The eval gate passes." in page.content
+
+
+def test_evaluate_against_production_from_the_version_page(client, author, deployer, fake_llm, publish, dataset):
+    v1 = publish(name="geo-answer", body="{{ query }}")
+    label_move(name="geo-answer", label="production", version=1, actor=SERVER, reason="first", override=True)
+    v2 = publish(name="geo-answer", body="Answer: {{ query }}")
+    PromptEvalSettings.objects.create(prompt=v1.prompt, dataset=dataset)
+    login(client, author)
+    page = client.get(reverse("promptreg:version-detail", args=["geo-answer", 2]))
+    assert b'value="compare" class="primary">Evaluate against production</button>' in page.content
+    response = client.post(reverse("experiments:version-run", args=["geo-answer", 2]), {"mode": "compare"})
+    run = EvalRun.objects.get(version=v2)
+    assert response.status_code == 302 and run.baseline.version == v1
 
 
 def test_missing_variables_message_on_one_click(client, author, fake_llm, publish, dataset):
@@ -128,12 +144,27 @@ def test_missing_variables_message_on_one_click(client, author, fake_llm, publis
     assert not EvalRun.objects.exists()
 
 
-def test_choose_the_prompt_dataset_and_structure_checks(client, author, publish, dataset):
+def test_choose_the_prompt_dataset_and_structure_checks(client, author, reviewer, publish, dataset):
     login(client, author)
     v1 = publish(name="geo-answer", body="{{ query }}")
     v2 = publish(name="geo-answer", body="Q: {{ query }} ({{ lang }})")
+    # The author alone may not choose what the gate measures: no picker, and the POST is refused.
+    page = client.get(reverse("promptreg:prompt-detail", args=["geo-answer"]))
+    assert b"Evaluation dataset:</strong> none" in page.content and b"A Reviewer or an Admin chooses it" in page.content
+    assert client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": dataset.pk}).status_code == 403
+    assert not PromptEvalSettings.objects.exists()
+    login(client, reviewer)
+    page = client.get(reverse("promptreg:prompt-detail", args=["geo-answer"]))
+    assert b'<label for="evaluation-dataset-' in page.content and b">Evaluation dataset</label>" in page.content
     response = client.post(reverse("experiments:prompt-dataset", args=[v1.prompt.name]), {"dataset": dataset.pk, "next": "/evaluations/"})
     assert response.status_code == 302 and PromptEvalSettings.objects.get(prompt=v1.prompt).dataset == dataset
+    record = v1.prompt.history.order_by("-history_id").first()
+    assert record.history_user == reviewer and record.history_change_reason == "rita set the evaluation dataset to 'capitals' (was none)"
+    audit = client.get(reverse("promptreg:prompt-audit", args=["geo-answer"])).content.decode()
+    assert "rita set the evaluation dataset to &#x27;capitals&#x27; (was none)" in audit
+    bad = client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": "99999"}, follow=True)
+    assert b"Evaluation dataset: Select a valid choice." in bad.content and PromptEvalSettings.objects.get().dataset == dataset
+    login(client, author)
     page = client.get(reverse("experiments:version-structure", args=[v2.prompt.name, 2]) + "?against=1")
     text = page.content.decode()
     assert "4 of 4 cases need a look" in text and "missing substitution: lang" in text

@@ -92,7 +92,7 @@ def test_chat_prompt_from_message_rows(client, author):
         ({"commit_message": ""}, "This field is required."),
         ({"name": ""}, "This field is required."),
         ({"name": "Customer Support"}, "Prompt names use lowercase letters"),
-        ({"text": "x" * 1_000_000}, "at most 200000 characters"),
+        ({"text": "x" * 1_000_000}, "The prompt text is 1,000,000 characters long; the limit is 200,000 characters. Nothing was cut"),
         ({"extra_config": "{not json"}, "Other settings is not valid JSON"),
         ({"sample_values": "[1, 2]"}, "Sample values must be a JSON object"),
         ({"temperature": "7"}, "less than or equal to 2"),

@@ -26,6 +26,7 @@ STORY = [
     ("get", "/api/v1/prompts/{name}/monitor"),
     ("post", "/api/v1/datasets"),
     ("get", "/api/v1/datasets/{ref}"),
+    ("put", "/api/v1/prompts/{name}/dataset"),
     ("post", "/api/v1/evaluations"),
     ("get", "/api/v1/evaluations/{run_id}"),
     ("post", "/api/v1/evaluations/{run_id}/cancel"),
