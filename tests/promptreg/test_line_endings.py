@@ -56,7 +56,7 @@ def test_the_migration_rewrites_stored_versions_and_their_hash(publish):
     # Rows as an older release stored them (update() bypasses the immutability check, as the migration does).
     PromptVersion.objects.filter(pk=version.pk).update(body=CRLF, purpose="p\r\nq", content_hash="old")
     PromptVersion.objects.filter(pk=other.pk).update(body=[{"role": "user", "content": "x\r\ny"}], content_hash="old-chat")
-    migration = importlib.import_module("promptreg.migrations.0005_normalize_line_endings")
+    migration = importlib.import_module("promptreg.migrations.0006_normalize_line_endings")
     migration.forwards(apps, None)
     version.refresh_from_db()
     other.refresh_from_db()

@@ -42,6 +42,6 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("promptreg", "0004_history_reason_text")]
+    dependencies = [("promptreg", "0005_version_tags")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
