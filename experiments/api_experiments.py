@@ -54,7 +54,7 @@ class ExperimentIn(Schema):
     label: str = "production"
     control_version: int
     treatment_version: int
-    traffic_fraction: float = Field(0.5, description="Share of sessions that get the treatment (a canary: 0.05).")
+    traffic_fraction: float | None = Field(None, description="Share of sessions that get the treatment: 0.5 unless given, a canary 0.05.")
     primary_metric: str = "quality_score"
     primary_direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
     primary_kind: Literal["mean", "proportion"] = "mean"
@@ -76,7 +76,12 @@ class ReasonIn(Schema):
 
 class ShipIn(Schema):
     reason: str
-    override: bool = False
+    override: bool = Field(False, description="Ship whatever the analysis says (needs an `admin` key and a reason); recorded as an override.")
+
+
+class StartIn(Schema):
+    override: bool = Field(False, description="Start although the treatment misses the label's gates (needs an `admin` key and a reason); recorded.")
+    reason: str = ""
 
 
 def experiment_json(experiment: Experiment, *, with_analysis: bool = True) -> dict[str, Any]:
@@ -134,9 +139,18 @@ def get_experiment(request: HttpRequest, experiment_id: int):
     return experiment_json(_get(experiment_id))
 
 
-@router.post("/experiments/{int:experiment_id}/start", auth=ApiKeyAuth(Scope.DEPLOY), response=dict, summary="Start routing traffic")
-def start_experiment(request: HttpRequest, experiment_id: int):
-    services.experiment_start(experiment_id=experiment_id, actor=api_actor(request))
+@router.post(
+    "/experiments/{int:experiment_id}/start", auth=ApiKeyAuth(Scope.DEPLOY), response=dict,
+    summary="Start routing traffic (the treatment must pass the label's gates)",
+    description=(
+        "The treatment gets real traffic, so it meets the gates of the label it takes traffic from, as a label move "
+        "would: a 400 `gate_blocked` names each missing gate in `error.missing`. `override: true` with a reason and an "
+        "`admin` key starts anyway, recorded as an override."
+    ),
+)
+def start_experiment(request: HttpRequest, experiment_id: int, payload: StartIn | None = None):
+    payload = payload or StartIn()
+    services.experiment_start(experiment_id=experiment_id, actor=api_actor(request), override=payload.override, reason=payload.reason)
     return experiment_json(_get(experiment_id))
 
 
@@ -149,6 +163,11 @@ def stop_experiment(request: HttpRequest, experiment_id: int, payload: ReasonIn 
 @router.post(
     "/experiments/{int:experiment_id}/ship", auth=ApiKeyAuth(Scope.DEPLOY), response=dict,
     summary="Move the label to the treatment (gates apply) and conclude (a canary: promote)",
+    description=(
+        "Only on a verdict that allows it: `ship_treatment` (a canary: also no significant difference with every guardrail "
+        "non-inferior, after the minimum samples). Otherwise 400 `ship_blocked` naming the decision; `override: true` with "
+        "an `admin` key ships anyway, recorded as an override."
+    ),
 )
 def ship_experiment(request: HttpRequest, experiment_id: int, payload: ShipIn):
     services.experiment_ship(experiment_id=experiment_id, actor=api_actor(request), reason=payload.reason, override=payload.override)

@@ -11,6 +11,7 @@ stale (its worker died) is taken over by the next worker that asks.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -38,8 +39,8 @@ from experiments.models.evaluation import (
 )
 from experiments.scorers import JudgeReplyError, Scorer, ScorerSpecError, judge_messages, normalise_specs, parse_judge_reply, parse_scorers
 from promptreg.exceptions import InvalidInput, NotFound
-from promptreg.models import PRODUCTION, Prompt, PromptType, PromptVersion, ReviewPolicy, Scope
-from promptreg.services import POLICY, Actor
+from promptreg.models import PRODUCTION, PolicyArea, Prompt, PromptType, PromptVersion, ReviewPolicy, Scope
+from promptreg.services import POLICY, Actor, policy_change_record
 from promptreg.templating import CompileError
 
 log = logging.getLogger(__name__)
@@ -110,16 +111,29 @@ def _touch(dataset: Dataset, reason: str) -> None:
     dataset.save()
 
 
+def _scoring(scorers: Any, primary_metric: str) -> str:
+    return json.dumps({"scorers": scorers, "primary_metric": primary_metric or QUALITY_SCORE}, sort_keys=True)
+
+
 @transaction.atomic
 def dataset_update(
     *, dataset: Dataset, actor: Actor, name: str, scorers: Any, description: str = "", primary_metric: str = ""
 ) -> Dataset:
+    """Edit a dataset. Its scorers and primary metric decide the eval gate of every prompt that uses it
+    as its gate dataset: changing those is a policy change (Reviewer or Admin), in those prompts' audit trails."""
     actor.require(Scope.WRITE, "Editing a dataset")
     dataset = _lock_dataset(dataset)
     name = _name(name)
     if Dataset.objects.filter(name=name).exclude(pk=dataset.pk).exists():
         raise InvalidInput(f"A dataset named '{name}' already exists.", code="duplicate_name")
-    dataset.scorers = _check_scorers(scorers, primary_metric)
+    specs = _check_scorers(scorers, primary_metric)
+    before, after = _scoring(dataset.scorers, dataset.primary_metric), _scoring(specs, primary_metric)
+    gated = list(Prompt.objects.filter(eval_settings__dataset=dataset).order_by("name"))
+    if gated and before != after:
+        actor.require(POLICY, f"Changing the scorers of '{dataset.name}', the gate dataset of {', '.join(p.name for p in gated)}")
+        for prompt in gated:
+            policy_change_record(actor=actor, area=PolicyArea.DATASET_SCORERS, before=before, after=after, prompt=prompt, reason=f"dataset '{dataset.name}'")
+    dataset.scorers = specs
     dataset.name, dataset.description, dataset.primary_metric = name, description, primary_metric
     _touch(dataset, f"edited by {actor.name}")
     return dataset
@@ -192,26 +206,26 @@ def prompt_set_dataset(*, prompt: Prompt, dataset: Dataset | None, actor: Actor,
     """Choose the dataset a prompt's versions are evaluated on (and gated by, for eval-gated types).
 
     A policy change, not the author's to make: Reviewers and Admins (API: the admin scope). It is
-    recorded on the prompt's own history, so the prompt's audit trail shows who changed it and from what.
+    recorded as a PolicyChange, so the prompt's audit trail shows who changed it and from what.
     """
     actor.require(POLICY, "Changing the evaluation dataset")
     if alpha is not None and not 0 < alpha < 0.5:
         raise InvalidInput("alpha must be between 0 and 0.5.", code="invalid_alpha")
     prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     eval_settings, _ = PromptEvalSettings.objects.select_for_update().get_or_create(prompt=prompt)
-    before = eval_settings.dataset
+    before = (eval_settings.dataset.name if eval_settings.dataset_id else None, eval_settings.alpha)
     eval_settings.dataset = dataset
     if alpha is not None:
         eval_settings.alpha = alpha
+    after = (dataset.name if dataset else None, eval_settings.alpha)
+    if before == after:
+        return eval_settings
     eval_settings._change_reason = f"set by {actor.name}"
     eval_settings.save()
-    if before != dataset:
-        def named(d: Dataset | None) -> str:
-            return f"'{d.name}'" if d else "none"
-
-        prompt._change_reason = f"{actor.name} set the evaluation dataset to {named(dataset)} (was {named(before)})"
-        prompt._history_user = actor.user
-        prompt.save()
+    policy_change_record(
+        actor=actor, area=PolicyArea.GATE_DATASET, prompt=prompt,
+        before=f"{before[0] or '(none)'} (alpha {before[1]:g})", after=f"{after[0] or '(none)'} (alpha {after[1]:g})",
+    )
     return eval_settings
 
 

@@ -23,6 +23,8 @@ from experiments.models import (
     AnalysisSnapshot,
     Direction,
     Experiment,
+    ExperimentAction,
+    ExperimentEvent,
     ExperimentKind,
     ExperimentMode,
     ExperimentSession,
@@ -33,12 +35,14 @@ from experiments.models import (
 )
 from experiments.scores import METRIC_RE
 from promptreg import signals
-from promptreg.exceptions import Conflict, InvalidInput, NotFound
+from promptreg.exceptions import Conflict, GateBlocked, InvalidInput, NotFound
+from promptreg.gates import missing_gates
 from promptreg.models import Label, MoveVia, Prompt, PromptVersion, Scope, validate_label_name
 from promptreg.services import Actor, label_move
 
 BASELINE_WINDOW = timedelta(days=14)
 DEFAULT_CANARY_FRACTION = 0.05
+DEFAULT_EXPERIMENT_FRACTION = 0.5
 
 
 def _serving_changed(prompt_name: str) -> None:
@@ -113,7 +117,7 @@ def experiment_create(
     control_version: int,
     treatment_version: int,
     label: str = "production",
-    traffic_fraction: float = 0.5,
+    traffic_fraction: float | None = None,
     primary_metric: str = "quality_score",
     primary_direction: str = Direction.HIGHER,
     primary_kind: str = MetricKind.MEAN,
@@ -129,7 +133,8 @@ def experiment_create(
     hypothesis: str = "",
 ) -> Experiment:
     """Register an experiment as a draft: the hypothesis, metrics and margins are written down
-    before any data is seen, and locked when it starts."""
+    before any data is seen, and locked when it starts. Without a `traffic_fraction`, a canary
+    sends 5% of the label's traffic to the treatment and an experiment 50%."""
     actor.require(Scope.DEPLOY, "Creating an experiment")
     found = Prompt.objects.filter(name=prompt).first()
     if found is None:
@@ -151,6 +156,8 @@ def experiment_create(
         raise InvalidInput("mode must be 'fixed' or 'sequential'.", code="invalid_experiment")
     if kind not in ExperimentKind.values:
         raise InvalidInput("kind must be 'experiment' or 'canary'.", code="invalid_experiment")
+    if traffic_fraction is None:
+        traffic_fraction = DEFAULT_CANARY_FRACTION if kind == ExperimentKind.CANARY else DEFAULT_EXPERIMENT_FRACTION
     fraction = _number(traffic_fraction, "traffic_fraction", low=0.0001, high=0.9999)
     alpha = _number(alpha, "alpha", low=0.0001, high=0.2)
     power = _number(power, "power", low=0.5, high=0.99)
@@ -198,15 +205,46 @@ def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -
     experiment.save()
 
 
+def _record(
+    experiment: Experiment, action: str, actor: Actor, reason: str, *, share: float, decision: str = "", bypassed: list[str] | None = None
+) -> ExperimentEvent:
+    """The traffic change in the prompt's audit trail and the deployment timeline."""
+    return ExperimentEvent.objects.create(
+        experiment=experiment, prompt=experiment.prompt, label=experiment.label, action=action,
+        control_version=experiment.control_version, treatment_version=experiment.treatment_version,
+        treatment_share=share, decision=decision, is_override=bool(bypassed), bypassed=bypassed or [],
+        via=actor.via, reason=reason, **actor.record(),
+    )
+
+
+def _override_reason(override: bool, reason: str, actor: Actor, action: str) -> str:
+    reason = (reason or "").strip()
+    if override:
+        actor.require_override(action)
+        if not reason:
+            raise InvalidInput("An override needs a reason (it is recorded).", code="missing_field")
+    return reason
+
+
 @transaction.atomic
-def experiment_start(*, experiment_id: int, actor: Actor) -> Experiment:
+def experiment_start(*, experiment_id: int, actor: Actor, override: bool = False, reason: str = "") -> Experiment:
     """Start routing traffic: the control must be what the label serves now, and only one
-    experiment may run per prompt and label. Metrics and margins are locked from here on."""
+    experiment may run per prompt and label. Metrics and margins are locked from here on.
+
+    The treatment gets real traffic, so it must pass the gates of the label it takes traffic
+    from, as if the label moved to it; `override` (admin, with a reason) bypasses them, recorded."""
     actor.require(Scope.DEPLOY, "Starting an experiment")
+    reason = _override_reason(override, reason, actor, "Overriding the gates of an experiment's treatment")
     Prompt.objects.select_for_update().filter(experiments__pk=experiment_id).first()  # serialise with label moves
     experiment = _lock(experiment_id)
     if experiment.state != ExperimentState.DRAFT:
         raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a draft can start.", code="invalid_state")
+    missing = missing_gates(experiment.treatment_version, experiment.label)
+    if missing and not override:
+        raise GateBlocked(
+            f"v{experiment.treatment_version.number} cannot take {experiment.label} traffic yet: " + "; ".join(missing) + ".",
+            details={"missing": missing},
+        )
     if experiment.prompt.is_retired:
         raise InvalidInput(f"'{experiment.prompt.name}' is retired.", code="prompt_retired")
     live = Label.objects.filter(prompt=experiment.prompt, name=experiment.label).values_list("version_id", flat=True).first()
@@ -222,9 +260,10 @@ def experiment_start(*, experiment_id: int, actor: Actor) -> Experiment:
     experiment.started_at = timezone.now()
     try:
         with transaction.atomic():
-            _transition(experiment, ExperimentState.RUNNING, "", actor)
+            _transition(experiment, ExperimentState.RUNNING, reason, actor)
     except IntegrityError:
         raise Conflict(f"Another experiment is running on {experiment.prompt.name}@{experiment.label}.", code="experiment_running") from None
+    _record(experiment, ExperimentAction.START, actor, reason, share=experiment.traffic_fraction, bypassed=missing if override else [])
     _serving_changed(experiment.prompt.name)
     return experiment
 
@@ -239,6 +278,7 @@ def experiment_stop(*, experiment_id: int, actor: Actor, reason: str = "") -> Ex
     experiment.ended_at = timezone.now()
     experiment.end_reason = (reason or "").strip() or "stopped"
     _transition(experiment, ExperimentState.STOPPED, experiment.end_reason, actor)
+    _record(experiment, ExperimentAction.STOP, actor, experiment.end_reason, share=0.0)
     _serving_changed(experiment.prompt.name)
     _snapshot_on_commit(experiment)
     return experiment
@@ -257,9 +297,25 @@ def experiment_conclude(*, experiment_id: int, actor: Actor, reason: str) -> Exp
     experiment.ended_at = experiment.ended_at or timezone.now()
     experiment.end_reason = reason
     _transition(experiment, ExperimentState.CONCLUDED, reason, actor)
+    _record(experiment, ExperimentAction.CONCLUDE, actor, reason, share=0.0)
     _serving_changed(experiment.prompt.name)
     _snapshot_on_commit(experiment)
     return experiment
+
+
+def ship_blocker(experiment: Experiment, analysis: stats.Analysis) -> str | None:
+    """Why the verdict does not allow shipping, or None. An experiment ships on `ship_treatment`; a
+    canary also on no significant difference when every guardrail is proven non-inferior (it is a
+    safety check, not a search for a lift), and never before the minimum samples."""
+    if analysis.decision == stats.SHIP:
+        return None
+    unproven = [g["metric"] for g in analysis.guardrails if not g["non_inferior"]]
+    if experiment.kind == ExperimentKind.CANARY and analysis.decision == stats.NO_DIFFERENCE and not unproven:
+        return None
+    why = f"the analysis decision is {analysis.decision}, not {stats.SHIP}"
+    if experiment.kind == ExperimentKind.CANARY and analysis.decision == stats.NO_DIFFERENCE:
+        why += f" (a canary ships on no significant difference only when every guardrail is non-inferior: {', '.join(unproven)} is not yet)"
+    return why
 
 
 @transaction.atomic
@@ -267,11 +323,15 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     """Move the label to the treatment through the registry's `label_move` (its gates apply,
     and the move is in the deployment log as made by an experiment), then conclude.
 
-    Refused while the split is broken (`invalid_srm`): the numbers cannot be trusted."""
+    Only on a verdict that allows it (`ship_blocker`); `override` (admin) ships anyway and is
+    recorded with what it bypassed. Never while the split is broken (`invalid_srm`): the numbers
+    cannot be trusted, override or not."""
     actor.require(Scope.DEPLOY, "Shipping an experiment")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("Say why you ship (it goes in the deployment log).", code="missing_field")
+    if override:
+        actor.require_override("Shipping against the analysis")
     Prompt.objects.select_for_update(of=("self",)).filter(experiments__pk=experiment_id).first()  # the prompt first, as start does
     experiment = _lock(experiment_id)
     if experiment.state not in (ExperimentState.RUNNING, ExperimentState.STOPPED):
@@ -279,6 +339,9 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     analysis = experiment_analyse(experiment)
     if analysis.decision == stats.INVALID_SRM:
         raise InvalidInput("Cannot ship: " + analysis.explanation, code="invalid_srm")
+    blocker = ship_blocker(experiment, analysis)
+    if blocker and not override:
+        raise InvalidInput(f"Cannot ship: {blocker}. {analysis.explanation}", code="ship_blocked", details={"decision": analysis.decision})
     move = label_move(
         name=experiment.prompt.name,
         label=experiment.label,
@@ -291,12 +354,15 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     experiment.ended_at = experiment.ended_at or timezone.now()
     experiment.end_reason = f"shipped: {reason}"
     _transition(experiment, ExperimentState.CONCLUDED, experiment.end_reason, actor)
+    bypassed = ([f"ship verdict: {blocker}"] if blocker else []) + list(move.bypassed_gates)
+    _record(experiment, ExperimentAction.SHIP, actor, reason, share=1.0, decision=analysis.decision, bypassed=bypassed)
     _snapshot_on_commit(experiment)
     return experiment
 
 
 def canary_start(
-    *, actor: Actor, prompt: str, version: int, label: str = "production", traffic_fraction: float = DEFAULT_CANARY_FRACTION, **design: Any
+    *, actor: Actor, prompt: str, version: int, label: str = "production", traffic_fraction: float = DEFAULT_CANARY_FRACTION,
+    override: bool = False, reason: str = "", **design: Any,
 ) -> Experiment:
     """Send a share of the label's traffic (5% by default) to a new version, analysed like any
     experiment; then `experiment_ship` promotes it to 100% or `experiment_conclude` rolls it back."""
@@ -309,7 +375,7 @@ def canary_start(
             actor=actor, prompt=prompt, label=label, control_version=live.number, treatment_version=version,
             traffic_fraction=traffic_fraction, kind=ExperimentKind.CANARY, **design,
         )
-        return experiment_start(experiment_id=experiment.pk, actor=actor)
+        return experiment_start(experiment_id=experiment.pk, actor=actor, override=override, reason=reason)
 
 
 # --- analysis -------------------------------------------------------------------

@@ -87,7 +87,10 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def experiment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
-    """Recompute and store the analysis now (the dashboard's refresh button)."""
+    """Recompute and store the analysis now (the dashboard's refresh button): a write, so Deployers only
+    (beat refreshes every running experiment anyway)."""
+    if not permissions.can_deploy(request.user):
+        raise PermissionDenied
     experiment = _get(pk)
     services.experiment_snapshot(experiment.pk)
     if request.htmx:
@@ -111,10 +114,8 @@ def experiment_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
     if not permissions.can_deploy(request.user):
         raise PermissionDenied
     call, success = ACTIONS[action]
-    kwargs = {"experiment_id": pk, "actor": _actor(request)}
-    if action != "start":
-        kwargs["reason"] = request.POST.get("reason", "")
-    if action == "ship":
+    kwargs = {"experiment_id": pk, "actor": _actor(request), "reason": request.POST.get("reason", "")}
+    if action in ("start", "ship"):
         kwargs["override"] = request.POST.get("override") == "on"
     return done_or_error(request, lambda: call(**kwargs), success, reverse("experiments:experiment-detail", args=[pk]))
 

@@ -1,7 +1,18 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
-from promptreg.models import ApiKey, Label, LabelMove, Prompt, PromptVersion, Review, ReviewPolicy, Tag
+from promptreg import services
+from promptreg.exceptions import Forbidden
+from promptreg.models import ApiKey, Label, LabelMove, MoveVia, PolicyChange, Prompt, PromptVersion, Review, ReviewPolicy, Tag
+
+
+def _policy_service(call):
+    """The admin's own permissions are not enough for a policy change: the service checks the role and records it."""
+    try:
+        return call()
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
 
 
 @admin.register(Prompt)
@@ -9,6 +20,17 @@ class PromptAdmin(SimpleHistoryAdmin):
     list_display = ("name", "prompt_type", "owner", "retired_at")
     list_filter = ("prompt_type",)
     search_fields = ("name", "description")
+
+    def save_model(self, request, obj, form, change):
+        if change and "prompt_type" in form.changed_data:
+            new_type = obj.prompt_type
+            obj.prompt_type = form.initial["prompt_type"]
+            super().save_model(request, obj, form, change)
+            actor = services.Actor(via=MoveVia.BUTTON, user=request.user)
+            _policy_service(lambda: services.prompt_set_type(name=obj.name, prompt_type=new_type, actor=actor, reason="changed in the Django admin"))
+            obj.refresh_from_db()
+            return
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(PromptVersion)
@@ -49,7 +71,31 @@ class ReviewAdmin(SimpleHistoryAdmin):
 
 @admin.register(ReviewPolicy)
 class ReviewPolicyAdmin(SimpleHistoryAdmin):
-    list_display = ("prompt_type", "requires_review", "requires_eval", "min_approvals")
+    list_display = ("prompt_type", "requires_review", "requires_eval", "min_approvals", "protected_labels")
+
+    def save_model(self, request, obj, form, change):
+        """Through the service: Reviewer or Admin role, and a record in every affected prompt's audit trail."""
+        actor = services.Actor(via=MoveVia.BUTTON, user=request.user)
+        changes = {f: form.cleaned_data[f] for f in services.POLICY_FIELDS if f in form.cleaned_data}
+        policy = _policy_service(lambda: services.review_policy_update(
+            prompt_type=obj.prompt_type, actor=actor, changes=changes, reason="changed in the Django admin"
+        ))
+        obj.pk = policy.pk
+
+
+@admin.register(PolicyChange)
+class PolicyChangeAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "area", "prompt", "prompt_type", "before", "after", "actor", "api_key", "via")
+    list_filter = ("area", "via")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ApiKey)

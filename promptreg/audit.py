@@ -1,5 +1,7 @@
-"""The audit trail: versions, reviews, label moves (deploys and rollbacks) and prompt
-changes, merged newest first from the deployment log and simple-history's records.
+"""The audit trail: versions, reviews, label moves (deploys and rollbacks), prompt changes and
+policy changes, merged newest first from the deployment log, the policy log and simple-history's
+records. Apps above the registry add their own sources (`register_source`: the experiments app's
+traffic changes), so the registry never imports them.
 
 Pages are cut from the merged stream: each source gives at most `offset + size`
 rows, so a page costs a fixed number of queries whatever the history's length.
@@ -10,18 +12,19 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from promptreg.models import LabelMove, Prompt, PromptVersion, Review, ReviewDecision
+from promptreg.models import LabelMove, PolicyChange, Prompt, PromptVersion, Review, ReviewDecision
 
 KINDS = {
     "version": "New versions and status changes",
     "review": "Reviews",
     "deploy": "Activations and rollbacks",
     "prompt": "Prompt changes (type, retirement)",
+    "policy": "Policy changes (type, review policy, gate dataset, scorers)",
 }
 HIDDEN_DIFF_FIELDS = {"content_hash", "variables"}
 
@@ -49,7 +52,7 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def _window(qs: QuerySet, date_field: str, f: AuditFilter, prompt_field: str, by_user) -> QuerySet:
+def window(qs: QuerySet, date_field: str, f: AuditFilter, prompt_field: str, by_user) -> QuerySet:
     """Apply the filter; `by_user(username)` is the Q naming who acted in this source."""
     if f.prompt is not None:
         qs = qs.filter(**{prompt_field: f.prompt.pk})
@@ -116,7 +119,7 @@ def _field_changes(records: list, with_tags: bool = False) -> dict[int, list[tup
 
 
 def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
-    qs = _window(LabelMove.objects.all(), "created_at", f, "prompt_id", lambda u: Q(actor__username=u))
+    qs = window(LabelMove.objects.all(), "created_at", f, "prompt_id", lambda u: Q(actor__username=u))
     rows = qs.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:limit]
     events = []
     for m in rows:
@@ -131,7 +134,7 @@ def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
 
 def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = PromptVersion.history.model
-    qs = _window(
+    qs = window(
         model.objects.all(), "history_date", f, "prompt_id",
         lambda u: Q(history_type="+", created_by__username=u) | Q(history_type="~", history_user__username=u),
     )
@@ -157,7 +160,7 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
 
 def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = Review.history.model
-    qs = _window(model.objects.filter(history_type="+"), "history_date", f, "version__prompt_id", lambda u: Q(reviewer__username=u))
+    qs = window(model.objects.filter(history_type="+"), "history_date", f, "version__prompt_id", lambda u: Q(reviewer__username=u))
     rows = qs.select_related("version__prompt", "reviewer")[:limit]
     events = []
     for r in rows:
@@ -169,7 +172,7 @@ def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
 
 def _prompts(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = Prompt.history.model
-    qs = _window(model.objects.all(), "history_date", f, "id", lambda u: Q(history_user__username=u))
+    qs = window(model.objects.all(), "history_date", f, "id", lambda u: Q(history_user__username=u))
     rows = list(qs.select_related("history_user", "owner")[:limit])
     changes = _field_changes(rows, with_tags=True)
     events = []
@@ -182,7 +185,30 @@ def _prompts(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     return qs.count(), events
 
 
-SOURCES = {"deploy": _moves, "version": _versions, "review": _reviews, "prompt": _prompts}
+def _policy(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
+    qs = PolicyChange.objects.all()
+    if f.prompt is not None:
+        # A review-policy change has no prompt: it concerns every prompt of its type.
+        qs = qs.filter(Q(prompt=f.prompt) | Q(prompt__isnull=True, prompt_type=f.prompt.prompt_type))
+    qs = window(qs, "created_at", AuditFilter(since=f.since, until=f.until, user=f.user), "prompt_id", lambda u: Q(actor__username=u))
+    rows = qs.select_related("prompt", "actor", "api_key")[:limit]
+    events = []
+    for c in rows:
+        name = c.prompt.name if c.prompt_id else f"every {c.prompt_type} prompt"
+        url = reverse("promptreg:prompt-detail", args=[c.prompt.name]) if c.prompt_id else ""
+        title = f"Changed the {c.get_area_display().lower()}: {c.before or '(none)'} → {c.after or '(none)'}"
+        events.append(Event("policy", f"policy-{c.pk}", c.created_at, f"{c.actor_name} ({c.via})", name, title, c.reason, url))
+    return qs.count(), events
+
+
+Source = Callable[[AuditFilter, int], "tuple[int, Iterable[Event]]"]
+SOURCES: dict[str, Source] = {"deploy": _moves, "version": _versions, "review": _reviews, "prompt": _prompts, "policy": _policy}
+
+
+def register_source(kind: str, description: str, source: Source) -> None:
+    """Add a stream of events (newest first, at most `limit`, with the total count) to the audit trail."""
+    KINDS[kind] = description
+    SOURCES[kind] = source
 
 
 def audit_page(f: AuditFilter, page: int, size: int = 50) -> tuple[list[Event], int]:

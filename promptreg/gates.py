@@ -1,4 +1,5 @@
-"""Promotion gates: what a version still needs before it may take the `production` label.
+"""Promotion gates: what a version still needs before it may take a protected label
+(`production`, plus the PROTECTED_LABELS setting and its type's `ReviewPolicy.protected_labels`).
 
 The review gate lives here. Apps above the registry (the evaluation gate in
 `experiments`) register their own checks at start-up, so the registry never
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from promptreg.models import PRODUCTION, PromptVersion, ReviewPolicy, VersionStatus
+from promptreg.models import PromptVersion, ReviewPolicy, VersionStatus
 
 # A check returns None when satisfied, else a sentence saying what is missing.
 GateCheck = Callable[[PromptVersion, ReviewPolicy], "str | None"]
@@ -37,11 +38,15 @@ def eval_gate_missing(version: PromptVersion, policy: ReviewPolicy) -> str | Non
     return "eval gate: no evaluation has been run for this version"
 
 
+def protected_labels(prompt_type: str) -> list[str]:
+    return ReviewPolicy.for_type(prompt_type).gated_labels
+
+
 def missing_gates(version: PromptVersion, label: str) -> list[str]:
-    """Sentences naming each gate the version has not passed for `label` (only `production` is gated)."""
-    if label != PRODUCTION:
-        return []
+    """Sentences naming each gate the version has not passed for `label` (empty for an unprotected label)."""
     policy = ReviewPolicy.for_type(version.prompt.prompt_type)
+    if label not in policy.gated_labels:
+        return []
     missing = [review_gate(version, policy)]
     if policy.requires_eval:
         missing.append(_extra_checks.get("eval", eval_gate_missing)(version, policy))

@@ -243,11 +243,19 @@ class PromptVersion(models.Model):
 
     @property
     def author_name(self) -> str:
+        if self.created_by_id and self.created_by_key_id:
+            return f"{self.created_by.get_username()} (API key {self.created_by_key.name})"
         if self.created_by_id:
             return self.created_by.get_username()
         if self.created_by_key_id:
             return f"API key {self.created_by_key.name}"
         return "system"
+
+    @property
+    def has_accountable_author(self) -> bool:
+        """False for a version no person answers for (published by an ownerless key or an anonymous
+        pipeline): four-eyes cannot tell its author from its reviewer, so review flags it."""
+        return self.created_by_id is not None
 
     @staticmethod
     def hash_content(kind: str, body: Any, config: dict) -> str:
@@ -273,6 +281,18 @@ class Label(models.Model):
         return f"{self.prompt.name}@{self.name} → v{self.version.number}"
 
 
+class ActorNamed:
+    """For records with an `actor` (a user) and an `api_key`: who did it, as people read it."""
+
+    @property
+    def actor_name(self) -> str:
+        if self.actor_id:
+            return self.actor.get_username()
+        if self.api_key_id:
+            return f"API key {self.api_key.name}"
+        return "promptreg"
+
+
 class MoveVia(models.TextChoices):
     BUTTON = "button", "Dashboard button"
     API = "api", "API key"
@@ -282,7 +302,7 @@ class MoveVia(models.TextChoices):
     EXPERIMENT = "experiment", "Experiment"
 
 
-class LabelMove(models.Model):
+class LabelMove(ActorNamed, models.Model):
     """The deployment log: every label move, append-only."""
 
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="label_moves")
@@ -305,14 +325,6 @@ class LabelMove(models.Model):
     def __str__(self) -> str:
         src = f"v{self.from_version.number}" if self.from_version_id else "nothing"
         return f"{self.prompt.name}@{self.label}: {src} → v{self.to_version.number}"
-
-    @property
-    def actor_name(self) -> str:
-        if self.actor_id:
-            return self.actor.get_username()
-        if self.api_key_id:
-            return f"API key {self.api_key.name}"
-        return "promptreg"
 
 
 class ReviewDecision(models.TextChoices):
@@ -340,6 +352,8 @@ class ReviewPolicy(models.Model):
     requires_review = models.BooleanField(default=True)
     requires_eval = models.BooleanField(default=False)
     min_approvals = models.PositiveSmallIntegerField(default=1)
+    # Labels gated for this type on top of the PROTECTED_LABELS setting (e.g. ["staging"]).
+    protected_labels = models.JSONField(default=list, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -354,6 +368,44 @@ class ReviewPolicy(models.Model):
     def for_type(cls, prompt_type: str) -> ReviewPolicy:
         policy = cls.objects.filter(prompt_type=prompt_type).first()
         return policy or cls(prompt_type=prompt_type, requires_review=True, requires_eval=False)
+
+    @property
+    def gated_labels(self) -> list[str]:
+        """The labels a version of this type may take only through the gates: the global
+        PROTECTED_LABELS setting plus this type's own."""
+        return sorted(set(settings.PROTECTED_LABELS) | set(self.protected_labels or []))
+
+
+class PolicyArea(models.TextChoices):
+    PROMPT_TYPE = "prompt_type", "Prompt type"
+    REVIEW_POLICY = "review_policy", "Review policy"
+    GATE_DATASET = "gate_dataset", "Gate dataset"
+    DATASET_SCORERS = "dataset_scorers", "Gate dataset's scorers"
+
+
+class PolicyChange(ActorNamed, models.Model):
+    """A change to what the release gate asks of a prompt: its type, its type's review policy,
+    its gate dataset or that dataset's scorers. Append-only; shown in the prompt's audit trail.
+
+    A review-policy change concerns every prompt of its type: `prompt` is empty and
+    `prompt_type` says which prompts it touched."""
+
+    prompt = models.ForeignKey(Prompt, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_changes")
+    prompt_type = models.CharField(max_length=32, blank=True, db_index=True)
+    area = models.CharField(max_length=20, choices=PolicyArea.choices)
+    before = models.TextField(blank=True)
+    after = models.TextField(blank=True)
+    reason = models.TextField(blank=True)
+    via = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_area_display()}: {self.before or '(none)'} → {self.after or '(none)'}"
 
 
 class Scope(models.TextChoices):
@@ -383,6 +435,11 @@ class ApiKey(models.Model):
     public_id = models.CharField(max_length=40, unique=True)
     secret_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
+    # The person who answers for what the key does: versions published with it are theirs (four-eyes).
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys")
+    # A pipeline key whose changes were reviewed elsewhere (a pull request): its label moves bypass
+    # the gates on every route, each recorded as an override naming the key.
+    gate_override = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -398,17 +455,23 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.public_id})"
 
     @classmethod
-    def issue(cls, *, name: str, scopes: list[str], created_by=None) -> tuple[ApiKey, str]:
+    def issue(cls, *, name: str, scopes: list[str], created_by=None, owner=None, gate_override: bool = False) -> tuple[ApiKey, str]:
         """Create a key; the secret is returned once and only its hash is stored."""
         unknown = sorted(set(scopes) - set(Scope.values))
         if unknown or not scopes:
             raise ValidationError(f"scopes must be some of {', '.join(Scope.values)}; got {', '.join(unknown) or 'none'}")
+        if gate_override and not ({Scope.DEPLOY, Scope.ADMIN} & set(scopes)):
+            raise ValidationError("a gate-override key moves labels: give it the deploy scope")
+        if owner is not None and not owner.is_active:
+            raise ValidationError(f"the owner {owner.get_username()} is not an active user")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = cls.objects.create(
             name=name,
             public_id=PUBLIC_PREFIX + secrets.token_hex(8),
             secret_hash=hash_secret(secret),
             scopes=[s for s in Scope.values if s in scopes],
+            owner=owner,
+            gate_override=gate_override,
             created_by=created_by,
         )
         return key, secret

@@ -24,6 +24,8 @@ from promptreg.models import (
     ApiKey,
     Label,
     LabelMove,
+    PolicyArea,
+    PolicyChange,
     Prompt,
     PromptKind,
     PromptType,
@@ -72,13 +74,30 @@ class Actor:
             return permissions.has_role(self.user, _ROLE_FOR_SCOPE[scope])
         return True  # code running on the server itself: manage.py, beat, workers
 
-    def require(self, scope: str, action: str) -> None:
+    def require(self, scope: str, action: str, *, code: str | None = None) -> None:
         if not self.allowed(scope):
             if self.api_key is not None:
                 what = "the 'admin' scope" if scope == POLICY else f"the '{scope}' scope"
             else:
                 what = f"the {_ROLE_FOR_SCOPE.get(scope, scope)} role"
-            raise Forbidden(f"{action} needs {what}.")
+            raise Forbidden(f"{action} needs {what}.", code=code)
+
+    @property
+    def gate_override_key(self) -> bool:
+        """A key made with `--gate-override`: its label moves bypass the gates (recorded) on every route."""
+        return self.api_key is not None and self.api_key.gate_override
+
+    def require_override(self, action: str) -> None:
+        """An explicit override (`"override": true`): the admin scope or role, or a gate-override key."""
+        if not self.gate_override_key:
+            self.require(Scope.ADMIN, action)
+
+    @property
+    def accountable_user(self) -> Any:
+        """The person who answers for the action: the signed-in user, or the key's owner."""
+        if self.user is not None:
+            return self.user
+        return self.api_key.owner if self.api_key is not None else None
 
     @property
     def name(self) -> str:
@@ -91,6 +110,79 @@ class Actor:
     def record(self) -> dict[str, Any]:
         """Fields that say who did something, for the models that record it."""
         return {"actor": self.user, "api_key": self.api_key}
+
+
+def policy_change_record(
+    *, actor: Actor, area: str, before: Any, after: Any, reason: str = "", prompt: Prompt | None = None, prompt_type: str = ""
+) -> PolicyChange:
+    """Write a change to what the gate asks into the audit trail (the caller has checked POLICY)."""
+    return PolicyChange.objects.create(
+        prompt=prompt, prompt_type=prompt_type or (prompt.prompt_type if prompt else ""), area=area,
+        before="" if before is None else str(before), after="" if after is None else str(after),
+        reason=reason, via=actor.via, **actor.record(),
+    )
+
+
+def _set_prompt_type(prompt: Prompt, prompt_type: str, actor: Actor, reason: str) -> None:
+    """The prompt row is locked by the caller."""
+    actor.require(POLICY, f"Changing the type of '{prompt.name}' (it decides the review policy)", code="policy_change_requires_admin")
+    before = prompt.prompt_type
+    prompt.prompt_type = prompt_type
+    prompt._change_reason = f"type {before} → {prompt_type} by {actor.name}" + (f": {reason}" if reason else "")
+    prompt.save()
+    policy_change_record(actor=actor, area=PolicyArea.PROMPT_TYPE, before=before, after=prompt_type, reason=reason, prompt=prompt)
+
+
+@transaction.atomic
+def prompt_set_type(*, name: str, prompt_type: str, actor: Actor, reason: str = "") -> Prompt:
+    """Change a prompt's type, and with it the review policy its versions meet (Reviewer or Admin)."""
+    if prompt_type not in PromptType.values:
+        raise InvalidInput(f"prompt type must be one of {', '.join(PromptType.values)}.", code="invalid_prompt_type")
+    prompt = _lock_prompt(name)
+    if prompt.prompt_type != prompt_type:
+        _set_prompt_type(prompt, prompt_type, actor, reason)
+        _on_commit_changed(prompt.name)
+    return prompt
+
+
+POLICY_FIELDS = ("requires_review", "requires_eval", "min_approvals", "protected_labels")
+
+
+@transaction.atomic
+def review_policy_update(*, prompt_type: str, actor: Actor, changes: dict[str, Any], reason: str = "") -> ReviewPolicy:
+    """Change what a prompt type's versions need before a protected label (Reviewer or Admin);
+    the change is in the audit trail of every prompt of that type."""
+    actor.require(POLICY, "Changing a review policy")
+    if prompt_type not in PromptType.values:
+        raise InvalidInput(f"prompt type must be one of {', '.join(PromptType.values)}.", code="invalid_prompt_type")
+    unknown = sorted(set(changes) - set(POLICY_FIELDS))
+    if unknown:
+        raise InvalidInput(f"Unknown review-policy fields: {', '.join(unknown)}.", code="invalid_policy")
+    labels = changes.get("protected_labels")
+    if labels is not None:
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise InvalidInput("protected_labels must be a list of label names.", code="invalid_policy")
+        for label in labels:
+            try:
+                validate_label_name(label)
+            except ValidationError as exc:
+                raise InvalidInput(f"protected_labels: {exc.messages[0]}", code="invalid_policy") from None
+        changes = {**changes, "protected_labels": sorted(set(labels))}
+    policy = ReviewPolicy.objects.select_for_update().filter(prompt_type=prompt_type).first() or ReviewPolicy.for_type(prompt_type)
+    before = {f: getattr(policy, f) for f in POLICY_FIELDS}
+    for field_name, value in changes.items():
+        setattr(policy, field_name, value)
+    after = {f: getattr(policy, f) for f in POLICY_FIELDS}
+    if before == after:
+        return policy
+    policy._change_reason = f"changed by {actor.name}" + (f": {reason}" if reason else "")
+    policy.save()
+    diff = [f for f in POLICY_FIELDS if before[f] != after[f]]
+    policy_change_record(
+        actor=actor, area=PolicyArea.REVIEW_POLICY, prompt_type=prompt_type, reason=reason,
+        before=", ".join(f"{f}={before[f]}" for f in diff), after=", ".join(f"{f}={after[f]}" for f in diff),
+    )
+    return policy
 
 
 def _on_commit_changed(prompt_name: str) -> None:
@@ -167,19 +259,16 @@ def _prompt_for_publish(name: str, actor: Actor, prompt_type: str | None, descri
         with transaction.atomic():
             prompt, created = Prompt.objects.get_or_create(
                 name=name,
-                defaults={"prompt_type": prompt_type or PromptType.SYSTEM, "description": description or "", "owner": actor.user},
+                defaults={"prompt_type": prompt_type or PromptType.SYSTEM, "description": description or "", "owner": actor.accountable_user},
             )
     except IntegrityError:  # created concurrently by another publisher
         created = False
     prompt = _lock_prompt(name)
-    if not created and (prompt_type is not None or description is not None):
-        changed = False
-        if prompt_type is not None and prompt.prompt_type != prompt_type:
-            prompt.prompt_type, changed = prompt_type, True
-        if description is not None and prompt.description != description:
-            prompt.description, changed = description, True
-        if changed:
-            prompt.save()
+    if not created and prompt_type is not None and prompt.prompt_type != prompt_type:
+        _set_prompt_type(prompt, prompt_type, actor, "changed with a published version")
+    if not created and description is not None and prompt.description != description:
+        prompt.description = description
+        prompt.save()
     return prompt
 
 
@@ -242,7 +331,7 @@ def version_publish(
         parent=parent,
         source_commit=source_commit,
         sample_values=sample_values,
-        created_by=actor.user,
+        created_by=actor.accountable_user,
         created_by_key=actor.api_key,
     )
     if tags is not None:
@@ -264,11 +353,13 @@ def label_move(
     override: bool = False,
     expected_current: int | None = None,
 ) -> LabelMove:
-    """Point `label` at a version. `production` is gated by the review policy;
-    an admin may override, which is recorded with the gates it bypassed."""
+    """Point `label` at a version. A protected label (`production`, see `gates.protected_labels`) is
+    gated by the review policy; an admin may override, and a gate-override key always does, each
+    recorded with the gates it bypassed."""
     actor.require(Scope.DEPLOY, "Moving a label")
     if override:
-        actor.require(Scope.ADMIN, "Overriding a promotion gate")
+        actor.require_override("Overriding a promotion gate")
+    override = override or actor.gate_override_key
     reason = _require_text(reason, "A reason")
     try:
         validate_label_name(label)
@@ -367,12 +458,14 @@ def rollback(*, name: str, actor: Actor, reason: str, expected_current: int | No
     if expected_current is not None and current.version.number != expected_current:
         raise Conflict(
             f"{label} is now v{current.version.number}, not v{expected_current}: it was already moved, nothing was rolled back.",
-            code="stale_label",
+            code="stale_expectation",
         )
     target = rollback_target(prompt, label)
     if target is None:
         raise NothingToRollBack(f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to.")
-    return _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[])
+    move = _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[])
+    signals.rolled_back.send(sender=LabelMove, move=move)
+    return move
 
 
 @transaction.atomic

@@ -148,6 +148,11 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# Labels a version takes only through the release gates (review, eval), on every route: label moves,
+# experiment and canary starts, ships, the Langfuse API. Comma-separated; a prompt type's review policy
+# may protect more (`ReviewPolicy.protected_labels`). `production` is always protected.
+PROTECTED_LABELS = sorted({"production"} | {x.strip() for x in os.environ.get("PROTECTED_LABELS", "").split(",") if x.strip()})
+
 HTTPS_ONLY = envbool("HTTPS_ONLY", not DEBUG)
 if HTTPS_ONLY:
     SECURE_SSL_REDIRECT = True

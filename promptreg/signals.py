@@ -11,3 +11,7 @@ label_moved = Signal()
 
 # Sent after commit when a version is submitted for review. kwargs: version.
 version_submitted = Signal()
+
+# Sent INSIDE the rollback's transaction, so what a receiver records (an alert) commits or rolls back
+# with it. kwargs: move (LabelMove, is_rollback).
+rolled_back = Signal()

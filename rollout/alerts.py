@@ -11,19 +11,22 @@ import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 
-from rollout.models import Alert, AlertChannel, AlertDelivery, ChannelKind, Monitor, RollbackIncident
+from promptreg.gates import protected_labels
+from promptreg.models import LabelMove, MoveVia
+from rollout.models import Alert, AlertChannel, AlertDelivery, AlertKind, ChannelKind, Monitor, RollbackIncident, Severity
 
 WEBHOOK_TIMEOUT_SECONDS = 10
 _COLOURS = {"info": "#2f5bd3", "warning": "#a86400", "critical": "#b42318"}
 
 
 def raise_alert(
-    kind: str, severity: str, title: str, text: str, *, monitor: Monitor | None = None, incident: RollbackIncident | None = None
+    kind: str, severity: str, title: str, text: str, *, monitor: Monitor | None = None, incident: RollbackIncident | None = None,
+    move: LabelMove | None = None,
 ) -> Alert:
     """Record an alert and queue one delivery per interested channel."""
     from rollout.tasks import deliver_alert
 
-    alert = Alert.objects.create(kind=kind, severity=severity, title=title[:300], text=text, monitor=monitor, incident=incident)
+    alert = Alert.objects.create(kind=kind, severity=severity, title=title[:300], text=text, monitor=monitor, incident=incident, move=move)
     for channel in AlertChannel.objects.filter(enabled=True):
         if channel.wants(severity):
             delivery = AlertDelivery.objects.create(alert=alert, channel=channel)
@@ -33,7 +36,7 @@ def raise_alert(
 
 def webhook_payload(alert: Alert) -> dict:
     """Slack's incoming-webhook format (`text` plus one attachment); Mattermost and others accept it too."""
-    prompt = alert.monitor.prompt.name if alert.monitor_id else None
+    prompt = alert.monitor.prompt.name if alert.monitor_id else alert.move.prompt.name if alert.move_id else None
     return {
         "text": f"[{alert.severity.upper()}] {alert.title}",
         "attachments": [{"color": _COLOURS[alert.severity], "title": alert.title, "text": alert.text}],
@@ -49,3 +52,17 @@ def send(delivery: AlertDelivery) -> None:
         response.raise_for_status()
     else:
         send_mail(f"[promptreg {alert.severity}] {alert.title}", alert.text, settings.DEFAULT_FROM_EMAIL, channel.addresses)
+
+
+def rollback_alert(move: LabelMove) -> Alert | None:
+    """Tell the channels about a rollback of a protected label made by a person or a script (the
+    team's emergency practice): who, from → to, why. Automatic rollbacks alert from their monitor."""
+    if move.via == MoveVia.AUTO_ROLLBACK or move.label not in protected_labels(move.prompt.prompt_type):
+        return None
+    title = f"{move.prompt.name}: {move.label} rolled back from v{move.from_version.number} to v{move.to_version.number} by {move.actor_name}"
+    text = (
+        f"Who: {move.actor_name} ({move.get_via_display().lower()})\n"
+        f"What: {move.label} v{move.from_version.number} → v{move.to_version.number}\n"
+        f"Why: {move.reason}"
+    )
+    return raise_alert(AlertKind.MANUAL_ROLLBACK, Severity.WARNING, title, text, move=move)

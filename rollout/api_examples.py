@@ -282,7 +282,12 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "status": 201,
         "response": {**EXPERIMENT_OUT, "state": "draft", "started_at": None, "analysis": None},
     },
-    ("post", EXPERIMENT + "/start"): {"params": {"experiment_id": 1}, "request": None, "status": 200, "response": EXPERIMENT_OUT},
+    ("post", EXPERIMENT + "/start"): {
+        "params": {"experiment_id": 1},
+        "request": {"override": False, "reason": "Planned test of approved v2"},
+        "status": 200,
+        "response": EXPERIMENT_OUT,
+    },
     ("get", EXPERIMENT): {"params": {"experiment_id": 1}, "request": None, "status": 200, "response": EXPERIMENT_OUT},
     ("post", EXPERIMENT + "/stop"): {
         "params": {"experiment_id": 1},
@@ -298,8 +303,13 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("post", EXPERIMENT + "/ship"): {
         "params": {"experiment_id": 2},
-        "request": {"reason": "Treatment wins on quality", "override": False},
+        # Without an override this answers 400 `ship_blocked` until the analysis says `ship_treatment`; the
+        # story ships before any score arrives, so it overrides (an `admin` key; recorded with its reason).
+        "request": {"reason": "Treatment wins on quality in the offline eval; shipping before the A/B verdict", "override": True},
         "status": 200,
-        "response": {**EXPERIMENT_OUT, **ENDED, "id": 2, "state": "concluded", "shipped": True, "end_reason": "Treatment wins on quality"},
+        "response": {
+            **EXPERIMENT_OUT, **ENDED, "id": 2, "state": "concluded", "shipped": True,
+            "end_reason": "shipped: Treatment wins on quality in the offline eval; shipping before the A/B verdict",
+        },
     },
 }

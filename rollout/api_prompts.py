@@ -99,6 +99,11 @@ class LabelMoveIn(Schema):
 class RollbackIn(Schema):
     reason: str = Field(examples=["Quality score dropped after v6"])
     label: str = Field(PRODUCTION, description="The label to roll back; production unless told.")
+    expected_current: int | None = Field(
+        None, ge=1, examples=[6],
+        description="The version you believe is live. If the label points elsewhere (someone already rolled back), "
+        "nothing moves and the answer is 409 `stale_expectation`. Scripts should always send it.",
+    )
 
 
 class MoveOut(Schema):
@@ -146,7 +151,11 @@ def _move_out(move: LabelMove) -> dict[str, Any]:
     auth=ApiKeyAuth(Scope.WRITE),
     response={201: PromptOut, **ERRORS},
     summary="Publish a new version",
-    description="Creates the prompt if it is new. Versions are immutable and numbered 1, 2, 3… per prompt.",
+    description=(
+        "Creates the prompt if it is new. Versions are immutable and numbered 1, 2, 3… per prompt; one published "
+        "with a key is authored by the key's owner. A `prompt_type` other than the prompt's current type is a policy "
+        "change: 403 `policy_change_requires_admin` unless the key has the `admin` scope."
+    ),
 )
 def publish_version(request: HttpRequest, name: str, body: VersionIn):
     version = services.version_publish(
@@ -194,8 +203,9 @@ def set_version_tags(request: HttpRequest, name: str, number: int, body: Version
     response={200: MoveOut, **ERRORS, 409: ErrorOut},
     summary="Move a label to a version",
     description=(
-        "`production` is gated by the prompt type's review policy: a 400 with code `gate_blocked` names each "
-        "missing gate in `error.missing`. `override: true` with an `admin` key bypasses the gates and records it."
+        "A protected label (`production`, and any in PROTECTED_LABELS or the prompt type's policy) is gated by the "
+        "review policy: a 400 with code `gate_blocked` names each missing gate in `error.missing`. `override: true` "
+        "with an `admin` key bypasses the gates and records it; a gate-override key's moves always do, recorded."
     ),
 )
 def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
@@ -212,11 +222,14 @@ def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
     summary="Roll production back",
     description=(
         "Moves the label back to the version that was live before the current one, walking back through its "
-        "history (never to a version it was rolled back from). 400 `nothing_to_roll_back` when none is left."
+        "history (never to a version it was rolled back from). 400 `nothing_to_roll_back` when none is left. "
+        "Pin it with `expected_current`: unpinned, three concurrent rollbacks walk the label back three versions."
     ),
 )
 def rollback(request: HttpRequest, name: str, body: RollbackIn):
-    move = services.rollback(name=name, label=body.label, reason=body.reason, actor=api_actor(request))
+    move = services.rollback(
+        name=name, label=body.label, reason=body.reason, expected_current=body.expected_current, actor=api_actor(request)
+    )
     return _move_out(move)
 
 

@@ -3,9 +3,10 @@
 Paths, bodies and errors follow Langfuse's wire format (`{"message", "error"}`,
 no trailing slashes, names URL-encoded with `%2F` for folders), not ours. The
 SDK retries 409 and 5xx, so every deterministic refusal is a 400. Writes go
-through the registry's services with the key as the actor: review gates apply
-to label moves, an `admin` key's moves are recorded as overrides, and every
-move lands in the deployment log.
+through the registry's services with the key as the actor: the gates apply to
+label moves exactly as on `/api/v1` (an `admin` key included); only a key made
+with `create_api_key --gate-override` bypasses them, each move recorded as an
+override naming the key; every move lands in the deployment log.
 
 Plain function views rather than a second NinjaAPI: the routes are catch-alls
 (a decoded `%2F` arrives as `/`) and the error format is not ours.
@@ -181,9 +182,9 @@ def _resolve(name: str, version: str | None, label: str | None) -> PromptVersion
 def _set_label(key: ApiKey, name: str, label: str, number: int) -> None:
     """Point `label` at version `number` through the gated service (a no-op if it already does).
 
-    A move the key's scope or the review policy refuses is a 400 with the reason,
-    so the SDK does not retry it. An admin key's move bypasses the gates and is
-    recorded as an override with the gates it bypassed.
+    A move the key's scope or the gates refuse is a 400 naming the missing gates,
+    so the SDK does not retry it. There is no override flag in Langfuse's API, so
+    no key bypasses a gate here except a gate-override key (`label_move` records it).
     """
     current = Prompt.objects.get(name=name).label_version(label)
     if current is not None and current.number == number:
@@ -195,7 +196,6 @@ def _set_label(key: ApiKey, name: str, label: str, number: int) -> None:
             version=number,
             actor=Actor(via=MoveVia.API, api_key=key),
             reason=MOVE_REASON,
-            override=key.has_scope(Scope.ADMIN),
         )
     except Forbidden as exc:
         raise LangfuseError(400, "AccessDeniedError", f"Label '{label}' was not set: {exc.message}") from None

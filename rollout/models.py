@@ -404,6 +404,7 @@ class AlertChannel(models.Model):
 
 class AlertKind(models.TextChoices):
     ROLLBACK = "rollback", "Automatic rollback"
+    MANUAL_ROLLBACK = "manual_rollback", "Rollback by a person or a script"
     CANARY_ROLLED_BACK = "canary_rolled_back", "Canary rolled back automatically"
     ROLLBACK_FAILED = "rollback_failed", "Automatic rollback failed"
     ROLLBACK_HELD = "rollback_held", "Rollback held back"
@@ -417,6 +418,8 @@ class Alert(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices)
     monitor = models.ForeignKey(Monitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     incident = models.ForeignKey(RollbackIncident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    # The label move an alert is about (a rollback by a person or a script: it has no monitor).
+    move = models.ForeignKey(LabelMove, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     title = models.CharField(max_length=300)
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

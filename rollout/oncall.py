@@ -6,12 +6,14 @@ one page of them only: the page is polled every 30 seconds by every open tab.
 
 from __future__ import annotations
 
+import heapq
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
 
-from experiments.models import Experiment, ExperimentKind
-from promptreg.models import PRODUCTION, Label
+from experiments.models import Experiment, ExperimentEvent, ExperimentKind
+from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia
 from rollout.charts import quality_figures, version_numbers, version_stats
 from rollout.models import METRICS, Monitor, MonitorCheck, MonitorState, RollbackIncident
 
@@ -70,3 +72,54 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
         )
     page.object_list = rows
     return page
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One traffic change in the deployment timeline: a label move, or an experiment's start, stop,
+    ship or conclusion, with the share of the label's traffic it left on the new version."""
+
+    at: datetime
+    prompt_name: str
+    label: str
+    change: str
+    traffic: str
+    how: str
+    who: str
+    why: str
+    is_rollback: bool = False
+    is_override: bool = False
+
+
+def _move_entry(m: LabelMove) -> TimelineEntry:
+    src = f"v{m.from_version.number}" if m.from_version_id else "—"
+    change = f"{src} → v{m.to_version.number}" + (" (rollback)" if m.is_rollback else "")
+    if m.is_override:
+        change += " (override: " + "; ".join(m.bypassed_gates) + ")"
+    return TimelineEntry(
+        m.created_at, m.prompt.name, m.label, change, f"100% on v{m.to_version.number}", m.get_via_display(), m.actor_name, m.reason,
+        m.is_rollback, m.is_override,
+    )
+
+
+def _experiment_entry(e: ExperimentEvent) -> TimelineEntry:
+    kind = "canary" if e.experiment.kind == ExperimentKind.CANARY else "experiment"
+    change = f"{kind} #{e.experiment_id} {e.get_action_display().lower()}: v{e.control_version.number} / v{e.treatment_version.number}"
+    if e.decision:
+        change += f" (analysis: {e.decision})"
+    if e.is_override:
+        change += " (override: " + "; ".join(e.bypassed) + ")"
+    return TimelineEntry(
+        e.created_at, e.prompt.name, e.label, change, f"{e.treatment_share:.2%} on v{e.treatment_version.number}",
+        MoveVia(e.via).label if e.via in MoveVia.values else e.via, e.actor_name, e.reason, is_override=e.is_override,
+    )
+
+
+def deployment_timeline(limit: int) -> list[TimelineEntry]:
+    """The newest `limit` traffic changes across prompts: label moves and experiment events (two queries)."""
+    moves = LabelMove.objects.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:limit]
+    events = ExperimentEvent.objects.select_related(
+        "experiment", "prompt", "control_version", "treatment_version", "actor", "api_key"
+    )[:limit]
+    merged = heapq.merge(map(_move_entry, moves), map(_experiment_entry, events), key=lambda e: e.at, reverse=True)
+    return list(merged)[:limit]

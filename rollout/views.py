@@ -14,12 +14,12 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from promptreg.exceptions import RegistryError
-from promptreg.models import LabelMove, MoveVia, Prompt
+from promptreg.models import MoveVia, Prompt
 from promptreg.permissions import can_admin, can_deploy
 from promptreg.services import Actor, rollback
 from rollout.forms import AlertChannelForm, MonitorForm, RollbackForm
 from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, PendingInvalidation, RollbackIncident
-from rollout.oncall import production_overview
+from rollout.oncall import deployment_timeline, production_overview
 from rollout.services import CONFIG_FIELDS, monitor_configure
 
 STATS_DAYS = 7
@@ -46,7 +46,7 @@ def oncall(request):
     }
     if request.htmx:
         return render(request, "rollout/oncall.html#production", context)
-    timeline = LabelMove.objects.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:TIMELINE_LENGTH]
+    timeline = deployment_timeline(TIMELINE_LENGTH)
     incidents = RollbackIncident.objects.for_display()[:10]
     return render(
         request,

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from promptreg.models import Prompt, PromptVersion
+from promptreg.models import ActorNamed, Prompt, PromptVersion
 
 __all__ = [
     "CONTROL",
@@ -29,6 +29,8 @@ __all__ = [
     "Direction",
     "AnalysisSnapshot",
     "Experiment",
+    "ExperimentAction",
+    "ExperimentEvent",
     "ExperimentKind",
     "ExperimentMode",
     "ExperimentSession",
@@ -195,6 +197,54 @@ class Experiment(models.Model):
             "control_version": self.control_version.number,
             "treatment_version": self.treatment_version.number,
         }
+
+
+class ExperimentAction(models.TextChoices):
+    START = "start", "Started"
+    STOP = "stop", "Stopped"
+    SHIP = "ship", "Shipped"
+    CONCLUDE = "conclude", "Concluded (control kept)"
+
+
+class ExperimentEvent(ActorNamed, models.Model):
+    """A traffic change an experiment or canary made (start, stop, ship, conclusion): who, when,
+    why, through what, and the treatment's share of the label's traffic afterwards. Append-only;
+    the prompt's audit trail and the on-call deployment timeline read it beside the label moves."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="events")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="experiment_events")
+    label = models.CharField(max_length=63)
+    action = models.CharField(max_length=12, choices=ExperimentAction.choices)
+    control_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    treatment_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    treatment_share = models.FloatField(help_text="Share of the label's traffic on the treatment after this event (0 to 1).")
+    decision = models.CharField(max_length=32, blank=True, help_text="The analysis decision when it happened.")
+    is_override = models.BooleanField(default=False)
+    bypassed = models.JSONField(default=list, blank=True)
+    via = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("promptreg.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["prompt", "created_at"], name="experiment_event_prompt_time")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def title(self) -> str:
+        kind = "Canary" if self.experiment.kind == ExperimentKind.CANARY else "Experiment"
+        what = f"{kind} #{self.experiment_id} {self.get_action_display().lower()} on {self.label}"
+        versions = f"v{self.control_version.number} / v{self.treatment_version.number}"
+        text = f"{what}: {versions}, {self.treatment_share:.2%} of traffic on v{self.treatment_version.number}"
+        if self.decision:
+            text += f" (analysis: {self.decision})"
+        if self.is_override:
+            text += " · override, bypassed: " + "; ".join(self.bypassed)
+        return text
 
 
 class Score(models.Model):

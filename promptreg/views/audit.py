@@ -17,7 +17,7 @@ PAGE_SIZE = 50
 
 
 class AuditFilterForm(forms.Form):
-    kind = forms.ChoiceField(required=False, choices=[("", "Everything"), *KINDS.items()], label="What")
+    kind = forms.ChoiceField(required=False, choices=lambda: [("", "Everything"), *KINDS.items()], label="What")
     user = forms.CharField(required=False, label="Who", widget=forms.TextInput(attrs={"placeholder": "username"}))
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))

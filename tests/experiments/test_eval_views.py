@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from experiments.evaluation import evaluation_start, run_execute
+from promptreg.models import PolicyChange
 from promptreg.services import label_move
 from experiments.models import Dataset, EvalRun, PromptEvalSettings, RunState
 from tests.conftest import PASSWORD
@@ -158,10 +159,10 @@ def test_choose_the_prompt_dataset_and_structure_checks(client, author, reviewer
     assert b'<label for="evaluation-dataset-' in page.content and b">Evaluation dataset</label>" in page.content
     response = client.post(reverse("experiments:prompt-dataset", args=[v1.prompt.name]), {"dataset": dataset.pk, "next": "/evaluations/"})
     assert response.status_code == 302 and PromptEvalSettings.objects.get(prompt=v1.prompt).dataset == dataset
-    record = v1.prompt.history.order_by("-history_id").first()
-    assert record.history_user == reviewer and record.history_change_reason == "rita set the evaluation dataset to 'capitals' (was none)"
+    change = PolicyChange.objects.get()
+    assert (change.actor, change.area, change.before, change.after) == (reviewer, "gate_dataset", "(none) (alpha 0.05)", "capitals (alpha 0.05)")
     audit = client.get(reverse("promptreg:prompt-audit", args=["geo-answer"])).content.decode()
-    assert "rita set the evaluation dataset to &#x27;capitals&#x27; (was none)" in audit
+    assert "Changed the gate dataset: (none) (alpha 0.05) → capitals (alpha 0.05)" in audit and "rita (button)" in audit
     bad = client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": "99999"}, follow=True)
     assert b"Evaluation dataset: Select a valid choice." in bad.content and PromptEvalSettings.objects.get().dataset == dataset
     login(client, author)

@@ -64,6 +64,17 @@ def sessions(experiment, variant, k=1):
     return [s for s in (f"sess-{i}" for i in range(10_000)) if experiment.assign(s) == variant][:k]
 
 
+def post_winning_scores(api, experiment, per_variant=40):
+    """Scores that make the treatment a clear win with the latency guardrail held: `ship_treatment`."""
+    scores = []
+    for variant, version, quality in ((CONTROL, 1, 0.5), (TREATMENT, 2, 0.8)):
+        for i, s in enumerate(sessions(experiment, variant, per_variant)):
+            metrics = {"quality_score": quality + (i % 7) / 50, "latency_ms": 400 + i % 11}
+            scores.append({"id": s, "prompt": NAME, "version": version, "session_id": s, "experiment": experiment.pk, "metrics": metrics})
+    assert api.post("/scores", {"scores": scores}).status_code == 200
+    assert api.get(f"/experiments/{experiment.pk}").json()["analysis"]["decision"] == "ship_treatment"
+
+
 def test_create_returns_201_with_the_id_and_a_draft(api, live):
     r = api.post("/experiments", {**BODY, "minimum_detectable_effect": 0.05, "baseline_sd": 0.2})
     assert r.status_code == 201, r.content
@@ -173,6 +184,7 @@ def test_metrics_are_locked_once_started(running):
 
 
 def test_ship_moves_the_label_through_the_gates_and_is_recorded(api, running, on_commit):
+    post_winning_scores(api, running)
     ReviewPolicy.objects.update(requires_review=True)
     r = api.post(f"/experiments/{running.pk}/ship", {"reason": "better answers"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "gate_blocked"
@@ -222,7 +234,7 @@ def test_canary_promote_and_roll_back(api, live, cli, on_commit):
 
     with on_commit():
         second = canary_start(actor=cli, prompt=NAME, version=2, traffic_fraction=0.1)
-        experiment_ship(experiment_id=second.pk, actor=cli, reason="canary healthy")
+        experiment_ship(experiment_id=second.pk, actor=cli, reason="promoted before its verdict", override=True)
     assert Label.objects.get(name=PRODUCTION).version.number == 2
     assert Experiment.objects.get(pk=second.pk).state == ExperimentState.CONCLUDED
     # the promotion is an ordinary move: rollback goes back to v1
@@ -231,13 +243,11 @@ def test_canary_promote_and_roll_back(api, live, cli, on_commit):
     assert Label.objects.get(name=PRODUCTION).version.number == 1
 
 
-def test_ship_with_gates_is_all_or_nothing_for_services(live, cli, on_commit):
+def test_a_gated_canary_start_is_all_or_nothing_for_services(live, cli, on_commit):
     ReviewPolicy.objects.update(requires_review=True)
-    with on_commit():
-        canary = canary_start(actor=cli, prompt=NAME, version=2)
     with pytest.raises(GateBlocked):
-        experiment_ship(experiment_id=canary.pk, actor=cli, reason="go")
-    assert Experiment.objects.get(pk=canary.pk).state == "running"
+        canary_start(actor=cli, prompt=NAME, version=2)
+    assert not Experiment.objects.exists()  # the draft canary_start created went with the refusal
 
 
 def test_beat_task_snapshots_running_experiments_once_per_change(api, running, settings):

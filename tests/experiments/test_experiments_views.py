@@ -98,7 +98,7 @@ def test_only_deployers_act(client, draft, author):
     assert client.post(f"/experiments/ab/{draft.pk}/explode/").status_code == 404
 
 
-def test_start_stop_and_ship_from_the_page(client, draft, deployer, django_capture_on_commit_callbacks):
+def test_start_stop_and_ship_from_the_page(client, draft, deployer, cli, django_capture_on_commit_callbacks):
     as_user(client, deployer)
     page = client.get(f"/experiments/ab/{draft.pk}/").content.decode()
     assert "Start" in page and "Stop (kill switch)" not in page
@@ -108,6 +108,9 @@ def test_start_stop_and_ship_from_the_page(client, draft, deployer, django_captu
     assert "Stop (kill switch)" in client.get(f"/experiments/ab/{draft.pk}/").content.decode()
     refused = client.post(f"/experiments/ab/{draft.pk}/ship/", {"reason": ""}, follow=True)
     assert "Say why" in refused.content.decode() and Label.objects.get(name=PRODUCTION).version.number == 1
+    blocked = client.post(f"/experiments/ab/{draft.pk}/ship/", {"reason": "clear win"}, follow=True)
+    assert "insufficient_data" in blocked.content.decode() and Label.objects.get(name=PRODUCTION).version.number == 1
+    with_scores(draft, cli, sessions=60)
     client.post(f"/experiments/ab/{draft.pk}/ship/", {"reason": "clear win"})
     assert Label.objects.get(name=PRODUCTION).version.number == 2
     assert Experiment.objects.get(pk=draft.pk).state == "concluded"

@@ -26,7 +26,7 @@ def template(tmp_path):
 
 def test_create_api_key_json_prints_the_secret_once_and_stores_its_hash(db):
     data = json.loads(run("create_api_key", "support-app", "--scopes", "read,deploy", "--json"))
-    assert set(data) == {"name", "public_id", "secret", "scopes"}
+    assert set(data) == {"name", "public_id", "secret", "scopes", "owner", "gate_override"}
     assert (data["name"], data["scopes"]) == ("support-app", ["read", "deploy"])
     key = ApiKey.objects.get(public_id=data["public_id"])
     assert ApiKey.find(data["secret"]) == key

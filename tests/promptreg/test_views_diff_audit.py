@@ -62,9 +62,9 @@ def test_audit_trail_shows_versions_reviews_moves_and_rollbacks(client, author, 
     assert "Rolled back production: v2 → v1" in per_prompt
 
 
-def test_audit_shows_prompt_field_changes_with_tag_names(client, author, deployer):
+def test_audit_shows_prompt_field_changes_with_tag_names(client, author, reviewer):
     publish_as(author, tags=["support"])
-    publish_as(author, tags=["support", "vip"], prompt_type="agent-planning")
+    publish_as(reviewer, tags=["support", "vip"], prompt_type="agent-planning")  # a type change: Reviewers and Admins
     client.force_login(author)
     html = client.get(reverse("promptreg:prompt-audit", args=["support-system"]), {"kind": "prompt"}).content.decode()
     assert "<code>tags</code>: <del>support</del> → <ins>support, vip</ins>" in html

@@ -6,7 +6,7 @@ import pytest
 from langfuse import Langfuse
 from langfuse.api import AccessDeniedError, Error, NotFoundError, UnauthorizedError
 
-from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptType, PromptVersion, ReviewPolicy
+from promptreg.models import PRODUCTION, ApiKey, Label, LabelMove, MoveVia, Prompt, PromptType, PromptVersion, ReviewPolicy
 from promptreg.services import Actor, version_publish
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(60)]
@@ -111,8 +111,9 @@ def test_production_is_the_default_and_gates_refuse_a_deploy_key(sdk):
     assert Label.objects.get(prompt__name="support-system", name=PRODUCTION).version.number == 1
 
 
-def test_admin_key_move_is_an_override_in_the_audit_trail(sdk):
+def test_gate_override_key_move_is_an_override_in_the_audit_trail(sdk):
     key, lf = sdk("admin")
+    ApiKey.objects.filter(pk=key.pk).update(gate_override=True)
     lf.create_prompt(name="support-system", prompt="v1", labels=["production"])
     lf.create_prompt(name="support-system", prompt="v2", labels=["production", "staging"])
     updated = lf.update_prompt(name="support-system", version=1, new_labels=["production"])

@@ -151,12 +151,15 @@ def test_five_concurrent_checks_on_a_tripped_canary_conclude_it_once(ungated):
     assert live() == 1 and not LabelMove.objects.filter(is_rollback=True).exists()
 
 
-def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_decision(ungated, deployer, monkeypatch):
+def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_decision(ungated, admin_user, monkeypatch):
     watcher, experiment, now = tripped_canary()
 
     def promote():
+        # The verdict does not allow a ship (the canary is failing): only an admin's override promotes it.
         try:
-            experiment_ship(experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks fine to me")
+            experiment_ship(
+                experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=admin_user), reason="looks fine to me", override=True
+            )
             return "promoted"
         except InvalidInput:
             return "refused"

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from promptreg import services
@@ -33,6 +34,9 @@ class Command(BaseCommand):
         publish.add_argument("--type", dest="prompt_type", choices=PromptType.values, help="Prompt type (sets the review policy).")
         publish.add_argument("--chat", action="store_true", help="FILE is a chat prompt (JSON messages).")
         publish.add_argument("--config", help="Model config as a JSON object, e.g. '{\"temperature\": 0.2}'.")
+        publish.add_argument(
+            "--author", help="The user who answers for the version (they cannot approve it); without one, review flags it."
+        )
 
         activate = sub.add_parser("activate", help="Point a label (production by default) at VERSION.")
         activate.add_argument("name")
@@ -55,13 +59,19 @@ class Command(BaseCommand):
         except RegistryError as exc:
             raise CommandError(exc.message) from None
 
-    def _publish(self, *, name: str, file: str, message: str, prompt_type: str | None, chat: bool, config: str | None, **_):
+    def _publish(self, *, name: str, file: str, message: str, prompt_type: str | None, chat: bool, config: str | None, author: str | None, **_):
         text = self._read(file)
         body = _parse_json(text, f"{file} (with --chat, a JSON list of messages)") if chat else text
         config_data = _parse_json(config, "--config") if config else {}
+        actor = CLI
+        if author:
+            user = get_user_model().objects.filter(username=author, is_active=True).first()
+            if user is None:
+                raise CommandError(f"--author: no active user named '{author}'.")
+            actor = services.Actor(via=MoveVia.CLI, user=user)
         version = services.version_publish(
             name=name, kind="chat" if chat else "text", body=body, config=config_data,
-            commit_message=message, prompt_type=prompt_type, actor=CLI,
+            commit_message=message, prompt_type=prompt_type, actor=actor,
         )
         variables = ", ".join(version.variables) or "none"
         self.stdout.write(f"Published {name} v{version.number} (variables: {variables}).")
