@@ -79,7 +79,10 @@ def test_setting_the_prompt_dataset_is_an_admin_key_policy_change(client, api_ke
     response = put(client, "/api/v1/prompts/geo/answer-query/dataset", {"dataset": "capitals"}, admin)
     assert response.status_code == 200 and response.json() == {"prompt": "geo/answer-query", "dataset": {"id": dataset.pk, "name": "capitals"}}
     assert PromptEvalSettings.objects.get(prompt=v.prompt).dataset == dataset
-    assert v.prompt.history.order_by("-history_id").first().history_change_reason == f"API key {key.name} set the evaluation dataset to 'capitals' (was none)"
+    from promptreg.models import PolicyChange
+
+    change = PolicyChange.objects.get()  # in the prompt's audit trail
+    assert (change.prompt, change.api_key, change.area, change.after) == (v.prompt, key, "gate_dataset", "capitals (alpha 0.05)")
 
     for body, status, code in [({"dataset": "nope"}, 404, "dataset_not_found"), ({}, 400, None), ({"dataset": [1]}, 400, None)]:
         response = put(client, "/api/v1/prompts/geo/answer-query/dataset", body, admin)
