@@ -39,11 +39,13 @@ class PromptVersionAdmin(SimpleHistoryAdmin):
     list_filter = ("status", "kind")
     search_fields = ("prompt__name", "commit_message")
 
-    def get_readonly_fields(self, request, obj=None):
-        # Versions are immutable: only the review status may change.
-        if obj is None:
-            return ()
-        return [f.name for f in self.model._meta.fields if f.name != "status"]
+    # Versions are immutable, and their review status moves only through reviews (the dashboard's
+    # four-eyes rule): the admin shows them, it does not edit or add them.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Label)
@@ -64,8 +66,23 @@ class LabelMoveAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnly:
+    """A log: shown in the admin, never added to, edited or deleted there."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Review)
-class ReviewAdmin(SimpleHistoryAdmin):
+class ReviewAdmin(ReadOnly, SimpleHistoryAdmin):
+    """Read-only: a review added here could approve a version in someone else's name."""
+
     list_display = ("version", "reviewer", "decision", "created_at")
 
 
@@ -84,18 +101,9 @@ class ReviewPolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PolicyChange)
-class PolicyChangeAdmin(admin.ModelAdmin):
+class PolicyChangeAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("created_at", "area", "prompt", "prompt_type", "before", "after", "actor", "api_key", "via")
     list_filter = ("area", "via")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiKey)

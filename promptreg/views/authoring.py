@@ -75,7 +75,9 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
         try:
             version = services.version_publish(actor=actor(request), **form.publish_kwargs())
         except Forbidden as exc:
-            raise PermissionDenied(exc.message) from None
+            if exc.code != "policy_change_requires_admin":
+                raise PermissionDenied(exc.message) from None
+            form.add_error("prompt_type", exc.message)  # an author may publish, just not change the type
         except Conflict as exc:
             form.add_error(None, exc.message)
             context["stale"] = True

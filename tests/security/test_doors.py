@@ -175,6 +175,17 @@ def test_door_5_a_write_key_cannot_change_a_prompts_type(v1_live, api_for):
     assert (change.area, change.before, change.after, change.api_key, change.prompt.name) == (PolicyArea.PROMPT_TYPE, "system", "extraction", admin_key, NAME)
 
 
+def test_door_5_the_authoring_form_keeps_an_authors_version_but_not_a_type_change(v1_live, client, author):
+    from tests.promptreg.test_views_authoring import form_data
+
+    client.force_login(author)
+    page = client.post(f"/prompts/{NAME}/-/new/", form_data(prompt_type="extraction", commit_message="lenient"))
+    assert page.status_code == 200 and "needs the Reviewer role" in page.content.decode()
+    assert Prompt.objects.get(name=NAME).prompt_type == "system" and PromptVersion.objects.count() == 2
+    assert client.post(f"/prompts/{NAME}/-/new/", form_data(commit_message="same type")).status_code == 302
+    assert PromptVersion.objects.count() == 3
+
+
 def test_door_5_gate_dataset_scorers_and_review_policy_are_reviewer_actions(v1_live, client, author, reviewer):
     prompt = Prompt.objects.get(name=NAME)
     strict = dataset_create(name="strict", scorers=["exact_match"], actor=SERVER, cases=[{"variables": {"name": "x"}, "expected": "Hello x"}])
@@ -342,3 +353,31 @@ def test_door_18_every_production_rollback_alerts_who_from_to_and_why(v1_live, a
     deploy.post(f"/api/v1/prompts/{NAME}/labels/staging", {"version": 2, "reason": "b"})
     deploy.post(f"/api/v1/prompts/{NAME}/rollback", {"reason": "c", "label": "staging"})
     assert Alert.objects.count() == 2
+
+
+def test_door_5_the_django_admin_is_no_side_door_to_policy_or_approvals(v1_live, client, author):
+    from django.contrib.auth.models import Permission
+
+    root = User.objects.create_superuser("root", "root@example.com", "x")
+    prompt = Prompt.objects.get(name=NAME)
+    client.force_login(root)
+    form = {"name": NAME, "description": "", "prompt_type": "extraction", "owner": "", "tags": [], "created_at_0": "2026-01-01", "created_at_1": "00:00:00", "retired_at_0": "", "retired_at_1": ""}
+    changed = client.post(f"/admin/promptreg/prompt/{prompt.pk}/change/", form)
+    assert changed.status_code == 302 and Prompt.objects.get(pk=prompt.pk).prompt_type == "extraction"
+    assert PolicyChange.objects.get().actor == root
+    # Staff with the model permission but no Reviewer role: refused by the service, nothing saved.
+    author.is_staff = True
+    author.save()
+    author.user_permissions.set(Permission.objects.filter(codename__in=["change_prompt", "view_prompt", "change_reviewpolicy", "view_reviewpolicy"]))
+    client.force_login(author)
+    assert client.post(f"/admin/promptreg/prompt/{prompt.pk}/change/", {**form, "prompt_type": "system"}).status_code == 403
+    assert Prompt.objects.get(pk=prompt.pk).prompt_type == "extraction" and PolicyChange.objects.count() == 1
+    policy = ReviewPolicy.objects.get(prompt_type="system")
+    policy_form = {"prompt_type": "system", "min_approvals": 0, "protected_labels": "[]"}  # requires_review unticked
+    assert client.post(f"/admin/promptreg/reviewpolicy/{policy.pk}/change/", policy_form).status_code == 403
+    assert ReviewPolicy.objects.get(pk=policy.pk).requires_review
+    # Approvals come from reviews only: the admin cannot add one or flip a version's status.
+    client.force_login(root)
+    assert client.get("/admin/promptreg/review/add/").status_code == 403
+    client.post(f"/admin/promptreg/promptversion/{v1_live[1].pk}/change/", {"status": "approved"})
+    assert PromptVersion.objects.get(pk=v1_live[1].pk).status == "draft"
