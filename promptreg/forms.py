@@ -18,6 +18,7 @@ from promptreg.models import (
     Tag,
     validate_prompt_name,
 )
+from promptreg.samples import samples_from_post
 from promptreg.services import MAX_BODY_CHARS
 from promptreg.templating import Template, normalize_newlines
 
@@ -154,7 +155,8 @@ class VersionForm(forms.Form):
     commit_message = forms.CharField(label="Reason for the change", widget=forms.Textarea(attrs={"rows": 2}), help_text="What changed and why. Reviewers read this first.")
     purpose = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What this prompt is for.")
     known_edge_cases = forms.CharField(required=False, label="Known edge cases", widget=forms.Textarea(attrs={"rows": 2}))
-    sample_values = forms.CharField(required=False, label="Sample values (JSON)", widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}), help_text='Used only for the preview, e.g. {"customer_name": "Ada"}.')
+    samples_as_json = forms.BooleanField(required=False, label="Edit as JSON (advanced)")
+    sample_values = forms.CharField(required=False, label="Sample values as JSON", widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}), help_text='One entry per variable, e.g. {"customer_name": "Ada"}; a chat placeholder takes a list of {"role", "content"} messages.')
     expected_latest = forms.IntegerField(required=False, widget=forms.HiddenInput)
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
@@ -178,7 +180,10 @@ class VersionForm(forms.Form):
         return _json_object(self.cleaned_data["extra_config"], "Other settings")
 
     def clean_sample_values(self) -> dict[str, Any]:
-        return _json_object(self.cleaned_data["sample_values"], "Sample values")
+        values, error = samples_from_post(self.data)
+        if error:
+            raise ValidationError(error)
+        return values
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

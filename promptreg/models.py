@@ -184,6 +184,20 @@ class PromptKind(models.TextChoices):
 CONTENT_FIELDS = ("prompt_id", "number", "kind", "body", "config", "commit_message", "purpose", "known_edge_cases")
 
 
+class PromptVersionQuerySet(models.QuerySet):
+    def waiting_for_changes_by(self, user) -> PromptVersionQuerySet:
+        """`user`'s versions a reviewer sent back, until they publish a newer version of that prompt, newest first;
+        each with `request_id` (its latest "request changes" review)."""
+        newer = PromptVersion.objects.filter(prompt=models.OuterRef("prompt"), number__gt=models.OuterRef("number"), created_by=user)
+        latest_request = Review.objects.filter(version=models.OuterRef("pk"), decision=ReviewDecision.REQUEST_CHANGES).order_by("-created_at", "-id")
+        return (
+            self.filter(created_by=user, status=VersionStatus.CHANGES_REQUESTED, prompt__retired_at__isnull=True)
+            .exclude(models.Exists(newer))
+            .annotate(request_id=models.Subquery(latest_request.values("id")[:1]))
+            .order_by("-created_at", "-id")
+        )
+
+
 class PromptVersion(models.Model):
     """One immutable version: an edit is a new version. Only `status` changes."""
 
@@ -209,6 +223,8 @@ class PromptVersion(models.Model):
     # so they may change after publishing (with history), unlike everything above.
     tags = models.ManyToManyField(Tag, blank=True, related_name="versions")
     history = HistoricalRecords(m2m_fields=[tags])
+
+    objects = PromptVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["prompt", "-number"]

@@ -7,7 +7,6 @@ compiled preview) is re-rendered by htmx as you type.
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.contrib import messages
@@ -21,10 +20,12 @@ from django_htmx.http import trigger_client_event
 
 from promptreg import permissions, services
 from promptreg.exceptions import Conflict, Forbidden, RegistryError
-from promptreg.forms import VersionForm, apply_row_op, body_from_rows, rows_from_body, rows_from_data
-from promptreg.models import Prompt, PromptKind, PromptVersion, prompt_name_warnings, validate_prompt_name
+from promptreg.forms import VersionForm, apply_row_op, body_from_rows, rows_from_body, rows_from_data, too_long_message
+from promptreg.models import PRODUCTION, Prompt, PromptKind, PromptVersion, VersionStatus, prompt_name_warnings, validate_prompt_name
 from promptreg.preview import build_preview
-from promptreg.templating import MESSAGE_ROLES
+from promptreg.samples import AS_JSON, as_json, fields_for, fields_key, samples_from_post
+from promptreg.services import MAX_BODY_CHARS
+from promptreg.templating import MESSAGE_ROLES, Template, normalize_newlines
 from promptreg.views.common import actor, get_prompt, require
 
 TEMPLATE = "promptreg/authoring_form.html"
@@ -50,20 +51,35 @@ def version_new(request, name: str):
     if prompt.is_retired:
         messages.error(request, f"'{prompt.name}' is retired; restore it before publishing a new version.")
         return redirect("promptreg:prompt-detail", prompt.name)
-    numbers = prompt.versions.order_by("-number").values_list("number", flat=True)
-    latest_number = numbers.first() or 0
+    numbers = list(prompt.versions.order_by("-number").values_list("number", flat=True))
+    latest_number = numbers[0] if numbers else 0
+    production = prompt.label_version(PRODUCTION)
+    # After a rollback the newest version is often the bad one: start from what production serves, unless asked.
     wanted = request.GET.get("from", "")
-    source = prompt.versions.filter(number=int(wanted)).first() if wanted.isdigit() else prompt.versions.order_by("-number").first()
-    return _author(request, prompt=prompt, source=source, initial=VersionForm.initial_from(prompt, source, latest_number))
+    if wanted.isdigit() and int(wanted) in numbers:
+        source = prompt.versions.get(number=int(wanted))
+    else:
+        source = production or prompt.latest_version()
+    context = {"production": production, "numbers": numbers}
+    return _author(request, prompt=prompt, source=source, initial=VersionForm.initial_from(prompt, source, latest_number), extra=context)
 
 
-def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, initial: dict):
-    context = {"prompt": prompt, "source": source, "roles": MESSAGE_ROLES}
+def _samples_context(kind: str, body, values: dict) -> dict:
+    template = Template(kind, body)
+    return {"sample_fields": fields_for(template, values), "sample_key": fields_key(template)}
+
+
+def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, initial: dict, extra: dict | None = None):
+    context = {"prompt": prompt, "source": source, "roles": MESSAGE_ROLES, **(extra or {})}
     if request.method != "POST":
         form = VersionForm(initial=initial, prompt=prompt)
         rows = rows_from_body(source.body) if source and source.kind == PromptKind.CHAT else DEFAULT_ROWS
-        return render(request, TEMPLATE, {**context, "form": form, "rows": rows})
+        body = source.body if source else ""
+        samples = _samples_context(source.kind if source else PromptKind.TEXT, body, source.sample_values if source else {})
+        return render(request, TEMPLATE, {**context, **samples, "form": form, "rows": rows})
     form = VersionForm(request.POST, prompt=prompt)
+    kind, body = _posted_body(request.POST)
+    context.update(_samples_context(kind, body, samples_from_post(request.POST)[0]))
     op = request.POST.get("op", "")
     if op:  # add / remove / reorder a chat row: nothing is saved
         rows = apply_row_op(form.rows, op)
@@ -74,6 +90,8 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
     if form.is_valid():
         try:
             version = services.version_publish(actor=actor(request), **form.publish_kwargs())
+            if request.POST.get("then") == "submit":
+                version = services.version_submit_for_review(version=version, actor=actor(request))
         except Forbidden as exc:
             if exc.code != "policy_change_requires_admin":
                 raise PermissionDenied(exc.message) from None
@@ -84,7 +102,10 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
         except RegistryError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"v{version.number} of '{version.prompt.name}' is saved as a draft. Submit it for review when it is ready.")
+            if version.status == VersionStatus.IN_REVIEW:
+                messages.success(request, f"v{version.number} of '{version.prompt.name}' is saved and waiting for review. Reviewers see it in their inbox.")
+            else:
+                messages.success(request, f"v{version.number} of '{version.prompt.name}' is saved as a draft. Submit it for review when it is ready.")
             return redirect("promptreg:version-detail", version.prompt.name, version.number)
     return render(request, TEMPLATE, {**context, "form": form, "rows": form.rows or DEFAULT_ROWS})
 
@@ -95,17 +116,8 @@ def authoring_preview(request):
     """The live panel for whatever is in the form right now; validates, never saves."""
     require(permissions.can_author(request.user))
     data = request.POST
-    kind = data.get("kind", PromptKind.TEXT)
-    body = body_from_rows(rows_from_data(data)) if kind == PromptKind.CHAT else data.get("text", "")
-    samples, sample_error = {}, ""
-    try:
-        parsed = json.loads(data.get("sample_values") or "{}")
-        if isinstance(parsed, dict):
-            samples = parsed
-        else:
-            sample_error = "Sample values must be a JSON object, like {\"name\": \"Ada\"}."
-    except json.JSONDecodeError as exc:
-        sample_error = f"Sample values are not valid JSON yet ({exc.msg}, line {exc.lineno})."
+    kind, body = _posted_body(data)
+    samples, sample_error = samples_from_post(data)
     name_errors, name_warnings = [], []
     if "name" in data:
         name = data["name"].strip()
@@ -119,6 +131,7 @@ def authoring_preview(request):
                 if Prompt.objects.filter(name=name).exists():
                     name_errors = [f"A prompt named '{name}' already exists."]
     preview = build_preview(kind, body, samples)
+    size = len(body) if isinstance(body, str) else sum(len(m.get("content", "")) for m in body)
     context = {
         "preview": preview,
         "sample_error": sample_error,
@@ -126,8 +139,25 @@ def authoring_preview(request):
         "name_warnings": name_warnings,
         "empty": not (body.strip() if isinstance(body, str) else body),
         "naming_issues": [v for v in preview.variables if not SNAKE_CASE.fullmatch(v)],
+        "too_long": too_long_message("The text is", size) if size > MAX_BODY_CHARS else "",
+        "oob": True,
+        **_samples_context(kind, body, samples),
+        "sample_json": as_json(samples),
     }
     response = render(request, f"{TEMPLATE}#live", context)
-    if "name" in data:  # name checks go next to the Name field, swapped out of band
-        response.content += render_to_string(f"{TEMPLATE}#name-notes", context, request).encode()
+    # Swapped out of band: the name checks next to the Name field, and the sample inputs. The fields are redrawn
+    # only when the variables change (or from the JSON box), so typing in a field never loses its focus.
+    fragments = ["name-notes"] if "name" in data else []
+    if data.get(AS_JSON):
+        fragments += [] if sample_error else ["sample-fields"]
+    else:
+        fragments += ["sample-json"] + (["sample-fields"] if data.get("sample_fields_for") != context["sample_key"] else [])
+    for fragment in fragments:
+        response.content += render_to_string(f"{TEMPLATE}#{fragment}", context, request).encode()
     return response
+
+
+def _posted_body(data):
+    """(kind, body) of the template as posted right now."""
+    kind = data.get("kind", PromptKind.TEXT)
+    return kind, body_from_rows(rows_from_data(data)) if kind == PromptKind.CHAT else normalize_newlines(data.get("text", ""))

@@ -16,6 +16,7 @@ from promptreg.forms import PromptFilterForm, ReasonForm
 from promptreg.models import PRODUCTION, Prompt, ReviewPolicy
 from promptreg.preview import build_preview
 from promptreg.views.common import actor, done_or_error, get_prompt, require
+from promptreg.views.reviews import waiting_for_changes
 
 PAGE_SIZE = 50
 
@@ -30,8 +31,9 @@ def prompt_list(request):
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "filtered": bool(form.is_bound and form.has_changed()), "can_author": permissions.can_author(request.user)}
-    template = "promptreg/prompt_list.html#prompt-table" if request.htmx else "promptreg/prompt_list.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "promptreg/prompt_list.html#prompt-table", context)
+    return render(request, "promptreg/prompt_list.html", {**context, "waiting": waiting_for_changes(request.user)})
 
 
 @login_required

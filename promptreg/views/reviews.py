@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -15,7 +14,7 @@ from django_htmx.http import trigger_client_event
 from promptreg import permissions, services
 from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.forms import ReviewForm
-from promptreg.models import PromptVersion, VersionStatus
+from promptreg.models import PromptVersion, Review, VersionStatus
 from promptreg.views.common import actor, done_or_error, get_prompt, get_version, require
 from promptreg.views.versions import version_context
 
@@ -24,19 +23,31 @@ def _in_review():
     return PromptVersion.objects.filter(status=VersionStatus.IN_REVIEW, prompt__retired_at__isnull=True)
 
 
+def waiting_for_changes(user) -> list[PromptVersion]:
+    """The user's versions a reviewer sent back, each with `change_request` (the reviewer and the comment)."""
+    versions = list(PromptVersion.objects.waiting_for_changes_by(user).select_related("prompt").defer("body", "config", "sample_values"))
+    requests = Review.objects.select_related("reviewer").in_bulk([v.request_id for v in versions if v.request_id])
+    for version in versions:
+        version.change_request = requests.get(version.request_id)
+    return versions
+
+
 @login_required
 def review_inbox(request):
     versions = _in_review().select_related("prompt", "created_by", "created_by_key").defer("body", "config", "sample_values").order_by("created_at")
     mine = [v for v in versions if v.created_by_id == request.user.pk]
     others = [v for v in versions if v.created_by_id != request.user.pk]
-    return render(request, "promptreg/review_inbox.html", {"to_review": others, "mine": mine, "can_review": permissions.can_review(request.user)})
+    context = {"to_review": others, "mine": mine, "waiting": waiting_for_changes(request.user), "can_review": permissions.can_review(request.user)}
+    return render(request, "promptreg/review_inbox.html", context)
 
 
 @login_required
 def review_count(request):
-    """The number in the nav's Reviews link (reviewers only); refreshed by the `versionReviewed` event."""
-    count = _in_review().exclude(created_by=request.user).count() if permissions.can_review(request.user) else 0
-    return HttpResponse(str(count) if count else "")
+    """The nav's counts by the Reviews link: waiting for your review (reviewers), waiting for your changes (authors).
+    Refreshed by the `versionReviewed` event."""
+    to_review = _in_review().exclude(created_by=request.user).count() if permissions.can_review(request.user) else 0
+    to_change = PromptVersion.objects.waiting_for_changes_by(request.user).count()
+    return render(request, "promptreg/_review_counts.html", {"to_review": to_review, "to_change": to_change})
 
 
 @login_required

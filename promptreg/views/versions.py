@@ -30,6 +30,7 @@ def version_context(request, prompt, version) -> dict:
     missing = missing_gates(version, PRODUCTION)
     is_live = production is not None and production.pk == version.pk
     base = production if production and not is_live else (version.parent if version.parent_id else None)
+    reviewed = _reviewed_before(user, version)
     return {
         "prompt": prompt,
         "version": version,
@@ -38,6 +39,8 @@ def version_context(request, prompt, version) -> dict:
         "production": production,
         "is_live": is_live,
         "diff": build_diff(base, version) if base else None,
+        # A revision is also shown against the version its reviewer sent back, not only against production.
+        "reviewed_diff": build_diff(reviewed, version) if reviewed and reviewed != base else None,
         "reviews": list(version.reviews.select_related("reviewer")),
         "missing": missing,
         "own_version": own,
@@ -49,6 +52,14 @@ def version_context(request, prompt, version) -> dict:
         "review_form": ReviewForm(),
         "panels": panels.render_context(version, request),
     }
+
+
+def _reviewed_before(user, version: PromptVersion) -> PromptVersion | None:
+    """The earlier version of this prompt that `user` last reviewed, else the parent a reviewer sent back."""
+    earlier = version.prompt.versions.filter(number__lt=version.number, reviews__reviewer=user).order_by("-number").first()
+    if earlier is None and version.parent_id and version.parent.status == VersionStatus.CHANGES_REQUESTED:
+        earlier = version.parent
+    return earlier
 
 
 @login_required

@@ -37,8 +37,44 @@
   document.addEventListener("change", function (event) {
     if (event.target.name === "kind" && event.target.form) syncKind(event.target.form);
   });
+  // Sample values: the fields, or the JSON box when "Edit as JSON" is ticked (the server reads the same choice).
+  function syncSamples(form) {
+    var asJson = form.querySelector("input[name=samples_as_json]");
+    if (!asJson) return;
+    var fields = document.getElementById("sample-fields"), json = document.getElementById("sample-json");
+    if (fields) fields.hidden = asJson.checked;
+    if (json) json.hidden = !asJson.checked;
+  }
+  function samplesChanged(form) {
+    form.dispatchEvent(new Event("change", { bubbles: true }));  // redraws the preview
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "samples_as_json" && event.target.form) syncSamples(event.target.form);
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    var form = document.getElementById("authoring");
+    if (form) syncSamples(form);
+  });
+  // A chat placeholder's sample messages: add from the list's <template>, remove a row.
+  document.addEventListener("click", function (event) {
+    var add = event.target.closest("[data-add-sample-message]");
+    var remove = event.target.closest("[data-remove-sample-message]");
+    if (add) {
+      var list = add.closest("[data-sample-list]");
+      var index = Number(list.getAttribute("data-next-index") || "0");
+      list.setAttribute("data-next-index", String(index + 1));
+      var html = list.querySelector("template").innerHTML.replace(/__i__/g, String(index));
+      add.insertAdjacentHTML("beforebegin", html);
+      var rows = list.querySelectorAll("[data-sample-message]");
+      rows[rows.length - 1].querySelector("textarea").focus();
+    } else if (remove) {
+      var form = remove.form;
+      remove.closest("[data-sample-message]").remove();
+      if (form) samplesChanged(form);
+    }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("authoring");
-    if (form) syncKind(form);
+    if (form) { syncKind(form); syncSamples(form); }
   });
 })();

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from promptreg.models import PromptVersion
 from tests.conftest import make_user
-from tests.e2e.test_dashboard_story import sign_in
+from tests.e2e.test_dashboard_story import fill_samples, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
 
@@ -37,7 +37,7 @@ def test_chat_rows_add_reorder_remove_then_save(browser_page: Page):
     page.get_by_role("button", name="+ Add message").click()
     page.get_by_role("button", name="Remove message 4").click()
     expect(page.locator("#chat-rows .chat-row")).to_have_count(3)
-    page.get_by_label("Sample values (JSON)").fill('{"product": "Acme Router", "question": "How do I reset it?"}')
+    fill_samples(page, {"product": "Acme Router", "question": "How do I reset it?"})
     expect(page.locator("#live .chat-preview li")).to_have_count(3)
     expect(page.locator("#live .chat-preview")).to_contain_text("You answer questions about Acme Router.")
     page.get_by_label("Reason for the change").fill("FAQ bot")

@@ -23,9 +23,15 @@ def sign_in(page: Page, username: str) -> None:
     expect(page.get_by_role("heading", name="Prompts", exact=True)).to_be_visible()
 
 
-def author_writes(page: Page, text: str, samples: str, message: str, expected_preview: str) -> None:
+def fill_samples(page: Page, samples: dict[str, str]) -> None:
+    """One field per detected variable; it appears once the live panel has seen the template."""
+    for name, value in samples.items():
+        page.get_by_label(name, exact=True).fill(value)
+
+
+def author_writes(page: Page, text: str, samples: dict[str, str], message: str, expected_preview: str) -> None:
     page.get_by_label("Prompt text").fill(text)
-    page.get_by_label("Sample values (JSON)").fill(samples)
+    fill_samples(page, samples)
     expect(page.locator("#live .prompt-text")).to_have_text(expected_preview)  # the live, compiled preview
     page.get_by_label("Reason for the change").fill(message)
     page.get_by_role("button", name="Save as draft").click()
@@ -75,7 +81,7 @@ def test_author_reviewer_deployer_app_server_rollback_audit(browser_page: Page, 
     sign_in(page, "alice")
     page.get_by_role("link", name="New prompt").first.click()
     page.get_by_label("Name").fill(NAME)
-    author_writes(page, "Hello {{ customer_name }}, we got your refund request.", '{"customer_name": "Ada"}', "First reply", "Hello Ada, we got your refund request.")
+    author_writes(page, "Hello {{ customer_name }}, we got your refund request.", {"customer_name": "Ada"}, "First reply", "Hello Ada, we got your refund request.")
     expect(page.get_by_text(f"v1 of '{NAME}' is saved as a draft")).to_be_visible()
     submit_for_review(page)
 
@@ -89,7 +95,7 @@ def test_author_reviewer_deployer_app_server_rollback_audit(browser_page: Page, 
     sign_in(page, "alice")
     page.goto(f"/prompts/{NAME}/")
     page.get_by_role("link", name="New version").click()
-    author_writes(page, "Hi {{ customer_name }}! Your refund is on its way.", '{"customer_name": "Bo"}', "Warmer wording", "Hi Bo! Your refund is on its way.")
+    author_writes(page, "Hi {{ customer_name }}! Your refund is on its way.", {"customer_name": "Bo"}, "Warmer wording", "Hi Bo! Your refund is on its way.")
     expect(page.get_by_text(f"v2 of '{NAME}' is saved as a draft")).to_be_visible()
     submit_for_review(page)
 
@@ -125,7 +131,7 @@ def test_author_cannot_approve_their_own_version(browser_page: Page):
     sign_in(page, "rita")
     page.get_by_role("link", name="New prompt").first.click()
     page.get_by_label("Name").fill(NAME)
-    author_writes(page, "Hello {{ name }}", '{"name": "Ada"}', "mine", "Hello Ada")
+    author_writes(page, "Hello {{ name }}", {"name": "Ada"}, "mine", "Hello Ada")
     submit_for_review(page)
     expect(page.get_by_text("someone else has to approve it")).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
@@ -143,7 +149,7 @@ def test_script_tag_stays_text(browser_page: Page):
     page.get_by_label("Name").fill(NAME)
     payload = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> {{ name }}"
     page.get_by_label("Prompt text").fill(payload)
-    page.get_by_label("Sample values (JSON)").fill('{"name": "<b>Ada</b>"}')
+    fill_samples(page, {"name": "<b>Ada</b>"})
     expect(page.locator("#live .prompt-text")).to_contain_text("<script>window.__xss = 1</script>")
     page.get_by_label("Reason for the change").fill("<script>window.__xss = 3</script>")
     page.get_by_role("button", name="Save as draft").click()

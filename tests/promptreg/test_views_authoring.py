@@ -31,6 +31,7 @@ def form_data(**overrides):
         "commit_message": "First support prompt",
         "purpose": "Greets customers",
         "known_edge_cases": "Empty names",
+        "samples_as_json": "on",  # the advanced JSON box; the fields are tested on their own
         "sample_values": '{"customer_name": "Ada"}',
     }
     data.update(overrides)
@@ -94,7 +95,7 @@ def test_chat_prompt_from_message_rows(client, author):
         ({"name": "Customer Support"}, "Prompt names use lowercase letters"),
         ({"text": "x" * 1_000_000}, "The prompt text is 1,000,000 characters long; the limit is 200,000 characters. Nothing was cut"),
         ({"extra_config": "{not json"}, "Other settings is not valid JSON"),
-        ({"sample_values": "[1, 2]"}, "Sample values must be a JSON object"),
+        ({"sample_values": "[1, 2]"}, "The sample values must be a JSON object with one entry per variable"),
         ({"temperature": "7"}, "less than or equal to 2"),
     ],
 )
@@ -178,7 +179,7 @@ def test_chat_rows_add_remove_reorder_over_htmx_without_saving(client, author):
 
 def test_live_preview_reports_variables_and_compiles(client, author):
     client.force_login(author)
-    response = client.post(PREVIEW, {"name": "support", "kind": "text", "text": "Hi {{ customer_name }} about {{ orderId }}", "sample_values": '{"customer_name": "Ada", "unused_one": 1}'})
+    response = client.post(PREVIEW, {"name": "support", "kind": "text", "text": "Hi {{ customer_name }} about {{ orderId }}", "samples_as_json": "on", "sample_values": '{"customer_name": "Ada", "unused_one": 1}'})
     html = response.content.decode()
     assert response.status_code == 200 and html.lstrip().startswith('<div id="live"')
     assert "Hi Ada about {{ orderId }}" in html
@@ -186,8 +187,9 @@ def test_live_preview_reports_variables_and_compiles(client, author):
     assert "Unused sample value: <code>unused_one</code>" in html
     assert "Use snake_case for variables: <code>orderId</code>" in html
     assert '<div id="name-notes" hx-swap-oob="true"' in html and "has no role suffix" in html  # shown next to the Name field
-    bad = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ name", "sample_values": "{oops"}).content.decode()
-    assert "is never closed" in bad and "not valid JSON yet" in bad and "name-notes" not in bad
+    bad = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ name", "samples_as_json": "on", "sample_values": "{oops"}).content.decode()
+    assert "is never closed" in bad and "The sample values are not valid JSON: expecting property name enclosed in double quotes on line 1, column 2." in bad
+    assert "name-notes" not in bad
     taken = client.post(PREVIEW, {"name": "Bad Name", "kind": "text", "text": "x"}).content.decode()
     assert "Prompt names use lowercase letters" in taken
     assert not PromptVersion.objects.exists()
@@ -211,5 +213,40 @@ def test_script_tags_stay_text_everywhere(client, author):
         html = client.get(url).content.decode()
         assert "<script>alert" not in html and "<img src=x" not in html, url
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get(pages[2]).content.decode()
-    preview = client.post(PREVIEW, {"kind": "text", "text": body, "sample_values": '{"name": "<b>x</b>"}'}).content.decode()
+    preview = client.post(PREVIEW, {"kind": "text", "text": body, "samples_as_json": "on", "sample_values": '{"name": "<b>x</b>"}'}).content.decode()
     assert "<script>alert" not in preview and "&lt;b&gt;x&lt;/b&gt;" in preview
+
+
+def test_sample_values_as_one_field_per_variable_and_a_message_list_per_placeholder(client, author):
+    client.force_login(author)
+    # The live panel draws a field per variable (out of band) when the variables change, and keeps the JSON box in step.
+    live = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ customer_name }}, re {{ order_id }}", "sample-customer_name": "Ada", "sample_fields_for": ""}).content.decode()
+    assert '<div id="sample-fields" class="sample-fields" hx-swap-oob="true">' in live
+    assert '<textarea id="sample-customer_name" name="sample-customer_name" rows="1" class="sample-value" spellcheck="false">Ada</textarea>' in live
+    assert 'name="sample-order_id"' in live and "Hi Ada, re {{ order_id }}" in live
+    assert '<div id="sample-json" class="sample-json" hx-swap-oob="true" hidden>' in live and "&quot;customer_name&quot;: &quot;Ada&quot;" in live
+    same = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ customer_name }}, re {{ order_id }}", "sample_fields_for": "customer_name:text,order_id:text"}).content.decode()
+    assert 'id="sample-fields"' not in same  # same variables: the fields (and the focus in them) are left alone
+    chat = {
+        "kind": "chat", "msg-0-type": "message", "msg-0-role": "system", "msg-0-content": "Help {{ customer_name }}.",
+        "msg-1-type": "placeholder", "msg-1-name": "history",
+        "sample-customer_name": "Ada", "sample-history-0-role": "user", "sample-history-0-content": "Where is my order?",
+        "sample-history-1-role": "assistant", "sample-history-1-content": "Checking.", "sample-history-2-role": "user", "sample-history-2-content": " ",
+    }
+    preview = client.post(PREVIEW, chat).content.decode()
+    assert 'data-sample-list="history"' in preview and "Where is my order?" in preview and "Checking." in preview
+    assert preview.count('<li class="msg role-') == 3  # the system message and the two sample messages
+    saved = client.post(NEW, {**form_data(name="chat-support-system", kind="chat"), **chat, "samples_as_json": ""})
+    assert saved.status_code == 302
+    assert PromptVersion.objects.get().sample_values == {
+        "customer_name": "Ada",
+        "history": [{"role": "user", "content": "Where is my order?"}, {"role": "assistant", "content": "Checking."}],
+    }
+
+
+def test_save_and_submit_in_one_click(client, author):
+    client.force_login(author)
+    response = client.post(NEW, {**form_data(), "then": "submit"})
+    version = PromptVersion.objects.get()
+    assert response.status_code == 302 and version.status == "in_review"
+    assert "saved and waiting for review" in client.get(response["Location"]).content.decode()

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from promptreg.models import Review
-from tests.promptreg.dashboard_helpers import as_user, publish_as
-from promptreg.services import version_submit_for_review
+from promptreg.services import review_submit, version_submit_for_review
+from tests.promptreg.dashboard_helpers import activate, approved, as_user, publish_as
 
 
 def url(action, number=1, name="support-system"):
@@ -48,11 +48,11 @@ def test_inbox_lists_versions_waiting_for_review(client, in_review, reviewer, au
     client.force_login(reviewer)
     html = client.get(reverse("promptreg:review-inbox")).content.decode()
     assert "support-system" in html and ">Review</a>" in html and "Compare" in html
-    assert client.get(reverse("promptreg:review-count")).content == b"1"
+    assert client.get(reverse("promptreg:review-count")).content.decode().strip() == '<span class="count" title="waiting for your review">1<span class="visually-hidden"> waiting for your review</span></span>'
     client.force_login(author)
     html = client.get(reverse("promptreg:review-inbox")).content.decode()
     assert "Your versions in review" in html and "Nothing is waiting" in html
-    assert client.get(reverse("promptreg:review-count")).content == b""
+    assert client.get(reverse("promptreg:review-count")).content.strip() == b""
 
 
 def test_reviewer_approves_over_htmx(client, in_review, reviewer):
@@ -106,3 +106,26 @@ def test_version_page_says_what_is_missing_before_production(client, in_review, 
     client.force_login(reviewer)
     html = client.get(url("detail")).content.decode()
     assert "Before it can go to production" in html and "peer review: needs 1 approval" in html
+
+
+def test_requested_changes_wait_for_the_author_until_revised_and_the_reviewer_sees_both_diffs(client, author, reviewer, deployer):
+    activate(approved(author, reviewer, body="Hello {{ name }}."), deployer)  # v1 in production
+    v2 = publish_as(author, body="Hello {{ name }}, how are you?")
+    version_submit_for_review(version=v2, actor=as_user(author))
+    review_submit(version=v2, actor=as_user(reviewer), decision="request_changes", comment="Too chatty: drop the question.")
+    client.force_login(author)
+    home = client.get(reverse("promptreg:prompt-list")).content.decode()
+    assert "Waiting for your changes" in home and "support-system v2" in home and "Too chatty: drop the question." in home
+    assert f'{reverse("promptreg:version-new", args=["support-system"])}?from=2' in home and ">rita <" in home
+    assert "Waiting for your changes" in client.get(reverse("promptreg:review-inbox")).content.decode()
+    assert 'title="waiting for your changes">1<' in client.get(reverse("promptreg:review-count")).content.decode()
+    client.force_login(reviewer)
+    assert "Waiting for your changes" not in client.get(reverse("promptreg:prompt-list")).content.decode()
+
+    v3 = publish_as(author, body="Hello {{ name }}, thanks.", parent_number=2)
+    version_submit_for_review(version=v3, actor=as_user(author))
+    page = client.get(reverse("promptreg:version-detail", args=["support-system", 3])).content.decode()
+    assert "Changes since the reviewed version, v2" in page and "Changes against production (v1)" in page
+    client.force_login(author)
+    assert "Waiting for your changes" not in client.get(reverse("promptreg:prompt-list")).content.decode()
+    assert "waiting for your changes" not in client.get(reverse("promptreg:review-count")).content.decode()
