@@ -100,7 +100,10 @@ def _timestamp(item: dict, index: int, now: datetime) -> datetime:
     if value is None:
         return now
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError as exc:  # well formed but impossible: month 13, an offset of 99 hours
+            raise _bad(index, f"'timestamp' is not a valid date-time ({exc})") from None
         if parsed is None:
             raise _bad(index, "'timestamp' must be an ISO 8601 date-time")
         value = parsed

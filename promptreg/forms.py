@@ -20,6 +20,7 @@ from promptreg.models import (
 )
 from promptreg.samples import samples_from_post
 from promptreg.services import MAX_BODY_CHARS
+from promptreg.storable import parse_json
 from promptreg.templating import Template, normalize_newlines
 
 STATUS_CHOICES = [
@@ -74,9 +75,11 @@ def _json_object(value: str, what: str) -> dict[str, Any]:
     if not value:
         return {}
     try:
-        parsed = json.loads(value)
+        parsed = parse_json(value, what)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    except ValueError as exc:
+        raise ValidationError(f"{exc}.") from None
     if not isinstance(parsed, dict):
         raise ValidationError(f"{what} must be a JSON object, like {{\"key\": \"value\"}}.")
     return parsed

@@ -42,6 +42,7 @@ from promptreg.models import (
 from promptreg.templating import Template, TemplateError, normalize_newlines
 
 MAX_BODY_CHARS = 200_000
+MAX_MODEL_CHARS = 200  # what evaluation runs record of `config.model`
 REVIEW = "review"
 # Policy: a prompt's type, its review policy, its gate dataset and that dataset's scorers decide what the release
 # gate asks of a change, so they are not an author's to change: Reviewers and Admins (API: the admin scope) only.
@@ -237,6 +238,9 @@ def validate_content(kind: str, body: Any, config: Any) -> Template:
         raise InvalidInput(f"type must be 'text' or 'chat', not {kind!r}.", code="invalid_type")
     if not isinstance(config, dict):
         raise InvalidInput("config must be a JSON object.", code="invalid_config")
+    model = config.get("model")
+    if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_CHARS):
+        raise InvalidInput(f"config.model must be a model name of at most {MAX_MODEL_CHARS} characters.", code="invalid_config")
     template = Template(kind, body)
     try:
         template.validate()

@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("promptreg.urls_web")),
 ]
 
+handler400 = "rollout.api_errors.bad_request"
 handler404 = "rollout.api_errors.not_found"
 handler500 = "rollout.api_errors.server_error"

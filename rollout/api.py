@@ -53,7 +53,8 @@ def http_error(request, exc: HttpError):
     if exc.status_code >= 500:
         code = "server_error"
     elif message.startswith("Cannot parse request body"):
-        code = "invalid_json"
+        # ninja shows the parser's reason only with DEBUG on; it names what and where, so always show it.
+        code, message = "invalid_json", f"Cannot parse request body: {exc.__cause__}" if exc.__cause__ else message
     else:
         code = "invalid"
     return error_response(exc.status_code, code, message)

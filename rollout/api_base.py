@@ -9,13 +9,12 @@ A router's own declaration of a status wins.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ninja import NinjaAPI
 from ninja.parser import Parser
 
-from promptreg.storable import unstorable_text
+from promptreg.storable import parse_json
 from rollout.api_examples import EXAMPLES
 
 ERROR_SCHEMA = {
@@ -56,11 +55,7 @@ def declare_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
 
 class StorableJsonParser(Parser):
     def parse_body(self, request):
-        data = json.loads(request.body)
-        problem = unstorable_text(data)
-        if problem:
-            raise ValueError(problem)
-        return data
+        return parse_json(request.body)
 
 
 def _has_example(media: dict[str, Any], components: dict[str, Any]) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 
 
@@ -13,6 +16,18 @@ def error_response(status: int, code: str, message: str, **details) -> JsonRespo
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception=None):
+    """Django's 400s: a body over the upload limit says so (413) instead of a bare "Bad Request"."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20:g} MiB"
+        if _is_api(request):
+            return error_response(413, "too_large", f"The request body is larger than the {limit} limit.")
+        return render(request, "request_too_large.html", {"limit": limit}, status=413)
+    if _is_api(request):
+        return error_response(400, "invalid", "Bad request.")
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception=None):

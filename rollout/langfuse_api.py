@@ -30,7 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound, RegistryError
 from promptreg.models import LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, label_move, version_publish
-from promptreg.storable import unstorable_text
+from promptreg.storable import parse_json, unstorable_text
 
 DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
 MOVE_REASON = "set via Langfuse API"
@@ -105,14 +105,13 @@ def _require_scope(key: ApiKey, scope: str, action: str) -> None:
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        data = parse_json(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise LangfuseError(400, "InvalidRequestError", "The request body is not valid JSON.") from None
+    except ValueError as exc:
+        raise LangfuseError(400, "InvalidRequestError", f"{exc}.") from None
     if not isinstance(data, dict):
         raise LangfuseError(400, "InvalidRequestError", "The request body must be a JSON object.")
-    problem = unstorable_text(data)
-    if problem:
-        raise LangfuseError(400, "InvalidRequestError", problem + ".")
     return data
 
 
