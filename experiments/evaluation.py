@@ -16,8 +16,9 @@ import logging
 import math
 import threading
 import uuid
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +38,16 @@ from experiments.models.evaluation import (
     PromptEvalSettings,
     RunState,
 )
-from experiments.scorers import JudgeReplyError, Scorer, ScorerSpecError, judge_messages, normalise_specs, parse_judge_reply, parse_scorers
+from experiments.scorers import (
+    JudgeReplyError,
+    Scorer,
+    ScorerSpecError,
+    ScorerTimeout,
+    judge_messages,
+    normalise_specs,
+    parse_judge_reply,
+    parse_scorers,
+)
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.models import PRODUCTION, PolicyArea, Prompt, PromptType, PromptVersion, ReviewPolicy, Scope
 from promptreg.services import POLICY, Actor, policy_change_record
@@ -47,6 +57,7 @@ log = logging.getLogger(__name__)
 
 # Results are written (and cancellation checked) every few rounds of concurrent calls.
 CHUNK_ROUNDS = 4
+MAX_SCORER_TIMEOUTS = 3  # per scorer and run
 DEFAULT_ALPHA = 0.05
 
 
@@ -418,13 +429,20 @@ class LostRun(Exception):
 
 @dataclass
 class Evaluator:
-    """Compiles, calls the provider and scores one case; safe to share between threads (no DB access)."""
+    """Compiles, calls the provider and scores one case; safe to share between threads (no DB access).
+
+    A scorer that runs out of time on a case scores it 0 with the reason in the result's `error`; after
+    MAX_SCORER_TIMEOUTS such cases in a run it is not tried again on the rest, so a runaway pattern costs
+    the worker a bounded amount of time per run, whatever the dataset's size.
+    """
 
     version: PromptVersion
     scorers: list[Scorer]
     primary_metric: str
     client: LLMClient
     text_role: str = "user"
+    timeouts: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def messages(self, case: Case) -> list[dict[str, Any]]:
         compiled = self.version.compile(**case.variables).prompt
@@ -440,16 +458,34 @@ class Evaluator:
         except CompileError as exc:
             raise CompileError(f"case {case.position} cannot fill the template: {exc}") from None
         answer = self.client.chat(messages)
-        scores = {s.metric: s.score(answer.content, case.expected, self.judge) for s in self.scorers}
+        scores, problems = self.score(answer.content, case.expected)
         scores[QUALITY_SCORE] = quality(scores, self.primary_metric)
         return EvalResult(
             case=case,
             output=answer.content,
             scores=scores,
+            error="; ".join(problems),
             latency_ms=answer.latency_ms,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
         )
+
+
+    def score(self, output: str, expected: str) -> tuple[dict[str, float], list[str]]:
+        scores, problems = {}, []
+        for scorer in self.scorers:
+            if self.timeouts[scorer.metric] >= MAX_SCORER_TIMEOUTS:
+                scores[scorer.metric] = 0.0
+                problems.append(f"{scorer.metric}: not run, it ran out of time on {MAX_SCORER_TIMEOUTS} earlier cases")
+                continue
+            try:
+                scores[scorer.metric] = scorer.score(output, expected, self.judge)
+            except ScorerTimeout as exc:
+                with self._lock:
+                    self.timeouts[scorer.metric] += 1
+                scores[scorer.metric] = 0.0
+                problems.append(f"{scorer.metric}: {exc}")
+        return scores, problems
 
 
 def quality(scores: dict[str, float], primary_metric: str) -> float:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+import re._parser as re_parser  # private, but the stdlib's own parser: it measures a pattern before we compile it
 import string
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import regex as timed_re  # the `regex` package: `search(..., timeout=)` stops a runaway match
+from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -33,6 +36,11 @@ JUDGE_SYSTEM = (
 SCORER_METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 FENCE_RE = re.compile(r"^```[a-zA-Z]*\n(.*)\n```$", re.S)
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
+MAX_PATTERN_CHARS = 1000
+# `regex` compiles a counted repeat by unrolling it: (a{1000}){1000} takes seconds and (a{65535}){65535} never
+# ends, before any timeout applies. 20,000 unrolled items compile in well under 0.1 s.
+MAX_PATTERN_SIZE = 20_000
+_REPEATS = {re_parser.MAX_REPEAT, re_parser.MIN_REPEAT, re_parser.POSSESSIVE_REPEAT}
 
 
 class ScorerSpecError(ValueError):
@@ -45,6 +53,10 @@ class ScorerSpecError(ValueError):
 
 class JudgeReplyError(ValueError):
     """The judge model answered something that is not a score."""
+
+
+class ScorerTimeout(Exception):
+    """A scorer ran out of its time budget on one output: that case fails with this message, the run goes on."""
 
 
 @dataclass(frozen=True)
@@ -81,15 +93,21 @@ def contains_any(s: Scorer, output: str, expected: str, judge: Judge | None) -> 
     return float(any(_fold(k, s.options) in text for k in s.options["keywords"]))
 
 
-def _regex(options: dict[str, Any]) -> re.Pattern:
+def _regex(options: dict[str, Any]) -> timed_re.Pattern:
     flags = 0
     for letter in options.get("flags", ""):
-        flags |= {"i": re.I, "m": re.M, "s": re.S}[letter]
-    return re.compile(options["pattern"], flags)
+        flags |= {"i": timed_re.I, "m": timed_re.M, "s": timed_re.S}[letter]
+    return timed_re.compile(options["pattern"], flags)
 
 
 def regex(s: Scorer, output: str, expected: str, judge: Judge | None) -> float:
-    return float(_regex(s.options).search(output) is not None)
+    """Matches within `SCORER_REGEX_TIMEOUT` seconds of CPU (the `regex` package's clock), without holding
+    the GIL, so a catastrophic pattern fails its case instead of blocking the worker's other threads."""
+    budget = settings.SCORER_REGEX_TIMEOUT
+    try:
+        return float(_regex(s.options).search(output, timeout=budget, concurrent=True) is not None)
+    except TimeoutError:
+        raise ScorerTimeout(f"the pattern {s.options['pattern'][:60]!r} gave up after {budget:g} s of matching") from None
 
 
 def _strip_fence(output: str) -> str:
@@ -168,14 +186,32 @@ def _check_keywords(o: dict[str, Any]) -> str | None:
     return None
 
 
+def _unrolled_size(pattern: re_parser.SubPattern | Any) -> int:
+    """How many items a pattern is once its counted repeats are unrolled (what compiling it costs)."""
+    if not isinstance(pattern, re_parser.SubPattern):
+        return sum(_unrolled_size(item) for item in pattern) if isinstance(pattern, (tuple, list)) else 0
+    size = 0
+    for op, argument in pattern:
+        if op in _REPEATS:
+            low, high, body = argument
+            size += max(1, low if high == re_parser.MAXREPEAT else high) * _unrolled_size(body)
+        else:
+            size += 1 + _unrolled_size(argument)
+    return size
+
+
 def _check_regex(o: dict[str, Any]) -> str | None:
     if not isinstance(o.get("pattern"), str) or not o["pattern"]:
         return "needs 'pattern': a regular expression"
-    if set(o.get("flags", "")) - set("ims"):
+    if len(o["pattern"]) > MAX_PATTERN_CHARS:
+        return f"'pattern' is longer than {MAX_PATTERN_CHARS} characters"
+    if not isinstance(o.get("flags", ""), str) or set(o.get("flags", "")) - set("ims"):
         return "'flags' may only contain i, m and s"
     try:
+        if _unrolled_size(re_parser.parse(o["pattern"])) > MAX_PATTERN_SIZE:
+            return f"'pattern' repeats too much (its counted repeats multiply out to more than {MAX_PATTERN_SIZE:,} items)"
         _regex(o)
-    except re.error as exc:
+    except (re.error, timed_re.error) as exc:
         return f"'pattern' is not a valid regular expression ({exc})"
     return None
 

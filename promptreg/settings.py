@@ -215,6 +215,8 @@ LLM_BACKOFF = float(os.environ.get("LLM_BACKOFF", "0.5"))
 LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 16)
 # A running evaluation whose worker has not beaten for this long is taken over by another worker.
 EVAL_STALE_SECONDS = envint("EVAL_STALE_SECONDS", 60)
+# CPU seconds a regex scorer may spend on one output; a case whose match runs out fails with a message.
+SCORER_REGEX_TIMEOUT = float(os.environ.get("SCORER_REGEX_TIMEOUT", "0.1"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "promptreg@localhost")

@@ -140,6 +140,7 @@ class EvalResult(models.Model):
     latency_ms = models.FloatField(default=0)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why a scorer could not grade this output (it scored 0), e.g. a regex out of time.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
