@@ -218,6 +218,10 @@ EVAL_STALE_SECONDS = envint("EVAL_STALE_SECONDS", 60)
 # CPU seconds a regex scorer may spend on one output; a case whose match runs out fails with a message.
 SCORER_REGEX_TIMEOUT = float(os.environ.get("SCORER_REGEX_TIMEOUT", "0.1"))
 
+# Webhook and alert targets that would be refused as internal (loopback, private, link-local, metadata):
+# comma-separated host names, addresses or networks (`hooks.internal,10.2.0.0/16`).
+ALERT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALERT_ALLOWED_HOSTS", "").split(",") if h.strip()]
+
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "promptreg@localhost")
 

@@ -7,12 +7,12 @@ and a slow webhook never holds a monitor's transaction open.
 
 from __future__ import annotations
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 
 from promptreg.gates import protected_labels
 from promptreg.models import LabelMove, MoveVia
+from rollout import outbound
 from rollout.models import Alert, AlertChannel, AlertDelivery, AlertKind, ChannelKind, Monitor, RollbackIncident, Severity
 
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -48,7 +48,7 @@ def send(delivery: AlertDelivery) -> None:
     """Deliver once; raises on failure so the task can retry with backoff."""
     alert, channel = delivery.alert, delivery.channel
     if channel.kind == ChannelKind.WEBHOOK:
-        response = httpx.post(channel.target.strip(), json=webhook_payload(alert), timeout=WEBHOOK_TIMEOUT_SECONDS)
+        response = outbound.post_json(channel.target, webhook_payload(alert), timeout=WEBHOOK_TIMEOUT_SECONDS)
         response.raise_for_status()
     else:
         send_mail(f"[promptreg {alert.severity}] {alert.title}", alert.text, settings.DEFAULT_FROM_EMAIL, channel.addresses)

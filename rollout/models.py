@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from experiments.models import Direction, Experiment, ExperimentState
 from promptreg.models import PRODUCTION, LabelMove, Prompt, PromptVersion
+from rollout.outbound import TargetRefused, check_target
 
 MIN_INTERVAL_SECONDS = 1
 
@@ -386,6 +387,7 @@ class AlertChannel(models.Model):
         try:
             if self.kind == ChannelKind.WEBHOOK:
                 URLValidator(schemes=["http", "https"])(self.target.strip())
+                check_target(self.target)
             else:
                 for address in self.addresses:
                     validate_email(address)
@@ -393,6 +395,8 @@ class AlertChannel(models.Model):
                     raise ValidationError("Give at least one e-mail address.")
         except ValidationError as exc:
             raise ValidationError({"target": exc.messages}) from None
+        except TargetRefused as exc:
+            raise ValidationError({"target": [str(exc)]}) from None
 
     @property
     def addresses(self) -> list[str]:

@@ -80,6 +80,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _local_webhook_receivers(settings):
+    """The test webhook receivers listen on 127.0.0.1, which promptreg refuses unless allowed explicitly."""
+    settings.ALERT_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
 def _clean_serving_cache():
     """Cached fetches outlive a test's rolled-back transaction: drop them before each test."""
     from rollout import serving

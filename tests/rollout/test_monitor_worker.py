@@ -57,6 +57,7 @@ def celery_processes(tmp_path):
         "PROMPTREG_VAR_DIR": str(tmp_path),
         "MONITOR_DISPATCH_SECONDS": "0.5",
         "LOG_LEVEL": "WARNING",
+        "ALERT_ALLOWED_HOSTS": "127.0.0.1",  # the webhook receiver
     }
     celery = [sys.executable, "-m", "celery", "-A", "promptreg"]
     if settings.REDIS_URL:
