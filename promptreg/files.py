@@ -31,7 +31,7 @@ from django.db.models import OuterRef, Subquery
 from promptreg.exceptions import InvalidInput, RegistryError
 from promptreg.models import LabelMove, MoveVia, Prompt, PromptKind, PromptType, PromptVersion, validate_prompt_name
 from promptreg.services import Actor, label_move, validate_content, version_publish
-from promptreg.storable import unstorable_text
+from promptreg.storable import parse_json
 from promptreg.templating import chat_problems, text_problems
 
 HEADER_KEYS = ("PROMPT", "VERSION", "PURPOSE", "LAST_CHANGED", "CHANGED_BY", "REASON", "KNOWN_EDGE_CASES", "EVAL_SCORE", "PROMPT_TYPE", "CONFIG")
@@ -133,18 +133,27 @@ def file_path(directory: Path, version: PromptVersion) -> Path:
     return directory / (version.prompt.name + suffix)
 
 
+def _leaves(directory: Path, path: Path) -> Problem | None:
+    """A problem if `path` (through a symlink, itself or a folder on the way) leads outside `directory`."""
+    target = path.resolve()
+    if target.is_relative_to(directory.resolve()):
+        return None
+    return Problem(path.relative_to(directory).as_posix(), 0, f"is a symlink that leads outside {directory} (to {target}); refused")
+
+
 def export_dir(directory: Path) -> list[Path]:
-    """Write the newest version of every active prompt; returns the paths written."""
-    written = []
-    for prompt in Prompt.objects.active().prefetch_related("versions"):
-        version = prompt.latest_version()
-        if version is None:
-            continue
-        path = file_path(directory, version)
+    """Write the newest version of every active prompt; returns the paths written.
+
+    Nothing is written when any file would go through a symlink out of `directory`."""
+    versions = [v for v in (p.latest_version() for p in Prompt.objects.active().prefetch_related("versions")) if v is not None]
+    paths = [file_path(directory, version) for version in versions]
+    problems = [problem for problem in (_leaves(directory, path) for path in paths) if problem]
+    if problems:
+        raise FileErrors(problems)
+    for version, path in zip(versions, paths):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(version), encoding="utf-8")
-        written.append(path)
-    return written
+    return paths
 
 
 # ---- reading ---------------------------------------------------------------
@@ -210,12 +219,11 @@ def _key_line(text: str, key: str) -> int:
 
 def _read_chat(path: str, text: str) -> tuple[dict[str, str], Any, Any, list[Problem]]:
     try:
-        data = json.loads(text)
+        data = parse_json(text, "the file")
+    except json.JSONDecodeError as exc:
+        raise FileErrors([Problem(path, exc.lineno, f"not valid JSON: {exc.msg}")]) from None
     except ValueError as exc:
-        raise FileErrors([Problem(path, getattr(exc, "lineno", 1), f"not valid JSON: {getattr(exc, 'msg', exc)}")]) from None
-    problem = unstorable_text(data, "the file")
-    if problem:
-        raise FileErrors([Problem(path, 1, problem + ", which the database cannot store")])
+        raise FileErrors([Problem(path, 1, f"{exc}, which the database cannot store")]) from None
     if not isinstance(data, dict) or "PROMPT" not in data:
         raise FileErrors([Problem(path, 1, "no metadata header: a chat file is a JSON object with the header keys (PROMPT, VERSION, …) and a 'messages' list")])
     problems = [Problem(path, _key_line(text, k), f"unknown header key {k!r}") for k in data if k not in HEADER_KEYS and k != "messages"]
@@ -254,9 +262,11 @@ def read_file(directory: Path, path: Path) -> PromptFile:
         problems = [Problem(shown, int(m[1]), m[2]) for m in (LINE_RE.match(p) for p in text_problems("\n" * offset + body))]
         if isinstance(config, str):
             try:
-                config = json.loads(config)
-            except ValueError:
+                config = parse_json(config, "CONFIG")
+            except json.JSONDecodeError:
                 problems.append(Problem(shown, where["CONFIG"], "CONFIG is not valid JSON"))
+            except ValueError as exc:
+                problems.append(Problem(shown, where["CONFIG"], str(exc)))
     config = {} if config in (None, "") else config
     if not isinstance(config, dict):
         problems.append(Problem(shown, where.get("CONFIG", 1), "CONFIG must be a JSON object, like {\"model\": \"gpt-4o\"}"))
@@ -287,6 +297,10 @@ def read_dir(directory: Path) -> list[PromptFile]:
     for path in sorted(p for p in directory.rglob("*") if p.suffix in EXTENSIONS and p.is_file()):
         relative = path.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts):
+            continue
+        outside = _leaves(directory, path)
+        if outside:
+            problems.append(outside)
             continue
         name = _name_from_path(relative)
         if name in seen:

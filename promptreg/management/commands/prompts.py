@@ -22,16 +22,16 @@ class Command(BaseCommand):
         load.add_argument("--message", default="", help="commit message for every new version (default: each file's REASON)")
 
     def handle(self, *args, action: str, directory: Path, **options):
-        if action == "export":
-            for path in export_dir(directory):
-                self.stdout.write(f"wrote {path}")
-            return
         try:
+            if action == "export":
+                for path in export_dir(directory):
+                    self.stdout.write(f"wrote {path}")
+                return
             result = import_dir(directory, label=options["label"], message=options["message"])
         except FileErrors as exc:
             for problem in exc.problems:
                 self.stderr.write(str(problem))
-            raise CommandError(f"{len(exc.problems)} problem(s); nothing was imported.") from None
+            raise CommandError(f"{len(exc.problems)} problem(s); nothing was {action}ed.") from None
         for version in result.published:
             self.stdout.write(f"published {version.prompt.name} v{version.number}")
         for move in result.moves:
