@@ -48,6 +48,7 @@ from experiments.scorers import (
     parse_judge_reply,
     parse_scorers,
 )
+from promptreg import broker
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.models import PRODUCTION, PolicyArea, Prompt, PromptType, PromptVersion, ReviewPolicy, Scope
 from promptreg.services import POLICY, Actor, policy_change_record
@@ -284,7 +285,7 @@ def _prepare(version: PromptVersion, dataset: Dataset) -> list[int]:
 def _queue(run: EvalRun) -> None:
     from experiments.tasks import evaluation_run
 
-    evaluation_run.delay_on_commit(run.pk)
+    broker.enqueue_on_commit(evaluation_run, run)
 
 
 @transaction.atomic

@@ -7,6 +7,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from experiments import evaluation, experiments
+from experiments.models import EvalRun, RunState
+from promptreg import broker
 
 # ---------------------------------------------------------------- evaluation runs
 
@@ -24,6 +26,12 @@ def evaluation_resume_stale() -> list[int]:
     for run_id in run_ids:
         evaluation_run.delay(run_id)
     return run_ids
+
+
+@shared_task(name="experiments.evaluation_requeue")
+def evaluation_requeue() -> list[int]:
+    """Beat: queue the runs whose task the broker did not take when they were created."""
+    return broker.requeue(EvalRun.objects.filter(state=RunState.QUEUED), evaluation_run)
 
 
 @worker_ready.connect

@@ -204,6 +204,11 @@ CELERY_BEAT_SCHEDULE["rollout-dispatch-monitors"] = {
     "schedule": float(os.environ.get("MONITOR_DISPATCH_SECONDS", "5")),
 }
 CELERY_BEAT_SCHEDULE["rollout-retry-invalidations"] = {"task": "rollout.tasks.retry_invalidations", "schedule": 5.0}
+# Work whose publish failed (broker down or slow: see promptreg/broker.py) is queued again by these sweeps.
+CELERY_BEAT_SCHEDULE["experiments-requeue-runs"] = {"task": "experiments.evaluation_requeue", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["rollout-requeue-deliveries"] = {"task": "rollout.tasks.requeue_deliveries", "schedule": 10.0}
+# Seconds a web request waits for the broker to take a task (any transport); then beat queues it later.
+BROKER_PUBLISH_TIMEOUT = float(os.environ.get("BROKER_PUBLISH_TIMEOUT", "2"))
 
 # OpenAI-compatible provider for evaluation runs.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import send_mail
 
+from promptreg import broker
 from promptreg.gates import protected_labels
 from promptreg.models import LabelMove, MoveVia
 from rollout import outbound
@@ -30,7 +31,7 @@ def raise_alert(
     for channel in AlertChannel.objects.filter(enabled=True):
         if channel.wants(severity):
             delivery = AlertDelivery.objects.create(alert=alert, channel=channel)
-            deliver_alert.delay_on_commit(delivery.id)
+            broker.enqueue_on_commit(deliver_alert, delivery)
     return alert
 
 

@@ -449,6 +449,7 @@ class AlertDelivery(models.Model):
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker took the delivery task; empty: beat queues it.")
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

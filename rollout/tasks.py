@@ -9,6 +9,7 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
+from promptreg import broker
 from rollout import alerts, monitoring, serving
 from rollout.models import AlertDelivery, DeliveryStatus
 
@@ -28,6 +29,12 @@ def dispatch_monitors() -> int:
 def retry_invalidations() -> int:
     """Run by beat: serving-cache invalidations that could not reach Redis, until they land."""
     return serving.invalidations_retry()
+
+
+@shared_task
+def requeue_deliveries() -> list[int]:
+    """Run by beat: queue the alert deliveries whose task the broker did not take when the alert was raised."""
+    return broker.requeue(AlertDelivery.objects.filter(status=DeliveryStatus.PENDING), deliver_alert, created="alert__created_at")
 
 
 @shared_task
