@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('experiments', '0006_evalresult_error'),
+        ('experiments', '0007_evalresult_error'),
     ]
 
     operations = [
