@@ -9,6 +9,7 @@ and label moves linear under concurrency.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -444,6 +445,17 @@ def rollback_target(prompt: Prompt, label: str = PRODUCTION) -> PromptVersion | 
             continue
         return PromptVersion.objects.get(pk=version_id)
     return None
+
+
+def live_span(prompt: Prompt, version: PromptVersion, label: str = PRODUCTION) -> tuple[datetime, datetime | None] | None:
+    """When `version` last served `label`: (from, until), `until` None while it still does; None if it never did.
+
+    What the rollback dialog shows of its target, so on-call sees which period production returns to."""
+    start = prompt.label_moves.filter(label=label, to_version=version).order_by("-id").values_list("id", "created_at").first()
+    if start is None:
+        return None
+    end = prompt.label_moves.filter(label=label, id__gt=start[0]).order_by("id").values_list("created_at", flat=True).first()
+    return start[1], end
 
 
 @transaction.atomic

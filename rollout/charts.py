@@ -34,6 +34,33 @@ def _marker(at: datetime, text: str, colour: str) -> tuple[dict, dict]:
     return line, label
 
 
+# Marker labels closer in time than this would be drawn over each other on a narrow chart: the newest is written at
+# the top of the plot, the next one at the bottom, any older one is counted there ("+1 more") and listed when hovered.
+LABEL_GAP = timedelta(hours=1)
+
+
+def _place_labels(labels: list[dict], gap: timedelta = LABEL_GAP) -> list[dict]:
+    """Labels (annotations), newest first, each in a lane: the top, or the bottom when a newer label is within `gap`.
+    Each keeps the texts it stands for in `hovertext`."""
+    placed: list[dict] = []
+    last_top = last_bottom = None
+    for label in sorted(labels, key=lambda a: a["x"], reverse=True):
+        at = datetime.fromisoformat(label["x"])
+        if last_top is None or last_top - at >= gap:
+            placed.append({**label, "hovertext": label["text"]})
+            last_top = at
+        elif last_bottom is None or last_bottom[0] - at >= gap:
+            bottom = {**label, "y": 0, "yanchor": "bottom", "hovertext": label["text"]}
+            placed.append(bottom)
+            last_bottom = (at, bottom, [label["text"]])
+        else:
+            _, bottom, texts = last_bottom
+            texts.append(label["text"])
+            bottom["text"] = f"{texts[0]} +{len(texts) - 1} more"
+            bottom["hovertext"] = "<br>".join(texts)
+    return placed
+
+
 class EpochBucket(Func):
     """The start of the `seconds`-wide bucket a timestamp falls in, as Unix time: an integer computed
     by the database, so grouping by it converts no datetimes (TruncMinute cost ~25 µs a row)."""
@@ -136,6 +163,6 @@ def _figure(series: dict[int, list[dict]], markers: list[tuple[dict, dict]], met
         "xaxis": {"type": "date", "gridcolor": GRID},
         "yaxis": {"title": {"text": metric}, "gridcolor": GRID},
         "shapes": [line for line, _ in markers],
-        "annotations": [label for _, label in markers],
+        "annotations": _place_labels([label for _, label in markers]),
     }
     return {"data": traces, "layout": layout}

@@ -18,11 +18,6 @@ class MonitorForm(forms.ModelForm):
         pass
 
 
-class RollbackForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.TextInput(attrs={"placeholder": "Why? (shown in the deployment timeline)"}))
-    expected_current = forms.IntegerField(widget=forms.HiddenInput)
-
-
 class AlertChannelForm(forms.ModelForm):
     class Meta:
         model = AlertChannel

@@ -1,4 +1,4 @@
-"""What the on-call page shows of each production prompt: its monitor, its running canary, its scores.
+"""What the on-call page shows of each production prompt: its monitor, its running canary or experiment, its scores.
 
 A fixed number of queries, whatever the number of prompts, and the full rows (stats, charts) for
 one page of them only: the page is polled every 30 seconds by every open tab.
@@ -25,22 +25,24 @@ PAGE_SIZE = 25
 def production_overview(since: datetime, page_number: str | int | None = None) -> Page:
     """A page of live production prompts, those that need attention first (a failing, escalated or
     rolled-back monitor or canary monitor, an unacknowledged automatic rollback), then those with a
-    running canary, then the rest by name. Each row: label, monitor and its last check, running canary
-    with its monitor and last check, per-version stats of every metric since `since`, and the quality
+    running canary or experiment, then the rest by name. Each row: label, monitor and its last check, running canary
+    (with its monitor and last check) or experiment, per-version stats of every metric since `since`, and the quality
     chart (for prompts that have scores). Only the page's prompts are read in full."""
     live = Label.objects.filter(name=PRODUCTION, prompt__retired_at__isnull=True)
     prompt_ids = list(live.order_by("prompt__name").values_list("prompt_id", flat=True))
     monitors = {m.prompt_id: m for m in Monitor.objects.of_labels().filter(label=PRODUCTION, prompt_id__in=prompt_ids)}
-    canaries = {
+    # At most one experiment runs per prompt and label: a canary, or an A/B experiment sharing production's traffic.
+    running = {
         e.prompt_id: e
         for e in Experiment.objects.running()
-        .filter(kind=ExperimentKind.CANARY, label=PRODUCTION, prompt_id__in=prompt_ids)
-        .select_related("treatment_version")
+        .filter(label=PRODUCTION, prompt_id__in=prompt_ids)
+        .select_related("control_version", "treatment_version")
     }
+    canaries = {pk: e for pk, e in running.items() if e.kind == ExperimentKind.CANARY}
     canary_monitors = {m.experiment_id: m for m in Monitor.objects.filter(experiment__in=canaries.values())}  # disabled ones too
     alarmed = set(RollbackIncident.objects.unacknowledged().values_list("prompt_id", flat=True))
     alarmed |= {m.prompt_id for m in (*monitors.values(), *canary_monitors.values()) if m.state in ATTENTION_STATES}
-    prompt_ids.sort(key=lambda pk: (pk not in alarmed, pk not in canaries))
+    prompt_ids.sort(key=lambda pk: (pk not in alarmed, pk not in running))
     page = Paginator(prompt_ids, PAGE_SIZE).get_page(page_number)
     shown = list(page)
     labels = {label.prompt_id: label for label in live.filter(prompt_id__in=shown).select_related("prompt", "version")}
@@ -61,9 +63,10 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
                 "monitor": monitor,
                 "last_check": last_checks.get(monitor.pk) if monitor else None,
                 "canary": canary,
+                "experiment": running.get(pk) if canary is None else None,
                 "canary_monitor": canary_monitor,
                 "canary_check": last_checks.get(canary_monitor.pk) if canary_monitor else None,
-                "stats": [(number, [cells.get(m) for m in METRICS]) for number, cells in stats[pk].items()],
+                "stats": [(number, [(spec, cells.get(m)) for m, spec in METRICS.items()]) for number, cells in stats[pk].items()],
                 "figure": figures.get(pk),
                 "figure_id": f"chart-{pk}",
                 "figure_data_id": f"chart-{pk}-data",

@@ -10,5 +10,4 @@ urlpatterns = [
     path("channels/<int:pk>/delete/", views.channel_delete, name="channel-delete"),
     path("incidents/<int:pk>/acknowledge/", views.incident_acknowledge, name="incident-acknowledge"),
     path("monitor/<prompt:name>", views.monitor_edit, name="monitor-edit"),
-    path("rollback/<prompt:name>", views.rollback_now, name="rollback"),
 ]

@@ -1,4 +1,6 @@
-"""The on-call page: production prompts, monitors, charts, one-click rollback, the deployment timeline."""
+"""The on-call page: production prompts, monitors, charts, running experiments and canaries, the deployment timeline.
+
+Its Roll back button opens the prompt page's rollback dialog (`promptreg.views.versions.prompt_rollback`)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from django.views.decorators.vary import vary_on_headers
 from promptreg.exceptions import RegistryError
 from promptreg.models import MoveVia, Prompt
 from promptreg.permissions import can_admin, can_deploy
-from promptreg.services import Actor, rollback
-from rollout.forms import AlertChannelForm, MonitorForm, RollbackForm
+from promptreg.services import Actor
+from rollout.forms import AlertChannelForm, MonitorForm
 from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, PendingInvalidation, RollbackIncident
 from rollout.oncall import deployment_timeline, production_overview
 from rollout.services import CONFIG_FIELDS, monitor_configure
@@ -53,29 +55,6 @@ def oncall(request):
         "rollout/oncall.html",
         {**context, "timeline": timeline, "incidents": incidents, "can_admin": can_admin(request.user)},
     )
-
-
-@login_required
-@require_POST
-def rollback_now(request, name: str):
-    """The one-click "Roll back": the same service as the API, CLI and monitors, pinned to the version the user saw."""
-    _require(can_deploy(request.user))
-    form = RollbackForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a reason for the rollback.")
-        return redirect("rollout:oncall")
-    try:
-        move = rollback(
-            name=name,
-            actor=Actor(via=MoveVia.BUTTON, user=request.user),
-            reason=form.cleaned_data["reason"],
-            expected_current=form.cleaned_data["expected_current"],
-        )
-    except RegistryError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{name}: production rolled back from v{move.from_version.number} to v{move.to_version.number}.")
-    return redirect("rollout:oncall")
 
 
 @login_required

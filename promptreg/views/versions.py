@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -149,12 +151,43 @@ def version_activate(request, name: str, number: int):
     )
 
 
+def _live_text(span) -> str:
+    """"live 2 Oct – 3 Nov" (the year shown when it is not this year's): when a rollback target last served."""
+    if span is None:
+        return ""
+    this_year = timezone.localtime().year
+
+    def day(at) -> str:
+        at = timezone.localtime(at)
+        return f"{at.day} {at:%b}" + (f" {at.year}" if at.year != this_year else "")
+
+    start, end = span
+    return f"live {day(start)} – {day(end)}" if end else f"live since {day(start)}"
+
+
+def _safe_next(request, default: str) -> str:
+    """Where to go after the action: the page that opened the dialog (e.g. the on-call page), if it is ours."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
 @login_required
 def prompt_rollback(request, name: str):
+    """The rollback dialog (prompt page and on-call page alike): it names the version production returns to and
+    when that version was live, asks for a reason, and is pinned to the version it showed."""
     require(permissions.can_deploy(request.user))
     prompt = get_prompt(name)
     production = prompt.label_version(PRODUCTION)
-    context = {"prompt": prompt, "production": production, "target": services.rollback_target(prompt)}
+    target = services.rollback_target(prompt)
+    seen = request.GET.get("seen", "")
+    context = {
+        "prompt": prompt, "production": production, "target": target,
+        "target_live": _live_text(services.live_span(prompt, target)) if target else "",
+        "next": _safe_next(request, ""),
+        "moved_since_seen": bool(production and seen.isdigit() and int(seen) != production.number),
+    }
     if request.method != "POST":
         return _confirm(request, "promptreg/rollback_confirm.html", context, ReasonForm(initial={"expected_current": production.number if production else None}))
     form = ReasonForm(request.POST)
@@ -165,7 +198,7 @@ def prompt_rollback(request, name: str):
         request,
         lambda: services.rollback(name=prompt.name, actor=actor(request), reason=data["reason"], expected_current=data["expected_current"]),
         lambda move: f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to v{move.to_version.number}.",
-        reverse("promptreg:prompt-detail", args=[prompt.name]),
+        _safe_next(request, reverse("promptreg:prompt-detail", args=[prompt.name])),
         "promptreg/rollback_confirm.html", context, form,
     )
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from promptreg.models import LabelMove, MoveVia, ReviewPolicy
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import sign_in
-from tests.rollout.monitor_story import activate, add_scores, canary, canary_story, live, monitor, noisy, publish
+from experiments.experiments import experiment_create, experiment_start
+from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, live, monitor, noisy, publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
 
@@ -49,14 +51,49 @@ def test_oncall_chart_banner_and_one_click_rollback(browser_page):
     assert page.locator("#rollback-banner").count() == 0
     assert RollbackIncident.objects.get().acknowledged_at is not None
 
-    page.get_by_label("Reason").fill("v2 answers are stale too")
-    page.get_by_role("button", name="Roll back v2").click()
-    page.wait_for_load_state()
-    assert "rolled back from v2 to v1" in page.locator(".messages").inner_text()
+    # Roll back: the button opens the prompt page's dialog, which names the target and when it was live; nothing
+    # moves on the first click, a reason is required, and the page comes back to the on-call page.
+    page.get_by_role("link", name="Roll back support-system from v2").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator(".rollback-target")).to_contain_text("Production goes from v2 back to v1 (live ")
+    assert LabelMove.objects.filter(via=MoveVia.BUTTON).count() == 0
+    dialog.get_by_role("button", name="Roll back to v1").click()
+    assert dialog.get_by_label("Reason (required)").evaluate("element => element.validity.valueMissing")
+    assert LabelMove.objects.filter(via=MoveVia.BUTTON).count() == 0
+    dialog.get_by_label("Reason (required)").fill("v2 answers are stale too")
+    dialog.get_by_role("button", name="Roll back to v1").click()
+    page.wait_for_url("**/oncall/")
+    expect(page.locator(".messages")).to_contain_text("went from v2 back to v1")
     timeline = page.locator("table.timeline tbody tr").first.inner_text()
     assert "v2 → v1" in timeline and "dave" in timeline and "v2 answers are stale too" in timeline
     move = LabelMove.objects.filter(via=MoveVia.BUTTON).get()
     assert (move.to_version.number, move.reason) == (1, "v2 answers are stale too")
+
+
+def test_oncall_page_fits_a_phone_and_shows_a_running_experiment(browser_page):
+    """390 px wide: nothing scrolls sideways (tables become label/value lists), and a running A/B experiment is
+    shown with its traffic share next to the canary of another prompt."""
+    auto_rolled_back_v3()
+    publish(2, name="billing-system")
+    activate(1, name="billing-system")
+    experiment = experiment_create(actor=CLI, prompt="billing-system", control_version=1, treatment_version=2, traffic_fraction=0.3)
+    experiment_start(experiment_id=experiment.pk, actor=CLI)
+    make_user("dave", "Deployer")
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, "dave")
+    page.goto("/oncall/")
+    page.locator(".oncall-prompt .chart .main-svg").first.wait_for()
+    expect(page.locator(f"#experiment-{experiment.pk}")).to_contain_text("v2 gets 30% of sessions, v1 (production) the rest")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    def column_name(cell) -> str:  # stacked cells name their column before the value
+        return cell.evaluate("element => getComputedStyle(element, '::before').content")
+
+    assert column_name(page.locator("table.stats tr.live td").nth(1)) == '"Quality (evaluation score)"'
+    assert column_name(page.locator("table.timeline tbody tr").first.locator("td").last) == '"Why"'
+    button = page.get_by_role("link", name="Roll back support-system from v2")
+    box = button.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390
 
 
 def test_oncall_shows_an_automatic_canary_rollback_and_rolls_a_running_canary_back(browser_page):

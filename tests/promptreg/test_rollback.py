@@ -62,3 +62,24 @@ def test_rollback_with_stale_expectation_changes_nothing(publish, cli, ungated):
     with pytest.raises(Conflict):
         rollback(name="support-system", actor=cli, reason="x", expected_current=1)
     assert live() == 2
+
+
+def test_the_rollback_dialog_says_when_its_target_was_live(client, publish, cli, ungated, deployer):
+    import time_machine
+    from django.urls import reverse
+
+    for _ in range(5):
+        publish()
+    with time_machine.travel("2026-10-02 09:00Z", tick=False):
+        activate(cli, 3)
+    with time_machine.travel("2026-11-03 15:00Z", tick=False):
+        activate(cli, 5)
+    with time_machine.travel("2026-12-01 03:00Z", tick=False):
+        client.force_login(deployer)
+        html = client.get(reverse("promptreg:prompt-rollback", args=["support-system"])).content.decode()
+    assert "Production goes from <strong>v5</strong> back to <strong>v3</strong> (live 2 Oct – 3 Nov)." in html
+    assert "Roll back to v3</button>" in html
+    with time_machine.travel("2027-01-05 03:00Z", tick=False):
+        client.force_login(deployer)
+        html = client.get(reverse("promptreg:prompt-rollback", args=["support-system"])).content.decode()
+    assert "(live 2 Oct 2026 – 3 Nov 2026)" in html

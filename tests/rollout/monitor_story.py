@@ -87,5 +87,9 @@ def canary_story(*, consecutive_failures: int = 2):
 
 def chart_markers(prompt) -> list[str]:
     """The labels on the time axis of the prompt's on-call chart."""
-    figure = quality_figures(version_numbers([prompt.id]), {prompt.id: "quality_score"})[prompt.id]
-    return [a["text"] for a in figure["layout"]["annotations"]]
+    return marker_texts(quality_figures(version_numbers([prompt.id]), {prompt.id: "quality_score"})[prompt.id])
+
+
+def marker_texts(figure: dict) -> list[str]:
+    """Every marker's text, those counted as "+N more" on a crowded axis included (they are listed on hover)."""
+    return [text for a in figure["layout"]["annotations"] for text in a["hovertext"].split("<br>")]

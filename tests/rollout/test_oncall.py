@@ -17,7 +17,7 @@ from rollout.monitoring import run_check
 from rollout.oncall import PAGE_SIZE
 from rollout.services import monitor_configure
 from tests.conftest import PASSWORD
-from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish, story
+from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, chart_markers, live, marker_texts, monitor, noisy, publish, story
 
 ONCALL = "/oncall/"
 
@@ -53,33 +53,47 @@ def test_oncall_page_shows_versions_monitor_chart_and_timeline(client, deployer,
     assert "v1" in names and "v2" in names
     means = {n.split()[0]: float(n.split()[-1]) for n in names if " mean " in n}
     assert means["v2"] == pytest.approx(0.4, abs=0.03) and means["v1"] == pytest.approx(0.8, abs=0.03)
-    markers = [a["text"] for a in figure["layout"]["annotations"]]
+    markers = marker_texts(figure)
     assert "auto-rollback v1" in markers and "activated v2" in markers
+    # Seconds apart: the newest is written at the top, the next at the bottom, the oldest counted there; none overlap.
+    written = [(a["text"], a["y"]) for a in figure["layout"]["annotations"]]
+    assert written == [("auto-rollback v1", 1), ("activated v2 +1 more", 0)]
     assert 'src="/static/vendor/plotly/plotly.min.js"' in html
     assert f'id="chart-{rolled_back[0].prompt_id}-data"' in html  # json_script
-    assert "Roll back v1" in html
+    dialog = reverse("promptreg:prompt-rollback", args=["support-system"])
+    assert f'href="{dialog}?seen=1&amp;next=/oncall/"' in html and "Roll back from v1…" in html
 
 
 def test_rollback_button_is_hidden_and_refused_without_the_deployer_role(client, author, rolled_back):
     login(client, author)
-    assert "Roll back v1" not in client.get(ONCALL).content.decode()
-    r = client.post(reverse("rollout:rollback", args=["support-system"]), {"reason": "x", "expected_current": 1})
+    assert "Roll back from" not in client.get(ONCALL).content.decode()
+    r = client.post(reverse("promptreg:prompt-rollback", args=["support-system"]), {"reason": "x", "expected_current": 1, "next": ONCALL})
     assert r.status_code == 403
     assert live() == 1 and LabelMove.objects.filter(is_rollback=True).count() == 1
 
 
-def test_one_click_rollback_goes_through_the_service_pinned_to_what_the_user_saw(client, deployer, db, ungated):
+def test_oncall_rollback_opens_the_prompt_pages_dialog_names_the_target_and_returns_to_oncall(client, deployer, db, ungated):
     v1, v2 = story()
     login(client, deployer)
-    url = reverse("rollout:rollback", args=["support-system"])
-    stale = client.post(url, {"reason": "bad answers", "expected_current": 1}, follow=True)
+    url = reverse("promptreg:prompt-rollback", args=["support-system"])
+    dialog = client.get(url, {"seen": 2, "next": ONCALL}, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in dialog and "Production goes from <strong>v2</strong> back to <strong>v1</strong> (live " in dialog
+    assert "Roll back to v1</button>" in dialog and 'name="next" value="/oncall/"' in dialog
+    assert "changed since your page was loaded" not in dialog
+    assert "changed since your page was loaded: it now serves v2" in client.get(url, {"seen": 1, "next": ONCALL}).content.decode()
+    refused = client.post(url, {"reason": "", "expected_current": 2, "next": ONCALL})
+    assert refused.status_code == 200 and "This field is required" in refused.content.decode() and live() == 2
+    stale = client.post(url, {"reason": "bad answers", "expected_current": 1, "next": ONCALL})
     assert "already moved" in stale.content.decode() and live() == 2
-    r = client.post(url, {"reason": "bad answers", "expected_current": 2}, follow=True)
-    assert r.status_code == 200 and "rolled back from v2 to v1" in r.content.decode()
+    r = client.post(url, {"reason": "bad answers", "expected_current": 2, "next": ONCALL})
+    assert r.status_code == 302 and r.url == ONCALL
+    assert "went from v2 back to v1" in client.get(ONCALL).content.decode()
     move = LabelMove.objects.get(is_rollback=True)
-    assert (move.via, move.actor, move.reason) == (MoveVia.BUTTON, deployer, "bad answers")
-    assert client.post(url, {"reason": "", "expected_current": 1}).status_code == 302
-    assert LabelMove.objects.filter(is_rollback=True).count() == 1
+    assert (move.via, move.actor, move.reason, live()) == (MoveVia.BUTTON, deployer, "bad answers", 1)
+    # Only our own pages: a foreign `next` falls back to the prompt page.
+    activate(2)
+    r = client.post(url, {"reason": "again", "expected_current": 2, "next": "https://evil.example/"})
+    assert r.status_code == 302 and r.url == reverse("promptreg:prompt-detail", args=["support-system"])
 
 
 def test_banner_on_every_page_until_acknowledged(client, deployer, outsider, rolled_back):
