@@ -6,18 +6,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from experiments import charts
+from experiments import charts, verdict
 from experiments import experiments as services
 from experiments.forms_experiments import ExperimentForm
 from experiments.models import AnalysisSnapshot, Experiment, ExperimentKind, ExperimentMode, ExperimentState, MetricKind
 from promptreg import permissions
+from promptreg.diff import version_diff as build_diff
 from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
 from promptreg.models import MoveVia, Prompt
 from promptreg.services import Actor
@@ -38,30 +39,52 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
     experiments = Experiment.objects.select_related("prompt", "control_version", "treatment_version").annotate(
         last_decision=Subquery(last_decision)
     )[:200]
+    experiments = list(experiments)
+    for experiment in experiments:
+        experiment.last_verdict = verdict.DECISION_LABELS.get(experiment.last_decision, experiment.last_decision)
     return render(request, "experiments/ab/list.html", {"experiments": experiments, "can_deploy": permissions.can_deploy(request.user)})
 
 
+def _plan(experiment: Experiment) -> dict:
+    """The plan in words, shown before and after the start: guardrails and the sample size it needs."""
+    required = services.experiment_required_n(experiment)
+    return {
+        "guardrail_rules": [verdict.guardrail_rule(g) for g in experiment.guardrails],
+        "required": {"control": required[0], "treatment": required[1]} if required else None,
+        "metric_name": verdict.metric_name(experiment.primary_metric),
+        "metric_unit": verdict.metric_unit(experiment.primary_metric),
+    }
+
+
 def _analysis_context(experiment: Experiment) -> dict:
-    """The analysis panel: the decision, the numbers, the guardrail table and the figures."""
+    """The analysis panel: the verdict as a sentence, the numbers, the guardrails in words and the figures."""
+    context = {"experiment": experiment, "analysis": None, "plan": _plan(experiment)}
     if experiment.state == ExperimentState.DRAFT:
-        return {"experiment": experiment, "analysis": None}
+        return context
     analysis = services.experiment_analyse(experiment).to_dict()
     history = services.experiment_history(experiment)
+    metric = experiment.primary_metric
     figures = {"lift-now": charts.lift_now(analysis)}
+    guardrails = charts.guardrails_now(analysis)
+    if guardrails:
+        figures["guardrails-now"] = guardrails
     if history:
         figures.update({
-            "means-over-time": charts.means_over_time(history, experiment.primary_metric),
+            "means-over-time": charts.means_over_time(history, metric),
             "samples-over-time": charts.samples_over_time(history, analysis["required_n"]),
-            "lift-over-time": charts.lift_over_time(history, experiment.mode == ExperimentMode.SEQUENTIAL),
+            "lift-over-time": charts.lift_over_time(history, experiment.mode == ExperimentMode.SEQUENTIAL, metric),
             "decisions-over-time": charts.decisions_over_time(history),
-        })
-    figures["distributions"] = charts.distributions(
-        services.experiment_session_means(experiment, experiment.primary_metric), experiment.primary_metric
-    )
+        })  # fmt: skip
+    figures["distributions"] = charts.distributions(services.experiment_session_means(experiment, metric), metric)
     relative = analysis["primary"]["relative_lift"]
     return {
-        "experiment": experiment, "analysis": analysis, "figures": figures, "snapshots": len(history),
+        **context, **_analysis_headline(experiment, analysis), "figures": figures, "snapshots": len(history),
         "relative_pct": relative * 100 if relative is not None else None,
+        "decision_label": verdict.DECISION_LABELS.get(analysis["decision"], analysis["decision"]),
+        "guardrail_rows": verdict.guardrail_rows(analysis),
+        "primary_p": verdict.p_value(analysis["primary"]["p_value"]),
+        "srm_p": verdict.p_value(analysis["srm"]["p_value"]),
+        "confidence": f"{1 - experiment.alpha:.0%}",
     }
 
 
@@ -104,15 +127,46 @@ ACTIONS = {
     "ship": (services.experiment_ship, "Shipped: the label now serves the treatment."),
     "conclude": (services.experiment_conclude, "Concluded: the control stays, every session gets it."),
 }
+CONFIRMED = ("start", "ship")  # they change what most sessions get: a dialog states how much first
+
+
+def _confirm(request: HttpRequest, experiment: Experiment, action: str) -> HttpResponse:
+    """The confirmation of Start or Ship: the traffic share it sets, the verdict (ship), and any breaking-variable
+    warning (the treatment needs other variables than the control). A dialog body for htmx, a page without JS."""
+    context = {
+        "experiment": experiment, "action": action, "is_canary": experiment.kind == ExperimentKind.CANARY,
+        "diff": build_diff(experiment.control_version, experiment.treatment_version),
+        "share": f"{experiment.traffic_fraction * 100:.4g}", "rest": f"{(1 - experiment.traffic_fraction) * 100:.4g}",
+    }
+    if action == "ship":
+        context.update(_analysis_headline(experiment))
+    template = "experiments/ab/confirm.html"
+    return render(request, f"{template}#confirm" if request.htmx else template, context)
+
+
+def _analysis_headline(experiment: Experiment, analysis: dict | None = None) -> dict:
+    """The analysis (computed now unless given) and its verdict as one sentence."""
+    analysis = analysis or services.experiment_analyse(experiment).to_dict()
+    return {
+        "analysis": analysis,
+        "headline": verdict.headline(
+            analysis, treatment=experiment.treatment_version.number, control=experiment.control_version.number,
+            alpha=experiment.alpha, canary=experiment.kind == ExperimentKind.CANARY,
+        ),
+    }
 
 
 @login_required
-@require_POST
 def experiment_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """GET: the confirmation of Start or Ship. POST: the action, through the same service as the API."""
     if action not in ACTIONS:
         raise Http404
     if not permissions.can_deploy(request.user):
         raise PermissionDenied
+    if request.method != "POST":
+        if action not in CONFIRMED:
+            return HttpResponseNotAllowed(["POST"])
+        return _confirm(request, _get(pk), action)
     call, success = ACTIONS[action]
     kwargs = {"experiment_id": pk, "actor": _actor(request), "reason": request.POST.get("reason", "")}
     if action in ("start", "ship"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -136,7 +137,7 @@ def test_analysis_page_draws_every_chart_from_local_plotly(client, draft, deploy
     assert partial.lstrip().startswith('<div id="analysis"') and "<html" not in partial
 
 
-def test_charts_carry_the_numbers(draft, cli, deployer, client):
+def test_charts_carry_the_numbers_and_read_with_a_single_snapshot(draft, cli, deployer, client):
     as_user(client, deployer).post(f"/experiments/ab/{draft.pk}/start/")
     with_scores(draft, cli, sessions=60)
     experiment_snapshot(draft.pk)
@@ -145,11 +146,62 @@ def test_charts_carry_the_numbers(draft, cli, deployer, client):
     means = charts.means_over_time(history, "quality_score")
     control_line = next(t for t in means["data"] if t.get("name") == "Control")
     assert control_line["y"] == [pytest.approx(result["primary"][CONTROL]["mean"])]
+    # One snapshot: a marker with its interval as an error bar (a band needs two points), on a two-hour axis.
+    assert control_line["mode"] == "lines+markers" and control_line["error_y"]["array"][0] > 0
+    start, end = (datetime.fromisoformat(x) for x in means["layout"]["xaxis"]["range"])
+    assert end - start == timedelta(hours=2)
     samples = charts.samples_over_time(history, result["required_n"])
-    required = next(t for t in samples["data"] if t.get("name") == "Treatment required")
-    assert required["y"][0] == result["required_n"]["treatment"]
-    lift = charts.lift_over_time(history, sequential=True)
+    required = result["required_n"]["treatment"]
+    assert result["required_n"]["control"] == required  # a 50/50 split: one dashed line for both
+    assert [s["y0"] for s in samples["layout"]["shapes"]] == [required]
+    assert samples["layout"]["annotations"][0]["text"] == f"each variant needs {required}"
+    assert samples["layout"]["xaxis"]["range"]
+    lift = charts.lift_over_time(history, sequential=True, metric="quality_score")
     line = next(t for t in lift["data"] if t.get("name") == "Treatment − control")
     assert line["y"] == [pytest.approx(result["primary"]["absolute_lift"])]
-    assert "confidence sequence" in lift["layout"]["title"]["text"]
+    lo, hi = result["primary"]["absolute_ci"]
+    assert line["error_y"]["arrayminus"] == [pytest.approx(result["primary"]["absolute_lift"] - lo)]
+    assert line["error_y"]["array"] == [pytest.approx(hi - result["primary"]["absolute_lift"])]
+    assert "always-valid interval" in lift["layout"]["title"]["text"]
     json.dumps(charts.lift_now(result))  # JSON-able as json_script needs
+
+
+def test_every_axis_has_one_unit(draft, cli, deployer, client):
+    """The primary's change is in % on its own chart; each guardrail gets its own axis in its own unit."""
+    as_user(client, deployer).post(f"/experiments/ab/{draft.pk}/start/")
+    with_scores(draft, cli, sessions=60)
+    result = experiment_snapshot(draft.pk).result
+    now = charts.lift_now(result)
+    assert [t["y"] for t in now["data"]] == [["quality"]]
+    assert now["layout"]["xaxis"]["title"]["text"] == "change in quality (%)"
+    assert now["data"][0]["x"] == [pytest.approx(result["primary"]["relative_lift"] * 100)]
+    guard = charts.guardrails_now(result)
+    assert [t["xaxis"] for t in guard["data"]] == ["x"] and guard["layout"]["xaxis"]["title"]["text"] == "change in latency (ms)"
+    assert [s["x0"] for s in guard["layout"]["shapes"]] == [50]  # the margin allowed, in ms
+    two = {**result, "guardrails": [*result["guardrails"], {**result["guardrails"][0], "metric": "cost_usd", "margin": 0.001}]}
+    guard = charts.guardrails_now(two)
+    assert [t["xaxis"] for t in guard["data"]] == ["x", "x2"]
+    assert guard["layout"]["xaxis2"]["title"]["text"] == "change in cost (USD)"
+
+
+def test_start_and_ship_ask_first_stating_the_traffic_share_and_the_breaking_change(client, draft, deployer, cli):
+    as_user(client, deployer)
+    page = client.get(f"/experiments/ab/{draft.pk}/").content.decode()
+    assert f'hx-get="/experiments/ab/{draft.pk}/start/"' in page
+    dialog = client.get(f"/experiments/ab/{draft.pk}/start/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in dialog and "v2 gets 50% of sessions" in dialog and "keeps the other 50%" in dialog
+    assert "Start: 50% to v2</button>" in dialog and "Breaking change" not in dialog
+    assert Experiment.objects.get(pk=draft.pk).state == "draft"  # asking changes nothing
+    client.post(f"/experiments/ab/{draft.pk}/start/")
+    with_scores(draft, cli, sessions=60)
+    dialog = client.get(f"/experiments/ab/{draft.pk}/ship/").content.decode()
+    assert "every session gets v2" in dialog and "today 50% do" in dialog and "Ship v2 to 100%</button>" in dialog
+    assert "Verdict:</strong> " in dialog and Label.objects.get(name=PRODUCTION).version.number == 1
+    assert client.get(f"/experiments/ab/{draft.pk}/stop/").status_code == 405
+
+
+def test_a_breaking_treatment_is_named_in_the_confirmation(client, live, deployer, publish, cli):
+    publish(body="Hey {{ name }}, your order {{ order_id }}")
+    experiment = experiment_create(actor=cli, prompt=NAME, control_version=1, treatment_version=3, traffic_fraction=0.1)
+    dialog = as_user(client, deployer).get(f"/experiments/ab/{experiment.pk}/start/").content.decode()
+    assert "Breaking change:" in dialog and "before 10% of sessions get v3" in dialog and "<code>order_id</code>" in dialog
