@@ -19,6 +19,7 @@ from experiments.forms_experiments import ExperimentForm
 from experiments.models import AnalysisSnapshot, Experiment, ExperimentKind, ExperimentMode, ExperimentState, MetricKind
 from promptreg import permissions
 from promptreg.diff import version_diff as build_diff
+from promptreg.gates import missing_gates
 from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
 from promptreg.models import MoveVia, Prompt
 from promptreg.services import Actor
@@ -137,9 +138,14 @@ def _confirm(request: HttpRequest, experiment: Experiment, action: str) -> HttpR
         "experiment": experiment, "action": action, "is_canary": experiment.kind == ExperimentKind.CANARY,
         "diff": build_diff(experiment.control_version, experiment.treatment_version),
         "share": f"{experiment.traffic_fraction * 100:.4g}", "rest": f"{(1 - experiment.traffic_fraction) * 100:.4g}",
+        "can_override": permissions.can_admin(request.user),
     }
     if action == "ship":
-        context.update(_analysis_headline(experiment))
+        analysis = services.experiment_analyse(experiment)
+        context.update(_analysis_headline(experiment, analysis.to_dict()), blocked=services.ship_blocker(experiment, analysis) is not None)
+    else:
+        context["missing"] = missing_gates(experiment.treatment_version, experiment.label)
+    context["held_back"] = bool(context.get("missing") or context.get("blocked"))  # the service refuses without an override
     template = "experiments/ab/confirm.html"
     return render(request, f"{template}#confirm" if request.htmx else template, context)
 

@@ -205,3 +205,16 @@ def test_a_breaking_treatment_is_named_in_the_confirmation(client, live, deploye
     experiment = experiment_create(actor=cli, prompt=NAME, control_version=1, treatment_version=3, traffic_fraction=0.1)
     dialog = as_user(client, deployer).get(f"/experiments/ab/{experiment.pk}/start/").content.decode()
     assert "Breaking change:" in dialog and "before 10% of sessions get v3" in dialog and "<code>order_id</code>" in dialog
+
+
+def test_the_confirmations_say_when_gates_or_the_verdict_hold_the_action_back(client, draft, deployer, admin_user):
+    ReviewPolicy.objects.update(requires_review=True)
+    dialog = as_user(client, deployer).get(f"/experiments/ab/{draft.pk}/start/").content.decode()
+    assert "v2 has not passed the gates of production" in dialog and "An admin can override them." in dialog
+    assert 'disabled>Start: 50% to v2</button>' in dialog
+    dialog = as_user(client, admin_user).get(f"/experiments/ab/{draft.pk}/start/").content.decode()
+    assert 'name="override" required' in dialog and "the override and its reason are recorded" in dialog
+    client.post(f"/experiments/ab/{draft.pk}/start/", {"override": "on", "reason": "hotfix, review follows"})
+    assert Experiment.objects.get(pk=draft.pk).state == "running"
+    dialog = as_user(client, deployer).get(f"/experiments/ab/{draft.pk}/ship/").content.decode()
+    assert "The verdict does not allow shipping yet." in dialog and "Too early to call" in dialog
