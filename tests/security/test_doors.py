@@ -340,7 +340,7 @@ def test_door_18_every_production_rollback_alerts_who_from_to_and_why(v1_live, a
                 assert deploy.post(f"/api/v1/prompts/{NAME}/rollback", {"reason": "refund answers wrong"}).status_code == 200
             else:
                 client.force_login(deployer)
-                client.post(f"/oncall/rollback/{NAME}", {"reason": "still wrong", "expected_current": 2})
+                client.post(f"/prompts/{NAME}/-/rollback/", {"reason": "still wrong", "expected_current": 2, "next": "/oncall/"})  # the on-call button opens this dialog
     alerts = list(Alert.objects.order_by("id"))
     assert [a.kind for a in alerts] == [AlertKind.MANUAL_ROLLBACK] * 2
     assert alerts[0].title == f"{NAME}: production rolled back from v2 to v1 by API key {key.name}"
