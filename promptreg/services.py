@@ -484,6 +484,44 @@ def rollback(*, name: str, actor: Actor, reason: str, expected_current: int | No
     return move
 
 
+# The role a signed-in user needs to give a key each scope: nobody issues a key stronger than themselves.
+_ROLE_FOR_KEY_SCOPE = {Scope.WRITE: permissions.AUTHOR, Scope.DEPLOY: permissions.DEPLOYER, Scope.ADMIN: permissions.ADMIN}
+
+
+def api_key_issue(*, actor: Actor, name: str, scopes: list[str], gate_override: bool = False) -> tuple[ApiKey, str]:
+    """A key owned by the signed-in user (the dashboard's key page): versions published with it are
+    theirs. Scopes beyond the user's roles, and gate overrides, are refused; `read` needs any role."""
+    user = actor.user
+    if user is None or not any(permissions.has_role(user, role) for role in permissions.ROLES):
+        raise Forbidden("Issuing an API key needs a role (Author, Reviewer, Deployer or Admin).")
+    name = _require_text(name, "A name (what the key is for)")[:100]
+    for scope in scopes:
+        role = _ROLE_FOR_KEY_SCOPE.get(scope)
+        if role and not permissions.has_role(user, role):
+            raise Forbidden(f"A key with the '{scope}' scope needs the {role} role.")
+    if gate_override and not permissions.has_role(user, permissions.ADMIN):
+        raise Forbidden("A gate-override key bypasses the release gates: only an Admin issues one.")
+    try:
+        return ApiKey.issue(name=name, scopes=scopes, owner=user, created_by=user, gate_override=gate_override)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], code="invalid_key") from None
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
+    """Its owner or an Admin revokes a key; every server refuses it from the next request."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    is_owner = actor.user is not None and key.owner_id == actor.user.pk
+    if not is_owner:
+        actor.require(Scope.ADMIN, "Revoking someone else's API key")
+    if key.revoked_at is not None:
+        raise InvalidInput(f"API key '{key.name}' is already revoked.", code="invalid_state")
+    key.revoked_at = timezone.now()
+    key._change_reason = f"revoked by {actor.name}"
+    key.save(update_fields=["revoked_at"])
+    return key
+
+
 @transaction.atomic
 def version_submit_for_review(*, version: PromptVersion, actor: Actor) -> PromptVersion:
     actor.require(Scope.WRITE, "Submitting for review")

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from promptreg.views import audit, authoring, prompts, reviews, versions
+from promptreg.views import audit, authoring, keys, prompts, reviews, versions
 
 app_name = "promptreg"
 urlpatterns = [
@@ -13,6 +13,8 @@ urlpatterns = [
     path("reviews/", reviews.review_inbox, name="review-inbox"),
     path("reviews/count/", reviews.review_count, name="review-count"),
     path("audit/", audit.audit_list, name="audit"),
+    path("keys/", keys.api_keys, name="api-keys"),
+    path("keys/<int:pk>/revoke/", keys.api_key_revoke, name="api-key-revoke"),
     path("prompts/<prompt:name>/", prompts.prompt_detail, name="prompt-detail"),
     path("prompts/<prompt:name>/-/new/", authoring.version_new, name="version-new"),
     path("prompts/<prompt:name>/-/compare/", versions.version_diff, name="version-diff"),

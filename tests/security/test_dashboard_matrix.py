@@ -12,13 +12,13 @@ from django.urls import URLResolver, get_resolver, reverse
 from experiments.evaluation import dataset_create
 from experiments.experiments import experiment_create
 from experiments.models import AnalysisSnapshot, Case, Dataset, EvalRun, Experiment
-from promptreg.models import Label, LabelMove, PolicyChange, Prompt, PromptVersion, Review
+from promptreg.models import ApiKey, Label, LabelMove, PolicyChange, Prompt, PromptVersion, Review
 from promptreg.permissions import ADMIN, AUTHOR, DEPLOYER, REVIEWER
 from rollout.models import AlertChannel, Monitor
 from tests.conftest import make_user
 from tests.security.conftest import NAME, SERVER
 
-ANY = "any signed-in user"
+ANY_ROLE = "any role"
 # url name → (role needed to POST, args). Reviewers in the fixtures are Authors too; Admins have every role.
 POSTS = {
     "promptreg:prompt-new": (AUTHOR, []),
@@ -48,6 +48,8 @@ POSTS = {
     "rollout:incident-acknowledge": (DEPLOYER, [999999]),
     "rollout:monitor-edit": (DEPLOYER, [NAME]),
     "rollout:rollback": (DEPLOYER, [NAME]),
+    "promptreg:api-keys": (ANY_ROLE, []),  # what the key may do is bounded by the roles (test_doors)
+    "promptreg:api-key-revoke": (ADMIN, ["key"]),  # or the key's owner; this key belongs to nobody here
 }
 GET_ONLY = {
     "promptreg:prompt-list", "promptreg:review-inbox", "promptreg:review-count", "promptreg:audit", "promptreg:prompt-detail",
@@ -80,6 +82,7 @@ def world() -> tuple:
         AnalysisSnapshot.objects.count(), Dataset.objects.count(), list(Dataset.objects.values_list("name", "scorers")),
         list(Case.objects.values_list("removed_at", "expected")), list(EvalRun.objects.values_list("state", "cancel_requested")),
         AlertChannel.objects.count(), Monitor.objects.count(), PolicyChange.objects.count(),
+        list(ApiKey.objects.values_list("name", "revoked_at")),
     )
 
 
@@ -91,10 +94,14 @@ def objects(v1_live, settings):
     run = EvalRun.objects.create(version=v1_live[0], dataset=dataset, case_ids=[dataset.cases.get().pk], total=1)
     experiment = experiment_create(actor=SERVER, prompt=NAME, control_version=1, treatment_version=2)
     channel = AlertChannel.objects.create(name="ops", kind="email", target="ops@example.com")
-    return {"dataset": dataset.pk, "case": dataset.cases.get().pk, "run": run.pk, "experiment": experiment.pk, "channel": channel.pk}
+    key, _ = ApiKey.issue(name="app", scopes=["read"])
+    return {
+        "dataset": dataset.pk, "case": dataset.cases.get().pk, "run": run.pk, "experiment": experiment.pk, "channel": channel.pk,
+        "key": key.pk,
+    }
 
 
-DATA = {"reason": "matrix", "comment": "matrix", "decision": "approve", "name": "matrix-set", "scorers": "exact_match", "expected": "x", "variables": "{}"}
+DATA = {"scopes": "read", "reason": "matrix", "comment": "matrix", "decision": "approve", "name": "matrix-set", "scorers": "exact_match", "expected": "x", "variables": "{}"}
 
 
 @pytest.mark.parametrize("url_name", sorted(POSTS))
@@ -106,7 +113,7 @@ def test_role_matrix(client, objects, url_name):
     client.logout()
     signed_out = client.post(url, DATA)
     assert signed_out.status_code == 302 and "/accounts/login/" in signed_out["Location"], url_name
-    allowed = [n for n, roles in ROLES_OF.items() if role in roles or ADMIN in roles]
+    allowed = [n for n, roles in ROLES_OF.items() if role in roles or ADMIN in roles or (role == ANY_ROLE and roles)]
     for name in sorted(users, key=lambda n: n in allowed):  # refusals first, on an untouched world
         client.force_login(users[name])
         response = client.post(url, DATA)

@@ -252,6 +252,33 @@ def test_door_6_versions_without_a_person_are_flagged_and_the_commands_name_one(
     assert PromptVersion.objects.get(prompt__name=NAME, number=4).created_by == author
 
 
+def test_door_6_the_dashboard_key_page_issues_keys_owned_by_the_signed_in_user(v1_live, client, author, admin_user, deployer):
+    client.force_login(author)
+    page = client.post("/keys/", {"name": "alice-laptop", "scopes": ["write"]})
+    key = ApiKey.objects.get(name="alice-laptop")
+    assert (key.owner, key.created_by, key.scopes, key.gate_override) == (author, author, ["write"], False)
+    secret = page.content.decode().split('id="issued-secret"')[1].split("<pre>")[1].split("</pre>")[0]
+    assert ApiKey.find(secret) == key and secret not in client.get("/keys/").content.decode()  # shown once
+    # No key stronger than its owner: an Author gets no deploy scope and no gate override.
+    for data, refusal in (
+        ({"name": "x", "scopes": ["deploy"]}, "needs the Deployer role"),
+        ({"name": "y", "scopes": ["write"], "gate_override": "on"}, "only an Admin issues one"),
+    ):
+        assert refusal in client.post("/keys/", data).content.decode()
+    assert not ApiKey.objects.filter(name__in=["x", "y"]).exists()
+    other, _ = issue("deploy", name="dave-ci", owner=deployer)
+    assert "dave-ci" not in client.get("/keys/").content.decode()  # others' keys are not listed
+    assert client.post(f"/keys/{other.pk}/revoke/").status_code == 403 and ApiKey.objects.get(pk=other.pk).revoked_at is None
+    client.post(f"/keys/{key.pk}/revoke/")
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+    assert Api(client, bearer(secret)).post(f"/api/v1/prompts/{NAME}/versions", {"prompt": "x", "commit_message": "x"}).status_code == 401
+    client.force_login(admin_user)
+    client.post("/keys/", {"name": "gitops", "scopes": ["write", "deploy"], "gate_override": "on"})
+    assert ApiKey.objects.get(name="gitops").gate_override and "dave-ci" in client.get("/keys/").content.decode()
+    client.post(f"/keys/{other.pk}/revoke/")
+    assert ApiKey.objects.get(pk=other.pk).revoked_at is not None
+
+
 # 7 ------------------------------------------------------------------------------------------------
 
 
