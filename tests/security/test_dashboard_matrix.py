@@ -47,7 +47,6 @@ POSTS = {
     "rollout:channel-delete": (ADMIN, ["channel"]),
     "rollout:incident-acknowledge": (DEPLOYER, [999999]),
     "rollout:monitor-edit": (DEPLOYER, [NAME]),
-    "rollout:rollback": (DEPLOYER, [NAME]),
     "promptreg:api-keys": (ANY_ROLE, []),  # what the key may do is bounded by the roles (test_doors)
     "promptreg:api-key-revoke": (ADMIN, ["key"]),  # or the key's owner; this key belongs to nobody here
 }
