@@ -1,10 +1,13 @@
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 from simple_history.admin import SimpleHistoryAdmin
 
 from promptreg import services
 from promptreg.exceptions import Forbidden
-from promptreg.models import ApiKey, Label, LabelMove, MoveVia, PolicyChange, Prompt, PromptVersion, Review, ReviewPolicy, Tag
+from promptreg.models import ApiKey, Label, LabelMove, MoveVia, PolicyChange, Prompt, PromptVersion, Review, ReviewPolicy, Scope, Tag
 
 
 def _policy_service(call):
@@ -106,11 +109,56 @@ class PolicyChangeAdmin(ReadOnly, admin.ModelAdmin):
     list_filter = ("area", "via")
 
 
+class ApiKeyForm(forms.ModelForm):
+    """Scopes as checkboxes of the known scopes (not raw JSON), checked as `ApiKey.issue` checks them."""
+
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes", "owner", "gate_override")
+
+    def clean(self):
+        data = super().clean()
+        if "scopes" in data:
+            problem = ApiKey.issue_problem(scopes=data["scopes"], owner=data.get("owner"), gate_override=data.get("gate_override", False))
+            if problem:
+                raise forms.ValidationError(problem)
+        return data
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "public_id", "scopes", "created_at", "revoked_at")
+    """Adding a key issues a real one (`ApiKey.issue`, owned by the signed-in user unless another owner is
+    chosen) and answers with its secret, shown that once; only its hash is stored."""
+
+    form = ApiKeyForm
+    list_display = ("name", "public_id", "owner", "scopes", "gate_override", "created_at", "revoked_at")
     exclude = ("secret_hash",)
     readonly_fields = ("public_id",)
+
+    def get_fields(self, request, obj=None):
+        return ("name", "scopes", "owner", "gate_override") if obj is None else super().get_fields(request, obj)
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        key, request.new_api_key_secret = ApiKey.issue(
+            name=data["name"], scopes=data["scopes"], owner=data["owner"], gate_override=data["gate_override"], created_by=request.user
+        )
+        obj.pk = key.pk  # the admin logs and answers about `obj`: make it the issued key
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "key": obj, "secret": request.new_api_key_secret, "title": "API key created"}
+        response = TemplateResponse(request, "admin/promptreg/apikey/created.html", context)
+        add_never_cache_headers(response)  # the secret must not be kept by a browser or proxy cache
+        return response
 
 
 admin.site.register(Tag)

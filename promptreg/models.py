@@ -470,16 +470,24 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
 
+    @staticmethod
+    def issue_problem(*, scopes: list[str], owner=None, gate_override: bool = False) -> str | None:
+        """Why a key with these settings cannot be issued, or None."""
+        unknown = sorted(set(scopes) - set(Scope.values))
+        if unknown or not scopes:
+            return f"scopes must be some of {', '.join(Scope.values)}; got {', '.join(unknown) or 'none'}"
+        if gate_override and not ({Scope.DEPLOY, Scope.ADMIN} & set(scopes)):
+            return "a gate-override key moves labels: give it the deploy scope"
+        if owner is not None and not owner.is_active:
+            return f"the owner {owner.get_username()} is not an active user"
+        return None
+
     @classmethod
     def issue(cls, *, name: str, scopes: list[str], created_by=None, owner=None, gate_override: bool = False) -> tuple[ApiKey, str]:
         """Create a key; the secret is returned once and only its hash is stored."""
-        unknown = sorted(set(scopes) - set(Scope.values))
-        if unknown or not scopes:
-            raise ValidationError(f"scopes must be some of {', '.join(Scope.values)}; got {', '.join(unknown) or 'none'}")
-        if gate_override and not ({Scope.DEPLOY, Scope.ADMIN} & set(scopes)):
-            raise ValidationError("a gate-override key moves labels: give it the deploy scope")
-        if owner is not None and not owner.is_active:
-            raise ValidationError(f"the owner {owner.get_username()} is not an active user")
+        problem = cls.issue_problem(scopes=scopes, owner=owner, gate_override=gate_override)
+        if problem:
+            raise ValidationError(problem)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = cls.objects.create(
             name=name,
