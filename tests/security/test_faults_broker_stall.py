@@ -128,6 +128,10 @@ def test_a_broker_stall_bounds_evaluation_posts_spares_fetches_and_beat_requeues
             assert max(elapsed for _, elapsed in posts) < BOUND, posts
             assert fetches and all(status == 200 for status, _ in fetches)
             assert max(elapsed for _, elapsed in fetches) < BOUND, fetches
+            print(
+                f"\nbroker stall: 8 evaluation POSTs answered in {min(e for _, e in posts):.2f}–{max(e for _, e in posts):.2f} s; "
+                f"{len(fetches)} fetches meanwhile, slowest {max(e for _, e in fetches):.2f} s"
+            )
             stalled = EvalRun.objects.exclude(pk=healthy.json()["id"])
             assert stalled.count() == 8 and set(stalled.values_list("state", "enqueued_at")) == {(RunState.QUEUED, None)}
 
