@@ -116,7 +116,7 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ("name", "scopes", "owner", "gate_override")
+        exclude = ("secret_hash",)
 
     def clean(self):
         data = super().clean()
