@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from experiments import experiments as services
+from experiments import analysis, services
 from experiments.models import Experiment
 from experiments.scores import MAX_BATCH, scores_ingest
 from promptreg.api_auth import ApiKeyAuth, api_actor
@@ -86,7 +86,7 @@ class StartIn(Schema):
 
 def experiment_json(experiment: Experiment, *, with_analysis: bool = True) -> dict[str, Any]:
     """The config, the state and (by default) the current analysis."""
-    required = services.experiment_required_n(experiment)
+    required = analysis.experiment_required_n(experiment)
     data: dict[str, Any] = {
         "id": experiment.pk,
         "kind": experiment.kind,
@@ -116,7 +116,7 @@ def experiment_json(experiment: Experiment, *, with_analysis: bool = True) -> di
         "required_n_per_variant": max(required) if required else None,
     }
     if with_analysis:
-        data["analysis"] = services.experiment_analyse(experiment).to_dict() if experiment.state != "draft" else None
+        data["analysis"] = analysis.experiment_analyse(experiment).to_dict() if experiment.state != "draft" else None
     return data
 
 

@@ -1,64 +1,39 @@
-"""Offline evaluation: datasets, runs on Celery workers, comparison with production, the eval gate.
+"""Offline evaluation services: datasets and their cases, a prompt's gate dataset, starting and cancelling runs.
 
-A run is executed by one task (`experiments.tasks.evaluation_run`) that fans
-the cases out to the provider on a thread pool and writes results in chunks.
-It is idempotent: a worker claims the run with a conditional UPDATE
-(`queued → running`), results are unique per (run, case) and inserted with
-ON CONFLICT DO NOTHING, and a resumed run only does the cases that have no
-result yet. A live worker refreshes `heartbeat_at`; a run whose heartbeat went
-stale (its worker died) is taken over by the next worker that asks.
+The worker side is `experiments.runner`; comparing runs, the eval gate and the
+version page's panel are `experiments.gates`; the statistics are `experiments.stats`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
-import threading
-import uuid
-from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from scipy import stats
 
 from experiments.datasets import CaseData, RowErrors, validate_cases
-from experiments.llm import LLMClient, LLMConfig, ProviderError
+from experiments.llm import LLMConfig
 from experiments.models.evaluation import (
     QUALITY_SCORE,
     Case,
     Dataset,
-    EvalResult,
     EvalRun,
     PromptEvalSettings,
     RunState,
 )
+from experiments.runner import run_metrics, stale_before, store_metrics
 from experiments.scorers import (
-    JudgeReplyError,
-    Scorer,
     ScorerSpecError,
-    ScorerTimeout,
-    judge_messages,
     normalise_specs,
-    parse_judge_reply,
     parse_scorers,
 )
 from promptreg import broker
 from promptreg.exceptions import InvalidInput, NotFound
-from promptreg.models import PRODUCTION, PolicyArea, Prompt, PromptType, PromptVersion, ReviewPolicy, Scope
+from promptreg.models import PRODUCTION, PolicyArea, Prompt, PromptVersion, Scope
 from promptreg.services import POLICY, Actor, policy_change_record
-from promptreg.templating import CompileError
 
-log = logging.getLogger(__name__)
-
-# Results are written (and cancellation checked) every few rounds of concurrent calls.
-CHUNK_ROUNDS = 4
-MAX_SCORER_TIMEOUTS = 3  # per scorer and run
 DEFAULT_ALPHA = 0.05
 
 
@@ -369,10 +344,10 @@ def evaluation_cancel(*, run: EvalRun, actor: Actor) -> EvalRun:
     now = timezone.now()
     if EvalRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(state=RunState.CANCELLED, finished_at=now):
         return EvalRun.objects.get(pk=run.pk)
-    if EvalRun.objects.filter(pk=run.pk, state=RunState.RUNNING, heartbeat_at__lt=_stale_before()).update(
+    if EvalRun.objects.filter(pk=run.pk, state=RunState.RUNNING, heartbeat_at__lt=stale_before()).update(
         state=RunState.CANCELLED, finished_at=now, metrics=None
     ):
-        _store_metrics(run.pk)
+        store_metrics(run.pk)
         return EvalRun.objects.get(pk=run.pk)
     if not EvalRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(cancel_requested=True):
         current = EvalRun.objects.get(pk=run.pk)
@@ -390,383 +365,7 @@ def get_run(run_id: int) -> EvalRun:
 # ---------------------------------------------------------------- executing runs (in the worker)
 
 
-def _stale_before():
-    return timezone.now() - timedelta(seconds=settings.EVAL_STALE_SECONDS)
-
-
-def _claim(run_id: int, worker: str) -> bool:
-    """Take a queued run, or one whose worker stopped beating; exactly one caller wins."""
-    now = timezone.now()
-    fields = {"state": RunState.RUNNING, "worker": worker, "heartbeat_at": now}
-    if EvalRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(started_at=now, **fields):
-        return True
-    return bool(EvalRun.objects.filter(pk=run_id, state=RunState.RUNNING, heartbeat_at__lt=_stale_before()).update(**fields))
-
-
-class _Heartbeat(threading.Thread):
-    """Keeps `heartbeat_at` fresh while the run's cases are in flight."""
-
-    def __init__(self, run_id: int, worker: str):
-        super().__init__(daemon=True, name=f"eval-heartbeat-{run_id}")
-        self.run_id, self.worker = run_id, worker
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            # Beat several times per stale period, so a live worker never looks dead.
-            while not self.stopped.wait(min(2.0, settings.EVAL_STALE_SECONDS / 4)):
-                EvalRun.objects.filter(pk=self.run_id, worker=self.worker).update(heartbeat_at=timezone.now())
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-
-
-class LostRun(Exception):
-    """Another worker took the run over, or it left the running state."""
-
-
-@dataclass
-class Evaluator:
-    """Compiles, calls the provider and scores one case; safe to share between threads (no DB access).
-
-    A scorer that runs out of time on a case scores it 0 with the reason in the result's `error`; after
-    MAX_SCORER_TIMEOUTS such cases in a run it is not tried again on the rest, so a runaway pattern costs
-    the worker a bounded amount of time per run, whatever the dataset's size.
-    """
-
-    version: PromptVersion
-    scorers: list[Scorer]
-    primary_metric: str
-    client: LLMClient
-    text_role: str = "user"
-    timeouts: Counter = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def messages(self, case: Case) -> list[dict[str, Any]]:
-        compiled = self.version.compile(**case.variables).prompt
-        return [{"role": self.text_role, "content": compiled}] if isinstance(compiled, str) else compiled
-
-    def judge(self, rubric: str, expected: str, output: str) -> float:
-        reply = self.client.chat(judge_messages(rubric, expected, output), temperature=0).content
-        return parse_judge_reply(reply)
-
-    def __call__(self, case: Case) -> EvalResult:
-        try:
-            messages = self.messages(case)
-        except CompileError as exc:
-            raise CompileError(f"case {case.position} cannot fill the template: {exc}") from None
-        answer = self.client.chat(messages)
-        scores, problems = self.score(answer.content, case.expected)
-        scores[QUALITY_SCORE] = quality(scores, self.primary_metric)
-        return EvalResult(
-            case=case,
-            output=answer.content,
-            scores=scores,
-            error="; ".join(problems),
-            latency_ms=answer.latency_ms,
-            prompt_tokens=answer.prompt_tokens,
-            completion_tokens=answer.completion_tokens,
-        )
-
-
-    def score(self, output: str, expected: str) -> tuple[dict[str, float], list[str]]:
-        scores, problems = {}, []
-        for scorer in self.scorers:
-            if self.timeouts[scorer.metric] >= MAX_SCORER_TIMEOUTS:
-                scores[scorer.metric] = 0.0
-                problems.append(f"{scorer.metric}: not run, it ran out of time on {MAX_SCORER_TIMEOUTS} earlier cases")
-                continue
-            try:
-                scores[scorer.metric] = scorer.score(output, expected, self.judge)
-            except ScorerTimeout as exc:
-                with self._lock:
-                    self.timeouts[scorer.metric] += 1
-                scores[scorer.metric] = 0.0
-                problems.append(f"{scorer.metric}: {exc}")
-        return scores, problems
-
-
-def quality(scores: dict[str, float], primary_metric: str) -> float:
-    """`quality_score` of one case: the primary metric if the dataset names one, else the mean of its scorers."""
-    if primary_metric:
-        return scores[primary_metric]
-    return sum(scores.values()) / len(scores)
-
-
-def text_role(prompt: Prompt) -> str:
-    """The role a text prompt is sent with: a System-type prompt is what an app sends as its system message."""
-    return "system" if prompt.prompt_type == PromptType.SYSTEM else "user"
-
-
-def run_execute(run_id: int) -> str:
-    """The body of the run task. Returns what happened, for logs and tests."""
-    worker = uuid.uuid4().hex
-    if not _claim(run_id, worker):
-        return "not claimed"
-    try:
-        return _execute(EvalRun.objects.select_related("version__prompt").get(pk=run_id), worker)
-    except LostRun:
-        return "lost"
-    except (ProviderError, CompileError, JudgeReplyError, ScorerSpecError) as exc:
-        _fail(run_id, worker, str(exc))
-        return "failed"
-    except Exception as exc:
-        log.exception("evaluation run %s crashed", run_id)
-        _fail(run_id, worker, f"Internal error: {exc.__class__.__name__}: {exc}")
-        return "failed"
-
-
-def _execute(run: EvalRun, worker: str) -> str:
-    scorers = parse_scorers(run.scorers)
-    done = set(EvalResult.objects.filter(run=run).values_list("case_id", flat=True))
-    cases = Case.objects.in_bulk([i for i in run.case_ids if i not in done])
-    todo = [cases[i] for i in run.case_ids if i in cases]
-    config = LLMConfig.for_version(run.version.config)
-    heartbeat = _Heartbeat(run.pk, worker)
-    heartbeat.start()
-    try:
-        with LLMClient(config) as client, ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"eval-{run.pk}") as pool:
-            evaluate = Evaluator(run.version, scorers, run.primary_metric, client, text_role(run.version.prompt))
-            futures = [pool.submit(evaluate, case) for case in todo]
-            chunk_size = config.concurrency * CHUNK_ROUNDS
-            try:
-                for start in range(0, len(futures), chunk_size):
-                    chunk = [f.result() for f in futures[start : start + chunk_size]]
-                    if _save_chunk(run.pk, worker, chunk):
-                        _cancel(futures)
-                        return _finish(run.pk, worker, RunState.CANCELLED)
-            except BaseException:
-                _cancel(futures)
-                raise
-    finally:
-        heartbeat.stop()
-    return _finish(run.pk, worker, RunState.DONE)
-
-
-def _cancel(futures: list[Future]) -> None:
-    for future in futures:
-        future.cancel()
-
-
-def _save_chunk(run_id: int, worker: str, results: list[EvalResult]) -> bool:
-    """Write one chunk of results; returns whether a cancel was requested."""
-    with transaction.atomic():
-        mine = EvalRun.objects.select_for_update().filter(pk=run_id, worker=worker, state=RunState.RUNNING).first()
-        if mine is None:
-            raise LostRun()
-        for result in results:
-            result.run_id = run_id
-        EvalResult.objects.bulk_create(results, ignore_conflicts=True)
-        mine.done = EvalResult.objects.filter(run_id=run_id).count()
-        mine.heartbeat_at = timezone.now()
-        mine.save(update_fields=["done", "heartbeat_at"])
-        return mine.cancel_requested
-
-
-def _finish(run_id: int, worker: str, state: str) -> str:
-    with transaction.atomic():
-        if not EvalRun.objects.filter(pk=run_id, worker=worker, state=RunState.RUNNING).update(state=state, finished_at=timezone.now()):
-            raise LostRun()
-        _store_metrics(run_id)
-    return state
-
-
-def _store_metrics(run_id: int) -> None:
-    run = EvalRun.objects.get(pk=run_id)
-    run.done = run.results.count()
-    run.metrics = run_metrics(run)
-    run.save(update_fields=["done", "metrics"])
-
-
-def _fail(run_id: int, worker: str, reason: str) -> None:
-    """Mark the run failed with the reason and drop its partial results: nothing half-written stays."""
-    with transaction.atomic():
-        if EvalRun.objects.filter(pk=run_id, worker=worker, state=RunState.RUNNING).update(
-            state=RunState.FAILED, error=reason, finished_at=timezone.now(), done=0
-        ):
-            EvalResult.objects.filter(run_id=run_id).delete()
-
-
-def runs_resume_stale() -> list[int]:
-    """Ids of running runs whose worker stopped beating; the caller queues them again."""
-    return list(EvalRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=_stale_before()).values_list("pk", flat=True))
-
-
 # ---------------------------------------------------------------- statistics and comparison
-
-
-def mean_ci(values: list[float], confidence: float = 0.95) -> dict[str, Any]:
-    """Mean and a two-sided confidence interval.
-
-    0/1 scores: the Wilson score interval, (p̂ + z²/2n ± z·√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n),
-    which stays inside [0, 1] and is not degenerate at 0 or 1. Other scores:
-    Student's t, x̄ ± t(n−1)·s/√n, clipped to [0, 1]. With n < 2 the interval is unknown.
-    """
-    n = len(values)
-    if n == 0:
-        return {"mean": None, "ci": [None, None], "n": 0}
-    mean = sum(values) / n
-    if n < 2:
-        return {"mean": mean, "ci": [None, None], "n": n}
-    if all(v in (0.0, 1.0) for v in values):
-        z = stats.norm.ppf(0.5 + confidence / 2)
-        centre = (mean + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(mean * (1 - mean) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        low, high = centre - half, centre + half
-    else:
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
-        low, high = mean - half, mean + half
-    return {"mean": mean, "ci": [max(0.0, low), min(1.0, high)], "n": n}
-
-
-def paired_test(candidate: list[float], baseline: list[float], confidence: float = 0.95) -> dict[str, Any]:
-    """Paired t-test over cases: d_i = candidate_i − baseline_i, t = d̄ / (s_d/√n) with n−1 df.
-
-    Returns the mean difference, its t interval and the two-sided p-value
-    (scipy.stats.ttest_rel). When every difference is the same the test is
-    degenerate: p = 1 if they are all zero, else 0.
-    """
-    n = len(candidate)
-    diffs = [c - b for c, b in zip(candidate, baseline)]
-    if n < 2:
-        return {"diff": diffs[0] if diffs else None, "ci": [None, None], "p_value": None, "n": n}
-    mean = sum(diffs) / n
-    if all(abs(d - diffs[0]) < 1e-12 for d in diffs):
-        return {"diff": mean, "ci": [mean, mean], "p_value": 1.0 if abs(mean) < 1e-12 else 0.0, "n": n}
-    result = stats.ttest_rel(candidate, baseline)
-    interval = result.confidence_interval(confidence)
-    return {"diff": mean, "ci": [float(interval.low), float(interval.high)], "p_value": float(result.pvalue), "n": n}
-
-
-def run_metrics(run: EvalRun) -> dict[str, dict[str, Any]]:
-    """Per-metric mean with CI over the run's results, one entry per scorer plus `quality_score`."""
-    names = [s.metric for s in parse_scorers(run.scorers)] + [QUALITY_SCORE]
-    columns: dict[str, list[float]] = {name: [] for name in names}
-    for scores in run.results.values_list("scores", flat=True):
-        for name in names:
-            columns[name].append(scores[name])
-    return {name: mean_ci(values) for name, values in columns.items()}
-
-
-@dataclass
-class CaseDiff:
-    case: Case
-    baseline: EvalResult
-    candidate: EvalResult
-    diff: float
-
-    @property
-    def regressed(self) -> bool:
-        return self.diff < -1e-12
-
-
-@dataclass
-class Comparison:
-    candidate: EvalRun
-    baseline: EvalRun
-    metrics: list[dict[str, Any]]
-    cases: list[CaseDiff]
-    alpha: float
-
-    @property
-    def primary(self) -> dict[str, Any]:
-        return next(m for m in self.metrics if m["metric"] == QUALITY_SCORE)
-
-    @property
-    def regressed_cases(self) -> list[CaseDiff]:
-        return [c for c in self.cases if c.regressed]
-
-
-def compare(candidate: EvalRun, baseline: EvalRun, alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Candidate vs baseline over the cases both ran: a paired test per metric, cases sorted worst drop first."""
-    mine = {r.case_id: r for r in candidate.results.select_related("case")}
-    theirs = {r.case_id: r for r in baseline.results.all()}
-    common = [i for i in mine if i in theirs]
-    names = [s.metric for s in parse_scorers(candidate.scorers)] + [QUALITY_SCORE]
-    names = [n for n in names if all(n in mine[i].scores and n in theirs[i].scores for i in common)]
-    metrics = []
-    for name in names:
-        cand = [mine[i].scores[name] for i in common]
-        base = [theirs[i].scores[name] for i in common]
-        test = paired_test(cand, base)
-        significant = test["p_value"] is not None and test["p_value"] < alpha
-        metrics.append(
-            {
-                "metric": name,
-                "baseline": sum(base) / len(base) if base else None,
-                "candidate": sum(cand) / len(cand) if cand else None,
-                **test,
-                "significant": significant,
-                "regressed": significant and test["diff"] < 0,
-            }
-        )
-    cases = [CaseDiff(mine[i].case, theirs[i], mine[i], mine[i].scores[QUALITY_SCORE] - theirs[i].scores[QUALITY_SCORE]) for i in common]
-    cases.sort(key=lambda c: (c.diff, c.case.position))
-    return Comparison(candidate, baseline, metrics, cases, alpha)
-
-
-def latest_done_run(version: PromptVersion, dataset: Dataset) -> EvalRun | None:
-    return EvalRun.objects.filter(version=version, dataset=dataset, state=RunState.DONE).order_by("-finished_at", "-id").first()
-
-
-def version_comparison(version: PromptVersion) -> Comparison | None:
-    """The latest finished run of `version` on its prompt's dataset against production's."""
-    dataset = prompt_dataset(version.prompt)
-    production = version.prompt.label_version(PRODUCTION)
-    if dataset is None or production is None or production.pk == version.pk:
-        return None
-    candidate, baseline = latest_done_run(version, dataset), latest_done_run(production, dataset)
-    if candidate is None or baseline is None:
-        return None
-    return compare(candidate, baseline, prompt_alpha(version.prompt))
-
-
-def required_failures(run: EvalRun) -> dict[str, list[int]]:
-    """Case positions failing each required scorer (score below its threshold)."""
-    required = [s for s in parse_scorers(run.scorers) if s.required]
-    failures: dict[str, list[int]] = {}
-    if not required:
-        return failures
-    for position, scores in run.results.values_list("case__position", "scores"):
-        for scorer in required:
-            if not scorer.passes(scores[scorer.metric]):
-                failures.setdefault(scorer.metric, []).append(position)
-    return failures
-
-
-def eval_gate(version: PromptVersion, policy: ReviewPolicy, known: Comparison | None = None) -> str | None:
-    """The eval gate: None when the version's latest finished run on the prompt's dataset
-    has no case failing a required scorer and no significant regression of the primary
-    metric against production's latest run; else why not. `known` is a comparison the
-    caller already made (reused when it is of the same two runs)."""
-    dataset = prompt_dataset(version.prompt)
-    if dataset is None:
-        return "eval gate: no evaluation dataset is set for this prompt"
-    run = latest_done_run(version, dataset)
-    if run is None:
-        pending = EvalRun.objects.filter(version=version, dataset=dataset, state__in=(RunState.QUEUED, RunState.RUNNING)).exists()
-        return f"eval gate: v{version.number} has no finished evaluation on '{dataset.name}'" + (" yet (one is running)" if pending else "")
-    for metric, positions in required_failures(run).items():
-        shown = ", ".join(str(p) for p in sorted(positions)[:5])
-        return f"eval gate: required scorer '{metric}' failed on {len(positions)} case{'s' if len(positions) != 1 else ''} (case {shown})"
-    production = version.prompt.label_version(PRODUCTION)
-    if production is None or production.pk == version.pk:
-        return None
-    baseline = latest_done_run(production, dataset)
-    if baseline is None:
-        return f"eval gate: production v{production.number} has no finished evaluation on '{dataset.name}' to compare with"
-    reusable = known is not None and known.candidate.pk == run.pk and known.baseline.pk == baseline.pk
-    primary = (known if reusable else compare(run, baseline, prompt_alpha(version.prompt))).primary
-    if primary["regressed"]:
-        return (
-            f"eval gate: {QUALITY_SCORE} regressed against production v{production.number} "
-            f"({primary['baseline']:.3f} → {primary['candidate']:.3f}, p = {primary['p_value']:.3g})"
-        )
-    return None
 
 
 def run_to_dict(run: EvalRun) -> dict[str, Any]:
@@ -798,41 +397,6 @@ def get_dataset(ref: int | str) -> Dataset:
     if found is None:
         raise NotFound(f"No dataset {ref!r}.", code="dataset_not_found")
     return found
-
-
-def dataset_picker_context(prompt: Prompt, request: Any = None) -> dict[str, Any]:
-    """The prompt's evaluation dataset and, for the roles that may change it, the picker's choices."""
-    from promptreg import permissions
-
-    dataset = prompt_dataset(prompt)
-    user = getattr(request, "user", None)
-    can_set = user is not None and permissions.can_review(user)  # the POLICY rule, as a role
-    return {
-        "dataset": dataset,
-        "gate_applies": ReviewPolicy.for_type(prompt.prompt_type).requires_eval,
-        "can_set_dataset": can_set,
-        "datasets": list(Dataset.objects.order_by("name").values_list("pk", "name")) if can_set else [],
-    }
-
-
-def version_panel_context(version: PromptVersion, request: Any = None) -> dict[str, Any]:
-    """What the reviewer's page shows: the prompt's dataset, the latest run, the score diff against production, the gate."""
-    from promptreg import permissions
-
-    picker = dataset_picker_context(version.prompt, request)
-    dataset = picker["dataset"]
-    policy = ReviewPolicy.for_type(version.prompt.prompt_type)
-    user = getattr(request, "user", None)
-    comparison = version_comparison(version)
-    production = version.prompt.label_version(PRODUCTION)
-    return {
-        **picker,
-        "has_baseline": production is not None and production.pk != version.pk,
-        "latest_run": version.eval_runs.select_related("dataset").order_by("-created_at", "-id").first(),
-        "comparison": comparison,
-        "gate": eval_gate(version, policy, known=comparison),
-        "can_run": user is not None and permissions.can_author(user) and dataset is not None,
-    }
 
 
 def dataset_history(dataset: Dataset) -> list[dict[str, Any]]:

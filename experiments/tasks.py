@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from experiments import evaluation, experiments
+from experiments import analysis, runner
 from experiments.models import EvalRun, RunState
 from promptreg import broker
 
@@ -15,14 +15,14 @@ from promptreg import broker
 
 @shared_task(name="experiments.evaluation_run")
 def evaluation_run(run_id: int) -> str:
-    """Execute one evaluation run; duplicates and retries are harmless (see experiments.evaluation)."""
-    return evaluation.run_execute(run_id)
+    """Execute one evaluation run; duplicates and retries are harmless (see experiments.runner)."""
+    return runner.run_execute(run_id)
 
 
 @shared_task(name="experiments.evaluation_resume_stale")
 def evaluation_resume_stale() -> list[int]:
     """Queue again the runs whose worker died; the run task takes them over."""
-    run_ids = evaluation.runs_resume_stale()
+    run_ids = runner.runs_resume_stale()
     for run_id in run_ids:
         evaluation_run.delay(run_id)
     return run_ids
@@ -47,11 +47,11 @@ def _resume_on_start(sender, **kwargs) -> None:
 @shared_task(name="experiments.experiments_snapshot_running")
 def experiments_snapshot_running() -> int:
     """Beat: store a fresh analysis of every running experiment (the dashboard's time series)."""
-    return experiments.experiments_snapshot_running()
+    return analysis.experiments_snapshot_running()
 
 
 @shared_task(name="experiments.experiment_snapshot")
 def experiment_snapshot(experiment_id: int) -> int | None:
     """On demand (the dashboard's refresh button)."""
-    snapshot = experiments.experiment_snapshot(experiment_id)
+    snapshot = analysis.experiment_snapshot(experiment_id)
     return snapshot.pk if snapshot else None

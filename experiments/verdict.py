@@ -2,20 +2,20 @@
 
 `headline()` is the dashboard's one-sentence verdict ("Ship v8: quality +4.1% (95% CI +1.2% to +7.0%); latency no
 worse than +50 ms"), `guardrail_sentence()` one guardrail row, `metric_name()` / `metric_unit()` / `signed()` how a
-metric and its values are written (also on the charts' axes). Pure functions of the analysis dict (`stats.Analysis`).
+metric and its values are written (also on the charts' axes). Pure functions of the analysis dict (`experiments.analysis.Analysis`).
 """
 
 from __future__ import annotations
 
-from experiments import stats
+from experiments.analysis import GUARDRAIL, INSUFFICIENT, INVALID_SRM, KEEP, NO_DIFFERENCE, SHIP
 
 DECISION_LABELS = {
-    stats.INVALID_SRM: "Split broken",
-    stats.INSUFFICIENT: "Too early",
-    stats.NO_DIFFERENCE: "No clear difference",
-    stats.GUARDRAIL: "Guardrail not met",
-    stats.KEEP: "Keep control",
-    stats.SHIP: "Ship treatment",
+    INVALID_SRM: "Split broken",
+    INSUFFICIENT: "Too early",
+    NO_DIFFERENCE: "No clear difference",
+    GUARDRAIL: "Guardrail not met",
+    KEEP: "Keep control",
+    SHIP: "Ship treatment",
 }
 # A metric's unit is its name's suffix, the convention app servers post scores with (`latency_ms`, `cost_usd`).
 _UNITS = {"_ms": "ms", "_usd": "USD", "_seconds": "s", "_s": "s", "_tokens": "tokens", "_pct": "%"}
@@ -110,22 +110,22 @@ def headline(analysis: dict, *, treatment: int, control: int, alpha: float, cana
     """The verdict as one sentence (never a code like `ship_treatment`)."""
     decision, primary = analysis["decision"], analysis["primary"]
     guardrails = analysis["guardrails"]
-    if decision == stats.INVALID_SRM:
+    if decision == INVALID_SRM:
         observed = analysis["srm"].get("observed") or [0, 0]
         return (f"Don't trust these numbers: the traffic split is broken ({observed[1]:,} sessions got v{treatment}, "
                 f"{observed[0]:,} got v{control}). Fix assignment or score logging first.")  # fmt: skip
-    if decision == stats.INSUFFICIENT:
+    if decision == INSUFFICIENT:
         counts = f"{primary['control']['n']:,} and {primary['treatment']['n']:,} sessions so far"
         if analysis.get("progress") is not None and primary["absolute_lift"] is not None:
             return f"Too early to call: {counts} ({analysis['progress']:.0%} of the planned sample); keep it running."
         return f"Too early to call: {counts}; keep it running."
     lift = _lift(primary, alpha)
-    if decision == stats.SHIP:
+    if decision == SHIP:
         held = ", ".join(guardrail_rule(g) for g in guardrails)
         return f"{'Promote' if canary else 'Ship'} v{treatment}: {lift}" + (f"; {held}" if held else "") + "."
-    if decision == stats.KEEP:
+    if decision == KEEP:
         return f"Keep v{control}: v{treatment} did worse, {lift}."
-    if decision == stats.GUARDRAIL:
+    if decision == GUARDRAIL:
         degraded = [g for g in guardrails if g["degraded"]]
         if degraded:
             worse = ", ".join(f"{metric_name(g['metric'])} {signed(g['effect'], g['metric'])} (allowed {_allowed(g)})" for g in degraded)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from experiments import evaluation
+from experiments import evaluation, gates
 from experiments.datasets import RowErrors, export_csv, export_jsonl, parse_upload
 from experiments.forms_evaluation import CaseForm, DatasetForm, PromptDatasetForm, UploadForm
 from experiments.models.evaluation import Case, Dataset, EvalRun
@@ -168,7 +168,7 @@ def run_detail(request, pk: int):
     results = run.results.select_related("case").order_by("case__position", "case_id")
     comparison = None
     if run.baseline and run.is_finished and run.baseline.state == "done" and run.state == "done":
-        comparison = evaluation.compare(run, run.baseline, evaluation.prompt_alpha(run.version.prompt))
+        comparison = gates.compare(run, run.baseline, evaluation.prompt_alpha(run.version.prompt))
     context = {
         "run": run,
         "metrics": evaluation.run_to_dict(run)["metrics"],
@@ -208,7 +208,7 @@ def run_cancel(request, pk: int):
 def version_evaluation(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
-    context = evaluation.version_panel_context(version, request)
+    context = gates.version_panel_context(version, request)
     context.update({
         "prompt": prompt,
         "version": version,

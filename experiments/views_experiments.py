@@ -6,21 +6,27 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from experiments import charts, verdict
-from experiments import experiments as services
+from experiments import analysis, charts, services, verdict
+from experiments.analysis import (
+    experiment_analyse,
+    experiment_history,
+    experiment_required_n,
+    experiment_session_means,
+    experiment_snapshot,
+)
 from experiments.forms_experiments import ExperimentForm
 from experiments.models import AnalysisSnapshot, Experiment, ExperimentKind, ExperimentMode, ExperimentState, MetricKind
 from promptreg import permissions
 from promptreg.diff import version_diff as build_diff
-from promptreg.gates import missing_gates
 from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
+from promptreg.gates import missing_gates
 from promptreg.models import MoveVia, Prompt
 from promptreg.services import Actor
 from promptreg.views.common import done_or_error
@@ -48,7 +54,7 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
 
 def _plan(experiment: Experiment) -> dict:
     """The plan in words, shown before and after the start: guardrails and the sample size it needs."""
-    required = services.experiment_required_n(experiment)
+    required = experiment_required_n(experiment)
     return {
         "guardrail_rules": [verdict.guardrail_rule(g) for g in experiment.guardrails],
         "required": {"control": required[0], "treatment": required[1]} if required else None,
@@ -62,8 +68,8 @@ def _analysis_context(experiment: Experiment) -> dict:
     context = {"experiment": experiment, "analysis": None, "plan": _plan(experiment)}
     if experiment.state == ExperimentState.DRAFT:
         return context
-    analysis = services.experiment_analyse(experiment).to_dict()
-    history = services.experiment_history(experiment)
+    analysis = experiment_analyse(experiment).to_dict()
+    history = experiment_history(experiment)
     metric = experiment.primary_metric
     figures = {"lift-now": charts.lift_now(analysis)}
     guardrails = charts.guardrails_now(analysis)
@@ -76,7 +82,7 @@ def _analysis_context(experiment: Experiment) -> dict:
             "lift-over-time": charts.lift_over_time(history, experiment.mode == ExperimentMode.SEQUENTIAL, metric),
             "decisions-over-time": charts.decisions_over_time(history),
         })  # fmt: skip
-    figures["distributions"] = charts.distributions(services.experiment_session_means(experiment, metric), metric)
+    figures["distributions"] = charts.distributions(experiment_session_means(experiment, metric), metric)
     relative = analysis["primary"]["relative_lift"]
     return {
         **context, **_analysis_headline(experiment, analysis), "figures": figures, "snapshots": len(history),
@@ -116,7 +122,7 @@ def experiment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     if not permissions.can_deploy(request.user):
         raise PermissionDenied
     experiment = _get(pk)
-    services.experiment_snapshot(experiment.pk)
+    experiment_snapshot(experiment.pk)
     if request.htmx:
         return render(request, "experiments/ab/detail.html#analysis", _analysis_context(experiment))
     return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[pk]))
@@ -141,7 +147,7 @@ def _confirm(request: HttpRequest, experiment: Experiment, action: str) -> HttpR
         "can_override": permissions.can_admin(request.user),
     }
     if action == "ship":
-        analysis = services.experiment_analyse(experiment)
+        analysis = experiment_analyse(experiment)
         context.update(_analysis_headline(experiment, analysis.to_dict()), blocked=services.ship_blocker(experiment, analysis) is not None)
     else:
         context["missing"] = missing_gates(experiment.treatment_version, experiment.label)
@@ -152,7 +158,7 @@ def _confirm(request: HttpRequest, experiment: Experiment, action: str) -> HttpR
 
 def _analysis_headline(experiment: Experiment, analysis: dict | None = None) -> dict:
     """The analysis (computed now unless given) and its verdict as one sentence."""
-    analysis = analysis or services.experiment_analyse(experiment).to_dict()
+    analysis = analysis or experiment_analyse(experiment).to_dict()
     return {
         "analysis": analysis,
         "headline": verdict.headline(
@@ -198,12 +204,12 @@ def _required_n(data: dict) -> dict:
             control = number("control_version")
             version = prompt.versions.filter(number=int(control)).first() if control else prompt.label_version(data.get("label") or "production")
         if version:
-            n, mean, sd = services.baseline_estimate(version, data.get("primary_metric") or "quality_score")
+            n, mean, sd = analysis.baseline_estimate(version, data.get("primary_metric") or "quality_score")
             if data.get("primary_kind") == MetricKind.PROPORTION and mean is not None and 0 < mean < 1:
                 sd = (mean * (1 - mean)) ** 0.5
             estimated = {"n": n, "version": version.number}
     valid = 0 < alpha < 0.5 and 0.5 <= power < 1 and 0 < fraction < 1
-    required = services.required_n(sd=sd, mde=mde, alpha=alpha, power=power, fraction=fraction) if valid else None
+    required = analysis.required_n(sd=sd, mde=mde, alpha=alpha, power=power, fraction=fraction) if valid else None
     return {"required": required, "sd": sd, "mde": mde, "estimated": estimated, "alpha": alpha, "power": power}
 
 

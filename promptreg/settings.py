@@ -193,20 +193,26 @@ else:
         "polling_interval": 0.2,  # the default 1 s adds up to a second before a worker sees a task
     }
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
-# Filled in by the apps (monitors, experiment analysis) in their own modules.
-CELERY_BEAT_SCHEDULE: dict = {}
-CELERY_BEAT_SCHEDULE["experiments-analyse-running"] = {
-    "task": "experiments.experiments_snapshot_running", "schedule": float(envint("EXPERIMENT_ANALYSIS_SECONDS", 300))
+# A running evaluation whose worker has not beaten for this long is taken over by another worker.
+EVAL_STALE_SECONDS = envint("EVAL_STALE_SECONDS", 60)
+# Every periodic task, in one place. Task names are explicit in each app's tasks.py.
+CELERY_BEAT_SCHEDULE = {
+    "experiments-analyse-running": {
+        "task": "experiments.experiments_snapshot_running",
+        "schedule": float(envint("EXPERIMENT_ANALYSIS_SECONDS", 300)),
+    },
+    # Runs whose worker died are queued again; the run task takes them over.
+    "evaluation-resume-stale": {"task": "experiments.evaluation_resume_stale", "schedule": float(EVAL_STALE_SECONDS)},
+    # Monitors: beat wakes the dispatcher, which queues each monitor whose own interval has elapsed.
+    "rollout-dispatch-monitors": {
+        "task": "rollout.tasks.dispatch_monitors",
+        "schedule": float(os.environ.get("MONITOR_DISPATCH_SECONDS", "5")),
+    },
+    "rollout-retry-invalidations": {"task": "rollout.tasks.retry_invalidations", "schedule": 5.0},
+    # Work whose publish failed (broker down or slow: see promptreg/broker.py) is queued again by these sweeps.
+    "experiments-requeue-runs": {"task": "experiments.evaluation_requeue", "schedule": 10.0},
+    "rollout-requeue-deliveries": {"task": "rollout.tasks.requeue_deliveries", "schedule": 10.0},
 }
-# Monitors: beat wakes the dispatcher, which queues each monitor whose own interval has elapsed.
-CELERY_BEAT_SCHEDULE["rollout-dispatch-monitors"] = {
-    "task": "rollout.tasks.dispatch_monitors",
-    "schedule": float(os.environ.get("MONITOR_DISPATCH_SECONDS", "5")),
-}
-CELERY_BEAT_SCHEDULE["rollout-retry-invalidations"] = {"task": "rollout.tasks.retry_invalidations", "schedule": 5.0}
-# Work whose publish failed (broker down or slow: see promptreg/broker.py) is queued again by these sweeps.
-CELERY_BEAT_SCHEDULE["experiments-requeue-runs"] = {"task": "experiments.evaluation_requeue", "schedule": 10.0}
-CELERY_BEAT_SCHEDULE["rollout-requeue-deliveries"] = {"task": "rollout.tasks.requeue_deliveries", "schedule": 10.0}
 # Seconds a web request waits for the broker to take a task (any transport); then beat queues it later.
 BROKER_PUBLISH_TIMEOUT = float(os.environ.get("BROKER_PUBLISH_TIMEOUT", "2"))
 
@@ -218,8 +224,6 @@ LLM_TIMEOUT = float(os.environ.get("LLM_TIMEOUT", "30"))
 LLM_MAX_RETRIES = envint("LLM_MAX_RETRIES", 3)
 LLM_BACKOFF = float(os.environ.get("LLM_BACKOFF", "0.5"))
 LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 16)
-# A running evaluation whose worker has not beaten for this long is taken over by another worker.
-EVAL_STALE_SECONDS = envint("EVAL_STALE_SECONDS", 60)
 # CPU seconds a regex scorer may spend on one output; a case whose match runs out fails with a message.
 SCORER_REGEX_TIMEOUT = float(os.environ.get("SCORER_REGEX_TIMEOUT", "0.1"))
 

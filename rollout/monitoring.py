@@ -33,8 +33,8 @@ from django.db import transaction
 from django.db.models import Avg, Count, Variance
 from django.utils import timezone
 
-from experiments.experiments import experiment_conclude
 from experiments.models import Direction, Experiment, ExperimentState
+from experiments.services import experiment_conclude
 from experiments.stats import Aggregate
 from promptreg.exceptions import Conflict, RegistryError
 from promptreg.models import Label, LabelMove, MoveVia, Prompt, PromptVersion

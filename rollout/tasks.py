@@ -16,7 +16,7 @@ from rollout.models import AlertDelivery, DeliveryStatus
 log = logging.getLogger(__name__)
 
 
-@shared_task
+@shared_task(name="rollout.tasks.dispatch_monitors")
 def dispatch_monitors() -> int:
     """Run by beat every few seconds: queue a check for every monitor whose interval has elapsed."""
     due = monitoring.claim_due()
@@ -25,25 +25,25 @@ def dispatch_monitors() -> int:
     return len(due)
 
 
-@shared_task
+@shared_task(name="rollout.tasks.retry_invalidations")
 def retry_invalidations() -> int:
     """Run by beat: serving-cache invalidations that could not reach Redis, until they land."""
     return serving.invalidations_retry()
 
 
-@shared_task
+@shared_task(name="rollout.tasks.requeue_deliveries")
 def requeue_deliveries() -> list[int]:
     """Run by beat: queue the alert deliveries whose task the broker did not take when the alert was raised."""
     return broker.requeue(AlertDelivery.objects.filter(status=DeliveryStatus.PENDING), deliver_alert, created="alert__created_at")
 
 
-@shared_task
+@shared_task(name="rollout.tasks.check_monitor")
 def check_monitor(monitor_id: int) -> str:
     check = monitoring.run_check(monitor_id)
     return check.outcome if check else "canary ended"
 
 
-@shared_task(bind=True, autoretry_for=(httpx.HTTPError, OSError), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=6)
+@shared_task(name="rollout.tasks.deliver_alert", bind=True, autoretry_for=(httpx.HTTPError, OSError), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=6)
 def deliver_alert(self, delivery_id: int) -> str:
     """Send one alert to one channel; retried with exponential backoff, the last error kept in the log."""
     delivery = AlertDelivery.objects.select_related("alert__monitor__prompt", "channel").filter(pk=delivery_id).first()

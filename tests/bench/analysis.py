@@ -18,7 +18,6 @@ import statistics
 import time
 
 from _setup import connection, fixture_experiment, throwaway_database
-
 from django.test import Client  # noqa: E402
 
 REPEAT = 25
@@ -68,8 +67,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     if connection.vendor != "postgresql":
         raise SystemExit("This benchmark generates data with PostgreSQL's generate_series: set DATABASE_URL.")
-    from experiments.experiments import experiment_analyse, experiment_create
+    from experiments.analysis import experiment_analyse
     from experiments.models import Experiment, ExperimentState
+    from experiments.services import experiment_create
     from promptreg.models import MoveVia
     from promptreg.services import Actor
 

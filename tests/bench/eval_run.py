@@ -14,22 +14,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench._setup import throwaway_database  # noqa: E402  (sets Django up)
-
 from django.conf import settings  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
 
-from experiments.evaluation import dataset_create, evaluation_start  # noqa: E402
+from experiments.evaluation import dataset_create, evaluation_start
 from experiments.llm import LLMClient, LLMConfig  # noqa: E402
 from experiments.models import EvalRun, RunState  # noqa: E402
 from promptreg.models import MoveVia  # noqa: E402
 from promptreg.services import Actor, version_publish  # noqa: E402
+from tests.bench._setup import throwaway_database  # noqa: E402  (sets Django up)
 from tests.celery_worker import Worker, purge_queue, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

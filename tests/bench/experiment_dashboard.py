@@ -28,8 +28,9 @@ def seed(name: str, sessions: int, snapshots: int):
     """A running experiment with `sessions` sessions per variant and metric, and `snapshots` analyses over a week."""
     from django.utils import timezone
 
-    from experiments.experiments import experiment_analyse, experiment_create, experiment_start
+    from experiments.analysis import experiment_analyse
     from experiments.models import AnalysisSnapshot, ExperimentSession, ExperimentTotal
+    from experiments.services import experiment_create, experiment_start
     from promptreg.models import MoveVia, ReviewPolicy
     from promptreg.services import Actor, label_move, version_publish
 

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from _setup import throwaway_database
-
 from django.test import Client  # noqa: E402
 
 

@@ -19,7 +19,6 @@ import statistics
 import time
 
 from _setup import fixture_experiment, throwaway_database
-
 from django.test import Client  # noqa: E402
 
 BATCH = 1000

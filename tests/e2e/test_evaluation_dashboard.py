@@ -8,8 +8,9 @@ import threading
 import pytest
 from django.db import connection
 
-from experiments.evaluation import evaluation_start, prompt_set_dataset, run_execute
+from experiments.evaluation import evaluation_start, prompt_set_dataset
 from experiments.models import Dataset, EvalRun, RunState
+from experiments.runner import run_execute
 from promptreg.models import MoveVia
 from promptreg.services import Actor, version_publish
 from tests.conftest import make_user

@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from experiments.experiments import experiment_create, experiment_snapshot
+from experiments.analysis import experiment_snapshot
 from experiments.models import TREATMENT, Experiment
 from experiments.scores import scores_ingest
+from experiments.services import experiment_create
 from promptreg.models import PRODUCTION, Label, MoveVia, ReviewPolicy
 from promptreg.services import Actor, label_move, version_publish
 from tests.conftest import make_user

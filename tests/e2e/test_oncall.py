@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
+from experiments.services import experiment_create, experiment_start
 from promptreg.models import LabelMove, MoveVia, ReviewPolicy
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check
 from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import sign_in
-from experiments.experiments import experiment_create, experiment_start
 from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, live, monitor, noisy, publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from experiments.evaluation import run_execute
 from experiments.models import Dataset, EvalRun
+from experiments.runner import run_execute
 
 
 def post(client, path, body, secret):

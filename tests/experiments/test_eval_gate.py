@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.evaluation import compare, evaluation_compare_start, evaluation_start, prompt_set_dataset, run_execute, version_comparison
+from experiments.evaluation import evaluation_compare_start, evaluation_start, prompt_set_dataset
+from experiments.gates import compare, version_comparison
 from experiments.models import EvalRun, RunState
+from experiments.runner import run_execute
 from promptreg.exceptions import GateBlocked
 from promptreg.services import label_move, version_submit_for_review
 from tests.experiments.conftest import SERVER, make_dataset

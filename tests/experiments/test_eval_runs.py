@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from experiments.evaluation import evaluation_cancel, evaluation_start, run_execute, runs_resume_stale
+from experiments.evaluation import evaluation_cancel, evaluation_start
 from experiments.models import Case, EvalResult, EvalRun, RunState
+from experiments.runner import run_execute, runs_resume_stale
 from promptreg.exceptions import InvalidInput
 from tests.experiments.conftest import SERVER, make_dataset
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from experiments.evaluation import evaluation_start, run_execute
+from experiments.evaluation import evaluation_start
+from experiments.models import Dataset, EvalRun, PromptEvalSettings, RunState
+from experiments.runner import run_execute
 from promptreg.models import PolicyChange
 from promptreg.services import label_move
-from experiments.models import Dataset, EvalRun, PromptEvalSettings, RunState
 from tests.conftest import PASSWORD
 from tests.experiments.conftest import SERVER
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from experiments.experiments import canary_start, experiment_conclude, experiment_ship
 from experiments.models import CONTROL, TREATMENT, AnalysisSnapshot, Experiment, ExperimentState
+from experiments.services import canary_start, experiment_conclude, experiment_ship
 from promptreg.exceptions import GateBlocked
 from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, ReviewPolicy
 from promptreg.services import label_move, rollback

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from experiments import charts
-from experiments.experiments import experiment_create, experiment_history, experiment_snapshot
+from experiments.analysis import experiment_history, experiment_snapshot
 from experiments.models import CONTROL, TREATMENT, AnalysisSnapshot, Experiment
 from experiments.scores import scores_ingest
+from experiments.services import experiment_create
 from promptreg.models import PRODUCTION, Label, ReviewPolicy
 from promptreg.services import label_move
 

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from experiments.models import CONTROL, TREATMENT, Experiment, ExperimentSession, ExperimentState, ExperimentTotal, Score
+from experiments.models import (
+    CONTROL,
+    TREATMENT,
+    Experiment,
+    ExperimentSession,
+    ExperimentState,
+    ExperimentTotal,
+    Score,
+)
 from experiments.scores import experiment_totals_rebuild, scores_ingest
 from promptreg.exceptions import Forbidden
 from promptreg.models import ApiKey, MoveVia

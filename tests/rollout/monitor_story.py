@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.utils import timezone
 
-from experiments.experiments import canary_start
 from experiments.models import Score
+from experiments.services import canary_start
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor, label_move, version_publish
 from rollout.charts import quality_figures, version_numbers

@@ -8,14 +8,36 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
-from experiments.experiments import experiment_conclude, experiment_stop
 from experiments.models import Experiment, ExperimentState
+from experiments.services import experiment_conclude, experiment_stop
 from promptreg.exceptions import InvalidInput
 from promptreg.models import LabelMove
-from rollout.models import Alert, AlertKind, CheckAction, Monitor, MonitorCheck, MonitorState, Outcome, RollbackIncident, Severity
+from rollout.models import (
+    Alert,
+    AlertKind,
+    CheckAction,
+    Monitor,
+    MonitorCheck,
+    MonitorState,
+    Outcome,
+    RollbackIncident,
+    Severity,
+)
 from rollout.monitoring import claim_due, run_check
 from rollout.services import monitor_configure
-from tests.rollout.monitor_story import CLI, NAME, activate, add_scores, canary, canary_story, chart_markers, live, monitor, noisy, publish
+from tests.rollout.monitor_story import (
+    CLI,
+    NAME,
+    activate,
+    add_scores,
+    canary,
+    canary_story,
+    chart_markers,
+    live,
+    monitor,
+    noisy,
+    publish,
+)
 
 
 @pytest.fixture(autouse=True)

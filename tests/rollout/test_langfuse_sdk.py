@@ -6,7 +6,17 @@ import pytest
 from langfuse import Langfuse
 from langfuse.api import AccessDeniedError, Error, NotFoundError, UnauthorizedError
 
-from promptreg.models import PRODUCTION, ApiKey, Label, LabelMove, MoveVia, Prompt, PromptType, PromptVersion, ReviewPolicy
+from promptreg.models import (
+    PRODUCTION,
+    ApiKey,
+    Label,
+    LabelMove,
+    MoveVia,
+    Prompt,
+    PromptType,
+    PromptVersion,
+    ReviewPolicy,
+)
 from promptreg.services import Actor, version_publish
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(60)]

@@ -9,7 +9,16 @@ from django.core.management import call_command
 
 from promptreg.models import PRODUCTION, LabelMove, MoveVia
 from promptreg.services import Actor, rollback
-from rollout.models import Alert, AlertKind, CheckAction, MonitorCheck, MonitorState, Outcome, RollbackIncident, Severity
+from rollout.models import (
+    Alert,
+    AlertKind,
+    CheckAction,
+    MonitorCheck,
+    MonitorState,
+    Outcome,
+    RollbackIncident,
+    Severity,
+)
 from rollout.monitoring import run_check
 from tests.rollout.monitor_story import activate, add_scores, live, monitor, noisy, publish, story
 

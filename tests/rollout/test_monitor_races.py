@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from experiments.experiments import experiment_ship
 from experiments.models import Experiment, ExperimentState
+from experiments.services import experiment_ship
 from promptreg.exceptions import Conflict, InvalidInput
 from promptreg.models import LabelMove, MoveVia
 from promptreg.services import Actor, rollback

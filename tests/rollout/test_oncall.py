@@ -17,7 +17,20 @@ from rollout.monitoring import run_check
 from rollout.oncall import PAGE_SIZE
 from rollout.services import monitor_configure
 from tests.conftest import PASSWORD
-from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, chart_markers, live, marker_texts, monitor, noisy, publish, story
+from tests.rollout.monitor_story import (
+    CLI,
+    activate,
+    add_scores,
+    canary,
+    canary_story,
+    chart_markers,
+    live,
+    marker_texts,
+    monitor,
+    noisy,
+    publish,
+    story,
+)
 
 ONCALL = "/oncall/"
 

@@ -10,8 +10,8 @@ import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
 from experiments.evaluation import dataset_create
-from experiments.experiments import experiment_create
 from experiments.models import AnalysisSnapshot, Case, Dataset, EvalRun, Experiment
+from experiments.services import experiment_create
 from promptreg.models import ApiKey, Label, LabelMove, PolicyChange, Prompt, PromptVersion, Review
 from promptreg.permissions import ADMIN, AUTHOR, DEPLOYER, REVIEWER
 from rollout.models import AlertChannel, Monitor

@@ -13,8 +13,20 @@ from django.core.management import call_command
 from experiments.evaluation import dataset_create, dataset_update, prompt_set_dataset
 from experiments.models import CONTROL, TREATMENT, AnalysisSnapshot, Experiment, ExperimentAction, ExperimentEvent
 from promptreg.exceptions import Forbidden
-from promptreg.models import PRODUCTION, ApiKey, Label, LabelMove, MoveVia, PolicyArea, PolicyChange, Prompt, PromptVersion, ReviewDecision, ReviewPolicy
-from promptreg.services import Actor, review_policy_update, review_submit, version_publish, version_submit_for_review
+from promptreg.models import (
+    PRODUCTION,
+    ApiKey,
+    Label,
+    LabelMove,
+    MoveVia,
+    PolicyArea,
+    PolicyChange,
+    Prompt,
+    PromptVersion,
+    ReviewDecision,
+    ReviewPolicy,
+)
+from promptreg.services import Actor, review_policy_update, review_submit, version_submit_for_review
 from rollout.models import Alert, AlertChannel, AlertDelivery, AlertKind
 from rollout.tasks import deliver_alert
 from tests.security.conftest import NAME, SERVER, Api, basic, bearer, issue
@@ -76,7 +88,7 @@ def test_door_1_an_experiment_cannot_start_an_unreviewed_treatment(v1_live, api_
 
 
 def test_door_1_a_canary_from_the_dashboard_meets_the_same_gates(v1_live, client, deployer):
-    from experiments.experiments import canary_start
+    from experiments.services import canary_start
     from promptreg.exceptions import GateBlocked
 
     with pytest.raises(GateBlocked):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from experiments.evaluation import evaluation_start, run_execute
+from experiments.evaluation import evaluation_start
 from experiments.models import Dataset, RunState
+from experiments.runner import run_execute
 from experiments.scorers import ScorerTimeout, parse_scorers
 from tests.experiments.conftest import SERVER, fake_llm, make_dataset  # noqa: F401  (a fixture)
 from tests.rollout.conftest import api_as  # noqa: F401  (a fixture)

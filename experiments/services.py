@@ -1,4 +1,4 @@
-"""Experiment and canary actions: create, start, stop (kill switch), ship, conclude; and their analysis.
+"""Experiment and canary actions: create, start, stop (kill switch), ship, conclude (analysis: `experiments.analysis`).
 
 Every entry point (dashboard, API, beat) calls these. Start, stop and ship
 change what a fetch returns, so they send `serving_changed` after commit.
@@ -12,26 +12,26 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Sum
-from django.dispatch import receiver
 from django.utils import timezone
 
-from experiments import stats
+from experiments.analysis import (
+    INVALID_SRM,
+    NO_DIFFERENCE,
+    SHIP,
+    Analysis,
+    baseline_estimate,
+    experiment_analyse,
+    experiment_snapshot,
+)
 from experiments.models import (
-    CONTROL,
-    TREATMENT,
-    AnalysisSnapshot,
     Direction,
     Experiment,
     ExperimentAction,
     ExperimentEvent,
     ExperimentKind,
     ExperimentMode,
-    ExperimentSession,
     ExperimentState,
-    ExperimentTotal,
     MetricKind,
-    Score,
 )
 from experiments.scores import METRIC_RE
 from promptreg import signals
@@ -40,7 +40,6 @@ from promptreg.gates import missing_gates
 from promptreg.models import Label, MoveVia, Prompt, PromptVersion, Scope, validate_label_name
 from promptreg.services import Actor, label_move
 
-BASELINE_WINDOW = timedelta(days=14)
 DEFAULT_CANARY_FRACTION = 0.05
 DEFAULT_EXPERIMENT_FRACTION = 0.5
 
@@ -88,25 +87,6 @@ def _version(prompt: Prompt, number: Any, what: str) -> PromptVersion:
     if found is None:
         raise NotFound(f"'{prompt.name}' has no version {number}.", code="version_not_found")
     return found
-
-
-def baseline_estimate(version: PromptVersion, metric: str) -> tuple[int, float | None, float | None]:
-    """(n, mean, sd) of a metric's recent scores for a version, from SQL aggregates; the
-    standard deviation the power calculation uses when none is given."""
-    since = timezone.now() - BASELINE_WINDOW
-    agg = Score.objects.filter(version=version, metric=metric, timestamp__gte=since).aggregate(
-        n=Count("id"), s=Sum("value"), ss=Sum(F("value") * F("value"))
-    )
-    summary = stats.SampleStats(agg["n"], agg["s"] or 0.0, agg["ss"] or 0.0)
-    if summary.n < 2:
-        return summary.n, None, None
-    return summary.n, summary.mean, summary.variance**0.5
-
-
-def required_n(*, sd: float | None, mde: float | None, alpha: float, power: float, fraction: float) -> tuple[int, int] | None:
-    if not sd or not mde:
-        return None
-    return stats.required_sample_size(sd, mde, alpha=alpha, power=power, treatment_fraction=fraction)
 
 
 @transaction.atomic
@@ -303,17 +283,17 @@ def experiment_conclude(*, experiment_id: int, actor: Actor, reason: str) -> Exp
     return experiment
 
 
-def ship_blocker(experiment: Experiment, analysis: stats.Analysis) -> str | None:
+def ship_blocker(experiment: Experiment, analysis: Analysis) -> str | None:
     """Why the verdict does not allow shipping, or None. An experiment ships on `ship_treatment`; a
     canary also on no significant difference when every guardrail is proven non-inferior (it is a
     safety check, not a search for a lift), and never before the minimum samples."""
-    if analysis.decision == stats.SHIP:
+    if analysis.decision == SHIP:
         return None
     unproven = [g["metric"] for g in analysis.guardrails if not g["non_inferior"]]
-    if experiment.kind == ExperimentKind.CANARY and analysis.decision == stats.NO_DIFFERENCE and not unproven:
+    if experiment.kind == ExperimentKind.CANARY and analysis.decision == NO_DIFFERENCE and not unproven:
         return None
-    why = f"the analysis decision is {analysis.decision}, not {stats.SHIP}"
-    if experiment.kind == ExperimentKind.CANARY and analysis.decision == stats.NO_DIFFERENCE:
+    why = f"the analysis decision is {analysis.decision}, not {SHIP}"
+    if experiment.kind == ExperimentKind.CANARY and analysis.decision == NO_DIFFERENCE:
         why += f" (a canary ships on no significant difference only when every guardrail is non-inferior: {', '.join(unproven)} is not yet)"
     return why
 
@@ -337,7 +317,7 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     if experiment.state not in (ExperimentState.RUNNING, ExperimentState.STOPPED):
         raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a running or stopped one ships.", code="invalid_state")
     analysis = experiment_analyse(experiment)
-    if analysis.decision == stats.INVALID_SRM:
+    if analysis.decision == INVALID_SRM:
         raise InvalidInput("Cannot ship: " + analysis.explanation, code="invalid_srm")
     blocker = ship_blocker(experiment, analysis)
     if blocker and not override:
@@ -381,71 +361,6 @@ def canary_start(
 # --- analysis -------------------------------------------------------------------
 
 
-def experiment_required_n(experiment: Experiment) -> tuple[int, int] | None:
-    return required_n(
-        sd=experiment.baseline_sd, mde=experiment.minimum_detectable_effect,
-        alpha=experiment.alpha, power=experiment.power, fraction=experiment.traffic_fraction,
-    )
-
-
-def experiment_design(experiment: Experiment) -> stats.Design:
-    required = experiment_required_n(experiment)
-    return stats.Design(
-        primary_metric=experiment.primary_metric,
-        higher_is_better=experiment.primary_direction == Direction.HIGHER,
-        proportion=experiment.primary_kind == MetricKind.PROPORTION,
-        guardrails=tuple(
-            stats.Guardrail(g["metric"], g["margin"], g["direction"] == Direction.HIGHER) for g in experiment.guardrails
-        ),
-        alpha=experiment.alpha,
-        treatment_fraction=experiment.traffic_fraction,
-        min_samples_per_variant=experiment.min_samples_per_variant,
-        sequential=experiment.mode == ExperimentMode.SEQUENTIAL,
-        required_n=required,
-        # The sequence is tightest where the plan expects to stop.
-        sequential_tuning=float(sum(required)) if required else stats.DEFAULT_SEQUENTIAL_TUNING,
-    )
-
-
-def experiment_data(experiment: Experiment) -> dict[str, tuple[stats.SampleStats, stats.SampleStats]]:
-    """(control, treatment) sufficient statistics of session means per metric: a handful of rows,
-    whatever the number of scores."""
-    rows = ExperimentTotal.objects.filter(experiment=experiment, metric__in=experiment.metrics)
-    found = {(r.metric, r.variant): stats.SampleStats(r.sessions, r.sum, r.sum_sq) for r in rows}
-    empty = stats.SampleStats(0, 0.0, 0.0)
-    return {m: (found.get((m, CONTROL), empty), found.get((m, TREATMENT), empty)) for m in experiment.metrics}
-
-
-def experiment_analyse(experiment: Experiment) -> stats.Analysis:
-    return stats.analyse(
-        experiment_design(experiment), experiment_data(experiment), runtime_ok=experiment.runtime >= experiment.min_runtime
-    )
-
-
-def experiment_snapshot(experiment_id: int) -> AnalysisSnapshot | None:
-    """Compute and store the current analysis (the dashboard's time series); skipped while no
-    new data arrived since the last snapshot of a running experiment."""
-    experiment = Experiment.objects.select_related("prompt", "control_version", "treatment_version").filter(pk=experiment_id).first()
-    if experiment is None or experiment.state == ExperimentState.DRAFT:
-        return None
-    result = experiment_analyse(experiment).to_dict()
-    result["scores"] = dict(
-        ExperimentTotal.objects.filter(experiment=experiment, metric=experiment.primary_metric).values_list("variant", "scores")
-    )
-    last = experiment.snapshots.order_by("-computed_at", "-id").first()
-    if last is not None and last.result == result:
-        return last
-    return AnalysisSnapshot.objects.create(experiment=experiment, decision=result["decision"], result=result)
-
-
-def experiments_snapshot_running() -> int:
-    """One pass over every running experiment (what beat runs)."""
-    count = 0
-    for experiment_id in Experiment.objects.running().values_list("pk", flat=True):
-        count += experiment_snapshot(experiment_id) is not None
-    return count
-
-
 def stop_on_foreign_label_move(prompt_id: int, label: str, version_id: int) -> None:
     """A label moved under a running experiment (a deploy or rollback that was not the
     experiment's own ship): its control no longer is what the label serves, so stop it."""
@@ -459,31 +374,6 @@ def stop_on_foreign_label_move(prompt_id: int, label: str, version_id: int) -> N
             pass  # it ended meanwhile (concluded by a person or by its canary monitor): nothing left to stop
 
 
-@receiver(signals.label_moved)
-def _on_label_moved(sender, move, **kwargs) -> None:
-    stop_on_foreign_label_move(move.prompt_id, move.label, move.to_version_id)
-
-
 # --- dashboard data ---------------------------------------------------------------
 
-CHART_POINTS = 200
-DISTRIBUTION_SESSIONS = 5000
 
-
-def experiment_history(experiment: Experiment, points: int = CHART_POINTS) -> list[dict]:
-    """Stored snapshots, thinned evenly to at most `points` (the newest always included)."""
-    ids = list(experiment.snapshots.order_by("computed_at", "id").values_list("id", flat=True))
-    if len(ids) > points:
-        step = len(ids) / points
-        ids = sorted({ids[int(i * step)] for i in range(points)} | {ids[-1]})
-    rows = AnalysisSnapshot.objects.filter(id__in=ids).order_by("computed_at", "id")
-    return [{"at": s.computed_at.isoformat(), "decision": s.decision, "result": s.result} for s in rows]
-
-
-def experiment_session_means(experiment: Experiment, metric: str, limit: int = DISTRIBUTION_SESSIONS) -> dict[str, list[float]]:
-    """Per-session means of a metric for each variant (at most `limit` sessions each, for a histogram)."""
-    means: dict[str, list[float]] = {}
-    for variant in (CONTROL, TREATMENT):
-        rows = ExperimentSession.objects.filter(experiment=experiment, metric=metric, variant=variant).values_list("n", "total")[:limit]
-        means[variant] = [total / n for n, total in rows if n]
-    return means
