@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The prompt fetch, answered before everything below it that an API-key fetch does not use.
+    "rollout.middleware.FetchFirstMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -108,6 +110,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Serving: how many fetch answers and key verdicts each server process keeps in memory (LRU), and the
+# prefix of its pub/sub invalidation channel (channels are global across Redis DB numbers; the
+# default names the DB, so deployments on different DBs of one Redis never hear each other).
+SERVING_LOCAL_ENTRIES = envint("SERVING_LOCAL_ENTRIES", 10_000)
+REDIS_CHANNEL_PREFIX = os.environ.get("REDIS_CHANNEL_PREFIX", "")
 
 # Change reasons hold evidence (a rollback's means, counts and p-value): keep them whole.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -23,14 +23,15 @@ from functools import wraps
 from typing import Any, Callable
 
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound, RegistryError
-from promptreg.models import LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
+from promptreg.models import LABEL_RE, LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, label_move, version_publish
 from promptreg.storable import parse_json, unstorable_text
+from rollout import serving
 
 DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
 MOVE_REASON = "set via Langfuse API"
@@ -58,7 +59,10 @@ def _registry_error(exc: RegistryError) -> JsonResponse:
     return _error_body(400, error, exc.message)
 
 
-def _authenticate(request: HttpRequest) -> ApiKey:
+INVALID_CREDENTIALS = LangfuseError(401, "UnauthorizedError", "Invalid credentials: unknown public key, wrong secret, or a revoked key.")
+
+
+def _credentials(request: HttpRequest) -> tuple[str, str]:
     """HTTP Basic: the key's public id as user name, its secret as password."""
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
@@ -67,10 +71,20 @@ def _authenticate(request: HttpRequest) -> ApiKey:
         public_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise LangfuseError(401, "UnauthorizedError", "The Authorization header is not valid Basic auth.") from None
-    key = ApiKey.find_pair(public_id, secret)
+    return public_id, secret
+
+
+def _authenticate(request: HttpRequest) -> ApiKey:
+    key = ApiKey.find_pair(*_credentials(request))
     if key is None:
-        raise LangfuseError(401, "UnauthorizedError", "Invalid credentials: unknown public key, wrong secret, or a revoked key.")
+        raise INVALID_CREDENTIALS
     return key
+
+
+def _check_query(request: HttpRequest) -> None:
+    problem = unstorable_text(request.path, "the path") or unstorable_text(request.GET.dict(), "the query")
+    if problem:
+        raise LangfuseError(400, "InvalidRequestError", problem + ".")
 
 
 def langfuse_view(methods: tuple[str, ...]) -> Callable:
@@ -84,9 +98,7 @@ def langfuse_view(methods: tuple[str, ...]) -> Callable:
                 if request.method not in methods:
                     raise LangfuseError(405, "MethodNotAllowedError", f"{request.method} is not allowed here; use {' or '.join(methods)}.")
                 key = _authenticate(request)
-                problem = unstorable_text(request.path, "the path") or unstorable_text(request.GET.dict(), "the query")
-                if problem:
-                    raise LangfuseError(400, "InvalidRequestError", problem + ".")
+                _check_query(request)
                 return view(request, key, *args, **kwargs)
             except LangfuseError as exc:
                 return _error_body(exc.status, exc.error, exc.message)
@@ -159,23 +171,49 @@ def prompt_json(version: PromptVersion, latest_number: int | None = None) -> dic
     }
 
 
-def _resolve(name: str, version: str | None, label: str | None) -> PromptVersion:
+def _fetch_query(request: HttpRequest) -> tuple[str | None, int | None]:
+    """The (label, version) a fetch asks for: `production` when it names neither."""
+    version, label = request.GET.get("version"), request.GET.get("label")
     if version is not None and label is not None:
         raise LangfuseError(400, "InvalidRequestError", "Send either version or label, not both.")
+    if version is None:
+        return label or PRODUCTION, None
+    if not version.isdigit() or int(version) < 1:
+        raise LangfuseError(400, "InvalidRequestError", f"version must be a positive integer, not {version!r}.")
+    return None, int(version)
+
+
+def _resolve(name: str, label: str | None, version: int | None) -> serving.Entry:
+    """The fetch's answer from the database, an error included (cached like any other answer)."""
     prompt = Prompt.objects.active().filter(name=name).first()
     if version is not None:
-        if not version.isdigit() or int(version) < 1:
-            raise LangfuseError(400, "InvalidRequestError", f"version must be a positive integer, not {version!r}.")
-        found = prompt.versions.filter(number=int(version)).first() if prompt else None
-        if found is None:
-            raise NotFound(f"Prompt not found: '{name}' with version {version}")
+        found = prompt.versions.filter(number=version).first() if prompt else None
+        missing = f"Prompt not found: '{name}' with version {version}"
     else:
-        label = label or PRODUCTION
-        found = prompt.label_version(label) if prompt else None
-        if found is None:
-            raise NotFound(f"Prompt not found: '{name}' with label '{label}'")
+        found = prompt.label_version(label) if prompt and (label == LATEST or LABEL_RE.match(label)) else None
+        missing = f"Prompt not found: '{name}' with label '{label}'"
+    if found is None:
+        return serving.encode({"message": missing, "error": "LangfuseNotFoundError"}, 404)
     found.prompt = prompt  # already loaded: saves a query per fetch
-    return found
+    return serving.encode(prompt_json(found))
+
+
+@csrf_exempt
+def _fetch(request: HttpRequest, name: str) -> HttpResponse:
+    """`GET …/{name}`: from the serving cache (`rollout.serving`), like `/api/v1`'s fetch, with the
+    key's verdict checked in the same look-up; the Basic auth's public id must be the key's."""
+    try:
+        public_id, secret = _credentials(request)
+        _check_query(request)
+        label, version = _fetch_query(request)
+        verdict, entry = serving.fetch(secret, name, label, version, resolver=_resolve, view="lf:")
+        if verdict[:1] == serving.UNKNOWN_KEY or verdict[1:] != public_id.encode():
+            raise INVALID_CREDENTIALS
+        if verdict[:1] == serving.NO_READ:
+            raise LangfuseError(403, "AccessDeniedError", "Fetching a prompt needs the 'read' scope; this key lacks it.")
+    except LangfuseError as exc:
+        return _error_body(exc.status, exc.error, exc.message)
+    return HttpResponse(entry.body, status=entry.status, content_type="application/json")
 
 
 def _set_label(key: ApiKey, name: str, label: str, number: int) -> None:
@@ -286,22 +324,25 @@ def prompts(request: HttpRequest, key: ApiKey) -> JsonResponse:
     return JsonResponse(_list(request))
 
 
-@langfuse_view(("GET", "PATCH"))
-def prompt_detail(request: HttpRequest, key: ApiKey, rest: str) -> JsonResponse:
+@csrf_exempt
+def prompt_detail(request: HttpRequest, rest: str) -> HttpResponse:
     """`GET …/{name}` fetches; `PATCH …/{name}/versions/{n}` adds labels to a version.
 
     The server has already decoded `%2F`, so `rest` is the whole name, slashes
     included; only a PATCH treats a `/versions/N` suffix as the version.
     """
-    if request.method == "PATCH":
-        match = VERSION_PATH_RE.match(rest)
-        if match is None:
-            raise LangfuseError(405, "MethodNotAllowedError", "PATCH goes to /api/public/v2/prompts/{name}/versions/{version}.")
-        new_labels = _string_list(_json_body(request).get("newLabels"), "newLabels")
-        version = _add_labels(key, match["name"], int(match["version"]), new_labels)
-        return JsonResponse(prompt_json(version))
-    _require_scope(key, Scope.READ, "Fetching a prompt")
-    version = _resolve(rest, request.GET.get("version"), request.GET.get("label"))
+    if request.method == "GET":
+        return _fetch(request, rest)
+    return _label_version(request, rest)
+
+
+@langfuse_view(("GET", "PATCH"))
+def _label_version(request: HttpRequest, key: ApiKey, rest: str) -> JsonResponse:
+    match = VERSION_PATH_RE.match(rest)
+    if match is None:
+        raise LangfuseError(405, "MethodNotAllowedError", "PATCH goes to /api/public/v2/prompts/{name}/versions/{version}.")
+    new_labels = _string_list(_json_body(request).get("newLabels"), "newLabels")
+    version = _add_labels(key, match["name"], int(match["version"]), new_labels)
     return JsonResponse(prompt_json(version))
 
 

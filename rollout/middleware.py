@@ -1,20 +1,50 @@
-"""Keeps the promise that every client error under /api/ is JSON.
-
-Django and django-ninja answer a few cases with plain or HTML bodies (405 for a
-method a path does not take, the DEBUG 404 page); this turns them into
-`{"error": {"code", "message"}}` with the same status.
-"""
+"""Middleware of the API: the fetch answered first, and every client error under /api/ as JSON."""
 
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from rollout.api_errors import error_response
+from rollout.converters import ServedNameConverter
+from rollout.views_fetch import fetch_prompt
+
+FETCH_PREFIX = "/api/v1/prompts/"
+_SERVED_NAME = re.compile(ServedNameConverter.regex)
+
+
+class FetchFirstMiddleware:
+    """Answers `GET /api/v1/prompts/{name}` right after `SecurityMiddleware` (SSL redirect,
+    nosniff, HSTS, referrer and opener policies), before the sessions, CSRF, messages, auth, htmx
+    and history middleware, which an API-key fetch does not use. The host is checked against
+    ALLOWED_HOSTS and `X-Frame-Options` set, as the skipped middleware would; the answer is the
+    view the URLconf routes to (`rollout.views_fetch.fetch_prompt`), so errors, ETag and 304
+    are the same either way."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if path.startswith(FETCH_PREFIX):
+            name = path[len(FETCH_PREFIX) :]
+            if _SERVED_NAME.fullmatch(name):
+                request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS
+                response = fetch_prompt(request, name)
+                response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+                return response
+        return self.get_response(request)
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
 class ApiJsonErrorsMiddleware:
+    """Django and django-ninja answer a few cases with plain or HTML bodies (405 for a method a
+    path does not take, the DEBUG 404 page); this turns them into `{"error": {"code", "message"}}`
+    with the same status."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 

@@ -350,6 +350,18 @@ class PendingInvalidation(models.Model):
         return f"pending invalidation of {self.prompt_name} since {self.since:%Y-%m-%d %H:%M:%S}"
 
 
+class PendingKeyVerdict(models.Model):
+    """An API key whose changed verdict (issued, scopes changed, revoked, deleted) has not reached
+    Redis yet; retried with the prompts' `PendingInvalidation`s, and landed by every server
+    process before it reads Redis again after a fault, so a revoked key is refused at once."""
+
+    secret_hash = models.CharField(max_length=64, unique=True)
+    since = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pending key verdict {self.secret_hash[:8]}… since {self.since:%Y-%m-%d %H:%M:%S}"
+
+
 class ChannelKind(models.TextChoices):
     WEBHOOK = "webhook", "Slack-compatible webhook"
     EMAIL = "email", "E-mail"

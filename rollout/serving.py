@@ -3,7 +3,7 @@
 A fetch resolves once, then every server process reads the serialized
 response from Redis. A warm fetch is one `MGET` of three keys:
 
-    pr:k:<sha256(secret)>          the API key's verdict: "r" may read, "n" may not, "x" unknown/revoked
+    pr:kv:<sha256(secret)>         the API key's verdict: "r" may read, "n" may not (then its public id), "x" unknown/revoked
     pr:g:<prompt>                  the prompt's generation token
     pr:e:<prompt>:l:<label>        an entry: generation, status, ETag, experiment block, body
     pr:e:<prompt>:v:<number>
@@ -51,7 +51,8 @@ from django.utils import timezone
 
 from promptreg.models import LATEST, ApiKey, Prompt, PromptVersion, Scope, hash_secret
 from promptreg.signals import serving_changed
-from rollout.models import PendingInvalidation
+from rollout import hotcache
+from rollout.models import PendingInvalidation, PendingKeyVerdict
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ ENTRY_TTL = 600  # seconds; a last bound on staleness, should an invalidation ne
 KEY_TTL = 300
 UNKNOWN_KEY_TTL = 30
 REDIS_TIMEOUT = 0.25
-RETRY_REDIS_AFTER = 2.0  # seconds to serve from the database after Redis failed, before trying it again
+RETRY_REDIS_AFTER = 1.0  # seconds to serve from the database after Redis failed, before trying it again
 SEP = b"\x1f"
+KEY_PREFIX = "pr:kv:"
+BOOT_KEY = "pr:boot"  # the run id of the Redis server the cache was written to
 
 # Verdicts on an API key for fetching.
 CAN_READ, NO_READ, UNKNOWN_KEY = b"r", b"n", b"x"
@@ -169,15 +172,18 @@ def key_verdict(secret: str) -> bytes:
 
 
 def verdict_for(key: ApiKey | None) -> bytes:
+    """`CAN_READ` or `NO_READ` followed by the key's public id (the Langfuse route's Basic auth
+    names it), or `UNKNOWN_KEY`; `verdict[:1]` is the verdict."""
     if key is None or key.revoked_at is not None:
         return UNKNOWN_KEY
-    return CAN_READ if key.has_scope(Scope.READ) else NO_READ
+    return (CAN_READ if key.has_scope(Scope.READ) else NO_READ) + key.public_id.encode()
 
 
 # --- Redis ------------------------------------------------------------------------
 
 _client: redis.Redis | None = None
 _redis_down_until = 0.0
+_recovery_lock = threading.Lock()
 _WRITE_IF_CURRENT = """
 if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -201,9 +207,13 @@ def client() -> redis.Redis | None:
     return _client
 
 
-def _usable_client() -> redis.Redis | None:
-    """The client, unless Redis failed in the last few seconds (then don't wait on it per request)."""
+def _trusted_client(layer: hotcache.Listener) -> redis.Redis | None:
+    """The client, unless Redis failed in the last few seconds (then don't wait on it per
+    request) or a fault has not been recovered from (then Redis may hold answers from before
+    a change whose invalidation could not reach it)."""
     if _redis_down_until and time.monotonic() < _redis_down_until:
+        return None
+    if layer.needs_recovery and not recover(layer):
         return None
     return client()
 
@@ -211,7 +221,47 @@ def _usable_client() -> redis.Redis | None:
 def _mark_down(exc: Exception) -> None:
     global _redis_down_until
     _redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
+    layer = hotcache.listener()
+    if layer is not None:
+        layer.fault()
     log.warning("Redis unavailable, serving from the database: %s", exc)
+
+
+def recover(layer: hotcache.Listener) -> bool:
+    """After a fault, before this process reads Redis again: land every invalidation still owed
+    (`PendingInvalidation`, `PendingKeyVerdict`) and, if Redis restarted (perhaps from an old
+    snapshot), drop whatever it holds. One request thread does it; the others read the database
+    meanwhile. True once done."""
+    if not _recovery_lock.acquire(blocking=False):
+        return False
+    try:
+        faults = layer.faults
+        r = client()
+        try:
+            run_id = r.info("server")["run_id"]
+            if r.get(BOOT_KEY) != run_id.encode():
+                for keys in _batches(r.scan_iter("pr:*", count=1000)):
+                    r.delete(*keys)
+                r.set(BOOT_KEY, run_id)
+            if invalidations_retry(r):
+                layer.recovered(faults)
+                return True
+        except redis.RedisError as exc:
+            _mark_down(exc)
+        return False
+    finally:
+        _recovery_lock.release()
+
+
+def _batches(keys, size: int = 1000):
+    batch = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 _local = threading.local()
@@ -233,37 +283,74 @@ def _mget(r: redis.Redis, *keys: str) -> list[bytes | None]:
         raise
 
 
-def _keys(name: str, label: str | None, version: int | None, secret: str) -> tuple[str, str, str]:
+def _from_database(secret: str, name: str, label: str | None, version: int | None, resolver: Resolver) -> tuple[bytes, Entry | None]:
+    verdict = key_verdict(secret)
+    return verdict, resolver(name, label, version) if verdict[:1] == CAN_READ else None
+
+
+Resolver = Callable[[str, "str | None", "int | None"], Entry]
+
+
+def fetch(
+    secret: str, name: str, label: str | None, version: int | None, *, resolver: Resolver | None = None, view: str = ""
+) -> tuple[bytes, Entry | None]:
+    """The key's verdict (see `verdict_for`) and, if it may read, the entry: from this process's
+    memory while it is sure to hear of changes, else from Redis in one round trip when warm,
+    else from the database. Another route's answers (the Langfuse shape) are cached apart under
+    `view`, resolved by its `resolver`, and invalidated with the prompt's generation all the same."""
+    resolver = resolver or resolve
+    layer = hotcache.listener()
+    if layer is None:
+        return _from_database(secret, name, label, version, resolver)
+    secret_hash = hash_secret(secret)
     where = f"v:{version}" if version is not None else f"l:{label}"
-    return "pr:k:" + hash_secret(secret), "pr:g:" + name, f"pr:e:{name}:{where}"
-
-
-def fetch(secret: str, name: str, label: str | None, version: int | None) -> tuple[bytes, Entry | None]:
-    """The key's verdict and, if it may read, the entry: from Redis in one round trip when warm."""
-    r = _usable_client()
+    key_k, gen_k, entry_k = KEY_PREFIX + secret_hash, "pr:g:" + name, f"pr:e:{name}:{view}{where}"
+    key_name, prompt_name = "k:" + secret_hash, "p:" + name
+    if layer.sure():
+        verdict = layer.get(key_k, key_name)
+        if verdict is not None and verdict[:1] != CAN_READ:
+            return verdict, None
+        entry = layer.get(entry_k, prompt_name) if verdict is not None else None
+        if entry is not None:
+            return verdict, entry
+    r = _trusted_client(layer)
     if r is None:
-        verdict = key_verdict(secret)
-        return verdict, resolve(name, label, version) if verdict == CAN_READ else None
-    key_k, gen_k, entry_k = _keys(name, label, version, secret)
+        return _from_database(secret, name, label, version, resolver)
+    key_tag, entry_tag = layer.tag(key_name), layer.tag(prompt_name)  # before reading: see hotcache
     try:
         verdict, generation, raw = _mget(r, key_k, gen_k, entry_k)
         if verdict is None:
             verdict = key_verdict(secret)
             cache_verdict(r, key_k, verdict)
-        if verdict != CAN_READ:
+        layer.put(key_k, key_tag, verdict)
+        if verdict[:1] != CAN_READ:
             return verdict, None
-        generation = generation or b""
+        if generation is None:
+            generation = _first_generation(r, gen_k)
+            if generation is None:
+                return verdict, resolver(name, label, version)
         if raw is not None:
             entry_generation, entry = Entry.unpack(raw)
             if entry_generation == generation:
+                layer.put(entry_k, entry_tag, entry)
                 return verdict, entry
-        entry = resolve(name, label, version)
-        store(r, gen_k, entry_k, generation, entry)
+        entry = resolver(name, label, version)
+        if store(r, gen_k, entry_k, generation, entry):
+            layer.put(entry_k, entry_tag, entry)
         return verdict, entry
     except redis.RedisError as exc:
         _mark_down(exc)
-        verdict = key_verdict(secret)
-        return verdict, resolve(name, label, version) if verdict == CAN_READ else None
+        return _from_database(secret, name, label, version, resolver)
+
+
+def _first_generation(r: redis.Redis, gen_k: str) -> bytes | None:
+    """A prompt without a generation in Redis gets a fresh random one (never the empty value), so
+    that a generation never comes back: a reader that read one before a wipe (`recover`) and
+    resolved before a change can never store its answer after it."""
+    token = secrets.token_hex(8).encode()
+    if r.set(gen_k, token, nx=True):
+        return token
+    return r.get(gen_k)
 
 
 def cache_verdict(r: redis.Redis, key_k: str, verdict: bytes) -> bool:
@@ -278,48 +365,107 @@ def store(r: redis.Redis, gen_k: str, entry_k: str, generation: bytes, entry: En
 
 
 # --- Invalidation ---------------------------------------------------------------
+#
+# A change first writes down that its invalidation is owed (a row in the database), then
+# sets the new value in Redis and publishes it on the invalidation channel in one MULTI, then
+# deletes the row. So until Redis has the change, the row exists: a process recovering from a
+# fault (`recover`) lands it before it reads Redis again, whenever Redis came back.
 
 
-def _new_generation(name: str) -> bool:
+# A change's own call tries Redis again with longer timeouts before it gives up (~2 s in all):
+# a writer slowed down on its side must not return while Redis, reachable by every reader, still
+# holds the old answer; a real stall that long makes every reader see a fault (`hotcache.STALL`).
+PATIENT_TIMEOUTS = (0.5, 1.0)
+
+
+def _announce(r: redis.Redis, key: str, value: bytes | str, ttl: int | None, message: str, *, patient: bool) -> None:
+    pool = r.connection_pool
+    patience = [
+        redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **{**pool.connection_kwargs, "socket_timeout": t, "socket_connect_timeout": t}
+        ))
+        for t in (PATIENT_TIMEOUTS if patient else ())
+    ]
+    clients = [r, *patience]
+    for attempt, c in enumerate(clients):
+        try:
+            pipe = c.pipeline(transaction=True)
+            pipe.set(key, value, ex=ttl)
+            pipe.publish(hotcache.invalidation_channel(settings.REDIS_URL), message)
+            pipe.execute()
+            return
+        except redis.RedisError:
+            if attempt == len(clients) - 1:
+                raise
+        finally:
+            if c is not r:
+                c.close()
+
+
+def _new_generation(name: str, r: redis.Redis | None = None, *, patient: bool = False) -> bool:
     """Give the prompt a fresh generation: every cached entry of it is stale, in every process."""
-    r = client()
+    r = r or client()
     if r is None:
         return True
     try:
-        r.set("pr:g:" + name, secrets.token_hex(8))
+        _announce(r, "pr:g:" + name, secrets.token_hex(8), None, "p:" + name, patient=patient)
         return True
     except redis.RedisError as exc:
         log.error("Could not invalidate the serving cache for %r (retried by beat): %s", name, exc)
+        _mark_down(exc)
         return False
 
 
-def invalidate_prompt(name: str) -> None:
-    """Invalidate now or, when Redis cannot be reached, write the debt down for `invalidations_retry`."""
-    if not _new_generation(name):
-        PendingInvalidation.objects.update_or_create(prompt_name=name, defaults={"since": timezone.now()})
-
-
-def invalidations_retry() -> int:
-    """Invalidate every prompt whose invalidation has not reached Redis yet (what beat runs); returns
-    how many landed. A change that failed again meanwhile moved `since` on, so its record stays."""
-    landed = 0
-    for pending in PendingInvalidation.objects.all():
-        if _new_generation(pending.prompt_name):
-            PendingInvalidation.objects.filter(pk=pending.pk, since=pending.since).delete()
-            landed += 1
-    return landed
-
-
-def remember_api_key(secret_hash: str, verdict: bytes) -> None:
-    """Write a key's verdict as of a committed change (issue, scope change, revocation). A plain
-    SET overrides whatever a concurrent reader cached from before the change (readers use NX)."""
-    r = client()
+def _new_verdict(secret_hash: str, r: redis.Redis | None = None, *, patient: bool = False) -> bool:
+    """Write a key's verdict as of the database now. A plain SET overrides whatever a concurrent
+    reader cached from before the change (readers use NX)."""
+    r = r or client()
     if r is None:
-        return
+        return True
+    key = ApiKey.objects.filter(secret_hash=secret_hash).first()
     try:
-        r.set("pr:k:" + secret_hash, verdict, ex=KEY_TTL)
+        _announce(r, KEY_PREFIX + secret_hash, verdict_for(key), KEY_TTL, "k:" + secret_hash, patient=patient)
+        return True
     except redis.RedisError as exc:
-        log.error("Could not update a cached API key verdict (it expires within %ss): %s", KEY_TTL, exc)
+        log.error("Could not update a cached API key verdict (retried by beat): %s", exc)
+        _mark_down(exc)
+        return False
+
+
+def _owe_and_land(model, field: str, value: str, land: Callable[..., bool]) -> None:
+    if client() is None:
+        return
+    since = timezone.now()
+    # One statement, so concurrent changes of one prompt cannot collide on the unique name; the
+    # newest `since` wins, and only the change that wrote it deletes the row.
+    model.objects.bulk_create([model(**{field: value}, since=since)], update_conflicts=True, unique_fields=[field], update_fields=["since"])
+    if land(value, patient=True):
+        model.objects.filter(**{field: value}, since=since).delete()
+
+
+def invalidate_prompt(name: str) -> None:
+    """Invalidate now or, when Redis cannot be reached, leave the debt written down for retries."""
+    _owe_and_land(PendingInvalidation, "prompt_name", name, _new_generation)
+
+
+def remember_api_key(secret_hash: str) -> None:
+    """After a key changed (issued, scopes, revoked, deleted): its verdict everywhere, or the debt."""
+    _owe_and_land(PendingKeyVerdict, "secret_hash", secret_hash, _new_verdict)
+
+
+def invalidations_retry(r: redis.Redis | None = None) -> bool:
+    """Land every invalidation and key verdict that has not reached Redis yet (beat runs this, and
+    a process recovering from a fault); True if all landed. A change that failed again meanwhile
+    moved `since` on, so its record stays."""
+    for model, field, land in (
+        (PendingInvalidation, "prompt_name", _new_generation),
+        (PendingKeyVerdict, "secret_hash", _new_verdict),
+    ):
+        for pending in model.objects.all():
+            if not land(getattr(pending, field), r):
+                return False  # Redis is not answering: the rest waits for the next try
+            model.objects.filter(pk=pending.pk, since=pending.since).delete()
+    return True
 
 
 @receiver(serving_changed)
@@ -328,17 +474,14 @@ def _on_serving_changed(sender, prompt_name: str, **kwargs) -> None:
 
 
 @receiver(post_save, sender=ApiKey)
-def _on_api_key_saved(sender, instance: ApiKey, **kwargs) -> None:
-    transaction.on_commit(partial(remember_api_key, instance.secret_hash, verdict_for(instance)))
-
-
 @receiver(post_delete, sender=ApiKey)
-def _on_api_key_deleted(sender, instance: ApiKey, **kwargs) -> None:
-    transaction.on_commit(partial(remember_api_key, instance.secret_hash, UNKNOWN_KEY))
+def _on_api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
+    transaction.on_commit(partial(remember_api_key, instance.secret_hash))
 
 
 @receiver(setting_changed)
 def _on_setting_changed(setting: str, **kwargs) -> None:
     global _client, _redis_down_until
-    if setting == "REDIS_URL":
+    if setting in ("REDIS_URL", "REDIS_CHANNEL_PREFIX", "SERVING_LOCAL_ENTRIES"):
         _client, _redis_down_until = None, 0.0
+        hotcache.reset()

@@ -26,8 +26,8 @@ def dispatch_monitors() -> int:
 
 
 @shared_task(name="rollout.tasks.retry_invalidations")
-def retry_invalidations() -> int:
-    """Run by beat: serving-cache invalidations that could not reach Redis, until they land."""
+def retry_invalidations() -> bool:
+    """Run by beat: serving-cache invalidations and key verdicts that could not reach Redis, until they land."""
     return serving.invalidations_retry()
 
 

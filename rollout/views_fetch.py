@@ -48,9 +48,9 @@ def fetch_prompt(request: HttpRequest, name: str) -> HttpResponse:
         return error_response(400, "invalid", f"session_id: at most {MAX_SESSION_ID} characters.")
 
     verdict, entry = serving.fetch(secret.strip(), name, label, version)
-    if verdict == serving.UNKNOWN_KEY:
+    if verdict[:1] == serving.UNKNOWN_KEY:
         return error_response(401, "invalid_key", "The API key is invalid or revoked.")
-    if verdict == serving.NO_READ:
+    if verdict[:1] == serving.NO_READ:
         return error_response(403, "insufficient_scope", "This API key lacks the 'read' scope.")
     if entry.status != 200:
         return HttpResponse(entry.body, content_type="application/json", status=entry.status)

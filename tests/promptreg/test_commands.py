@@ -107,3 +107,15 @@ def ungated_policies(db):
     from promptreg.models import ReviewPolicy
 
     ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
+
+
+def test_revoke_api_key_refuses_the_key_and_says_so_twice(db, django_capture_on_commit_callbacks):
+    key, secret = ApiKey.issue(name="old-app", scopes=["read"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert "Revoked API key 'old-app'" in run("revoke_api_key", key.public_id)
+    key.refresh_from_db()
+    assert key.revoked_at is not None and ApiKey.find(secret) is None
+    assert key.history.first().history_change_reason == "revoked with manage.py revoke_api_key"
+    assert "already revoked" in run("revoke_api_key", key.public_id)
+    with pytest.raises(CommandError, match="No API key with public id 'pk-pr-nope'"):
+        run("revoke_api_key", "pk-pr-nope")

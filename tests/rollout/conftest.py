@@ -13,6 +13,7 @@ class ApiClient(Client):
 
     def __init__(self, secret: str | None):
         super().__init__(**({"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}))
+        self.secret = secret
 
     def post_json(self, path: str, data=None, **extra):
         return self.post(path, data if data is not None else {}, content_type="application/json", **extra)

@@ -135,3 +135,43 @@ def test_text_the_database_cannot_store_is_a_400(client, basic, body):
     assert response.status_code == 400 and "contains" in response.json()["message"]
     assert not PromptVersion.objects.exists()
     assert client.get("/api/public/v2/prompts/a%00b?label=x", **basic("read")).status_code == 400
+
+
+def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_once(client, basic, api_key_factory, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from promptreg.models import MoveVia
+    from promptreg.services import Actor, label_move
+
+    admin = basic("admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, admin, {"name": "a-system", "prompt": "one", "labels": ["production"]})
+        post(client, admin, {"name": "a-system", "prompt": "two"})
+    url = "/api/public/v2/prompts/a-system"
+    reader = basic("read")
+    assert client.get(url, **reader).json()["prompt"] == "one"
+    with CaptureQueriesContext(connection) as queries:
+        warm = client.get(url, **reader)
+    assert warm.json()["labels"] == ["production"]
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        assert len(queries) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        label_move(name="a-system", label="production", version=2, actor=Actor(via=MoveVia.CLI), reason="v2", override=True)
+    assert client.get(url, **reader).json() | {"labels": None} == client.get(url + "?version=2", **reader).json() | {"labels": None}
+    assert client.get(url, **reader).json()["labels"] == ["production", "latest"]
+
+
+def test_the_fetch_needs_the_public_id_of_the_secrets_key_and_the_read_scope(client, basic, api_key_factory):
+    read_key, read_secret = api_key_factory("read", name="reader")
+    other_key, _ = api_key_factory("read", name="other")
+    post(client, basic("admin"), {"name": "a-system", "prompt": "one", "labels": ["production"]})
+    url = "/api/public/v2/prompts/a-system"
+    right = base64.b64encode(f"{read_key.public_id}:{read_secret}".encode()).decode()
+    mixed = base64.b64encode(f"{other_key.public_id}:{read_secret}".encode()).decode()
+    assert client.get(url, HTTP_AUTHORIZATION=f"Basic {right}").status_code == 200
+    assert client.get(url, HTTP_AUTHORIZATION=f"Basic {mixed}").json()["error"] == "UnauthorizedError"
+    refused = client.get(url, **basic("write"))
+    assert (refused.status_code, refused.json()["error"]) == (403, "AccessDeniedError")

@@ -4,7 +4,9 @@ fetch resolves from the database and the same behaviour must hold."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
 import pytest
 import redis
@@ -15,8 +17,9 @@ from django.utils import timezone
 
 from promptreg.models import PRODUCTION, hash_secret
 from promptreg.services import label_move, rollback
-from rollout import serving
-from rollout.models import PendingInvalidation
+from rollout import hotcache, serving
+from rollout.models import PendingInvalidation, PendingKeyVerdict
+from tests.redis_server import redis_server
 from tests.rollout.conftest import ApiClient
 
 NAME = "support-system"
@@ -67,7 +70,7 @@ def test_a_reader_that_resolved_before_a_move_cannot_cache_its_stale_answer(two_
     r = serving.client()
     if r is not None:
         gen_k, entry_k = f"pr:g:{NAME}", f"pr:e:{NAME}:l:{PRODUCTION}"
-        generation_seen = r.get(gen_k) or b""
+        generation_seen = r.get(gen_k) or serving._first_generation(r, gen_k)
     with django_capture_on_commit_callbacks(execute=True):
         rollback(name=NAME, actor=cli, reason="bad")
     if r is not None:
@@ -108,22 +111,23 @@ def test_redis_down_serves_from_the_database(reader, two_live, cli, settings, dj
 def test_redis_down_still_counts_as_down_briefly_then_is_retried(reader, two_live, settings):
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
     assert reader.get(URL).status_code == 200
-    assert serving._usable_client() is None  # no connection attempt per request while it is down
-    serving._redis_down_until = 1.0  # long past
-    assert serving._usable_client() is not None
+    layer = hotcache.listener()
+    assert serving._trusted_client(layer) is None  # no connection attempt per request while it is down
+    serving._redis_down_until = 1.0  # long past: the next request tries to recover, fails, and waits again
+    assert serving._trusted_client(layer) is None and serving._redis_down_until > 1.0
 
 
 def test_a_revocation_wins_over_a_reader_that_checked_the_key_before_it(api_key_factory, two_live, django_capture_on_commit_callbacks):
     key, secret = api_key_factory("read")
     checked_before = serving.key_verdict(secret)
-    assert checked_before == serving.CAN_READ
+    assert checked_before == serving.CAN_READ + key.public_id.encode()
     with django_capture_on_commit_callbacks(execute=True):
         key.revoked_at = timezone.now()
         key.save()
     r = serving.client()
     if r is not None:
-        assert serving.cache_verdict(r, "pr:k:" + hash_secret(secret), checked_before) is False
-        assert r.get("pr:k:" + hash_secret(secret)) == serving.UNKNOWN_KEY
+        assert serving.cache_verdict(r, serving.KEY_PREFIX + hash_secret(secret), checked_before) is False
+        assert r.get(serving.KEY_PREFIX + hash_secret(secret)) == serving.UNKNOWN_KEY
     assert ApiClient(secret).get(URL).status_code == 401
 
 
@@ -149,22 +153,33 @@ def test_an_invalidation_that_cannot_reach_redis_is_retried_until_it_lands(reade
     with django_capture_on_commit_callbacks(execute=True):
         rollback(name=NAME, actor=cli, reason="bad")
     assert PendingInvalidation.objects.get().prompt_name == NAME
-    assert serving.invalidations_retry() == 0  # still unreachable: the debt stays
+    assert serving.invalidations_retry() is False  # still unreachable: the debt stays
     monkeypatch.setattr(serving, "client", reachable)
-    # readers that can reach Redis would still get the cached v2 (for up to ENTRY_TTL, without the retry)
-    assert reader.get(URL).json()["version"] == (2 if django_settings.REDIS_URL else 1)
-    assert serving.invalidations_retry() == 1
-    assert reader.get(URL).json()["version"] == 1
+    if django_settings.REDIS_URL:
+        assert serving.client().get(f"pr:e:{NAME}:l:{PRODUCTION}") is not None  # Redis still holds v2's answer…
+    assert reader.get(URL).json()["version"] == 1  # …the database serves while Redis counts as down…
+    serving._redis_down_until = 0.0  # …and once the retry interval is over,
+    assert reader.get(URL).json()["version"] == 1  # this process, having seen the fault, lands the debt before reading Redis
+    if django_settings.REDIS_URL:
+        assert serving.client().get(f"pr:e:{NAME}:l:{PRODUCTION}") is not None  # v1, cached again
+    else:
+        serving.invalidations_retry()  # beat's retry: embedded mode has no cache to recover
     assert not PendingInvalidation.objects.exists()
+
+
+def test_a_change_whose_invalidation_reached_redis_leaves_no_debt(reader, two_live, cli, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        rollback(name=NAME, actor=cli, reason="bad")
+    assert not PendingInvalidation.objects.exists() and not PendingKeyVerdict.objects.exists()
 
 
 def test_a_retry_keeps_the_record_of_a_change_whose_invalidation_failed_again_meanwhile(two_live, monkeypatch):
     PendingInvalidation.objects.create(prompt_name=NAME)
     real_new_generation, retried = serving._new_generation, []
 
-    def lands_while_another_change_fails(name: str) -> bool:
+    def lands_while_another_change_fails(name: str, r=None, **kwargs) -> bool:
         if retried:
-            return real_new_generation(name)
+            return real_new_generation(name, r, **kwargs)
         retried.append(name)
         with monkeypatch.context() as m:
             m.setattr(serving, "client", unreachable_redis)
@@ -172,5 +187,111 @@ def test_a_retry_keeps_the_record_of_a_change_whose_invalidation_failed_again_me
         return True  # the retry's own invalidation landed
 
     monkeypatch.setattr(serving, "_new_generation", lands_while_another_change_fails)
-    assert serving.invalidations_retry() == 1
+    serving.invalidations_retry()
     assert PendingInvalidation.objects.filter(prompt_name=NAME).exists()  # that second change is still owed
+
+
+# --- The per-process layer (it exists only with Redis: these tests bring their own) -------------
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory):
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def with_redis(private_redis, settings):
+    """A private redis-server for this test (also on the embedded default), empty at the start."""
+    settings.REDIS_URL = private_redis.url
+    serving.client().flushdb()
+    return private_redis
+
+
+def sure_listener() -> hotcache.Listener:
+    layer = hotcache.listener()
+    deadline = time.monotonic() + 5
+    while not layer.sure():
+        assert time.monotonic() < deadline, "the invalidation channel never came up"
+        if layer.needs_recovery:
+            serving.recover(layer)
+        time.sleep(0.01)
+    return layer
+
+
+def redis_must_not_be_read(monkeypatch) -> list[tuple]:
+    calls = []
+
+    def recorded(r, *keys):
+        calls.append(keys)
+        return real_mget(r, *keys)
+
+    real_mget = serving._mget
+    monkeypatch.setattr(serving, "_mget", recorded)
+    return calls
+
+
+def test_a_warm_fetch_is_served_from_memory_and_a_rollback_still_shows_on_the_next_fetch(with_redis, reader, two_live, cli, monkeypatch, django_capture_on_commit_callbacks):
+    sure_listener()
+    assert reader.get(URL).json()["version"] == 2
+    redis_reads = redis_must_not_be_read(monkeypatch)
+    first = reader.get(URL)
+    assert (first.json()["version"], redis_reads) == (2, [])  # no round trip
+    assert reader.get(URL, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    with django_capture_on_commit_callbacks(execute=True):
+        rollback(name=NAME, actor=cli, reason="bad")
+    assert reader.get(URL).json()["version"] == 1  # the very next fetch
+    assert len(redis_reads) == 1
+    sure_listener()
+    assert reader.get(URL).json()["version"] == 1 and len(redis_reads) == 1  # in memory again
+
+
+def test_when_the_invalidation_channel_drops_the_layer_is_flushed_and_redis_serves(with_redis, reader, two_live, monkeypatch):
+    layer = sure_listener()
+    reader.get(URL)
+    assert layer.entries
+    r = serving.client()
+    ours = [c["id"] for c in r.client_list() if c["name"] == f"promptreg-invalidations-{os.getpid()}"]
+    r.client_kill_filter(_id=ours[0])
+    deadline = time.monotonic() + 2
+    while layer.subscribed or layer.entries:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    redis_reads = redis_must_not_be_read(monkeypatch)
+    assert reader.get(URL).json()["version"] == 2 and len(redis_reads) + (serving._redis_down_until > 0) >= 1
+
+
+def test_the_layer_keeps_at_most_its_setting_of_entries(with_redis, reader, two_live, publish, settings, django_capture_on_commit_callbacks):
+    settings.SERVING_LOCAL_ENTRIES = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(3, 7):
+            publish(body=f"v{n}")
+    layer = sure_listener()
+    for n in range(1, 7):
+        assert reader.get(URL, {"version": n}).json()["version"] == n
+    assert list(layer.entries) == [f"pr:e:{NAME}:v:5", serving.KEY_PREFIX + hash_secret(reader.secret), f"pr:e:{NAME}:v:6"]  # the 3 most recently used
+
+
+def test_a_key_revoked_after_its_verdict_was_cached_in_memory_is_refused_by_the_next_request(with_redis, api_key_factory, two_live, django_capture_on_commit_callbacks):
+    key, secret = api_key_factory("read")
+    sure_listener()
+    assert ApiClient(secret).get(URL).status_code == 200
+    assert serving.hotcache.listener().get(serving.KEY_PREFIX + hash_secret(secret), "k:" + hash_secret(secret))[:1] == serving.CAN_READ
+    with django_capture_on_commit_callbacks(execute=True):
+        key.revoked_at = timezone.now()
+        key.save()
+    assert ApiClient(secret).get(URL).status_code == 401
+
+
+def test_a_generation_never_comes_back_after_the_cache_is_wiped(with_redis, two_live):
+    """A reader that read a generation, then resolved slowly, must not store after a recovery wiped
+    the cache (a Redis restarted from an old snapshot): the prompt gets a fresh generation, not ''."""
+    r = serving.client()
+    gen_k, entry_k = f"pr:g:{NAME}", f"pr:e:{NAME}:l:{PRODUCTION}"
+    r.delete(gen_k)
+    seen = serving._first_generation(r, gen_k)
+    stale = serving.resolve(NAME, PRODUCTION, None)
+    r.delete(BOOT := serving.BOOT_KEY)
+    assert serving.recover(hotcache.listener()) and r.get(BOOT) is not None and r.get(gen_k) is None  # wiped
+    fresh = serving._first_generation(r, gen_k)
+    assert fresh not in (seen, b"") and serving.store(r, gen_k, entry_k, seen, stale) is False
