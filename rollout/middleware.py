@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from rollout.api_errors import error_response
-from rollout.converters import ServedNameConverter
+from promptreg.converters import ServedNameConverter
 from rollout.views_fetch import fetch_prompt
 
 FETCH_PREFIX = "/api/v1/prompts/"

@@ -137,7 +137,7 @@ def test_text_the_database_cannot_store_is_a_400(client, basic, body):
     assert client.get("/api/public/v2/prompts/a%00b?label=x", **basic("read")).status_code == 400
 
 
-def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_once(client, basic, api_key_factory, django_capture_on_commit_callbacks):
+def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_once(client, basic, ungated, django_capture_on_commit_callbacks):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -164,7 +164,7 @@ def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_on
     assert client.get(url, **reader).json()["labels"] == ["production", "latest"]
 
 
-def test_the_fetch_needs_the_public_id_of_the_secrets_key_and_the_read_scope(client, basic, api_key_factory):
+def test_the_fetch_needs_the_public_id_of_the_secrets_key_and_the_read_scope(client, basic, ungated, api_key_factory):
     read_key, read_secret = api_key_factory("read", name="reader")
     other_key, _ = api_key_factory("read", name="other")
     post(client, basic("admin"), {"name": "a-system", "prompt": "one", "labels": ["production"]})

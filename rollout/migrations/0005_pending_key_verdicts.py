@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rollout', '0003_canary_monitors_pending_invalidations'),
+        ('rollout', '0004_manual_rollback_alerts'),
     ]
 
     operations = [
