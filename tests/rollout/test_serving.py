@@ -295,3 +295,32 @@ def test_a_generation_never_comes_back_after_the_cache_is_wiped(with_redis, two_
     assert serving.recover(hotcache.listener()) and r.get(BOOT) is not None and r.get(gen_k) is None  # wiped
     fresh = serving._first_generation(r, gen_k)
     assert fresh not in (seen, b"") and serving.store(r, gen_k, entry_k, seen, stale) is False
+
+
+def test_a_key_revoked_in_the_django_admin_is_refused_by_the_next_request(with_redis, api_key_factory, two_live, client, admin_user, django_capture_on_commit_callbacks):
+    """The admin's change form saves the model like the CLI and the dashboard: the verdict follows on commit."""
+    key, secret = api_key_factory("read")
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    assert ApiClient(secret).get(URL).status_code == 200
+    sure_listener()
+    assert ApiClient(secret).get(URL).status_code == 200  # the verdict is in memory now
+    url = f"/admin/promptreg/apikey/{key.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if hasattr(field, "fields"):  # split date and time
+            for i, part in enumerate(field.widget.decompress(value) if not isinstance(value, list) else value):
+                data[f"{name}_{i}"] = "" if part is None else part
+        elif value is not None:
+            data[name] = value
+    now = timezone.now()
+    data.update({"revoked_at_0": now.strftime("%Y-%m-%d"), "revoked_at_1": now.strftime("%H:%M:%S")})
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = client.post(url, data)
+    assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert ApiClient(secret).get(URL).status_code == 401
