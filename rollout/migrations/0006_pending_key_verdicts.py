@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rollout', '0004_manual_rollback_alerts'),
+        ('rollout', '0005_enqueued_at'),
     ]
 
     operations = [
