@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from promptreg.models import ApiKey
+from promptreg.exceptions import InvalidInput
+from promptreg.models import ApiKey, MoveVia
+from promptreg.services import Actor, api_key_revoke
 
 
 class Command(BaseCommand):
@@ -18,10 +19,8 @@ class Command(BaseCommand):
         key = ApiKey.objects.filter(public_id=public_id.strip()).first()
         if key is None:
             raise CommandError(f"No API key with public id '{public_id}'.")
-        if key.revoked_at is not None:
-            self.stdout.write(f"API key '{key.name}' ({key.public_id}) was already revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC.")
-            return
-        key.revoked_at = timezone.now()
-        key._change_reason = "revoked with manage.py revoke_api_key"
-        key.save(update_fields=["revoked_at"])
+        try:
+            api_key_revoke(actor=Actor(via=MoveVia.CLI), key=key)
+        except InvalidInput as exc:
+            raise CommandError(exc.message) from None
         self.stdout.write(f"Revoked API key '{key.name}' ({key.public_id}).")
