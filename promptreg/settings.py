@@ -173,8 +173,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Celery. With REDIS_URL: Redis broker. Without: kombu's filesystem transport,
-# which needs no server, so a laptop still runs a real worker and beat.
+# Celery. With REDIS_URL: Redis broker. Without: the embedded broker
+# (promptreg/embedded_broker.py: kombu's filesystem transport with an atomic hand-off and
+# redelivery of what a dead worker held), which needs no server, so a laptop
+# still runs a real worker and beat.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -185,17 +187,19 @@ if REDIS_URL:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
-    _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    BROKER_DIR = VAR_DIR / "broker"
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    if CELERY_BROKER_URL == "filesystem://":
+        CELERY_BROKER_TRANSPORT = "promptreg.embedded_broker:Transport"
     # The filesystem transport has no fanout exchange: no remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
-    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),  # the default is ./control in whatever folder a process runs
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),  # the default is ./control in whatever folder a process runs
         "store_processed": False,
         "polling_interval": 0.2,  # the default 1 s adds up to a second before a worker sees a task
     }
