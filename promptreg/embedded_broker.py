@@ -205,3 +205,7 @@ class Transport(filesystem.Transport):
         # second connection to another folder in the same process would skip writing
         # its exchange table. The tables live in files; a per-connection cache is enough.
         self.state = virtual.BrokerState()
+
+    @property
+    def default_connection_params(self):
+        return {"port": self.default_port}  # no host: kombu would warn "No hostname was supplied" at every connection

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import dj_database_url
-import plotly
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PROMPTREG_VAR_DIR", BASE_DIR / "var"))
@@ -135,18 +134,21 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # plotly.js from the plotly package itself: served locally, never from a CDN.
-    ("vendor/plotly", Path(plotly.__file__).parent / "package_data"),
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "promptreg.staticfiles.PlotlyFinder",  # plotly.js from the plotly package itself
 ]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Production (DEBUG off): hashed names, gzip copies, cached for ever (promptreg/staticfiles.py);
+# `collectstatic` must run first (`manage.py up` does it at each start).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "promptreg.staticfiles.CompressedStaticFilesStorage"
     },
 }
 
@@ -248,7 +250,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "promptreg@localhost")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A 4xx raised as an exception (403, 400) is one line; tracebacks are for 5xx.
+    "filters": {"client_errors_without_traceback": {"()": "promptreg.log.ClientErrorWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["client_errors_without_traceback"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO" if DEBUG else "WARNING")},
     "loggers": {"httpx": {"level": "WARNING"}},  # one INFO line per provider call drowns the worker log
 }
