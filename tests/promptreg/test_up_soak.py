@@ -21,7 +21,7 @@ from tests.up_process import running
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 PROMPT = "customer-support-system"
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(SOAK_SECONDS + 420)]
+pytestmark = [pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(SOAK_SECONDS + 420)]
 
 
 def count(db, sql: str) -> int:
