@@ -22,7 +22,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
-from rollout.monitoring import monitor_configure
+from rollout.services import monitor_configure
 from tests.conftest import make_user
 from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.e2e.test_experiments_dashboard import running_experiment_with_data
