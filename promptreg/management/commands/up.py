@@ -133,7 +133,7 @@ class Supervisor:
         self.stop()
 
     def stop(self) -> None:
-        """SIGTERM every process group, SIGKILL what is left after the grace period; returns when all are gone."""
+        """Each process its stop signal, then SIGKILL to every process group after the grace period; returns when all are gone."""
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
         self.log("stopping " + ", ".join(c.name for c in running) + "…" if running else "stopping…")
         for child in running:  # the main process stops its own children (gunicorn's workers, celery's pool)
