@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import logging
 
-ROUTINE_TASKS = frozenset(
-    {
-        "rollout.tasks.dispatch_monitors",
-        "rollout.tasks.retry_invalidations",
-        "rollout.tasks.check_monitor",
-        "experiments.experiments_snapshot_running",
-        "experiments.evaluation_resume_stale",
-    }
-)
+# Besides every task in the beat schedule: the check the monitor dispatcher queues for each monitor.
+ROUTINE_TASKS_OUTSIDE_BEAT = frozenset({"rollout.tasks.check_monitor"})
+
+
+def routine_tasks() -> frozenset[str]:
+    from django.conf import settings
+
+    return frozenset(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()) | ROUTINE_TASKS_OUTSIDE_BEAT
 
 
 class ClientErrorWithoutTraceback(logging.Filter):
@@ -43,7 +42,7 @@ def _task_name(record: logging.LogRecord) -> str | None:
 
 class QuietRoutineTasks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO or _task_name(record) not in ROUTINE_TASKS
+        return record.levelno > logging.INFO or _task_name(record) not in routine_tasks()
 
 
 def install_task_filters() -> None:

@@ -188,18 +188,18 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-    BROKER_DIR = VAR_DIR / "broker"
+    _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     if CELERY_BROKER_URL == "filesystem://":
         CELERY_BROKER_TRANSPORT = "promptreg.embedded_broker:Transport"
     # The filesystem transport has no fanout exchange: no remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),  # the default is ./control in whatever folder a process runs
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # the default is ./control in whatever folder a process runs
         "store_processed": False,
         "polling_interval": 0.2,  # the default 1 s adds up to a second before a worker sees a task
     }

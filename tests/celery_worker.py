@@ -2,7 +2,7 @@
 
 The worker gets the database the caller uses (the test database under
 pytest), the broker from settings (Redis when REDIS_URL is set, else the
-embedded broker in var/broker, promptreg/broker.py), and any extra environment. Waits are
+embedded broker in var/broker, promptreg/embedded_broker.py), and any extra environment. Waits are
 bounded; stopping kills the whole process group.
 """
 

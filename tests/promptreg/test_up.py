@@ -68,7 +68,7 @@ def test_up_runs_like_production_and_a_restart_keeps_the_key(tmp_path):
     (tmp_path / "up-output.txt").write_text(up.output)
     assert "Traceback" not in up.output
     # Quiet at INFO: beat's housekeeping every 5 s printed nothing.
-    assert not re.search(r"(Sending due task|received|succeeded).*(dispatch_monitors|retry_invalidations)", up.output)
+    assert "Sending due task" not in up.output and not re.search(r"dispatch_monitors\S* (received|succeeded)", up.output)
     assert re.search(r"INFO/MainProcess\] celery@\S+ ready", up.output)  # INFO is on
 
     with running(tmp_path) as again:
