@@ -40,7 +40,7 @@ BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 # Ctrl-C / SIGTERM: each process gets its stop signal, and SIGKILL what is left after this long. The worker
 # gets a cold shutdown (SIGQUIT): it hands its unfinished tasks back to the broker at once instead of waiting
 # for them (acks late: the next worker runs them; an evaluation resumes where it stopped).
-STOP_GRACE_SECONDS = 6.0
+STOP_GRACE_SECONDS = 5.0
 STOP_SIGNALS = {"worker": signal.SIGQUIT}
 
 
@@ -134,6 +134,7 @@ class Supervisor:
 
     def stop(self) -> None:
         """Each process its stop signal, then SIGKILL to every process group after the grace period; returns when all are gone."""
+        started = time.monotonic()
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
         self.log("stopping " + ", ".join(c.name for c in running) + "…" if running else "stopping…")
         for child in running:  # the main process stops its own children (gunicorn's workers, celery's pool)
@@ -149,6 +150,7 @@ class Supervisor:
                     self.log(f"{child.name} did not stop within {STOP_GRACE_SECONDS:g} s: killed.")
                 self._kill_group(child, signal.SIGKILL)
                 child.process.wait()
+        self.log(f"stopped in {time.monotonic() - started:.1f} s.")
 
 
 class Command(BaseCommand):
