@@ -23,7 +23,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
-from experiments.experiments import experiment_start
+from experiments.services import experiment_start
 from rollout.services import monitor_configure
 from tests.conftest import make_user
 from tests.e2e.conftest import CHROMIUM_ARGS
