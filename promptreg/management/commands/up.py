@@ -25,10 +25,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from promptreg.demo import ACCOUNTS, DEMO_PROMPT, seed_demo
-from promptreg.models import ApiKey
+from promptreg.models import ApiKey, MoveVia
+from promptreg.services import Actor, api_key_revoke
 
 DEMO_KEY_NAME = "demo key (printed by manage.py up)"
 DEMO_KEY_FILE = "demo-api-key"
@@ -229,10 +229,8 @@ class Command(BaseCommand):
             secret = path.read_text().strip()
             if ApiKey.find(secret) is not None:
                 return secret
-        # One save at a time: the save is what tells the serving cache to forget the key.
         for old_key in ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
-            old_key.revoked_at = timezone.now()
-            old_key.save()
+            api_key_revoke(actor=Actor(via=MoveVia.CLI), key=old_key)
         _, secret = ApiKey.issue(name=DEMO_KEY_NAME, scopes=["read", "write", "deploy"])
         write_secret(path, secret)
         return secret
