@@ -38,7 +38,7 @@ from promptreg import signals
 from promptreg.exceptions import Conflict, GateBlocked, InvalidInput, NotFound
 from promptreg.gates import missing_gates
 from promptreg.models import Label, MoveVia, Prompt, PromptVersion, Scope, validate_label_name
-from promptreg.services import Actor, label_move
+from promptreg.services import Actor, event_emit, label_move
 
 DEFAULT_CANARY_FRACTION = 0.05
 DEFAULT_EXPERIMENT_FRACTION = 0.5
@@ -245,6 +245,7 @@ def experiment_start(*, experiment_id: int, actor: Actor, override: bool = False
         raise Conflict(f"Another experiment is running on {experiment.prompt.name}@{experiment.label}.", code="experiment_running") from None
     _record(experiment, ExperimentAction.START, actor, reason, share=experiment.traffic_fraction, bypassed=missing if override else [])
     _serving_changed(experiment.prompt.name)
+    event_emit("experiment.started", experiment.prompt, experiment, actor, reason)
     return experiment
 
 
@@ -261,6 +262,7 @@ def experiment_stop(*, experiment_id: int, actor: Actor, reason: str = "") -> Ex
     _record(experiment, ExperimentAction.STOP, actor, experiment.end_reason, share=0.0)
     _serving_changed(experiment.prompt.name)
     _snapshot_on_commit(experiment)
+    event_emit("experiment.stopped", experiment.prompt, experiment, actor, experiment.end_reason)
     return experiment
 
 
@@ -276,10 +278,13 @@ def experiment_conclude(*, experiment_id: int, actor: Actor, reason: str) -> Exp
         raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}.", code="invalid_state")
     experiment.ended_at = experiment.ended_at or timezone.now()
     experiment.end_reason = reason
+    was_running = experiment.state == ExperimentState.RUNNING
     _transition(experiment, ExperimentState.CONCLUDED, reason, actor)
     _record(experiment, ExperimentAction.CONCLUDE, actor, reason, share=0.0)
     _serving_changed(experiment.prompt.name)
     _snapshot_on_commit(experiment)
+    if was_running:  # traffic returns to the control now; concluding a stopped experiment changes nothing served
+        event_emit("experiment.stopped", experiment.prompt, experiment, actor, reason)
     return experiment
 
 
@@ -337,6 +342,7 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
     bypassed = ([f"ship verdict: {blocker}"] if blocker else []) + list(move.bypassed_gates)
     _record(experiment, ExperimentAction.SHIP, actor, reason, share=1.0, decision=analysis.decision, bypassed=bypassed)
     _snapshot_on_commit(experiment)
+    event_emit("experiment.shipped", experiment.prompt, experiment, actor, reason)
     return experiment
 
 

@@ -191,6 +191,11 @@ def _on_commit_changed(prompt_name: str) -> None:
     transaction.on_commit(partial(signals.serving_changed.send, sender=Prompt, prompt_name=prompt_name))
 
 
+def event_emit(event: str, prompt: Prompt, instance: Any, actor: Actor, reason: str = "") -> None:
+    """Tell `signals.prompt_event`'s receivers (webhooks) about an action, inside its transaction."""
+    signals.prompt_event.send(sender=type(instance), event=event, prompt=prompt, instance=instance, actor=actor, reason=reason)
+
+
 def _lock_prompt(name: str) -> Prompt:
     try:
         return Prompt.objects.select_for_update().get(name=name)
@@ -344,6 +349,7 @@ def version_publish(
     if version_tags:
         version.tags.set(_tags(version_tags, "version_tags"))
     _on_commit_changed(prompt.name)
+    event_emit("version.created", prompt, version, actor, commit_message)
     return version
 
 
@@ -411,6 +417,7 @@ def _move(prompt: Prompt, label: str, current: Label | None, target: PromptVersi
     )
     _on_commit_changed(prompt.name)
     transaction.on_commit(partial(signals.label_moved.send, sender=LabelMove, move=move))
+    event_emit("label.moved", prompt, move, actor, reason)
     return move
 
 
@@ -564,6 +571,8 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
         version.status = status
         version._change_reason = f"{review.get_decision_display().lower()} by {actor.name}"
         version.save()
+    if decision != ReviewDecision.COMMENT:
+        event_emit("review.decided", version.prompt, review, actor, review.comment)
     return review
 
 
@@ -579,6 +588,7 @@ def prompt_retire(*, name: str, actor: Actor, reason: str) -> Prompt:
     prompt._change_reason = f"retired: {reason}"
     prompt.save()
     _on_commit_changed(name)
+    event_emit("prompt.retired", prompt, prompt, actor, reason)
     return prompt
 
 
@@ -593,4 +603,5 @@ def prompt_restore(*, name: str, actor: Actor, reason: str) -> Prompt:
     prompt._change_reason = f"restored: {reason}"
     prompt.save()
     _on_commit_changed(name)
+    event_emit("prompt.restored", prompt, prompt, actor, reason)
     return prompt

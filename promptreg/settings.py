@@ -223,6 +223,8 @@ CELERY_BEAT_SCHEDULE = {
     # Work whose publish failed (broker down or slow: see promptreg/broker.py) is queued again by these sweeps.
     "experiments-requeue-runs": {"task": "experiments.evaluation_requeue", "schedule": 10.0},
     "rollout-requeue-deliveries": {"task": "rollout.tasks.requeue_deliveries", "schedule": 10.0},
+    # Webhook retries are scheduled in the database; beat queues those that are due.
+    "rollout-dispatch-webhooks": {"task": "rollout.tasks.dispatch_webhooks", "schedule": 10.0},
 }
 # Seconds a web request waits for the broker to take a task (any transport); then beat queues it later.
 BROKER_PUBLISH_TIMEOUT = float(os.environ.get("BROKER_PUBLISH_TIMEOUT", "2"))

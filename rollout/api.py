@@ -15,6 +15,7 @@ from promptreg.exceptions import RegistryError
 from rollout.api_errors import error_response
 from rollout.api_base import PromptregAPI
 from rollout.api_monitors import router as monitors_router
+from rollout.api_webhooks import router as webhooks_router
 
 api = PromptregAPI(
     title="promptreg API",
@@ -25,6 +26,7 @@ api = PromptregAPI(
 api.add_router("", experiments_router)
 api.add_router("", evaluations_router)
 api.add_router("", monitors_router)  # before the prompts router, whose /prompts/{name} takes folder names
+api.add_router("", webhooks_router)
 
 
 @api.exception_handler(RegistryError)

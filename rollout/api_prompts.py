@@ -124,7 +124,7 @@ class MoveOut(Schema):
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
 
 
-def _move_out(move: LabelMove) -> dict[str, Any]:
+def move_out(move: LabelMove) -> dict[str, Any]:
     return {
         "id": move.id,
         "name": move.prompt.name,
@@ -212,7 +212,7 @@ def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
     move = services.label_move(
         name=name, label=label, version=body.version, reason=body.reason, override=body.override, actor=api_actor(request)
     )
-    return _move_out(move)
+    return move_out(move)
 
 
 @router.post(
@@ -230,7 +230,7 @@ def rollback(request: HttpRequest, name: str, body: RollbackIn):
     move = services.rollback(
         name=name, label=body.label, reason=body.reason, expected_current=body.expected_current, actor=api_actor(request)
     )
-    return _move_out(move)
+    return move_out(move)
 
 
 # --- The fetch (hot path) -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Celery tasks: the monitor dispatcher beat runs, one check per monitor, alert delivery."""
+"""Celery tasks: the monitor dispatcher beat runs, one check per monitor, alert and webhook delivery."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from promptreg import broker
-from rollout import alerts, monitoring, serving
+from rollout import alerts, monitoring, serving, webhooks
 from rollout.models import AlertDelivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -61,3 +61,17 @@ def deliver_alert(self, delivery_id: int) -> str:
         raise
     AlertDelivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
     return "sent"
+
+
+@shared_task(name="rollout.tasks.deliver_webhook")
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt at one webhook delivery; a failure schedules the next in the database (see rollout.webhooks)."""
+    return webhooks.deliver(delivery_id)
+
+
+@shared_task(name="rollout.tasks.dispatch_webhooks")
+def dispatch_webhooks() -> int:
+    """Run by beat: queue the webhook deliveries whose (next) attempt is due."""
+    ids = webhooks.due()
+    webhooks.publish(ids)
+    return len(ids)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rollout import views
+from rollout import views, views_webhooks
 
 app_name = "rollout"
 
@@ -8,6 +8,9 @@ urlpatterns = [
     path("", views.oncall, name="oncall"),
     path("channels/", views.channels, name="channels"),
     path("channels/<int:pk>/delete/", views.channel_delete, name="channel-delete"),
+    path("webhooks/", views_webhooks.webhook_list, name="webhooks"),
+    path("webhooks/<int:pk>/remove/", views_webhooks.webhook_remove, name="webhook-remove"),
+    path("webhooks/<int:pk>/test/", views_webhooks.webhook_test, name="webhook-test"),
     path("incidents/<int:pk>/acknowledge/", views.incident_acknowledge, name="incident-acknowledge"),
     path("monitor/<prompt:name>", views.monitor_edit, name="monitor-edit"),
 ]

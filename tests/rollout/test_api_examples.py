@@ -12,9 +12,13 @@ import pytest
 from promptreg.models import PRODUCTION, ApiKey, Label, ReviewPolicy
 from promptreg.services import label_move
 from rollout.api_examples import EXAMPLES
+from rollout.models import WebhookEvent, WebhookSubscription
 
 # The story the examples tell, in order; created ids flow into later steps.
 STORY = [
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks/{webhook_id}/test"),
     ("post", "/api/v1/prompts/{name}/versions"),
     ("post", "/api/v1/prompts/{name}/labels/{label}"),
     ("get", "/api/v1/prompts/{name}"),
@@ -38,8 +42,9 @@ STORY = [
     ("post", "/api/v1/experiments"),
     ("post", "/api/v1/experiments/{experiment_id}/start"),
     ("post", "/api/v1/experiments/{experiment_id}/ship"),
+    ("delete", "/api/v1/webhooks/{webhook_id}"),
 ]
-CREATED_IDS = {"/api/v1/evaluations": "run_id", "/api/v1/experiments": "experiment_id"}
+CREATED_IDS = {"/api/v1/evaluations": "run_id", "/api/v1/experiments": "experiment_id", "/api/v1/webhooks": "webhook_id"}
 
 
 @pytest.fixture
@@ -119,7 +124,9 @@ def test_examples_run_as_a_story_and_get_the_documented_answers(client, document
         declared = document["paths"][path][method]["responses"][str(example["status"])]["content"]["application/json"]
         check(response.json(), declared["schema"], document, f"{name} response")
         assert response.json().keys() == example["response"].keys(), f"{name}: the example's fields differ from the answer's"
-        if path in CREATED_IDS:
+        if method == "post" and path in CREATED_IDS:
             created[CREATED_IDS[path]] = response.json()["id"]
-    # The story ends with the treatment shipped to production.
+    # The story ends with the treatment shipped to production; the webhook heard it all before it was removed.
     assert Label.objects.get(prompt__name="customer-support-system", name=PRODUCTION).version.number == 2
+    assert set(WebhookEvent.objects.values_list("event", flat=True)) == {"webhook.test", "version.created", "label.moved"}
+    assert not WebhookSubscription.objects.active().exists()

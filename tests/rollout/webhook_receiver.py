@@ -1,4 +1,4 @@
-"""A Slack-style incoming-webhook receiver on 127.0.0.1 (ephemeral port), for alert tests."""
+"""A webhook receiver on 127.0.0.1 (ephemeral port), for alert and webhook tests."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    """Records every JSON body posted to it; answers with the queued statuses, then 200."""
+    """Records every JSON body it accepts (and every request's headers and raw body);
+    answers with the queued statuses, then 200."""
 
     def __init__(self, statuses: list[int] | None = None):
         self.bodies: list[dict] = []
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
         self.statuses = list(statuses or [])
         self.received = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(raw)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.requests.append((dict(self.headers), raw, status))
                 if status == 200:
                     receiver.bodies.append(body)
                     receiver.received.set()

@@ -13,7 +13,7 @@ import pytest
 from experiments.models import Dataset, EvalRun, Experiment, Score
 from promptreg.models import Label, LabelMove, PolicyChange, Prompt, PromptVersion
 from rollout.api_examples import EXAMPLES
-from rollout.models import Monitor
+from rollout.models import Monitor, WebhookEvent, WebhookSubscription
 from tests.security.conftest import KINDS, Api, basic, bearer, credentials
 
 READ, WRITE, DEPLOY, ADMIN = "read", "write", "deploy", "admin"
@@ -40,6 +40,10 @@ REQUIRED = {
     ("post", f"{V1}/prompts/{{name}}/labels/{{label}}"): DEPLOY,
     ("post", f"{V1}/prompts/{{name}}/rollback"): DEPLOY,
     ("get", f"{V1}/prompts/{{name}}"): READ,
+    ("post", f"{V1}/webhooks"): ADMIN,
+    ("get", f"{V1}/webhooks"): ADMIN,
+    ("delete", f"{V1}/webhooks/{{webhook_id}}"): ADMIN,
+    ("post", f"{V1}/webhooks/{{webhook_id}}/test"): ADMIN,
 }
 
 
@@ -55,6 +59,7 @@ def world() -> tuple:
         list(Experiment.objects.values_list("state", flat=True)), Dataset.objects.count(), EvalRun.objects.count(),
         Score.objects.count(), Monitor.objects.count(), PolicyChange.objects.count(),
         list(Prompt.objects.values_list("prompt_type", "retired_at")),
+        list(WebhookSubscription.objects.values_list("removed_at", flat=True)), WebhookEvent.objects.count(),
     )
 
 

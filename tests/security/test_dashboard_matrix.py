@@ -14,7 +14,8 @@ from experiments.models import AnalysisSnapshot, Case, Dataset, EvalRun, Experim
 from experiments.services import experiment_create
 from promptreg.models import ApiKey, Label, LabelMove, PolicyChange, Prompt, PromptVersion, Review
 from promptreg.permissions import ADMIN, AUTHOR, DEPLOYER, REVIEWER
-from rollout.models import AlertChannel, Monitor
+from rollout.models import AlertChannel, Monitor, WebhookEvent, WebhookSubscription
+from rollout.webhooks import webhook_subscribe
 from tests.conftest import make_user
 from tests.security.conftest import NAME, SERVER
 
@@ -47,6 +48,9 @@ POSTS = {
     "rollout:channel-delete": (ADMIN, ["channel"]),
     "rollout:incident-acknowledge": (DEPLOYER, [999999]),
     "rollout:monitor-edit": (DEPLOYER, [NAME]),
+    "rollout:webhooks": (ADMIN, []),
+    "rollout:webhook-remove": (ADMIN, ["webhook"]),
+    "rollout:webhook-test": (ADMIN, ["webhook"]),
     "promptreg:api-keys": (ANY_ROLE, []),  # what the key may do is bounded by the roles (test_doors)
     "promptreg:api-key-revoke": (ADMIN, ["key"]),  # or the key's owner; this key belongs to nobody here
 }
@@ -82,21 +86,23 @@ def world() -> tuple:
         list(Case.objects.values_list("removed_at", "expected")), list(EvalRun.objects.values_list("state", "cancel_requested")),
         AlertChannel.objects.count(), Monitor.objects.count(), PolicyChange.objects.count(),
         list(ApiKey.objects.values_list("name", "revoked_at")),
+        list(WebhookSubscription.objects.values_list("removed_at", flat=True)), WebhookEvent.objects.count(),
     )
 
 
 @pytest.fixture
 def objects(v1_live, settings):
-    """A live prompt (v1) with a draft (v2), a dataset with a case, a queued run, a draft experiment, a channel."""
+    """A live prompt (v1) with a draft (v2), a dataset with a case, a queued run, a draft experiment, a channel, a webhook."""
     settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "matrix-model"  # runs are only queued
     dataset = dataset_create(name="golden", scorers=["exact_match"], actor=SERVER, cases=[{"variables": {"name": "x"}, "expected": "Hello x"}])
     run = EvalRun.objects.create(version=v1_live[0], dataset=dataset, case_ids=[dataset.cases.get().pk], total=1)
     experiment = experiment_create(actor=SERVER, prompt=NAME, control_version=1, treatment_version=2)
     channel = AlertChannel.objects.create(name="ops", kind="email", target="ops@example.com")
     key, _ = ApiKey.issue(name="app", scopes=["read"])
+    webhook = webhook_subscribe(url="http://127.0.0.1:9/hooks", events=["label.moved"], prompts=None, secret="matrix-secret-0123", actor=SERVER)
     return {
         "dataset": dataset.pk, "case": dataset.cases.get().pk, "run": run.pk, "experiment": experiment.pk, "channel": channel.pk,
-        "key": key.pk,
+        "key": key.pk, "webhook": webhook.pk,
     }
 
 
