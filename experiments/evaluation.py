@@ -312,12 +312,15 @@ def evaluation_compare_start(*, version: PromptVersion, actor: Actor) -> EvalRun
     return evaluation_start(version=version, dataset=dataset, actor=actor, baseline=baseline)
 
 
+@transaction.atomic
 def evaluation_alone_start(*, version: PromptVersion, actor: Actor) -> EvalRun:
-    """Run a version on its prompt's dataset, without a baseline (e.g. nothing is live yet)."""
+    """Run a version on its prompt's dataset, without a baseline (e.g. nothing is live yet); a run of it on the
+    dataset as it is now (say, the one queued when it was submitted) is reused rather than repeated."""
+    actor.require(Scope.WRITE, "Running an evaluation")
     dataset = prompt_dataset(version.prompt)
     if dataset is None:
         raise InvalidInput(f"'{version.prompt.name}' has no evaluation dataset; choose one first.", code="no_dataset")
-    return evaluation_start(version=version, dataset=dataset, actor=actor)
+    return _reusable_run(version, dataset) or evaluation_start(version=version, dataset=dataset, actor=actor)
 
 
 def evaluation_on_submit(version: PromptVersion) -> EvalRun | None:

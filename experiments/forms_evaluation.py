@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from experiments.models.evaluation import Dataset
+from promptreg.exceptions import json_problem
 
 SCORERS_HELP = (
     'A JSON list, e.g. ["exact_match", {"name": "contains_all", "keywords": ["refund"], "required": true}, '
@@ -21,7 +22,7 @@ def _json(value: str, what: str) -> Any:
     try:
         return json.loads(value)
     except ValueError as exc:
-        raise ValidationError(f"{what} is not valid JSON: {exc}") from None
+        raise ValidationError(json_problem(what, exc)) from None
 
 
 class DatasetForm(forms.Form):

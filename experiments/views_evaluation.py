@@ -229,7 +229,8 @@ def version_run(request, name: str, number: int):
     else:
         run = _service(request, lambda: evaluation.evaluation_compare_start(version=version, actor=actor(request)))
     if run:
-        messages.success(request, f"Evaluation queued: v{version.number} on '{run.dataset.name}'" + (" against production." if run.baseline_id else "."))
+        state = "already run" if run.is_finished else "queued"
+        messages.success(request, f"Evaluation {state}: v{version.number} on '{run.dataset.name}'" + (" against production." if run.baseline_id else "."))
         return HttpResponseRedirect(reverse("experiments:run-detail", args=[run.pk]))
     return HttpResponseRedirect(reverse("experiments:version-evaluation", args=[prompt.name, version.number]))
 

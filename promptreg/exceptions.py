@@ -46,3 +46,13 @@ class Conflict(RegistryError):
 
 class NothingToRollBack(RegistryError):
     code = "nothing_to_roll_back"
+
+
+def json_problem(what: str, exc: ValueError) -> str:
+    """A JSON parse error as a sentence for people: what, the problem, and where.
+
+    "Scorers: not valid JSON, expecting value on line 1, column 2." (not Python's "Expecting value: line 1 column 2 (char 1)")
+    """
+    where = f" on line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
+    problem = getattr(exc, "msg", str(exc))
+    return f"{what}: not valid JSON, {problem[:1].lower() + problem[1:]}{where}."

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
 
+from promptreg.exceptions import json_problem
 from promptreg.models import (
     Prompt,
     PromptKind,
@@ -77,7 +78,7 @@ def _json_object(value: str, what: str) -> dict[str, Any]:
     try:
         parsed = parse_json(value, what)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        raise ValidationError(json_problem(what, exc)) from None
     except ValueError as exc:
         raise ValidationError(f"{exc}.") from None
     if not isinstance(parsed, dict):
@@ -270,3 +271,19 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Recorded in the audit trail.")
     expected_current = forms.IntegerField(required=False, widget=forms.HiddenInput)
     override = forms.BooleanField(required=False, label="Override the missing gates (admin; recorded)")
+
+
+class LabelMoveForm(forms.Form):
+    """Point a label (staging, canary, any custom name; production too) at a version, with a reason."""
+
+    label = forms.CharField(max_length=63, widget=forms.TextInput(attrs={"list": "known-labels", "autocomplete": "off"}), help_text="An existing label or a new one: lowercase letters, digits, '-', '_', '.'.")
+    version = forms.TypedChoiceField(coerce=int, choices=())
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Recorded in the label's history and the audit trail.")
+    override = forms.BooleanField(required=False, label="Override the missing gates (admin; recorded)")
+
+    def __init__(self, *args: Any, numbers: list[int], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(n, f"v{n}") for n in numbers]
+
+    def clean_label(self) -> str:
+        return self.cleaned_data["label"].strip().lower()

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptreg.exceptions import json_problem
 from promptreg.templating import Template
 
 FIELD_RE = re.compile(r"^sample-([A-Za-z_][A-Za-z0-9_]*)(?:-(\d+)-(role|content))?$")
@@ -35,7 +36,7 @@ def json_error(text: str) -> tuple[dict[str, Any], str]:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
-        return {}, f"The sample values are not valid JSON: {exc.msg.lower()} on line {exc.lineno}, column {exc.colno}."
+        return {}, json_problem("Sample values", exc)
     if not isinstance(parsed, dict):
         return {}, 'The sample values must be a JSON object with one entry per variable, like {"customer_name": "Ada"}.'
     return parsed, ""

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from promptreg.views import audit, authoring, keys, prompts, reviews, versions
+from promptreg.views import audit, authoring, keys, labels, prompts, reviews, versions
 
 app_name = "promptreg"
 urlpatterns = [
@@ -22,6 +22,7 @@ urlpatterns = [
     path("prompts/<prompt:name>/-/retire/", prompts.prompt_retire, name="prompt-retire"),
     path("prompts/<prompt:name>/-/restore/", prompts.prompt_restore, name="prompt-restore"),
     path("prompts/<prompt:name>/-/audit/", audit.prompt_audit, name="prompt-audit"),
+    path("prompts/<prompt:name>/-/labels/", labels.prompt_labels, name="prompt-labels"),
     path("prompts/<prompt:name>/-/v/<int:number>/", versions.version_detail, name="version-detail"),
     path("prompts/<prompt:name>/-/v/<int:number>/submit/", reviews.version_submit, name="version-submit"),
     path("prompts/<prompt:name>/-/v/<int:number>/review/", reviews.version_review, name="version-review"),

@@ -141,6 +141,7 @@ def authoring_preview(request):
         "naming_issues": [v for v in preview.variables if not SNAKE_CASE.fullmatch(v)],
         "too_long": too_long_message("The text is", size) if size > MAX_BODY_CHARS else "",
         "oob": True,
+        "roles": MESSAGE_ROLES,
         **_samples_context(kind, body, samples),
         "sample_json": as_json(samples),
     }

@@ -40,9 +40,10 @@ def version_context(request, prompt, version) -> dict:
         "version_labels": [label.name for label in labels if label.version_id == version.pk],
         "production": production,
         "is_live": is_live,
-        "diff": build_diff(base, version) if base else None,
-        # A revision is also shown against the version its reviewer sent back, not only against production.
-        "reviewed_diff": build_diff(reviewed, version) if reviewed and reviewed != base else None,
+        # A revision is shown against the version its reviewer sent back as well as against production
+        # (once, under the reviewed heading, when they are the same version).
+        "diff": build_diff(base, version) if base and base != reviewed else None,
+        "reviewed_diff": build_diff(reviewed, version) if reviewed else None,
         "reviews": list(version.reviews.select_related("reviewer")),
         "missing": missing,
         "own_version": own,

@@ -122,3 +122,39 @@ def test_text_typed_in_the_browser_is_stored_with_lf_and_diffs_show_only_real_ch
     inserted, deleted = page.locator("#diff ins").all_inner_texts(), page.locator("#diff del").all_inner_texts()
     assert "changed" in "".join(inserted)
     assert not any("\n" in t or "\r" in t for t in inserted + deleted)  # no phantom line-break changes
+
+
+def test_sample_fields_the_json_toggle_and_a_placeholder_message_list(browser_page: Page):
+    page = browser_page
+    new_prompt_as_author(page, "faq-chat-system")
+    page.get_by_label("Chat").check()
+    page.get_by_role("textbox", name="Message 1", exact=True).fill("You help {{ customer_name }}.")
+    page.get_by_role("button", name="+ Add placeholder").click()
+    page.get_by_role("button", name="+ Add message to history").click()
+    page.get_by_role("textbox", name="history message", exact=True).fill("Where is my parcel?")
+    page.get_by_label("customer_name", exact=True).fill("Ada")
+    preview = page.locator("#live .chat-preview")
+    expect(preview).to_contain_text("You help Ada.")
+    expect(preview).to_contain_text("Where is my parcel?")
+    # The JSON box follows the fields, and the fields follow the JSON box.
+    page.get_by_label("Edit as JSON (advanced)").check()
+    json_box = page.get_by_label("Sample values as JSON")
+    expect(json_box).to_be_visible()
+    expect(page.locator("#sample-fields")).to_be_hidden()
+    expect(json_box).to_have_value('{\n  "customer_name": "Ada",\n  "history": [\n    {\n      "role": "user",\n      "content": "Where is my parcel?"\n    }\n  ]\n}')
+    json_box.fill('{"customer_name": "Bo", "history": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}')
+    expect(preview).to_contain_text("You help Bo.")
+    expect(preview).to_contain_text("Hello!")
+    json_box.fill('{"customer_name": ')
+    expect(page.locator("#live")).to_contain_text("Sample values: not valid JSON, expecting value on line 1, column 18.")
+    json_box.fill('{"customer_name": "Cy", "history": [{"role": "assistant", "content": "Hello!"}]}')
+    expect(preview).to_contain_text("You help Cy.")
+    page.get_by_label("Edit as JSON (advanced)").uncheck()
+    expect(page.get_by_label("customer_name", exact=True)).to_have_value("Cy")
+    expect(page.get_by_role("textbox", name="history message 1", exact=True)).to_have_value("Hello!")
+    page.get_by_role("button", name="Remove history message 1").click()
+    expect(preview.locator("li")).to_have_count(2)  # the system message and the (empty) user message
+    page.get_by_label("Reason for the change").fill("chat FAQ")
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_text("is saved as a draft")).to_be_visible()
+    assert PromptVersion.objects.get().sample_values == {"customer_name": "Cy"}

@@ -34,7 +34,7 @@ def test_bad_scorers_re_render_the_form_with_the_reason(client, author):
     response = client.post(reverse("experiments:dataset-list"), {"name": "faq", "scorers": '["bleu"]'})
     assert response.status_code == 200 and b"unknown scorer" in response.content
     response = client.post(reverse("experiments:dataset-list"), {"name": "faq", "scorers": "[not json"})
-    assert response.status_code == 200 and b"not valid JSON" in response.content
+    assert response.status_code == 200 and b"Scorers: not valid JSON, expecting value on line 1, column 2." in response.content
     assert not Dataset.objects.exists()
 
 

@@ -94,7 +94,7 @@ def test_chat_prompt_from_message_rows(client, author):
         ({"name": ""}, "This field is required."),
         ({"name": "Customer Support"}, "Prompt names use lowercase letters"),
         ({"text": "x" * 1_000_000}, "The prompt text is 1,000,000 characters long; the limit is 200,000 characters. Nothing was cut"),
-        ({"extra_config": "{not json"}, "Other settings is not valid JSON"),
+        ({"extra_config": "{not json"}, "Other settings: not valid JSON, expecting property name enclosed in double quotes on line 1, column 2."),
         ({"sample_values": "[1, 2]"}, "The sample values must be a JSON object with one entry per variable"),
         ({"temperature": "7"}, "less than or equal to 2"),
     ],
@@ -188,7 +188,7 @@ def test_live_preview_reports_variables_and_compiles(client, author):
     assert "Use snake_case for variables: <code>orderId</code>" in html
     assert '<div id="name-notes" hx-swap-oob="true"' in html and "has no role suffix" in html  # shown next to the Name field
     bad = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ name", "samples_as_json": "on", "sample_values": "{oops"}).content.decode()
-    assert "is never closed" in bad and "The sample values are not valid JSON: expecting property name enclosed in double quotes on line 1, column 2." in bad
+    assert "is never closed" in bad and "Sample values: not valid JSON, expecting property name enclosed in double quotes on line 1, column 2." in bad
     assert "name-notes" not in bad
     taken = client.post(PREVIEW, {"name": "Bad Name", "kind": "text", "text": "x"}).content.decode()
     assert "Prompt names use lowercase letters" in taken

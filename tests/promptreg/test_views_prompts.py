@@ -137,7 +137,7 @@ def test_prompt_page_shows_production_preview_labels_and_timeline(client, author
     assert 'id="v1" class="is-live"' in html and 'id="v2"' in html
     assert "shorter greeting" in html and "greeting" in html
     assert "Approved" in html and "Draft" in html
-    assert "production</span> → <a" in html
+    assert "production</a> → <a" in html
     assert "Recent deployments" in html and "ship it" in html  # the deployment log, with reasons
 
 

@@ -32,6 +32,7 @@ POSTS = {
     "promptreg:prompt-rollback": (DEPLOYER, [NAME]),
     "promptreg:prompt-retire": (DEPLOYER, [NAME]),
     "promptreg:prompt-restore": (DEPLOYER, [NAME]),
+    "promptreg:prompt-labels": (DEPLOYER, [NAME]),
     "experiments:experiment-new": (DEPLOYER, []),
     "experiments:experiment-refresh": (DEPLOYER, ["experiment"]),
     "experiments:experiment-action": (DEPLOYER, ["experiment", "start"]),
