@@ -51,6 +51,14 @@
   document.addEventListener("change", function (event) {
     if (event.target.name === "samples_as_json" && event.target.form) syncSamples(event.target.form);
   });
+  // A redraw answering an edit made before the author toggled "Edit as JSON" is dropped: it would overwrite what
+  // they type now (or bring back a message they just removed).
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var asJson = document.querySelector("#authoring input[name=samples_as_json]");
+    var incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+    var from = incoming && incoming.getAttribute("data-samples-from");
+    if (asJson && from && (from === "json") !== asJson.checked) event.preventDefault();
+  });
   document.addEventListener("htmx:oobAfterSwap", function () {
     var form = document.getElementById("authoring");
     if (form) syncSamples(form);

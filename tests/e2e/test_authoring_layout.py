@@ -150,6 +150,7 @@ def test_sample_fields_the_json_toggle_and_a_placeholder_message_list(browser_pa
     json_box.fill('{"customer_name": "Cy", "history": [{"role": "assistant", "content": "Hello!"}]}')
     expect(preview).to_contain_text("You help Cy.")
     page.get_by_label("Edit as JSON (advanced)").uncheck()
+    page.wait_for_load_state("networkidle")  # the JSON box's own change (on blur) redraws the fields from it first
     expect(page.get_by_label("customer_name", exact=True)).to_have_value("Cy")
     expect(page.get_by_role("textbox", name="history message 1", exact=True)).to_have_value("Hello!")
     page.get_by_role("button", name="Remove history message 1").click()

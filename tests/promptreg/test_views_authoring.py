@@ -221,10 +221,10 @@ def test_sample_values_as_one_field_per_variable_and_a_message_list_per_placehol
     client.force_login(author)
     # The live panel draws a field per variable (out of band) when the variables change, and keeps the JSON box in step.
     live = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ customer_name }}, re {{ order_id }}", "sample-customer_name": "Ada", "sample_fields_for": ""}).content.decode()
-    assert '<div id="sample-fields" class="sample-fields" hx-swap-oob="true">' in live
+    assert '<div id="sample-fields" class="sample-fields" data-samples-from="fields" hx-swap-oob="true">' in live
     assert '<textarea id="sample-customer_name" name="sample-customer_name" rows="1" class="sample-value" spellcheck="false">Ada</textarea>' in live
     assert 'name="sample-order_id"' in live and "Hi Ada, re {{ order_id }}" in live
-    assert '<div id="sample-json" class="sample-json" hx-swap-oob="true" hidden>' in live and "&quot;customer_name&quot;: &quot;Ada&quot;" in live
+    assert '<div id="sample-json" class="sample-json" data-samples-from="fields" hx-swap-oob="true" hidden>' in live and "&quot;customer_name&quot;: &quot;Ada&quot;" in live
     same = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ customer_name }}, re {{ order_id }}", "sample_fields_for": "customer_name:text,order_id:text"}).content.decode()
     assert 'id="sample-fields"' not in same  # same variables: the fields (and the focus in them) are left alone
     chat = {
