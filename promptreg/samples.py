@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptreg.exceptions import json_problem
+from promptreg.storable import parse_json
 from promptreg.templating import Template
 
 FIELD_RE = re.compile(r"^sample-([A-Za-z_][A-Za-z0-9_]*)(?:-(\d+)-(role|content))?$")
@@ -34,9 +35,11 @@ def json_error(text: str) -> tuple[dict[str, Any], str]:
     if not text:
         return {}, ""
     try:
-        parsed = json.loads(text)
+        parsed = parse_json(text, "Sample values")
     except json.JSONDecodeError as exc:
         return {}, json_problem("Sample values", exc)
+    except ValueError as exc:  # storable as JSON only: no NaN, no Infinity, no absurd nesting
+        return {}, f"{exc}."
     if not isinstance(parsed, dict):
         return {}, 'The sample values must be a JSON object with one entry per variable, like {"customer_name": "Ada"}.'
     return parsed, ""
