@@ -15,8 +15,9 @@ import pytest
 from django.db import connection
 from playwright.sync_api import Page, expect
 
-from experiments.evaluation import dataset_create, run_execute
+from experiments.evaluation import dataset_create
 from experiments.models import EvalRun, PromptEvalSettings, RunState
+from experiments.runner import run_execute
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor
 from tests.conftest import make_user
