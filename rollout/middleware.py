@@ -19,7 +19,7 @@ class FetchFirstMiddleware:
     """Answers `GET /api/v1/prompts/{name}` right after `SecurityMiddleware` (SSL redirect,
     nosniff, HSTS, referrer and opener policies), before the sessions, CSRF, messages, auth, htmx
     and history middleware, which an API-key fetch does not use. The host is checked against
-    ALLOWED_HOSTS and `X-Frame-Options` set, as the skipped middleware would; the answer is the
+    ALLOWED_HOSTS and `X-Frame-Options` and `Content-Length` set, as the skipped middleware would; the answer is the
     view the URLconf routes to (`rollout.views_fetch.fetch_prompt`), so errors, ETag and 304
     are the same either way."""
 
@@ -34,6 +34,7 @@ class FetchFirstMiddleware:
                 request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS
                 response = fetch_prompt(request, name)
                 response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+                response.headers.setdefault("Content-Length", str(len(response.content)))  # as CommonMiddleware would
                 return response
         return self.get_response(request)
 

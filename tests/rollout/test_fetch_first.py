@@ -46,6 +46,7 @@ def test_the_fetch_skips_the_dashboard_middleware_and_keeps_the_security_headers
         assert response[header] == other_api_answer[header], header
     assert response["X-Frame-Options"] == "DENY" and response["X-Content-Type-Options"] == "nosniff"
     assert "Set-Cookie" not in response and "Cookie" not in response.get("Vary", "")
+    assert response["Content-Length"] == str(len(response.content))  # keep-alive clients need it
     assert reader.get(URL, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
 
 
