@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from experiments.datasets import CaseData, RowErrors, validate_cases
-from experiments.llm import LLMConfig
+from experiments.llm import NO_PROVIDER, LLMConfig, provider_effective
 from experiments.models.evaluation import (
     QUALITY_SCORE,
     Case,
@@ -241,8 +240,8 @@ def missing_variables(version: PromptVersion, cases: list[Case]) -> list[str]:
 
 
 def _prepare(version: PromptVersion, dataset: Dataset) -> list[int]:
-    if not settings.LLM_BASE_URL:
-        raise InvalidInput("No LLM provider is configured: set LLM_BASE_URL (and LLM_API_KEY, LLM_MODEL).", code="no_provider")
+    if not provider_effective().base_url:
+        raise InvalidInput(NO_PROVIDER, code="no_provider")
     cases = list(dataset.active_cases())
     if not cases:
         raise InvalidInput(f"The dataset '{dataset.name}' has no cases.", code="empty_dataset")

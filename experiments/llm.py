@@ -1,8 +1,9 @@
 """A client for any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server).
 
-The endpoint and key come from settings only (`LLM_BASE_URL`, `LLM_API_KEY`);
-a version's config may choose the model and sampling parameters but never
-where the server's key is sent. Calls time out, retry with exponential
+The endpoint and key come from the environment (`LLM_BASE_URL`, `LLM_API_KEY`,
+`LLM_MODEL`) when set, else from what an Admin saved on the Evaluation provider
+page (`provider_effective`); a version's config may choose the model and
+sampling parameters but never where the key is sent. Calls time out, retry with exponential
 backoff on 429 / 5xx / network errors (honouring `Retry-After`), and at most
 `concurrency` run at once per client.
 """
@@ -21,6 +22,7 @@ from django.conf import settings
 REQUEST_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format")
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 30.0
+NO_PROVIDER = "No LLM provider is configured: an Admin sets it on the Evaluation provider page (/experiments/provider/), or set LLM_BASE_URL."
 
 
 class ProviderError(Exception):
@@ -36,6 +38,26 @@ class ChatResult:
 
 
 @dataclass(frozen=True)
+class Provider:
+    base_url: str
+    api_key: str
+    model: str
+    source: str  # "environment", "dashboard" or "" (none)
+
+
+def provider_effective() -> Provider:
+    """The provider evaluations use: the environment's when `LLM_BASE_URL` is set (it wins), else the dashboard's."""
+    if settings.LLM_BASE_URL:
+        return Provider(settings.LLM_BASE_URL, settings.LLM_API_KEY, settings.LLM_MODEL, "environment")
+    from experiments.models import ProviderSettings  # models import nothing from here; llm stays importable alone
+
+    stored = ProviderSettings.load()
+    if stored.base_url:
+        return Provider(stored.base_url, stored.api_key(), stored.model or settings.LLM_MODEL, "dashboard")
+    return Provider("", "", settings.LLM_MODEL, "")
+
+
+@dataclass(frozen=True)
 class LLMConfig:
     base_url: str
     api_key: str = ""
@@ -48,12 +70,13 @@ class LLMConfig:
 
     @classmethod
     def for_version(cls, version_config: dict[str, Any] | None = None) -> LLMConfig:
-        """Settings, with the model and request parameters a version's config names."""
+        """The provider in use, with the model and request parameters a version's config names."""
         version_config = version_config or {}
+        provider = provider_effective()
         return cls(
-            base_url=settings.LLM_BASE_URL,
-            api_key=settings.LLM_API_KEY,
-            model=str(version_config.get("model") or settings.LLM_MODEL),
+            base_url=provider.base_url,
+            api_key=provider.api_key,
+            model=str(version_config.get("model") or provider.model),
             timeout=settings.LLM_TIMEOUT,
             max_retries=settings.LLM_MAX_RETRIES,
             backoff=settings.LLM_BACKOFF,
@@ -67,7 +90,7 @@ class LLMClient:
 
     def __init__(self, config: LLMConfig):
         if not config.base_url:
-            raise ProviderError("No LLM provider is configured: set LLM_BASE_URL (and LLM_API_KEY, LLM_MODEL).")
+            raise ProviderError(NO_PROVIDER)
         self.config = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self._slots = threading.BoundedSemaphore(config.concurrency)

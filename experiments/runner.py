@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 # Results are written (and cancellation checked) every few rounds of concurrent calls.
 CHUNK_ROUNDS = 4
+PROGRESS_SECONDS = 0.5  # while results arrive, they are written (and the progress bar moves) at least this often
 
 
 def stale_before():
@@ -193,10 +196,8 @@ def _execute(run: EvalRun, worker: str) -> str:
         with LLMClient(config) as client, ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"eval-{run.pk}") as pool:
             evaluate = Evaluator(run.version, scorers, run.primary_metric, client, text_role(run.version.prompt))
             futures = [pool.submit(evaluate, case) for case in todo]
-            chunk_size = config.concurrency * CHUNK_ROUNDS
             try:
-                for start in range(0, len(futures), chunk_size):
-                    chunk = [f.result() for f in futures[start : start + chunk_size]]
+                for chunk in _as_they_complete(futures, config.concurrency * CHUNK_ROUNDS, PROGRESS_SECONDS):
                     if _save_chunk(run.pk, worker, chunk):
                         _cancel(futures)
                         return _finish(run.pk, worker, RunState.CANCELLED)
@@ -206,6 +207,20 @@ def _execute(run: EvalRun, worker: str) -> str:
     finally:
         heartbeat.stop()
     return _finish(run.pk, worker, RunState.DONE)
+
+
+def _as_they_complete(futures: list[Future], size: int, seconds: float) -> Iterator[list[EvalResult]]:
+    """Results in the order they complete, in lists of at most `size`, and a list at least every `seconds` while
+    results arrive: progress moves as the provider answers (one write per chunk, not per case)."""
+    chunk: list[EvalResult] = []
+    since = time.monotonic()
+    for future in as_completed(futures):
+        chunk.append(future.result())
+        if len(chunk) >= size or time.monotonic() - since >= seconds:
+            yield chunk
+            chunk, since = [], time.monotonic()
+    if chunk:
+        yield chunk
 
 
 def _cancel(futures: list[Future]) -> None:

@@ -2,3 +2,4 @@
 
 from experiments.models.ab import *  # noqa: F403
 from experiments.models.evaluation import *  # noqa: F403
+from experiments.models.provider import *  # noqa: F403

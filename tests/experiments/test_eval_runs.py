@@ -182,3 +182,26 @@ def test_a_system_prompt_is_sent_as_the_system_message(fake_llm, publish, datase
         run_execute(start(version, dataset).pk)
         sent = [json.loads(r["body"])["messages"] for r in fake_llm.requests]
         assert len(sent) == 4 and all(m == [{"role": role, "content": m[0]["content"]}] for m in sent)
+
+
+def test_progress_moves_as_results_arrive(fake_llm, publish, monkeypatch):
+    """Results are written as they complete (at least every PROGRESS_SECONDS), not only when a chunk of
+    concurrency × CHUNK_ROUNDS cases is full: with 12 cases, 4 at a time, the bar moves before 12/12."""
+    from experiments import runner
+
+    ds = make_dataset("waves", answers=["[[sleep:0.25]]"] * 12)
+    v = publish(name="wave-answer", body="Answer: {{ query }}", prompt_type="extraction")
+    run = evaluation_start(version=v, dataset=ds, actor=SERVER)
+    seen: list[int] = []
+    save = runner._save_chunk
+
+    def spy(run_id, worker, results):
+        cancelled = save(run_id, worker, results)
+        seen.append(EvalRun.objects.get(pk=run_id).done)
+        return cancelled
+
+    monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0.1)
+    monkeypatch.setattr(runner, "_save_chunk", spy)
+    assert run_execute(run.pk) == RunState.DONE
+    assert len(seen) >= 3 and seen == sorted(set(seen)) and seen[-1] == 12, seen
+    assert 0 < seen[0] < 12
