@@ -10,7 +10,7 @@ import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
 from experiments.evaluation import dataset_create
-from experiments.models import AnalysisSnapshot, Case, Dataset, EvalRun, Experiment
+from experiments.models import AnalysisSnapshot, Case, Dataset, EvalRun, Experiment, ProviderSettings
 from experiments.services import experiment_create
 from promptreg.models import ApiKey, Label, LabelMove, PolicyChange, Prompt, PromptVersion, Review
 from promptreg.permissions import ADMIN, AUTHOR, DEPLOYER, REVIEWER
@@ -54,6 +54,8 @@ POSTS = {
     "rollout:webhook-test": (ADMIN, ["webhook"]),
     "promptreg:api-keys": (ANY_ROLE, []),  # what the key may do is bounded by the roles (test_doors)
     "promptreg:api-key-revoke": (ADMIN, ["key"]),  # or the key's owner; this key belongs to nobody here
+    "experiments:provider": (ADMIN, []),
+    "experiments:provider-test": (ADMIN, []),
 }
 GET_ONLY = {
     "promptreg:prompt-list", "promptreg:review-inbox", "promptreg:review-count", "promptreg:audit", "promptreg:prompt-detail",
@@ -88,6 +90,7 @@ def world() -> tuple:
         AlertChannel.objects.count(), Monitor.objects.count(), PolicyChange.objects.count(),
         list(ApiKey.objects.values_list("name", "revoked_at")),
         list(WebhookSubscription.objects.values_list("removed_at", flat=True)), WebhookEvent.objects.count(),
+        list(ProviderSettings.objects.values_list("base_url", "model", "api_key_encrypted")),
     )
 
 
