@@ -8,6 +8,8 @@ statistics from SQL, plan sample sizes, store snapshots and feed the dashboard.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -94,7 +96,7 @@ def experiment_snapshot(experiment_id: int) -> AnalysisSnapshot | None:
     result["scores"] = dict(
         ExperimentTotal.objects.filter(experiment=experiment, metric=experiment.primary_metric).values_list("variant", "scores")
     )
-    last = experiment.snapshots.order_by("-computed_at", "-id").first()
+    last: AnalysisSnapshot | None = experiment.snapshots.order_by("-computed_at", "-id").first()
     if last is not None and last.result == result:
         return last
     return AnalysisSnapshot.objects.create(experiment=experiment, decision=result["decision"], result=result)
@@ -114,7 +116,7 @@ CHART_POINTS = 200
 DISTRIBUTION_SESSIONS = 5000
 
 
-def experiment_history(experiment: Experiment, points: int = CHART_POINTS) -> list[dict]:
+def experiment_history(experiment: Experiment, points: int = CHART_POINTS) -> list[dict[str, Any]]:
     """Stored snapshots, thinned evenly to at most `points` (the newest always included)."""
     ids = list(experiment.snapshots.order_by("computed_at", "id").values_list("id", flat=True))
     if len(ids) > points:
@@ -181,19 +183,19 @@ class Design:
 class Analysis:
     decision: str
     explanation: str
-    primary: dict
-    guardrails: list[dict] = field(default_factory=list)
-    srm: dict = field(default_factory=dict)
+    primary: dict[str, Any]
+    guardrails: list[dict[str, Any]] = field(default_factory=list)
+    srm: dict[str, Any] = field(default_factory=dict)
     required_n_per_variant: int | None = None
-    required_n: dict | None = None
+    required_n: dict[str, Any] | None = None
     progress: float | None = None
     mode: str = "sequential"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _summary(sample: SampleStats) -> dict:
+def _summary(sample: SampleStats) -> dict[str, Any]:
     return {"n": sample.n, "mean": sample.mean if sample.n else None, "sd": sample.variance**0.5 if sample.n > 1 else None}
 
 
@@ -222,7 +224,7 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
     progress = None
     if required:
         progress = min(1.0, control.n / required[0], treatment.n / required[1]) if all(required) else None
-    primary: dict = {
+    primary: dict[str, Any] = {
         "metric": design.primary_metric,
         "control": _summary(control),
         "treatment": _summary(treatment),
@@ -315,8 +317,8 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
     return result
 
 
-def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]) -> list[dict]:
-    rows: list[dict] = []
+def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     tests: list[NonInferiority | None] = []
     for g in design.guardrails:
         control, treatment = data.get(g.metric, (SampleStats(0, 0, 0), SampleStats(0, 0, 0)))
@@ -331,11 +333,11 @@ def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]
             "effect": test.effect if test else None, "bound": test.bound if test else None,
             "p_value": None, "non_inferior": False, "degraded": False,
         })
-    present = [i for i, t in enumerate(tests) if t is not None]
+    present = [(i, t) for i, t in enumerate(tests) if t is not None]
     if present:
-        ni = holm([tests[i].p_value for i in present])
-        harm = holm([tests[i].harm_p_value for i in present])
-        for k, i in enumerate(present):
+        ni = holm([t.p_value for _, t in present])
+        harm = holm([t.harm_p_value for _, t in present])
+        for k, (i, _) in enumerate(present):
             rows[i].update(p_value=ni[k], non_inferior=ni[k] < design.alpha, degraded=harm[k] < design.alpha)
     return rows
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from promptreg.history import set_change_reason
 from experiments.datasets import CaseData, RowErrors, validate_cases
 from experiments.llm import NO_PROVIDER, LLMConfig, provider_effective
 from experiments.models.evaluation import (
@@ -93,7 +94,7 @@ def _lock_dataset(dataset: Dataset) -> Dataset:
 
 def _touch(dataset: Dataset, reason: str) -> None:
     dataset.updated_at = timezone.now()
-    dataset._change_reason = reason
+    set_change_reason(dataset, reason)
     dataset.save()
 
 
@@ -164,7 +165,7 @@ def case_save(*, dataset: Dataset, actor: Actor, variables: Any, expected: str =
     else:
         case = Case.objects.get(pk=case.pk, dataset=dataset, removed_at__isnull=True)
         case.variables, case.expected, case.tags = data.variables, data.expected, data.tags
-        case._change_reason = f"edited by {actor.name}"
+        set_change_reason(case, f"edited by {actor.name}")
         case.save()
     _touch(dataset, f"case {case.position} saved by {actor.name}")
     return case
@@ -182,7 +183,7 @@ def case_remove(*, case: Case, actor: Actor) -> None:
     dataset = _lock_dataset(case.dataset)
     case = Case.objects.get(pk=case.pk, dataset=dataset)
     if case.removed_at is None:
-        case._change_reason = f"removed by {actor.name}"
+        set_change_reason(case, f"removed by {actor.name}")
         _remove(case)
         _touch(dataset, f"case {case.position} removed by {actor.name}")
 
@@ -206,7 +207,7 @@ def prompt_set_dataset(*, prompt: Prompt, dataset: Dataset | None, actor: Actor,
     after = (dataset.name if dataset else None, eval_settings.alpha)
     if before == after:
         return eval_settings
-    eval_settings._change_reason = f"set by {actor.name}"
+    set_change_reason(eval_settings, f"set by {actor.name}")
     eval_settings.save()
     policy_change_record(
         actor=actor, area=PolicyArea.GATE_DATASET, prompt=prompt,

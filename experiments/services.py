@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from promptreg.history import set_change_reason
 from experiments.analysis import (
     INVALID_SRM,
     NO_DIFFERENCE,
@@ -62,10 +63,10 @@ def _metric(name: Any, what: str) -> str:
     return name
 
 
-def _guardrails(raw: Any, primary: str) -> list[dict]:
+def _guardrails(raw: Any, primary: str) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise InvalidInput("guardrails must be a list of {metric, direction, margin}.", code="invalid_experiment")
-    clean: list[dict] = []
+    clean: list[dict[str, Any]] = []
     for i, g in enumerate(raw):
         if not isinstance(g, dict):
             raise InvalidInput(f"guardrails[{i}] must be an object.", code="invalid_experiment")
@@ -101,7 +102,7 @@ def experiment_create(
     primary_metric: str = "quality_score",
     primary_direction: str = Direction.HIGHER,
     primary_kind: str = MetricKind.MEAN,
-    guardrails: list[dict] | None = None,
+    guardrails: list[dict[str, Any]] | None = None,
     alpha: float = 0.05,
     power: float = 0.8,
     minimum_detectable_effect: float | None = None,
@@ -161,7 +162,7 @@ def experiment_create(
         min_samples_per_variant=int(min_samples), min_runtime=timedelta(hours=hours), mode=mode,
         created_by=actor.user, created_by_key=actor.api_key,
     )
-    experiment._change_reason = f"created by {actor.name}"
+    set_change_reason(experiment, f"created by {actor.name}")
     experiment.save()
     return experiment
 
@@ -181,7 +182,7 @@ def _snapshot_on_commit(experiment: Experiment) -> None:
 def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -> None:
     experiment.state = state
     why = f"{state} by {actor.name}: {reason}" if reason else f"{state} by {actor.name}"
-    experiment._change_reason = why
+    set_change_reason(experiment, why)
     experiment.save()
 
 

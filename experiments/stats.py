@@ -61,7 +61,7 @@ class Estimate:
     p_value: float
     se: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"effect": self.effect, "ci": list(self.ci), "p_value": self.p_value, "se": self.se}
 
 

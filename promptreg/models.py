@@ -76,7 +76,7 @@ class Tag(models.Model):
         return self.name
 
 
-class PromptQuerySet(models.QuerySet):
+class PromptQuerySet(models.QuerySet["Prompt"]):
     def active(self) -> PromptQuerySet:
         return self.filter(retired_at__isnull=True)
 
@@ -184,7 +184,7 @@ class PromptKind(models.TextChoices):
 CONTENT_FIELDS = ("prompt_id", "number", "kind", "body", "config", "commit_message", "purpose", "known_edge_cases")
 
 
-class PromptVersionQuerySet(models.QuerySet):
+class PromptVersionQuerySet(models.QuerySet["PromptVersion"]):
     def waiting_for_changes_by(self, user) -> PromptVersionQuerySet:
         """`user`'s versions a reviewer sent back, until they publish a newer version of that prompt, newest first;
         each with `request_id` (its latest "request changes" review)."""
@@ -441,7 +441,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKeyQuerySet(models.QuerySet):
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def usable(self) -> ApiKeyQuerySet:
         return self.filter(revoked_at__isnull=True)
 

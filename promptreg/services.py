@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from promptreg.history import set_change_reason
 from promptreg import permissions, signals
 from promptreg.exceptions import Conflict, Forbidden, GateBlocked, InvalidInput, NothingToRollBack, NotFound
 from promptreg.gates import missing_gates
@@ -104,7 +105,8 @@ class Actor:
     @property
     def name(self) -> str:
         if self.user is not None:
-            return self.user.get_username()
+            username: str = self.user.get_username()
+            return username
         if self.api_key is not None:
             return f"API key {self.api_key.name}"
         return "promptreg"
@@ -130,7 +132,7 @@ def _set_prompt_type(prompt: Prompt, prompt_type: str, actor: Actor, reason: str
     actor.require(POLICY, f"Changing the type of '{prompt.name}' (it decides the review policy)", code="policy_change_requires_admin")
     before = prompt.prompt_type
     prompt.prompt_type = prompt_type
-    prompt._change_reason = f"type {before} → {prompt_type} by {actor.name}" + (f": {reason}" if reason else "")
+    set_change_reason(prompt, f"type {before} → {prompt_type} by {actor.name}" + (f": {reason}" if reason else ""))
     prompt.save()
     policy_change_record(actor=actor, area=PolicyArea.PROMPT_TYPE, before=before, after=prompt_type, reason=reason, prompt=prompt)
 
@@ -177,7 +179,7 @@ def review_policy_update(*, prompt_type: str, actor: Actor, changes: dict[str, A
     after = {f: getattr(policy, f) for f in POLICY_FIELDS}
     if before == after:
         return policy
-    policy._change_reason = f"changed by {actor.name}" + (f": {reason}" if reason else "")
+    set_change_reason(policy, f"changed by {actor.name}" + (f": {reason}" if reason else ""))
     policy.save()
     diff = [f for f in POLICY_FIELDS if before[f] != after[f]]
     policy_change_record(
@@ -220,7 +222,8 @@ def _require_text(value: str | None, what: str) -> str:
 def _tags(names: list[str], field: str) -> list[Tag]:
     """Tags by name (trimmed, lowercased, created when new); a name over 64 characters is refused, naming `field`."""
     cleaned = sorted({name.strip().lower() for name in names if name.strip()})
-    too_long = [name for name in cleaned if len(name) > Tag._meta.get_field("name").max_length]
+    limit = Tag._meta.get_field("name").max_length
+    too_long = [name for name in cleaned if limit is not None and len(name) > limit]
     if too_long:
         raise InvalidInput(f"{field}: a tag has at most 64 characters ('{too_long[0][:20]}…' is longer).", code="invalid_tag")
     return [Tag.objects.get_or_create(name=name)[0] for name in cleaned]
@@ -233,7 +236,7 @@ def version_tags_set(*, name: str, number: int, tags: list[str], actor: Actor) -
         prompt = _lock_prompt(name)
         version = _get_version(prompt, number)
         new = _tags(tags, "tags")
-        version._change_reason = f"tags set by {actor.name}: {', '.join(t.name for t in new) or 'none'}"
+        set_change_reason(version, f"tags set by {actor.name}: {', '.join(t.name for t in new) or 'none'}")
         version.tags.set(new)
     return version
 
@@ -290,7 +293,7 @@ def version_publish(
     body: Any,
     commit_message: str,
     actor: Actor,
-    config: dict | None = None,
+    config: dict[str, Any] | None = None,
     purpose: str = "",
     known_edge_cases: str = "",
     prompt_type: str | None = None,
@@ -300,7 +303,7 @@ def version_publish(
     parent_number: int | None = None,
     expected_latest: int | None = None,
     source_commit: str = "",
-    sample_values: dict | None = None,
+    sample_values: dict[str, Any] | None = None,
 ) -> PromptVersion:
     """Publish a new immutable version (creating the prompt if new), numbered latest + 1.
 
@@ -401,7 +404,7 @@ def _move(prompt: Prompt, label: str, current: Label | None, target: PromptVersi
         current = Label(prompt=prompt, name=label)
     current.version = target
     current.updated_at = timezone.now()
-    current._change_reason = reason
+    set_change_reason(current, reason)
     current.save()
     move = LabelMove.objects.create(
         prompt=prompt,
@@ -492,7 +495,7 @@ def rollback(*, name: str, actor: Actor, reason: str, expected_current: int | No
 
 
 # The role a signed-in user needs to give a key each scope: nobody issues a key stronger than themselves.
-_ROLE_FOR_KEY_SCOPE = {Scope.WRITE: permissions.AUTHOR, Scope.DEPLOY: permissions.DEPLOYER, Scope.ADMIN: permissions.ADMIN}
+_ROLE_FOR_KEY_SCOPE: dict[str, str] = {Scope.WRITE: permissions.AUTHOR, Scope.DEPLOY: permissions.DEPLOYER, Scope.ADMIN: permissions.ADMIN}
 
 
 def api_key_issue(*, actor: Actor, name: str, scopes: list[str], gate_override: bool = False) -> tuple[ApiKey, str]:
@@ -524,7 +527,7 @@ def api_key_revoke(*, actor: Actor, key: ApiKey) -> ApiKey:
     if key.revoked_at is not None:
         raise InvalidInput(f"API key '{key.name}' is already revoked.", code="invalid_state")
     key.revoked_at = timezone.now()
-    key._change_reason = f"revoked by {actor.name}"
+    set_change_reason(key, f"revoked by {actor.name}")
     key.save(update_fields=["revoked_at"])
     return key
 
@@ -536,7 +539,7 @@ def version_submit_for_review(*, version: PromptVersion, actor: Actor) -> Prompt
     if version.status not in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED):
         raise InvalidInput(f"v{version.number} is {version.get_status_display().lower()}; only drafts can be submitted.", code="invalid_state")
     version.status = VersionStatus.IN_REVIEW
-    version._change_reason = f"submitted for review by {actor.name}"
+    set_change_reason(version, f"submitted for review by {actor.name}")
     version.save()
     transaction.on_commit(partial(signals.version_submitted.send, sender=PromptVersion, version=version))
     return version
@@ -569,7 +572,7 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
             status = VersionStatus.APPROVED
     if status != version.status:
         version.status = status
-        version._change_reason = f"{review.get_decision_display().lower()} by {actor.name}"
+        set_change_reason(version, f"{review.get_decision_display().lower()} by {actor.name}")
         version.save()
     if decision != ReviewDecision.COMMENT:
         event_emit("review.decided", version.prompt, review, actor, review.comment)
@@ -585,7 +588,7 @@ def prompt_retire(*, name: str, actor: Actor, reason: str) -> Prompt:
     if prompt.is_retired:
         raise InvalidInput(f"'{name}' is already retired.", code="invalid_state")
     prompt.retired_at = timezone.now()
-    prompt._change_reason = f"retired: {reason}"
+    set_change_reason(prompt, f"retired: {reason}")
     prompt.save()
     _on_commit_changed(name)
     event_emit("prompt.retired", prompt, prompt, actor, reason)
@@ -600,7 +603,7 @@ def prompt_restore(*, name: str, actor: Actor, reason: str) -> Prompt:
     if not prompt.is_retired:
         raise InvalidInput(f"'{name}' is not retired.", code="invalid_state")
     prompt.retired_at = None
-    prompt._change_reason = f"restored: {reason}"
+    set_change_reason(prompt, f"restored: {reason}")
     prompt.save()
     _on_commit_changed(name)
     event_emit("prompt.restored", prompt, prompt, actor, reason)

@@ -53,7 +53,7 @@ class MonitorState(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
-class MonitorQuerySet(models.QuerySet):
+class MonitorQuerySet(models.QuerySet["Monitor"]):
     def of_labels(self) -> MonitorQuerySet:
         """Monitors configured for a label itself, not the ones they keep for canaries."""
         return self.filter(experiment__isnull=True)
@@ -245,7 +245,7 @@ class CheckAction(models.TextChoices):
     PAGED = "paged", "Paged a human"
 
 
-class CheckQuerySet(models.QuerySet):
+class CheckQuerySet(models.QuerySet["MonitorCheck"]):
     def latest_per_monitor(self, monitor_ids: list[int]) -> dict[int, MonitorCheck]:
         """{monitor id: its latest check}, in one query (each monitor's newest row, off the index)."""
         newest = MonitorCheck.objects.filter(monitor=models.OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
@@ -282,7 +282,7 @@ class MonitorCheck(models.Model):
         }
 
 
-class IncidentQuerySet(models.QuerySet):
+class IncidentQuerySet(models.QuerySet["RollbackIncident"]):
     def unacknowledged(self) -> IncidentQuerySet:
         return self.filter(acknowledged_at__isnull=True)
 

@@ -25,6 +25,8 @@ back to the control; the label itself does not move.
 
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -93,6 +95,7 @@ def subject_of(monitor: Monitor) -> Subject | None:
     """The label's current version (None while it points at none), or the canary's treatment."""
     if monitor.is_canary:
         canary = monitor.experiment
+        assert canary is not None and canary.started_at is not None, "a canary monitor watches a started experiment"
         return Subject(canary.treatment_version, canary.started_at, baseline_version=canary.control_version, concurrent=True)
     label = Label.objects.select_related("version").filter(prompt=monitor.prompt, name=monitor.label).first()
     if label is None:
@@ -108,7 +111,7 @@ class Judgement:
     activation: LabelMove | None
     outcome: str
     summary: str
-    evidence: dict
+    evidence: dict[str, Any]
 
 
 def judge(monitor: Monitor, now: datetime) -> Judgement:
@@ -173,11 +176,12 @@ def hold_reason(monitor: Monitor, judgement: Judgement, now: datetime) -> str | 
     """
     if monitor.is_canary:
         return None
-    activation = judgement.activation
+    activation, version = judgement.activation, judgement.version
+    assert version is not None, "only a judged version trips"
     if activation is not None and activation.via == MoveVia.AUTO_ROLLBACK:
-        return f"v{judgement.version.number} was itself restored by an automatic rollback; rolling back further is a human's decision"
-    if activation is not None and monitor.incidents.filter(from_version=judgement.version, move__isnull=False, created_at__lt=activation.created_at).exists():
-        return f"{activation.actor_name} re-activated v{judgement.version.number} after the monitor rolled it back; that decision stands"
+        return f"v{version.number} was itself restored by an automatic rollback; rolling back further is a human's decision"
+    if activation is not None and monitor.incidents.filter(from_version=version, move__isnull=False, created_at__lt=activation.created_at).exists():
+        return f"{activation.actor_name} re-activated v{version.number} after the monitor rolled it back; that decision stands"
     if monitor.in_cooldown(now):
         return f"the monitor rolled back {monitor.prompt.name} less than {monitor.cooldown_minutes} minutes ago (cooldown)"
     return None
@@ -185,6 +189,8 @@ def hold_reason(monitor: Monitor, judgement: Judgement, now: datetime) -> str | 
 
 def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: datetime) -> None:
     """Roll back, or say why not, and alert. Runs inside the check's transaction."""
+    version = judgement.version
+    assert version is not None, "only a judged version trips"
     held = hold_reason(monitor, judgement, now)
     if held:
         check.action = CheckAction.ROLLBACK_HELD
@@ -192,19 +198,19 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         alerts.raise_alert(
             AlertKind.ROLLBACK_HELD,
             Severity.CRITICAL,
-            f"{monitor.prompt.name}: v{judgement.version.number} is failing; not rolled back automatically",
+            f"{monitor.prompt.name}: v{version.number} is failing; not rolled back automatically",
             f"Not rolled back because {held}.\n\n{judgement.summary}",
             monitor=monitor,
         )
         return
     reason = rollback_reason(monitor, judgement, monitor.failure_streak)
     try:
-        if monitor.is_canary:
-            canary_conclude(monitor.experiment_id, judgement.version, reason)
+        if monitor.experiment_id is not None:  # a canary's monitor
+            canary_conclude(monitor.experiment_id, version, reason)
             move = None
         else:
             move = rollback(
-                name=monitor.prompt.name, label=monitor.label, actor=AUTOMATIC, reason=reason, expected_current=judgement.version.number
+                name=monitor.prompt.name, label=monitor.label, actor=AUTOMATIC, reason=reason, expected_current=version.number
             )
     except Conflict as exc:
         # Someone (a human, another check) moved the label after we judged it: handled.
@@ -216,13 +222,13 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         monitor.state = MonitorState.NEEDS_HUMAN
         check.save()
         incident = RollbackIncident.objects.create(
-            monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, experiment_id=monitor.experiment_id,
+            monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=version, experiment_id=monitor.experiment_id,
             reason=reason, error=exc.message,
         )  # fmt: skip
         alerts.raise_alert(
             AlertKind.ROLLBACK_FAILED,
             Severity.CRITICAL,
-            f"{monitor.prompt.name}: automatic rollback of {'canary ' if monitor.is_canary else ''}v{judgement.version.number} FAILED",
+            f"{monitor.prompt.name}: automatic rollback of {'canary ' if monitor.is_canary else ''}v{version.number} FAILED",
             f"{exc.message}\n\n{reason}",
             monitor=monitor,
             incident=incident,
@@ -231,7 +237,7 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
     check.action = CheckAction.ROLLED_BACK
     check.save()
     incident = RollbackIncident.objects.create(
-        monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=judgement.version, move=move,
+        monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=version, move=move,
         experiment_id=monitor.experiment_id, reason=reason,
     )  # fmt: skip
     monitor.state = MonitorState.ROLLED_BACK
@@ -241,7 +247,7 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
     else:
         monitor.watched_version = move.to_version
         kind = AlertKind.ROLLBACK
-        title = f"{monitor.prompt.name}: production rolled back from v{judgement.version.number} to v{move.to_version.number}"
+        title = f"{monitor.prompt.name}: production rolled back from v{version.number} to v{move.to_version.number}"
     alerts.raise_alert(kind, Severity.WARNING, title, reason, monitor=monitor, incident=incident)
 
 
@@ -258,7 +264,7 @@ def canary_conclude(experiment_id: int, version: PromptVersion, reason: str) -> 
     experiment_conclude(experiment_id=experiment_id, actor=AUTOMATIC, reason=reason)
 
 
-_STATE_AFTER = {
+_STATE_AFTER: dict[str, MonitorState] = {
     Outcome.SUCCESSFUL: MonitorState.HEALTHY,
     Outcome.FAILED: MonitorState.FAILING,
     Outcome.INCONCLUSIVE: MonitorState.WAITING,
@@ -283,7 +289,7 @@ def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck |
     now = now or timezone.now()
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update(of=("self",), no_key=True).select_related("prompt").get(pk=monitor_id)
-        if monitor.is_canary:
+        if monitor.experiment_id is not None:  # a canary's monitor
             # read once the lock is held: a check that waited for another one sees the canary it concluded
             monitor.experiment = Experiment.objects.select_related("control_version", "treatment_version").get(pk=monitor.experiment_id)
             if monitor.experiment.state != ExperimentState.RUNNING:

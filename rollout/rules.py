@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from experiments.stats import Aggregate, welch_worse_than
 from rollout.models import Outcome
@@ -22,7 +22,7 @@ class RuleResult:
     rule: str
     outcome: str
     message: str
-    evidence: dict = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def floor_rule(current: Aggregate, *, threshold: float, min_samples: int, higher_is_better: bool) -> RuleResult:
@@ -40,7 +40,7 @@ def relative_rule(
     current: Aggregate, baseline: Aggregate | None, *, margin: float, alpha: float, min_samples: int, higher_is_better: bool
 ) -> RuleResult:
     """Fail when the one-sided Welch test says the current version is worse than the baseline by more than the margin."""
-    evidence: dict = {"n": current.n, "mean": current.mean if current.n else None, "margin": margin, "alpha": alpha, "min_samples": min_samples}
+    evidence: dict[str, Any] = {"n": current.n, "mean": current.mean if current.n else None, "margin": margin, "alpha": alpha, "min_samples": min_samples}
     if baseline is None:
         return RuleResult("relative", Outcome.INCONCLUSIVE, "relative: no earlier version to compare with", evidence)
     evidence.update(baseline_n=baseline.n, baseline_mean=baseline.mean if baseline.n else None)
@@ -99,8 +99,10 @@ def evaluate_rules(monitor: Monitor, floor_window: Aggregate, relative_window: A
     higher = monitor.spec.higher_is_better
     results = []
     if monitor.floor_enabled:
+        threshold = monitor.floor_threshold
+        assert threshold is not None, "an enabled floor has a threshold (Monitor.clean)"
         results.append(
-            floor_rule(floor_window, threshold=monitor.floor_threshold, min_samples=monitor.floor_min_samples, higher_is_better=higher)
+            floor_rule(floor_window, threshold=threshold, min_samples=monitor.floor_min_samples, higher_is_better=higher)
         )
     if monitor.relative_enabled:
         results.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from promptreg.history import set_change_reason
 from experiments.models import Experiment, ExperimentKind
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.models import PRODUCTION, Prompt, Scope
@@ -45,7 +46,7 @@ def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PR
             fields = {f: msgs for f, msgs in exc.message_dict.items()}
             first_field, messages = next(iter(fields.items()))
             raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}) from None
-        monitor._change_reason = f"configured by {actor.name}"
+        set_change_reason(monitor, f"configured by {actor.name}")
         monitor.save()
         canaries = Experiment.objects.running().filter(prompt=prompt, label=label, kind=ExperimentKind.CANARY)
         for experiment in canaries.select_related("treatment_version"):
@@ -59,6 +60,6 @@ def canary_watch(parent: Monitor, experiment: Experiment) -> Monitor:
         prompt_id=parent.prompt_id, label=parent.label, parent=parent, experiment=experiment, watched_version=experiment.treatment_version
     )
     canary.configure({f: getattr(parent, f) for f in CONFIG_FIELDS})
-    canary._change_reason = f"rules of the {parent.label} monitor"
+    set_change_reason(canary, f"rules of the {parent.label} monitor")
     canary.save()
     return canary

@@ -39,7 +39,8 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, TypeVar, cast
 
 import redis
 from django.conf import settings
@@ -76,7 +77,7 @@ class Entry:
     status: int
     etag: str
     body: bytes
-    experiment: dict | None = None
+    experiment: dict[str, Any] | None = None
 
     def pack(self, generation: bytes) -> bytes:
         block = json.dumps(self.experiment, separators=(",", ":")).encode() if self.experiment else b""
@@ -96,8 +97,8 @@ class Entry:
 
 # --- A/B seam (filled in by the experiments code) ----------------------------
 
-ExperimentResolve = Callable[[Prompt, str, PromptVersion], "dict | None"]
-ExperimentAssign = Callable[[dict, "str | None"], "tuple[str, bytes]"]
+ExperimentResolve = Callable[[Prompt, str, PromptVersion], "dict[str, Any] | None"]
+ExperimentAssign = Callable[[dict[str, Any], "str | None"], "tuple[str, bytes]"]
 _experiment_resolve: ExperimentResolve | None = None
 _experiment_assign: ExperimentAssign | None = None
 
@@ -113,7 +114,7 @@ def set_experiment_router(resolve: ExperimentResolve, assign: ExperimentAssign) 
 # --- Building responses ---------------------------------------------------------
 
 
-def payload(version: PromptVersion, label: str | None, experiment: dict | None = None) -> dict[str, Any]:
+def payload(version: PromptVersion, label: str | None, experiment: dict[str, Any] | None = None) -> dict[str, Any]:
     """The fetch response for a version (the public contract's fields first, then extras)."""
     prompt = version.prompt
     return {
@@ -155,6 +156,7 @@ def resolve(name: str, label: str | None, version: int | None) -> Entry:
         if found is None:
             return _error(404, "version_not_found", f"'{name}' has no version {version}.")
         return encode(payload(found, None))
+    assert label is not None, "a fetch names a label or a version"
     found = prompt.label_version(label)
     if found is None:
         hint = " (it has no versions yet)" if label == LATEST else ""
@@ -237,6 +239,7 @@ def recover(layer: hotcache.Listener) -> bool:
     try:
         faults = layer.faults
         r = client()
+        assert r is not None, "only a process with Redis has a listener to recover"
         try:
             run_id = r.info("server")["run_id"]
             if r.get(BOOT_KEY) != run_id.encode():
@@ -253,8 +256,8 @@ def recover(layer: hotcache.Listener) -> bool:
         _recovery_lock.release()
 
 
-def _batches(keys, size: int = 1000):
-    batch = []
+def _batches(keys: Iterable[bytes], size: int = 1000) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
     for key in keys:
         batch.append(key)
         if len(batch) == size:
@@ -270,13 +273,15 @@ _local = threading.local()
 def _mget(r: redis.Redis, *keys: str) -> list[bytes | None]:
     """MGET on a connection of this thread's own: the hot path skips the pool's locking and
     redis-py's per-command wrappers (a third of a warm fetch's CPU). Holds no data."""
+    connection: Any  # redis-py's Connection; its replies are untyped
     owner, connection = getattr(_local, "connection", (None, None))
     if owner is not r:
         connection = r.connection_pool.make_connection()
         _local.connection = (r, connection)
     try:
         connection.send_command("MGET", *keys)
-        return connection.read_response()
+        values: list[bytes | None] = connection.read_response()
+        return values
     except BaseException:
         connection.disconnect()
         _local.connection = (None, None)
@@ -350,7 +355,7 @@ def _first_generation(r: redis.Redis, gen_k: str) -> bytes | None:
     token = secrets.token_hex(8).encode()
     if r.set(gen_k, token, nx=True):
         return token
-    return r.get(gen_k)
+    return cast("bytes | None", r.get(gen_k))  # the client does not decode responses
 
 
 def cache_verdict(r: redis.Redis, key_k: str, verdict: bytes) -> bool:
@@ -432,7 +437,10 @@ def _new_verdict(secret_hash: str, r: redis.Redis | None = None, *, patient: boo
         return False
 
 
-def _owe_and_land(model, field: str, value: str, land: Callable[..., bool]) -> None:
+_Pending = TypeVar("_Pending", PendingInvalidation, PendingKeyVerdict)
+
+
+def _owe_and_land(model: type[_Pending], field: str, value: str, land: Callable[..., bool]) -> None:
     if client() is None:
         return
     since = timezone.now()
@@ -469,18 +477,18 @@ def invalidations_retry(r: redis.Redis | None = None) -> bool:
 
 
 @receiver(serving_changed)
-def _on_serving_changed(sender, prompt_name: str, **kwargs) -> None:
+def _on_serving_changed(sender: object, prompt_name: str, **kwargs: object) -> None:
     invalidate_prompt(prompt_name)
 
 
 @receiver(post_save, sender=ApiKey)
 @receiver(post_delete, sender=ApiKey)
-def _on_api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
+def _on_api_key_changed(sender: type[ApiKey], instance: ApiKey, **kwargs: object) -> None:
     transaction.on_commit(partial(remember_api_key, instance.secret_hash))
 
 
 @receiver(setting_changed)
-def _on_setting_changed(setting: str, **kwargs) -> None:
+def _on_setting_changed(setting: str, **kwargs: object) -> None:
     global _client, _redis_down_until
     if setting in ("REDIS_URL", "REDIS_CHANNEL_PREFIX", "SERVING_LOCAL_ENTRIES"):
         _client, _redis_down_until = None, 0.0

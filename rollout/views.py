@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from promptreg.history import set_change_reason
 from promptreg.exceptions import RegistryError
 from promptreg.models import MoveVia, Prompt
 from promptreg.permissions import can_admin, can_deploy
@@ -96,7 +97,7 @@ def channels(request):
     form = AlertChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         channel = form.save(commit=False)
-        channel._change_reason = f"added by {request.user.get_username()}"
+        set_change_reason(channel, f"added by {request.user.get_username()}")
         channel.save()
         messages.success(request, f"Alert channel {channel.name} added.")
         return redirect("rollout:channels")
@@ -109,7 +110,7 @@ def channels(request):
 def channel_delete(request, pk: int):
     _require(can_admin(request.user))
     channel = get_object_or_404(AlertChannel, pk=pk)
-    channel._change_reason = f"removed by {request.user.get_username()}"
+    set_change_reason(channel, f"removed by {request.user.get_username()}")
     channel.delete()
     messages.success(request, f"Alert channel {channel.name} removed.")
     return redirect("rollout:channels")

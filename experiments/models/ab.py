@@ -94,7 +94,7 @@ LOCKED_FIELDS = (
 )
 
 
-class ExperimentQuerySet(models.QuerySet):
+class ExperimentQuerySet(models.QuerySet["Experiment"]):
     def running(self) -> ExperimentQuerySet:
         return self.filter(state=ExperimentState.RUNNING)
 
