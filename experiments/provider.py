@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from promptreg.history import set_change_reason
 from experiments.llm import LLMClient, LLMConfig, ProviderError, provider_effective
 from experiments.models import ProviderSettings, encrypt_secret
 from promptreg.exceptions import InvalidInput
@@ -44,7 +45,7 @@ def provider_update(*, actor: Actor, base_url: str, model: str = "", api_key: st
         stored.api_key_encrypted, stored.key_for_url = "", ""
     stored.base_url, stored.model = base_url, (model or "").strip()
     stored.updated_by, stored.updated_at = actor.user, timezone.now()
-    stored._change_reason = f"set by {actor.name}" + ("; key dropped: the base URL changed" if dropped else "")
+    set_change_reason(stored, f"set by {actor.name}" + ("; key dropped: the base URL changed" if dropped else ""))
     stored.save()
     return stored, dropped
 

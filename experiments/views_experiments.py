@@ -3,6 +3,9 @@ sample size), the analysis page with its Plotly charts, and the actions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -29,7 +32,7 @@ from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
 from promptreg.gates import missing_gates
 from promptreg.models import MoveVia, Prompt
 from promptreg.services import Actor
-from promptreg.views.common import done_or_error
+from promptreg.views.common import HtmxHttpRequest, done_or_error
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -46,10 +49,10 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
     experiments = Experiment.objects.select_related("prompt", "control_version", "treatment_version").annotate(
         last_decision=Subquery(last_decision)
     )[:200]
-    experiments = list(experiments)
-    for experiment in experiments:
+    rows: list[Any] = list(experiments)  # each gains `last_verdict`, the label of its last decision
+    for experiment in rows:
         experiment.last_verdict = verdict.DECISION_LABELS.get(experiment.last_decision, experiment.last_decision)
-    return render(request, "experiments/ab/list.html", {"experiments": experiments, "can_deploy": permissions.can_deploy(request.user)})
+    return render(request, "experiments/ab/list.html", {"experiments": rows, "can_deploy": permissions.can_deploy(request.user)})
 
 
 def _plan(experiment: Experiment) -> dict:
@@ -97,7 +100,7 @@ def _analysis_context(experiment: Experiment) -> dict:
 
 @login_required
 @vary_on_headers("HX-Request")
-def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def experiment_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     experiment = _get(pk)
     context = _analysis_context(experiment)
     if request.htmx:
@@ -116,7 +119,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def experiment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+def experiment_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Recompute and store the analysis now (the dashboard's refresh button): a write, so Deployers only
     (beat refreshes every running experiment anyway)."""
     if not permissions.can_deploy(request.user):
@@ -128,7 +131,7 @@ def experiment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[pk]))
 
 
-ACTIONS = {
+ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
     "start": (services.experiment_start, "Started: sessions are now routed to the treatment."),
     "stop": (services.experiment_stop, "Stopped: every session gets the control from the next fetch on."),
     "ship": (services.experiment_ship, "Shipped: the label now serves the treatment."),
@@ -137,7 +140,7 @@ ACTIONS = {
 CONFIRMED = ("start", "ship")  # they change what most sessions get: a dialog states how much first
 
 
-def _confirm(request: HttpRequest, experiment: Experiment, action: str) -> HttpResponse:
+def _confirm(request: HtmxHttpRequest, experiment: Experiment, action: str) -> HttpResponse:
     """The confirmation of Start or Ship: the traffic share it sets, the verdict (ship), and any breaking-variable
     warning (the treatment needs other variables than the control). A dialog body for htmx, a page without JS."""
     context = {
@@ -169,7 +172,7 @@ def _analysis_headline(experiment: Experiment, analysis: dict | None = None) -> 
 
 
 @login_required
-def experiment_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def experiment_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     """GET: the confirmation of Start or Ship. POST: the action, through the same service as the API."""
     if action not in ACTIONS:
         raise Http404
@@ -223,7 +226,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     if not permissions.can_deploy(request.user):
         raise PermissionDenied
     if request.method != "POST":
-        initial = {k: v for k, v in request.GET.items() if k in ExperimentForm.base_fields}
+        initial: dict[str, Any] = {k: v for k, v in request.GET.items() if k in ExperimentForm.base_fields}
         if initial.get("kind") == ExperimentKind.CANARY:
             initial.setdefault("traffic_fraction", services.DEFAULT_CANARY_FRACTION)
         form = ExperimentForm(initial=initial)

@@ -191,6 +191,7 @@ class VersionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None, "Form.clean returns the cleaned data"
         kind = data.get("kind")
         if kind == PromptKind.TEXT:
             body: Any = normalize_newlines(data.get("text", ""))
@@ -283,7 +284,9 @@ class LabelMoveForm(forms.Form):
 
     def __init__(self, *args: Any, numbers: list[int], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["version"].choices = [(n, f"v{n}") for n in numbers]
+        field = self.fields["version"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [(n, f"v{n}") for n in numbers]
 
     def clean_label(self) -> str:
         return self.cleaned_data["label"].strip().lower()

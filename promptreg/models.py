@@ -7,7 +7,7 @@ import hmac
 import json
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,6 +17,9 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from promptreg.templating import Compiled, Template, normalize_newlines
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)*$")
 LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -108,7 +111,7 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
     def matching(self, *, search: str = "", tag: str = "", kind: str = "", prompt_type: str = "", label: str = "") -> PromptQuerySet:
         """Prompts a catalogue search asks for: name or description containing `search`, with `tag`, whose
         newest version is of `kind` (text/chat), of `prompt_type`, with a `label`; empty values do not filter."""
-        found = self
+        found: PromptQuerySet = self
         if search:
             found = found.filter(models.Q(name__icontains=search) | models.Q(description__icontains=search))
         if tag:
@@ -118,7 +121,7 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
         if label:
             found = found.filter(labels__name=label)
         if kind:
-            found = found.with_catalogue_fields().filter(newest_kind=kind)
+            found = found.with_catalogue_fields().filter(models.Q(newest_kind=kind))  # an annotation: the stubs cannot see it
         return found.distinct()
 
     def with_catalogue_fields(self) -> PromptQuerySet:
@@ -259,12 +262,13 @@ class PromptVersion(models.Model):
 
     @property
     def author_name(self) -> str:
-        if self.created_by_id and self.created_by_key_id:
-            return f"{self.created_by.get_username()} (API key {self.created_by_key.name})"
-        if self.created_by_id:
-            return self.created_by.get_username()
-        if self.created_by_key_id:
-            return f"API key {self.created_by_key.name}"
+        user, key = self.created_by, self.created_by_key  # None without a query when unset
+        if user is not None and key is not None:
+            return f"{user.get_username()} (API key {key.name})"
+        if user is not None:
+            return user.get_username()
+        if key is not None:
+            return f"API key {key.name}"
         return "system"
 
     @property
@@ -297,15 +301,23 @@ class Label(models.Model):
         return f"{self.prompt.name}@{self.name} → v{self.version.number}"
 
 
+class _HasActor(Protocol):
+    @property
+    def actor(self) -> AbstractBaseUser | None: ...
+    @property
+    def api_key(self) -> ApiKey | None: ...
+
+
 class ActorNamed:
     """For records with an `actor` (a user) and an `api_key`: who did it, as people read it."""
 
     @property
-    def actor_name(self) -> str:
-        if self.actor_id:
-            return self.actor.get_username()
-        if self.api_key_id:
-            return f"API key {self.api_key.name}"
+    def actor_name(self: _HasActor) -> str:
+        user, key = self.actor, self.api_key  # None without a query when unset
+        if user is not None:
+            return user.get_username()
+        if key is not None:
+            return f"API key {key.name}"
         return "promptreg"
 
 
@@ -339,7 +351,7 @@ class LabelMove(ActorNamed, models.Model):
         indexes = [models.Index(fields=["prompt", "label", "id"])]
 
     def __str__(self) -> str:
-        src = f"v{self.from_version.number}" if self.from_version_id else "nothing"
+        src = f"v{self.from_version.number}" if self.from_version is not None else "nothing"
         return f"{self.prompt.name}@{self.label}: {src} → v{self.to_version.number}"
 
 

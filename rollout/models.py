@@ -199,8 +199,8 @@ class Monitor(models.Model):
 
     def to_dict(self, checks: int = 10) -> dict:
         canary = None
-        if self.is_canary:
-            e = self.experiment
+        e = self.experiment  # set exactly for a canary's monitor
+        if e is not None:
             canary = {
                 "experiment": e.pk,
                 "state": e.state,
@@ -214,7 +214,7 @@ class Monitor(models.Model):
             "canary": canary,
             **self.config_dict(),
             "state": self.state,
-            "watched_version": self.watched_version.number if self.watched_version_id else None,
+            "watched_version": self.watched_version.number if self.watched_version is not None else None,
             "failure_streak": self.failure_streak,
             "inconclusive_streak": self.inconclusive_streak,
             "last_checked_at": self.last_checked_at.isoformat() if self.last_checked_at else None,
@@ -274,7 +274,7 @@ class MonitorCheck(models.Model):
         return {
             "id": self.id,
             "at": self.created_at.isoformat(),
-            "version": self.version.number if self.version_id else None,
+            "version": self.version.number if self.version is not None else None,
             "outcome": self.outcome,
             "action": self.action,
             "summary": self.summary,
@@ -334,9 +334,11 @@ class RollbackIncident(models.Model):
         if self.experiment_id:
             what = f"{self.prompt.name}: canary of v{self.from_version.number} (canary #{self.experiment_id})"
             if self.succeeded:
+                assert self.experiment is not None
                 return f"{what} rolled back automatically; all traffic on v{self.experiment.control_version.number}"
             return f"{what}: automatic rollback FAILED — {self.error}"
         if self.succeeded:
+            assert self.move is not None, "a production rollback that succeeded moved the label"
             return f"{self.prompt.name}: production rolled back automatically from v{self.from_version.number} to v{self.move.to_version.number}"
         return f"{self.prompt.name}: automatic rollback from v{self.from_version.number} FAILED — {self.error}"
 
@@ -376,7 +378,7 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
-SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+SEVERITY_RANK: dict[str, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class AlertChannel(models.Model):
@@ -523,9 +525,10 @@ class WebhookSubscription(models.Model):
 
     @property
     def creator(self) -> str:
-        if self.created_by_id:
-            return self.created_by.get_username()
-        return f"API key {self.created_by_key.name}" if self.created_by_key_id else "promptreg"
+        user, key = self.created_by, self.created_by_key  # None without a query when unset
+        if user is not None:
+            return user.get_username()
+        return f"API key {key.name}" if key is not None else "promptreg"
 
     def to_dict(self) -> dict:
         return {

@@ -20,7 +20,7 @@ MAX_SESSION_ID = 256
 
 def fetch_prompt(request: HttpRequest, name: str) -> HttpResponse:
     if request.method != "GET":
-        response = error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+        response: HttpResponse = error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
         response["Allow"] = "GET"
         return response
     scheme, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
@@ -31,15 +31,16 @@ def fetch_prompt(request: HttpRequest, name: str) -> HttpResponse:
 
     if request.META.get("QUERY_STRING"):
         query = request.GET
-        label, version, session_id = query.get("label"), query.get("version"), query.get("session_id")
+        label, asked_version, session_id = query.get("label"), query.get("version"), query.get("session_id")
     else:  # the common case: production, no parsing to do
-        label = version = session_id = None
-    if version is not None:
+        label = asked_version = session_id = None
+    version: int | None = None
+    if asked_version is not None:
         if label is not None:
             return error_response(400, "label_and_version", "Ask for a label or a version, not both.")
-        if not version.isdigit() or int(version) < 1:
-            return error_response(400, "invalid", f"version: must be a whole number ≥ 1, not {version!r}.")
-        version = int(version)
+        if not asked_version.isdigit() or int(asked_version) < 1:
+            return error_response(400, "invalid", f"version: must be a whole number ≥ 1, not {asked_version!r}.")
+        version = int(asked_version)
     else:
         label = label or PRODUCTION
         if label != LATEST and not LABEL_RE.match(label):
@@ -52,6 +53,7 @@ def fetch_prompt(request: HttpRequest, name: str) -> HttpResponse:
         return error_response(401, "invalid_key", "The API key is invalid or revoked.")
     if verdict[:1] == serving.NO_READ:
         return error_response(403, "insufficient_scope", "This API key lacks the 'read' scope.")
+    assert entry is not None, "a key that may read gets an entry"
     if entry.status != 200:
         return HttpResponse(entry.body, content_type="application/json", status=entry.status)
     etag, body = entry.for_session(session_id)

@@ -36,6 +36,7 @@ from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 
+from promptreg.history import set_change_reason
 from experiments.api_experiments import experiment_json
 from promptreg import broker, signals
 from promptreg.exceptions import InvalidInput, NotFound
@@ -125,7 +126,7 @@ def webhook_subscribe(*, url: str, events: Any, prompts: Any, secret: str, actor
     actor.require(Scope.ADMIN, "Managing webhooks")
     url, events, prompts = _clean(url, events, prompts, secret)
     subscription = WebhookSubscription(url=url, events=events, prompts=prompts, secret=secret, created_by=actor.user, created_by_key=actor.api_key)
-    subscription._change_reason = f"added by {actor.name}"
+    set_change_reason(subscription, f"added by {actor.name}")
     subscription.save()
     return subscription
 
@@ -144,7 +145,7 @@ def webhook_remove(*, subscription_id: int, actor: Actor) -> WebhookSubscription
     actor.require(Scope.ADMIN, "Managing webhooks")
     subscription = _get(subscription_id)
     subscription.removed_at, subscription.secret = timezone.now(), ""
-    subscription._change_reason = f"removed by {actor.name}"
+    set_change_reason(subscription, f"removed by {actor.name}")
     subscription.save()
     subscription.deliveries.filter(status=DeliveryStatus.PENDING).update(status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=REMOVED)
     return subscription

@@ -6,10 +6,17 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django_htmx.middleware import HtmxDetails
 
 from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.models import MoveVia, Prompt, PromptVersion
 from promptreg.services import Actor
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as views see it: django-htmx's middleware (on every request) sets `request.htmx`."""
+
+    htmx: HtmxDetails
 
 
 def actor(request: HttpRequest) -> Actor:
