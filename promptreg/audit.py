@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from promptreg.models import LabelMove, PolicyChange, Prompt, PromptVersion, Review, ReviewDecision
+from promptreg.models import LabelMove, PolicyChange, Prompt, PromptVersion, Review, ReviewDecision, VersionStatus
 
 KINDS = {
     "version": "New versions and status changes",
@@ -41,6 +41,19 @@ class Event:
     url: str = ""
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)
     is_rollback: bool = False
+    actor_first: bool = False  # the title is what `who` did: the entry reads "rita requested changes on v7"
+
+    @property
+    def sentence(self) -> str:
+        """The entry as a sentence: "rita requested changes on v7", "dave rolled back production from v7 to v5"."""
+        if not self.actor_first:
+            return self.title
+        return f"{self.who.split(' (')[0]} {self.title[:1].lower()}{self.title[1:]}"
+
+    @property
+    def how(self) -> str:
+        """How the actor acted, when `who` says it ("dave (dashboard button)" → "dashboard button")."""
+        return self.who.partition(" (")[2].rstrip(")")
 
 
 @dataclass
@@ -123,12 +136,15 @@ def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     rows = qs.select_related("prompt", "from_version", "to_version", "actor", "api_key")[:limit]
     events = []
     for m in rows:
-        src = f"v{m.from_version.number}" if m.from_version_id else "nothing"
-        verb = "Rolled back" if m.is_rollback else ("Activated (gate override)" if m.is_override else "Activated")
-        title = f"{verb} {m.label}: {src} → v{m.to_version.number}"
-        if m.bypassed_gates:
-            title += " · bypassed: " + "; ".join(m.bypassed_gates)
-        events.append(Event("deploy", f"move-{m.pk}", m.created_at, f"{m.actor_name} ({m.get_via_display().lower()})", m.prompt.name, title, m.reason, _version_url(m.prompt.name, m.to_version.number), is_rollback=m.is_rollback))
+        to = f"v{m.to_version.number}"
+        if m.is_rollback:
+            title = f"Rolled back {m.label} from v{m.from_version.number} to {to}"
+        else:
+            title = f"Activated {to} in {m.label}" + (f" (was v{m.from_version.number})" if m.from_version_id else " (its first version there)")
+        if m.is_override:
+            title += ", overriding the gates" + (": " + "; ".join(m.bypassed_gates) if m.bypassed_gates else "")
+        events.append(Event("deploy", f"move-{m.pk}", m.created_at, f"{m.actor_name} ({m.get_via_display().lower()})", m.prompt.name, title, m.reason,
+                            _version_url(m.prompt.name, m.to_version.number), is_rollback=m.is_rollback, actor_first=True))  # fmt: skip
     return qs.count(), events
 
 
@@ -148,14 +164,32 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
         name = r.prompt.name
         if r.history_type == "+":
             who = r.created_by.get_username() if r.created_by_id else (f"API key {r.created_by_key.name}" if r.created_by_key_id else "promptreg")
-            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"Published v{r.number}", r.commit_message, _version_url(name, r.number)))
+            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"Published v{r.number}", r.commit_message, _version_url(name, r.number), actor_first=True))
         else:
             who = r.history_user.get_username() if r.history_user_id else "promptreg"
             changed = changes.get(r.history_id, [])
             retagged = [c for c in changed if c[0] == "tags"]
-            title = f"Tagged v{r.number}" if retagged and len(retagged) == len(changed) else f"v{r.number} is now {r.get_status_display().lower()}"
-            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, title, r.history_change_reason or "", _version_url(name, r.number), changed))
+            if retagged and len(retagged) == len(changed):
+                title, actor_first = f"Tagged v{r.number}", True
+            else:
+                title, actor_first = _status_sentence(r.number, r.status)
+                changed = [c for c in changed if c[0] != "status"]  # the sentence says it
+            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, title, r.history_change_reason or "",
+                                _version_url(name, r.number), changed, actor_first=actor_first))  # fmt: skip
     return qs.count(), events
+
+
+def _status_sentence(number: int, status: str) -> tuple[str, bool]:
+    """A version's status change in words, and whether it is something its actor did (submitting) or a consequence
+    (a review's approval: the review itself is its own entry)."""
+    if status == VersionStatus.IN_REVIEW:
+        return f"Submitted v{number} for review", True
+    words = {
+        VersionStatus.APPROVED: f"v{number} is approved: it may be activated",
+        VersionStatus.CHANGES_REQUESTED: f"v{number} went back to its author for changes",
+        VersionStatus.DRAFT: f"v{number} is a draft again",
+    }
+    return words.get(status, f"v{number} is now {status}"), False
 
 
 def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
@@ -166,7 +200,8 @@ def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     for r in rows:
         name = r.version.prompt.name
         verb = {ReviewDecision.APPROVE: "Approved", ReviewDecision.REQUEST_CHANGES: "Requested changes on"}.get(r.decision, "Commented on")
-        events.append(Event("review", f"review-{r.history_id}", r.history_date, r.reviewer.get_username(), name, f"{verb} v{r.version.number}", r.comment, _version_url(name, r.version.number)))
+        events.append(Event("review", f"review-{r.history_id}", r.history_date, r.reviewer.get_username(), name, f"{verb} v{r.version.number}", r.comment,
+                            _version_url(name, r.version.number), actor_first=True))  # fmt: skip
     return qs.count(), events
 
 
@@ -181,7 +216,7 @@ def _prompts(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
         who = author.get_username() if author else "promptreg"
         title = {"+": "Created the prompt", "~": "Changed the prompt", "-": "Deleted the prompt"}[r.history_type]
         url = reverse("promptreg:prompt-detail", args=[r.name])
-        events.append(Event("prompt", f"prompt-{r.history_id}", r.history_date, who, r.name, title, r.history_change_reason or "", url, changes.get(r.history_id, [])))
+        events.append(Event("prompt", f"prompt-{r.history_id}", r.history_date, who, r.name, title, r.history_change_reason or "", url, changes.get(r.history_id, []), actor_first=True))
     return qs.count(), events
 
 
@@ -197,7 +232,7 @@ def _policy(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
         name = c.prompt.name if c.prompt_id else f"every {c.prompt_type} prompt"
         url = reverse("promptreg:prompt-detail", args=[c.prompt.name]) if c.prompt_id else ""
         title = f"Changed the {c.get_area_display().lower()}: {c.before or '(none)'} → {c.after or '(none)'}"
-        events.append(Event("policy", f"policy-{c.pk}", c.created_at, f"{c.actor_name} ({c.via})", name, title, c.reason, url))
+        events.append(Event("policy", f"policy-{c.pk}", c.created_at, f"{c.actor_name} ({c.via})", name, title, c.reason, url, actor_first=True))
     return qs.count(), events
 
 

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
-from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, ReviewDecision
+from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion, Review, ReviewDecision
 from promptreg.services import Actor, label_move, review_submit, rollback, version_publish, version_submit_for_review
 
 DEMO_PROMPT = "customer-support-system"
@@ -57,6 +57,18 @@ def _account(username: str, role: str, password: str) -> User:
     return user
 
 
+def _backdate(version: PromptVersion, when) -> None:
+    """Move a version's records into the past, in the order they happened: published at `when`, then each status
+    change 20 minutes apart (submitted, approved), the review with the approval; it goes live 2 hours after `when`."""
+    PromptVersion.objects.filter(pk=version.pk).update(created_at=when)
+    records = PromptVersion.history.filter(id=version.pk).order_by("history_id").values_list("history_id", flat=True)
+    for step, history_id in enumerate(records):
+        PromptVersion.history.filter(history_id=history_id).update(history_date=when + timedelta(minutes=20 * step))
+    approved = when + timedelta(minutes=20 * (len(records) - 1))
+    Review.objects.filter(version=version).update(created_at=approved)
+    Review.history.filter(version_id=version.pk).update(history_date=approved)
+
+
 @transaction.atomic
 def seed_demo(password: str) -> bool:
     """Create the demo accounts and story; returns False if the demo prompt already exists."""
@@ -83,7 +95,7 @@ def seed_demo(password: str) -> bool:
         version_submit_for_review(version=version, actor=author)
         review_submit(version=version, actor=reviewer, decision=ReviewDecision.APPROVE, comment="Looks good.")
         when = now - timedelta(days=days_ago)
-        PromptVersion.objects.filter(pk=version.pk).update(created_at=when)
+        _backdate(version, when)
         if goes_live:
             move = label_move(name=DEMO_PROMPT, label=PRODUCTION, version=version.number, actor=deployer,
                               reason=f"Ship v{version.number}: {message}")
@@ -93,4 +105,5 @@ def seed_demo(password: str) -> bool:
     LabelMove.objects.filter(pk=move.pk).update(created_at=now - timedelta(days=5))
     Label.objects.filter(prompt__name=DEMO_PROMPT, name=PRODUCTION).update(updated_at=now - timedelta(days=5))
     Prompt.objects.filter(name=DEMO_PROMPT).update(created_at=now - timedelta(days=90))
+    Prompt.history.filter(name=DEMO_PROMPT).update(history_date=now - timedelta(days=90))
     return True

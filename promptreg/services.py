@@ -111,6 +111,11 @@ class Actor:
             return f"API key {self.api_key.name}"
         return "promptreg"
 
+    @property
+    def person(self) -> Any:
+        """The accountable person: the signed-in user, or the owner of the API key acting (None for the server)."""
+        return self.user if self.user is not None else (self.api_key.owner if self.api_key is not None else None)
+
     def record(self) -> dict[str, Any]:
         """Fields that say who did something, for the models that record it."""
         return {"actor": self.user, "api_key": self.api_key}
@@ -237,8 +242,15 @@ def version_tags_set(*, name: str, number: int, tags: list[str], actor: Actor) -
         version = _get_version(prompt, number)
         new = _tags(tags, "tags")
         set_change_reason(version, f"tags set by {actor.name}: {', '.join(t.name for t in new) or 'none'}")
+        _record_person(version, actor)
         version.tags.set(new)
     return version
+
+
+def _record_person(instance: Any, actor: Actor) -> None:
+    """Name the accountable person in the history record this save writes (the audit trail's "who"),
+    also when no request is behind the change (API keys: the key's owner)."""
+    instance._history_user = actor.person
 
 
 def validate_content(kind: str, body: Any, config: Any) -> Template:
@@ -540,6 +552,7 @@ def version_submit_for_review(*, version: PromptVersion, actor: Actor) -> Prompt
         raise InvalidInput(f"v{version.number} is {version.get_status_display().lower()}; only drafts can be submitted.", code="invalid_state")
     version.status = VersionStatus.IN_REVIEW
     set_change_reason(version, f"submitted for review by {actor.name}")
+    _record_person(version, actor)
     version.save()
     transaction.on_commit(partial(signals.version_submitted.send, sender=PromptVersion, version=version))
     return version
@@ -573,6 +586,7 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
     if status != version.status:
         version.status = status
         set_change_reason(version, f"{review.get_decision_display().lower()} by {actor.name}")
+        _record_person(version, actor)
         version.save()
     if decision != ReviewDecision.COMMENT:
         event_emit("review.decided", version.prompt, review, actor, review.comment)

@@ -119,8 +119,8 @@ def test_author_reviewer_deployer_app_server_rollback_audit(browser_page: Page, 
     # The audit trail tells the whole story.
     page.get_by_role("link", name="Audit trail").click()
     trail = page.locator(".events")
-    for text in ["Published v1", "Published v2", "Approved v1", "Approved v2", "Activated production: nothing → v1",
-                 "Activated production: v1 → v2", "Rolled back production: v2 → v1", "customers confused by the new wording", "Warmer wording"]:
+    for text in ["alice published v1", "alice published v2", "rita approved v1", "rita approved v2", "dave activated v1 in production (its first version there)",
+                 "dave activated v2 in production (was v1)", "dave rolled back production from v2 to v1", "customers confused by the new wording", "Warmer wording"]:
         expect(trail).to_contain_text(text)
     assert Review.objects.filter(reviewer__username="rita", decision="approve").count() == 2
 

@@ -1,5 +1,6 @@
+from promptreg.audit import AuditFilter, audit_page
 from promptreg.demo import DEMO_PROMPT, seed_demo
-from promptreg.models import PRODUCTION, LabelMove, Prompt
+from promptreg.models import PRODUCTION, LabelMove, Prompt, PromptVersion, Review
 from promptreg.services import rollback_target
 
 
@@ -20,3 +21,19 @@ def test_demo_versions_carry_sample_values_for_the_preview(db):
     seed_demo("pw-for-demo-123")
     v5 = Prompt.objects.get(name=DEMO_PROMPT).versions.get(number=5)
     assert v5.compile(**v5.sample_values).prompt.startswith("You are the support assistant for Acme Outdoor.")
+
+
+def test_demo_history_is_in_order_published_submitted_approved_then_live(db):
+    seed_demo("pw-for-demo-123")
+    prompt = Prompt.objects.get(name=DEMO_PROMPT)
+    for move in LabelMove.objects.filter(prompt=prompt, is_rollback=False):
+        version = move.to_version
+        dates = list(PromptVersion.history.filter(id=version.pk).order_by("history_id").values_list("history_date", flat=True))
+        review = Review.history.get(version_id=version.pk).history_date
+        assert dates == sorted(dates) and dates[0] == version.created_at
+        assert dates[-1] <= review < move.created_at, f"v{version.number} approved after it went live"
+    events, _ = audit_page(AuditFilter(prompt=prompt), 1, size=200)
+    sentences = [e.sentence for e in events]
+    assert "rita approved v6" in sentences and "dave rolled back production from v6 to v5" in sentences
+    assert "alice submitted v6 for review" in sentences and "v6 is approved: it may be activated" in sentences
+    assert sentences.index("dave activated v6 in production (was v5)") < sentences.index("rita approved v6")  # newest first

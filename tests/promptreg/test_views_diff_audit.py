@@ -54,12 +54,14 @@ def test_audit_trail_shows_versions_reviews_moves_and_rollbacks(client, author, 
     story(author, reviewer, deployer)
     client.force_login(author)
     html = client.get(AUDIT).content.decode()
-    for text in ["Published v1", "Published v2", "friendlier", "Approved v2", "Activated production: nothing → v1", "launch",
-                 "Rolled back production: v2 → v1", "complaints went up", "v2 is now in review", "<code>status</code>"]:
+    for text in ["alice published v1", "alice published v2", "friendlier", "rita approved v2", "dave activated v1 in production (its first version there)",
+                 "launch", "dave rolled back production from v2 to v1", "complaints went up", "alice submitted v2 for review",
+                 "v2 is approved: it may be activated"]:
         assert text in html, text
-    assert html.index("Rolled back production") < html.index("Activated production: v1 → v2")  # newest first
+    assert "in_review" not in html and "<code>status</code>" not in html  # states in words, not raw values
+    assert html.index("dave rolled back production") < html.index("dave activated v2 in production (was v1)")  # newest first
     per_prompt = client.get(reverse("promptreg:prompt-audit", args=["support-system"])).content.decode()
-    assert "Rolled back production: v2 → v1" in per_prompt
+    assert "dave rolled back production from v2 to v1</a>:" in per_prompt and "(dashboard button)" in per_prompt
 
 
 def test_audit_shows_prompt_field_changes_with_tag_names(client, author, reviewer):
@@ -76,9 +78,9 @@ def test_audit_filters_by_kind_user_prompt_and_date(client, author, reviewer, de
     publish_as(author, name="other-system", commit_message="unrelated")
     client.force_login(author)
     deploys = client.get(AUDIT, {"kind": "deploy"}).content.decode()
-    assert "Rolled back" in deploys and "Published v1" not in deploys
+    assert "rolled back" in deploys and "published v1" not in deploys
     by_rita = client.get(AUDIT, {"user": "rita"}).content.decode()
-    assert "Approved v1" in by_rita and "Published v1" not in by_rita and "Activated" not in by_rita
+    assert "rita approved v1" in by_rita and "published v1" not in by_rita and "dave activated" not in by_rita
     per_prompt = client.get(reverse("promptreg:prompt-audit", args=["support-system"])).content.decode()
     assert "unrelated" not in per_prompt
     assert "No entries match" in client.get(AUDIT, {"until": "2000-01-01"}).content.decode()
@@ -101,5 +103,5 @@ def test_audit_pages_and_query_count_do_not_grow(client, author):
     page1 = client.get(AUDIT).content.decode()
     assert "Page 1 of 2" in page1 and "Older →" in page1
     page2 = client.get(AUDIT, {"page": 2}).content.decode()
-    assert "Page 2 of 2" in page2 and "Published v1<" in page2
+    assert "Page 2 of 2" in page2 and "alice published v1<" in page2
     assert 'id="version-' in page2  # every entry has an anchor to link to

@@ -220,8 +220,8 @@ def test_door_5_gate_dataset_scorers_and_review_policy_are_reviewer_actions(v1_l
         (PolicyArea.GATE_DATASET, "rita"), (PolicyArea.DATASET_SCORERS, "rita"), (PolicyArea.REVIEW_POLICY, "rita"),
     ]
     audit = client.get(f"/prompts/{NAME}/-/audit/", {"kind": "policy"}).content.decode()
-    assert "Changed the gate dataset: (none) (alpha 0.05) → strict (alpha 0.05)" in audit
-    assert "Changed the review policy: min_approvals=1 → min_approvals=2" in audit and "two pairs of eyes" in audit
+    assert "rita changed the gate dataset: (none) (alpha 0.05) → strict (alpha 0.05)" in audit
+    assert "rita changed the review policy: min_approvals=1 → min_approvals=2" in audit and "two pairs of eyes" in audit
 
 
 # 6 ------------------------------------------------------------------------------------------------
