@@ -149,7 +149,7 @@ def get_experiment(request: HttpRequest, experiment_id: int):
     ),
 )
 def start_experiment(request: HttpRequest, experiment_id: int, payload: StartIn | None = None):
-    payload = payload or StartIn()
+    payload = payload or StartIn(override=False)
     services.experiment_start(experiment_id=experiment_id, actor=api_actor(request), override=payload.override, reason=payload.reason)
     return experiment_json(_get(experiment_id))
 

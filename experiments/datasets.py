@@ -70,7 +70,8 @@ def validate_cases(rows: Any) -> list[CaseData]:
 
 
 def _collect(numbered: Iterable[tuple[int, Any]]) -> list[CaseData]:
-    cases, problems = [], []
+    cases: list[CaseData] = []
+    problems: list[tuple[int, str]] = []
     for line, row in numbered:
         if isinstance(row, str):  # already a reason (unparseable line)
             problems.append((line, row))
@@ -79,6 +80,7 @@ def _collect(numbered: Iterable[tuple[int, Any]]) -> list[CaseData]:
         if problem:
             problems.append((line, problem))
         else:
+            assert case is not None, "case_problem returns a case or a problem"
             cases.append(case)
     if len(cases) + len(problems) > MAX_CASES:
         problems.append((0, f"a dataset file holds at most {MAX_CASES:,} cases"))
@@ -115,7 +117,7 @@ def _jsonl_rows(text: str) -> Iterable[tuple[int, Any]]:
             continue
         try:
             yield line, json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             yield line, f"not valid JSON ({exc.msg} at column {exc.colno})"
 
 

@@ -162,6 +162,7 @@ def case_save(*, dataset: Dataset, actor: Actor, variables: Any, expected: str =
     if case is None:
         _add_cases(dataset, [data])
         case = dataset.cases.order_by("-position").first()
+        assert case is not None, "the case just added"
     else:
         case = Case.objects.get(pk=case.pk, dataset=dataset, removed_at__isnull=True)
         case.variables, case.expected, case.tags = data.variables, data.expected, data.tags
@@ -200,7 +201,7 @@ def prompt_set_dataset(*, prompt: Prompt, dataset: Dataset | None, actor: Actor,
         raise InvalidInput("alpha must be between 0 and 0.5.", code="invalid_alpha")
     prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     eval_settings, _ = PromptEvalSettings.objects.select_for_update().get_or_create(prompt=prompt)
-    before = (eval_settings.dataset.name if eval_settings.dataset_id else None, eval_settings.alpha)
+    before = (eval_settings.dataset.name if eval_settings.dataset is not None else None, eval_settings.alpha)
     eval_settings.dataset = dataset
     if alpha is not None:
         eval_settings.alpha = alpha

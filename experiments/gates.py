@@ -130,7 +130,7 @@ def eval_gate(version: PromptVersion, policy: ReviewPolicy, known: Comparison | 
     if baseline is None:
         return f"eval gate: production v{production.number} has no finished evaluation on '{dataset.name}' to compare with"
     reusable = known is not None and known.candidate.pk == run.pk and known.baseline.pk == baseline.pk
-    primary = (known if reusable else compare(run, baseline, prompt_alpha(version.prompt))).primary
+    primary = (known if known is not None and reusable else compare(run, baseline, prompt_alpha(version.prompt))).primary
     if primary["regressed"]:
         return (
             f"eval gate: {QUALITY_SCORE} regressed against production v{production.number} "

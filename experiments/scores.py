@@ -138,7 +138,7 @@ def _lookups(items: list[dict]) -> tuple[dict, dict]:
             "id", "prompt_id", "prompt__name", "number"
         )
     }
-    ids = {i.get("experiment") for i in items if isinstance(i.get("experiment"), int)}
+    ids = {i["experiment"] for i in items if isinstance(i.get("experiment"), int)}
     experiments = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)} if ids else {}
     return versions, experiments
 

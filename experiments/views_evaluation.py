@@ -242,7 +242,7 @@ def prompt_dataset(request, name: str):
     require(permissions.can_review(request.user))  # a policy change: Reviewers and Admins
     form = PromptDatasetForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Evaluation dataset: " + " ".join(form.errors["dataset"]))
+        messages.error(request, "Evaluation dataset: " + " ".join(str(e) for e in form.errors["dataset"]))
     elif _service(request, lambda: evaluation.prompt_set_dataset(prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request))):
         chosen = form.cleaned_data["dataset"]
         messages.success(request, f"Evaluation dataset of '{prompt.name}': {chosen.name if chosen else 'none'}.")

@@ -16,7 +16,7 @@ from experiments.models import ProviderSettings
 from experiments.provider import ProviderError, provider_test, provider_update
 from promptreg import permissions
 from promptreg.exceptions import RegistryError
-from promptreg.views.common import actor, require
+from promptreg.views.common import HtmxHttpRequest, actor, require
 
 
 class ProviderForm(forms.Form):
@@ -58,7 +58,7 @@ def provider_settings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def provider_check(request: HttpRequest) -> HttpResponse:
+def provider_check(request: HtmxHttpRequest) -> HttpResponse:
     """Test connection: one short call to the provider evaluations use now (a fragment for htmx)."""
     require(permissions.can_admin(request.user))
     try:

@@ -120,6 +120,7 @@ class ApiKeyForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        assert data is not None, "ModelForm.clean returns the cleaned data"
         if "scopes" in data:
             problem = ApiKey.issue_problem(scopes=data["scopes"], owner=data.get("owner"), gate_override=data.get("gate_override", False))
             if problem:

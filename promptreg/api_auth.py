@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.models import ApiKey, MoveVia
 from promptreg.services import Actor
+
+
+class ApiRequest(HttpRequest):
+    """A request that `ApiKeyAuth` let through: it carries the key."""
+
+    api_key: ApiKey
 
 
 class Unauthorized(RegistryError):
@@ -33,9 +41,9 @@ class ApiKeyAuth(HttpBearer):
             raise Unauthorized("The API key is invalid or revoked.", code="invalid_key")
         if not key.has_scope(self.scope):
             raise Forbidden(f"This API key lacks the '{self.scope}' scope.", code="insufficient_scope")
-        request.api_key = key
+        cast(ApiRequest, request).api_key = key
         return key
 
 
 def api_actor(request: HttpRequest) -> Actor:
-    return Actor(via=MoveVia.API, api_key=request.api_key)
+    return Actor(via=MoveVia.API, api_key=cast(ApiRequest, request).api_key)

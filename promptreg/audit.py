@@ -229,8 +229,8 @@ def _policy(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     rows = qs.select_related("prompt", "actor", "api_key")[:limit]
     events = []
     for c in rows:
-        name = c.prompt.name if c.prompt_id else f"every {c.prompt_type} prompt"
-        url = reverse("promptreg:prompt-detail", args=[c.prompt.name]) if c.prompt_id else ""
+        name = c.prompt.name if c.prompt is not None else f"every {c.prompt_type} prompt"
+        url = reverse("promptreg:prompt-detail", args=[c.prompt.name]) if c.prompt is not None else ""
         title = f"Changed the {c.get_area_display().lower()}: {c.before or '(none)'} → {c.after or '(none)'}"
         events.append(Event("policy", f"policy-{c.pk}", c.created_at, f"{c.actor_name} ({c.via})", name, title, c.reason, url, actor_first=True))
     return qs.count(), events

@@ -115,7 +115,7 @@ def enqueue_on_commit(task: Task, row: models.Model) -> None:
 
     def send() -> None:
         if publish(task, row.pk):
-            type(row).objects.filter(pk=row.pk, enqueued_at__isnull=True).update(enqueued_at=timezone.now())
+            type(row)._default_manager.filter(pk=row.pk, enqueued_at__isnull=True).update(enqueued_at=timezone.now())
 
     transaction.on_commit(send)
 

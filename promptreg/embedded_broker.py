@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 from queue import Empty
 
+from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, virtual
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps, loads
@@ -77,18 +78,18 @@ class Channel(filesystem.Channel):
 
     # ------------------------------------------------------------ publishing
 
-    def _put(self, queue, payload, **kwargs):
+    def _put(self, queue, payload, **kwargs):  # type: ignore[override]  # kombu-stubs lag kombu's own filesystem signature
         # Nanoseconds since the epoch, zero-padded: names sort in publishing order, across processes and reboots.
         name = f"{time.time_ns():020d}_{uuid.uuid4().hex}.{queue}.msg"
         try:
             self._write_atomically(Path(self.data_folder_out) / name, str_to_bytes(dumps(payload)))
         except OSError as exc:
-            raise filesystem.ChannelError(f"Cannot add message {name!r} to the queue folder") from exc
+            raise ChannelError(f"Cannot add message {name!r} to the queue folder") from exc
 
     def _queue_bind(self, exchange, routing_key, pattern, queue):
         # kombu creates a new exchange table empty and then writes it; a reader in
         # between would find an empty file. Publish the first table whole instead.
-        file = self._exchange_file(exchange)
+        file = self._exchange_file(exchange)  # type: ignore[attr-defined]  # kombu-stubs lag kombu (5.4+ has it)
         if not file.exists():
             self.control_folder.mkdir(parents=True, exist_ok=True)
             table = [filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")]
@@ -141,7 +142,7 @@ class Channel(filesystem.Channel):
             log.warning("Requeued %d message(s) claimed by a worker that died before acknowledging them.", moved)
         return moved
 
-    def _get(self, queue):
+    def _get(self, queue):  # type: ignore[override]  # kombu-stubs lag kombu's own filesystem signature
         """Claim the oldest message of `queue` by renaming it into this consumer's folder."""
         mine = self._consumer_folder()
         if time.monotonic() - self._recovered_at > RECOVER_EVERY_SECONDS:

@@ -53,6 +53,6 @@ def json_problem(what: str, exc: ValueError) -> str:
 
     "Scorers: not valid JSON, expecting value on line 1, column 2." (not Python's "Expecting value: line 1 column 2 (char 1)")
     """
-    where = f" on line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
+    where = f" on line {exc.lineno}, column {getattr(exc, 'colno', '')}" if hasattr(exc, "lineno") else ""
     problem = getattr(exc, "msg", str(exc))
     return f"{what}: not valid JSON, {problem[:1].lower() + problem[1:]}{where}."

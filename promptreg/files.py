@@ -170,7 +170,7 @@ def _parse_text(path: str, text: str) -> tuple[dict[str, str], dict[str, int], s
         raise FileErrors([Problem(path, 1, "no metadata header: the file must start with 'PROMPT: <name>', and the header ends with a '---' line")])
     header: dict[str, list[str]] = {}
     where: dict[str, int] = {}
-    problems = []
+    problems: list[Problem] = []
     key = ""
     for number, line in enumerate(lines, start=1):
         if line == SEPARATOR:
@@ -199,7 +199,8 @@ def _message_lines(text: str) -> list[int]:
     match = re.search(r'"messages"\s*:\s*\[', text)
     if match is None:
         return []
-    decoder, pos, lines = json.JSONDecoder(), match.end(), []
+    decoder, pos = json.JSONDecoder(), match.end()
+    lines: list[int] = []
     try:
         while True:
             while text[pos] in " \t\r\n,":
@@ -217,7 +218,14 @@ def _key_line(text: str, key: str) -> int:
     return text.count("\n", 0, index) + 1 if index >= 0 else 1
 
 
-def _read_chat(path: str, text: str) -> tuple[dict[str, str], Any, Any, list[Problem]]:
+def _located(problem: str) -> re.Match[str]:
+    """A template problem's "line N: …" parts."""
+    found = LINE_RE.match(problem)
+    assert found is not None, "every template problem starts with its line"
+    return found
+
+
+def _read_chat(path: str, text: str) -> tuple[dict[str, Any], Any, Any, list[Problem]]:
     try:
         data = parse_json(text, "the file")
     except json.JSONDecodeError as exc:
@@ -259,7 +267,7 @@ def read_file(directory: Path, path: Path) -> PromptFile:
         header, where, body, offset = _parse_text(shown, text)
         config = header.get("CONFIG") or None
         # Pad with the header's lines so template problems carry file line numbers.
-        problems = [Problem(shown, int(m[1]), m[2]) for m in (LINE_RE.match(p) for p in text_problems("\n" * offset + body))]
+        problems = [Problem(shown, int(m[1]), m[2]) for m in (_located(p) for p in text_problems("\n" * offset + body))]
         if isinstance(config, str):
             try:
                 config = parse_json(config, "CONFIG")
@@ -293,7 +301,9 @@ def read_dir(directory: Path) -> list[PromptFile]:
     """Every `.txt` and `.json` file under `directory` (hidden folders skipped), or FileErrors for all problems."""
     if not directory.is_dir():
         raise FileErrors([Problem(str(directory), 0, "not a directory")])
-    files, problems, seen = [], [], {}
+    files: list[PromptFile] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
     for path in sorted(p for p in directory.rglob("*") if p.suffix in EXTENSIONS and p.is_file()):
         relative = path.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts):

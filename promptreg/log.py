@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 # Besides every task in the beat schedule: the check the monitor dispatcher queues for each monitor.
 ROUTINE_TASKS_OUTSIDE_BEAT = frozenset({"rollout.tasks.check_monitor"})
@@ -20,7 +21,8 @@ ROUTINE_TASKS_OUTSIDE_BEAT = frozenset({"rollout.tasks.check_monitor"})
 def routine_tasks() -> frozenset[str]:
     from django.conf import settings
 
-    return frozenset(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()) | ROUTINE_TASKS_OUTSIDE_BEAT
+    schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+    return frozenset(entry["task"] for entry in schedule.values()) | ROUTINE_TASKS_OUTSIDE_BEAT
 
 
 class ClientErrorWithoutTraceback(logging.Filter):
@@ -34,9 +36,9 @@ class ClientErrorWithoutTraceback(logging.Filter):
 def _task_name(record: logging.LogRecord) -> str | None:
     args = record.args
     if isinstance(args, dict):  # the worker: "Task %(name)s[%(id)s] received / succeeded …"
-        return args.get("name")
+        return cast("str | None", args.get("name"))
     if isinstance(args, tuple) and len(args) == 2:  # beat: "Scheduler: Sending due task %s (%s)"
-        return args[1]
+        return cast("str | None", args[1])
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 MAX_DEPTH = 64  # objects and lists inside each other; a real config or schema is a handful deep
@@ -31,6 +32,7 @@ def unstorable_text(value: Any, where: str = "body", depth: int = 0) -> str | No
         return f"{where} is {value}: send a finite number (JSON has no NaN or Infinity)"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
         return f"{where} is an integer out of range (at most {MAX_INT} in absolute value)"
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):

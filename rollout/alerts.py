@@ -37,7 +37,7 @@ def raise_alert(
 
 def webhook_payload(alert: Alert) -> dict:
     """Slack's incoming-webhook format (`text` plus one attachment); Mattermost and others accept it too."""
-    prompt = alert.monitor.prompt.name if alert.monitor_id else alert.move.prompt.name if alert.move_id else None
+    prompt = alert.monitor.prompt.name if alert.monitor is not None else alert.move.prompt.name if alert.move is not None else None
     return {
         "text": f"[{alert.severity.upper()}] {alert.title}",
         "attachments": [{"color": _COLOURS[alert.severity], "title": alert.title, "text": alert.text}],
@@ -60,10 +60,12 @@ def rollback_alert(move: LabelMove) -> Alert | None:
     team's emergency practice): who, from → to, why. Automatic rollbacks alert from their monitor."""
     if move.via == MoveVia.AUTO_ROLLBACK or move.label not in protected_labels(move.prompt.prompt_type):
         return None
-    title = f"{move.prompt.name}: {move.label} rolled back from v{move.from_version.number} to v{move.to_version.number} by {move.actor_name}"
+    from_version = move.from_version
+    assert from_version is not None, "a rollback leaves a version"
+    title = f"{move.prompt.name}: {move.label} rolled back from v{from_version.number} to v{move.to_version.number} by {move.actor_name}"
     text = (
         f"Who: {move.actor_name} ({move.get_via_display().lower()})\n"
-        f"What: {move.label} v{move.from_version.number} → v{move.to_version.number}\n"
+        f"What: {move.label} v{from_version.number} → v{move.to_version.number}\n"
         f"Why: {move.reason}"
     )
     return raise_alert(AlertKind.MANUAL_ROLLBACK, Severity.WARNING, title, text, move=move)

@@ -6,6 +6,8 @@ handlers below turn every failure into `{"error": {"code", "message"}}`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import RequestDataTooBig
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -36,10 +38,10 @@ def registry_error(request, exc: RegistryError):
 
 @api.exception_handler(ValidationError)
 def validation_error(request, exc: ValidationError):
-    problems = [
+    problems: list[dict[str, Any]] = [
         {"loc": [str(p) for p in e.get("loc", [])], "message": e.get("msg", "invalid")} for e in exc.errors
     ]
-    first = problems[0] if problems else {"loc": [], "message": "invalid input"}
+    first: dict[str, Any] = problems[0] if problems else {"loc": [], "message": "invalid input"}
     where = ".".join(first["loc"][1:] or first["loc"])
     return error_response(400, "invalid", f"{where}: {first['message']}" if where else first["message"], problems=problems)
 

@@ -86,7 +86,7 @@ RUN_OUT = {
     "finished_at": None,
 }
 SIDE = {"n": 0, "mean": None}
-EXPERIMENT_OUT = {
+EXPERIMENT_OUT: dict[str, Any] = {
     "id": 1,
     "kind": "experiment",
     **EXPERIMENT_BODY,

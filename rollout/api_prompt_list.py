@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -75,7 +75,8 @@ def prompt_list(request: HttpRequest, query: Query[PromptListQuery]):
     )
     total = prompts.count()
     start = (query.page - 1) * query.limit
-    page = list(prompts.with_catalogue_fields().prefetch_related("tags").order_by("name")[start : start + query.limit])
+    # Prompts with the catalogue fields annotated (newest_kind, newest_number, changed_at)
+    page: list[Any] = list(prompts.with_catalogue_fields().prefetch_related("tags").order_by("name")[start : start + query.limit])
     labels: dict[int, dict[str, int]] = {p.pk: {} for p in page}
     for prompt_id, name, number in Label.objects.filter(prompt__in=page).values_list("prompt_id", "name", "version__number"):
         labels[prompt_id][name] = number

@@ -41,7 +41,7 @@ class ExperimentRef(Schema):
     variant: Literal["control", "treatment"]
 
 
-MESSAGE_EXAMPLE = [
+MESSAGE_EXAMPLE: list[Any] = [
     {"role": "system", "content": "You are the support assistant for {{ company }}. Answer concisely."},
     {"type": "placeholder", "name": "history"},
     {"role": "user", "content": "{{ question }}"},
@@ -130,7 +130,7 @@ def move_out(move: LabelMove) -> dict[str, Any]:
         "name": move.prompt.name,
         "label": move.label,
         "version": move.to_version.number,
-        "previous_version": move.from_version.number if move.from_version_id else None,
+        "previous_version": move.from_version.number if move.from_version is not None else None,
         "is_rollback": move.is_rollback,
         "is_override": move.is_override,
         "bypassed_gates": move.bypassed_gates,
@@ -240,7 +240,7 @@ class DocumentedBearer(ApiKeyAuth):
     """Declares Bearer auth for the fetch in the OpenAPI document; the fetch view checks the key
     itself, in the same Redis round trip as the cached entry."""
 
-    def authenticate(self, request: HttpRequest, token: str) -> str | None:
+    def authenticate(self, request: HttpRequest, token: str) -> Any:  # ninja only asks whether it is truthy
         return token or None
 
 

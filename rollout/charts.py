@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Avg, Count, Func, IntegerField
 from django.utils import timezone
@@ -120,7 +121,7 @@ def quality_figures(
         .annotate(mean=Avg("value"), n=Count("id"))
         .order_by("bucket")
     )
-    series: dict[int, dict[int, list[dict]]] = {pk: {} for pk in prompt_ids}
+    series: dict[int, dict[int, list[Any]]] = {pk: {} for pk in prompt_ids}
     for row in rows:
         prompt_id, number = versions[row["version_id"]]
         if row["metric"] == metric_of.get(prompt_id):
@@ -135,6 +136,7 @@ def quality_figures(
     auto_concluded = set(RollbackIncident.objects.filter(experiment__in=canaries, error="").values_list("experiment_id", flat=True))
     for canary in canaries.select_related("treatment_version"):
         number, found = canary.treatment_version.number, markers[canary.prompt_id]
+        assert canary.started_at is not None, "filtered on started_at"
         found.append(_marker(canary.started_at, f"canary v{number} {canary.traffic_fraction:.0%}", AMBER))
         if canary.ended_at and canary.shipped_move_id is None:  # a promotion is the move above
             word = "auto-rollback" if canary.pk in auto_concluded else ("rolled back" if canary.state == ExperimentState.CONCLUDED else "stopped")

@@ -134,7 +134,7 @@ class Listener:
 
     def _run(self) -> None:
         while not self.stopped:
-            connection = None
+            connection: Any = None  # a redis-py Connection, whose private socket we select on
             try:
                 connection = redis.Redis.from_url(
                     self.url, socket_timeout=1.0, socket_connect_timeout=1.0, protocol=2  # messages as plain arrays

@@ -190,9 +190,10 @@ def _resolve(name: str, label: str | None, version: int | None) -> serving.Entry
         found = prompt.versions.filter(number=version).first() if prompt else None
         missing = f"Prompt not found: '{name}' with version {version}"
     else:
+        assert label is not None, "a fetch names a label or a version (_fetch_query)"
         found = prompt.label_version(label) if prompt and (label == LATEST or LABEL_RE.match(label)) else None
         missing = f"Prompt not found: '{name}' with label '{label}'"
-    if found is None:
+    if found is None or prompt is None:
         return serving.encode({"message": missing, "error": "LangfuseNotFoundError"}, 404)
     found.prompt = prompt  # already loaded: saves a query per fetch
     return serving.encode(prompt_json(found))
@@ -213,6 +214,7 @@ def _fetch(request: HttpRequest, name: str) -> HttpResponse:
             raise LangfuseError(403, "AccessDeniedError", "Fetching a prompt needs the 'read' scope; this key lacks it.")
     except LangfuseError as exc:
         return _error_body(exc.status, exc.error, exc.message)
+    assert entry is not None, "a key that may read gets an entry"
     return HttpResponse(entry.body, status=entry.status, content_type="application/json")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
@@ -43,7 +44,7 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
     alarmed = set(RollbackIncident.objects.unacknowledged().values_list("prompt_id", flat=True))
     alarmed |= {m.prompt_id for m in (*monitors.values(), *canary_monitors.values()) if m.state in ATTENTION_STATES}
     prompt_ids.sort(key=lambda pk: (pk not in alarmed, pk not in running))
-    page = Paginator(prompt_ids, PAGE_SIZE).get_page(page_number)
+    page: Page[Any] = Paginator(prompt_ids, PAGE_SIZE).get_page(page_number)  # its ids become rows below
     shown = list(page)
     labels = {label.prompt_id: label for label in live.filter(prompt_id__in=shown).select_related("prompt", "version")}
     watched = [m.pk for pk, m in monitors.items() if pk in shown] + [m.pk for m in canary_monitors.values() if m.prompt_id in shown]
@@ -95,7 +96,7 @@ class TimelineEntry:
 
 
 def _move_entry(m: LabelMove) -> TimelineEntry:
-    src = f"v{m.from_version.number}" if m.from_version_id else "—"
+    src = f"v{m.from_version.number}" if m.from_version is not None else "—"
     change = f"{src} → v{m.to_version.number}" + (" (rollback)" if m.is_rollback else "")
     if m.is_override:
         change += " (override: " + "; ".join(m.bypassed_gates) + ")"

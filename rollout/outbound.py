@@ -66,7 +66,7 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         infos = future.result(timeout=RESOLVE_TIMEOUT)
     except FutureTimeout:
         raise socket.gaierror(f"resolving {host} took longer than {RESOLVE_TIMEOUT:g} s") from None
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
 def _refuse_internal(host: str, addresses: list[IPAddress]) -> None:

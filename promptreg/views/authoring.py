@@ -57,7 +57,7 @@ def version_new(request, name: str):
     # After a rollback the newest version is often the bad one: start from what production serves, unless asked.
     wanted = request.GET.get("from", "")
     if wanted.isdigit() and int(wanted) in numbers:
-        source = prompt.versions.get(number=int(wanted))
+        source: PromptVersion | None = prompt.versions.get(number=int(wanted))
     else:
         source = production or prompt.latest_version()
     context = {"production": production, "numbers": numbers}

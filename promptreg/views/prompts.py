@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
@@ -43,7 +45,7 @@ def prompt_detail(request, name: str):
     labels_by_version: dict[int, list[str]] = {}
     for label in labels:
         labels_by_version.setdefault(label.version_id, []).append(label.name)
-    versions = list(
+    versions: list[Any] = list(  # each gains its display fields below
         prompt.versions.select_related("created_by", "created_by_key")
         .defer("body", "config", "sample_values", "known_edge_cases", "purpose")
         .prefetch_related("tags")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -25,7 +27,7 @@ def _in_review():
 
 def waiting_for_changes(user) -> list[PromptVersion]:
     """The user's versions a reviewer sent back, each with `change_request` (the reviewer and the comment)."""
-    versions = list(PromptVersion.objects.waiting_for_changes_by(user).select_related("prompt").defer("body", "config", "sample_values"))
+    versions: list[Any] = list(PromptVersion.objects.waiting_for_changes_by(user).select_related("prompt").defer("body", "config", "sample_values"))
     requests = Review.objects.select_related("reviewer").in_bulk([v.request_id for v in versions if v.request_id])
     for version in versions:
         version.change_request = requests.get(version.request_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -60,7 +61,7 @@ def version_context(request, prompt, version) -> dict:
 def _reviewed_before(user, version: PromptVersion) -> PromptVersion | None:
     """The earlier version of this prompt that `user` last reviewed, else the parent a reviewer sent back."""
     earlier = version.prompt.versions.filter(number__lt=version.number, reviews__reviewer=user).order_by("-number").first()
-    if earlier is None and version.parent_id and version.parent.status == VersionStatus.CHANGES_REQUESTED:
+    if earlier is None and version.parent is not None and version.parent.status == VersionStatus.CHANGES_REQUESTED:
         earlier = version.parent
     return earlier
 
@@ -110,7 +111,7 @@ def _confirm(request, template: str, context: dict, form: ReasonForm):
     return render(request, template, context)
 
 
-def _act(request, call, success, redirect_to: str, template: str, context: dict, form: ReasonForm):
+def _act(request, call, success, redirect_to: str, template: str, context: dict, form: forms.Form):
     """Run the service; `success(move)` words the message. Errors show on the confirmation form, nothing changed."""
     try:
         move = call()

@@ -72,11 +72,17 @@ def _die_with_parent() -> None:
 class Child:
     name: str
     command: list[str]
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_exits: int = 0
     restart_at: float | None = None
     starts: int = 0
+
+    @property
+    def started(self) -> subprocess.Popen[bytes]:
+        """The process of a child that has been started."""
+        assert self.process is not None, f"{self.name} has not been started"
+        return self.process
 
 
 class Supervisor:
@@ -95,22 +101,22 @@ class Supervisor:
         child.started_at, child.restart_at = time.monotonic(), None
         child.starts += 1
         if child.starts > 1:
-            self.log(f"{child.name} started again (pid {child.process.pid}).")
+            self.log(f"{child.name} started again (pid {child.started.pid}).")
 
     @staticmethod
     def _kill_group(child: Child, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.process.pid, sig)
+            os.killpg(child.started.pid, sig)
 
     def _on_exit(self, child: Child, now: float) -> None:
-        code = child.process.returncode
+        code = child.started.returncode
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         # Whatever the process left in its group (pool children) goes with it.
         self._kill_group(child, signal.SIGKILL)
         child.quick_exits = 0 if now - child.started_at >= STABLE_AFTER else child.quick_exits + 1
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(child.quick_exits - 1, 0))
         child.restart_at = now + delay
-        self.log(f"{child.name} (pid {child.process.pid}) stopped ({how}); restarting in {delay:g} s.")
+        self.log(f"{child.name} (pid {child.started.pid}) stopped ({how}); restarting in {delay:g} s.")
 
     def run(self) -> None:
         def request_stop(signum, frame):
@@ -126,7 +132,7 @@ class Supervisor:
             for child in self.children:
                 if self.stopping:
                     break
-                if child.restart_at is None and child.process.poll() is not None:
+                if child.restart_at is None and child.started.poll() is not None:
                     self._on_exit(child, now)
                 elif child.restart_at is not None and now >= child.restart_at:
                     self._start(child)
@@ -139,17 +145,17 @@ class Supervisor:
         self.log("stopping " + ", ".join(c.name for c in running) + "…" if running else "stopping…")
         for child in running:  # the main process stops its own children (gunicorn's workers, celery's pool)
             with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(STOP_SIGNALS.get(child.name, signal.SIGTERM))
+                child.started.send_signal(STOP_SIGNALS.get(child.name, signal.SIGTERM))
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                child.started.wait(timeout=max(0.0, deadline - time.monotonic()))
         for child in self.children:
             if child.process is not None:
-                if child.process.poll() is None:
+                if child.started.poll() is None:
                     self.log(f"{child.name} did not stop within {STOP_GRACE_SECONDS:g} s: killed.")
                 self._kill_group(child, signal.SIGKILL)
-                child.process.wait()
+                child.started.wait()
         self.log(f"stopped in {time.monotonic() - started:.1f} s.")
 
 
