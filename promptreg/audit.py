@@ -184,7 +184,7 @@ def _status_sentence(number: int, status: str) -> tuple[str, bool]:
     (a review's approval: the review itself is its own entry)."""
     if status == VersionStatus.IN_REVIEW:
         return f"Submitted v{number} for review", True
-    words = {
+    words: dict[str, str] = {
         VersionStatus.APPROVED: f"v{number} is approved: it may be activated",
         VersionStatus.CHANGES_REQUESTED: f"v{number} went back to its author for changes",
         VersionStatus.DRAFT: f"v{number} is a draft again",
