@@ -163,7 +163,7 @@ def test_choose_the_prompt_dataset_and_structure_checks(client, author, reviewer
     change = PolicyChange.objects.get()
     assert (change.actor, change.area, change.before, change.after) == (reviewer, "gate_dataset", "(none) (alpha 0.05)", "capitals (alpha 0.05)")
     audit = client.get(reverse("promptreg:prompt-audit", args=["geo-answer"])).content.decode()
-    assert "Changed the gate dataset: (none) (alpha 0.05) → capitals (alpha 0.05)" in audit and "rita (button)" in audit
+    assert "rita changed the gate dataset: (none) (alpha 0.05) → capitals (alpha 0.05)" in audit and "(button)" in audit
     bad = client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": "99999"}, follow=True)
     assert b"Evaluation dataset: Select a valid choice." in bad.content and PromptEvalSettings.objects.get().dataset == dataset
     login(client, author)
