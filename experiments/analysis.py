@@ -8,10 +8,9 @@ statistics from SQL, plan sample sizes, store snapshots and feed the dashboard.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Count, F, Sum
 from django.utils import timezone
@@ -47,8 +46,11 @@ from promptreg.models import PromptVersion
 
 def experiment_required_n(experiment: Experiment) -> tuple[int, int] | None:
     return required_n(
-        sd=experiment.baseline_sd, mde=experiment.minimum_detectable_effect,
-        alpha=experiment.alpha, power=experiment.power, fraction=experiment.traffic_fraction,
+        sd=experiment.baseline_sd,
+        mde=experiment.minimum_detectable_effect,
+        alpha=experiment.alpha,
+        power=experiment.power,
+        fraction=experiment.traffic_fraction,
     )
 
 
@@ -82,19 +84,27 @@ def experiment_data(experiment: Experiment) -> dict[str, tuple[SampleStats, Samp
 
 def experiment_analyse(experiment: Experiment) -> Analysis:
     return analyse(
-        experiment_design(experiment), experiment_data(experiment), runtime_ok=experiment.runtime >= experiment.min_runtime
+        experiment_design(experiment),
+        experiment_data(experiment),
+        runtime_ok=experiment.runtime >= experiment.min_runtime,
     )
 
 
 def experiment_snapshot(experiment_id: int) -> AnalysisSnapshot | None:
     """Compute and store the current analysis (the dashboard's time series); skipped while no
     new data arrived since the last snapshot of a running experiment."""
-    experiment = Experiment.objects.select_related("prompt", "control_version", "treatment_version").filter(pk=experiment_id).first()
+    experiment = (
+        Experiment.objects.select_related("prompt", "control_version", "treatment_version")
+        .filter(pk=experiment_id)
+        .first()
+    )
     if experiment is None or experiment.state == ExperimentState.DRAFT:
         return None
     result = experiment_analyse(experiment).to_dict()
     result["scores"] = dict(
-        ExperimentTotal.objects.filter(experiment=experiment, metric=experiment.primary_metric).values_list("variant", "scores")
+        ExperimentTotal.objects.filter(experiment=experiment, metric=experiment.primary_metric).values_list(
+            "variant", "scores"
+        )
     )
     last: AnalysisSnapshot | None = experiment.snapshots.order_by("-computed_at", "-id").first()
     if last is not None and last.result == result:
@@ -126,11 +136,15 @@ def experiment_history(experiment: Experiment, points: int = CHART_POINTS) -> li
     return [{"at": s.computed_at.isoformat(), "decision": s.decision, "result": s.result} for s in rows]
 
 
-def experiment_session_means(experiment: Experiment, metric: str, limit: int = DISTRIBUTION_SESSIONS) -> dict[str, list[float]]:
+def experiment_session_means(
+    experiment: Experiment, metric: str, limit: int = DISTRIBUTION_SESSIONS
+) -> dict[str, list[float]]:
     """Per-session means of a metric for each variant (at most `limit` sessions each, for a histogram)."""
     means: dict[str, list[float]] = {}
     for variant in (CONTROL, TREATMENT):
-        rows = ExperimentSession.objects.filter(experiment=experiment, metric=metric, variant=variant).values_list("n", "total")[:limit]
+        rows = ExperimentSession.objects.filter(experiment=experiment, metric=metric, variant=variant).values_list(
+            "n", "total"
+        )[:limit]
         means[variant] = [total / n for n, total in rows if n]
     return means
 
@@ -196,7 +210,11 @@ class Analysis:
 
 
 def _summary(sample: SampleStats) -> dict[str, Any]:
-    return {"n": sample.n, "mean": sample.mean if sample.n else None, "sd": sample.variance**0.5 if sample.n > 1 else None}
+    return {
+        "n": sample.n,
+        "mean": sample.mean if sample.n else None,
+        "sd": sample.variance**0.5 if sample.n > 1 else None,
+    }
 
 
 def _fmt(x: float) -> str:
@@ -228,21 +246,30 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
         "metric": design.primary_metric,
         "control": _summary(control),
         "treatment": _summary(treatment),
-        "absolute_lift": None, "absolute_ci": None, "relative_lift": None, "relative_ci": None, "p_value": None,
+        "absolute_lift": None,
+        "absolute_ci": None,
+        "relative_lift": None,
+        "relative_ci": None,
+        "p_value": None,
     }
     result = Analysis(
-        decision=INSUFFICIENT, explanation="", primary=primary,
+        decision=INSUFFICIENT,
+        explanation="",
+        primary=primary,
         srm={"p_value": srm_p, "ok": srm_p >= SRM_ALPHA, "observed": [control.n, treatment.n], "expected_fraction": f},
         required_n_per_variant=max(required) if required else None,
         required_n={"control": required[0], "treatment": required[1]} if required else None,
-        progress=progress, mode="sequential" if design.sequential else "fixed",
+        progress=progress,
+        mode="sequential" if design.sequential else "fixed",
     )
     if control.n >= 2 and treatment.n >= 2:
         comparison = (proportion_test if design.proportion else welch_test)(control, treatment, design.alpha)
         if design.sequential:
             comparison = sequential_test(comparison, control.n + treatment.n, design.alpha, design.sequential_tuning)
         primary.update(
-            absolute_lift=comparison.absolute.effect, absolute_ci=list(comparison.absolute.ci), p_value=comparison.absolute.p_value,
+            absolute_lift=comparison.absolute.effect,
+            absolute_ci=list(comparison.absolute.ci),
+            p_value=comparison.absolute.p_value,
             relative_lift=comparison.relative.effect if comparison.relative else None,
             relative_ci=list(comparison.relative.ci) if comparison.relative else None,
         )
@@ -256,23 +283,29 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
         result.explanation = (
             f"The split is off: {treatment.n} sessions got the treatment where about {expected} were expected "
             f"({f:.0%} of {control.n + treatment.n}); a gap this large happens by chance less than once in a thousand "
-            f"(p = {srm_p:.2g}). Assignment or score logging is broken, so no result can be trusted; fix it before deciding."
+            f"(p = {srm_p:.2g}). Assignment or score logging is broken, so no result can be trusted; fix it before "
+            f"deciding."
         )
         return result
     need = design.min_samples_per_variant
     if comparison is None or min(control.n, treatment.n) < need:
         result.explanation = (
-            f"Not enough data yet: {control.n} control and {treatment.n} treatment sessions have a '{design.primary_metric}' "
+            f"Not enough data yet: {control.n} control and {treatment.n} treatment sessions have a "
+            f"'{design.primary_metric}' "
             f"score; each variant needs at least {need} before anything is concluded."
         )
         return result
     if not runtime_ok:
-        result.explanation = "The minimum runtime has not passed yet; early results swing with the time of day and week, so wait."
+        result.explanation = (
+            "The minimum runtime has not passed yet; early results swing with the time of day and week, so wait."
+        )
         return result
     if not design.sequential and required and (control.n < required[0] or treatment.n < required[1]):
         result.explanation = (
-            f"Fixed-horizon test: it is read once, at the planned {required[0]} control and {required[1]} treatment sessions "
-            f"({progress:.0%} there). Reading it earlier would inflate false positives; switch to sequential mode to look daily."
+            f"Fixed-horizon test: it is read once, at the planned {required[0]} control and {required[1]} treatment "
+            f"sessions "
+            f"({progress:.0%} there). Reading it earlier would inflate false positives; switch to sequential mode to "
+            f"look daily."
         )
         return result
 
@@ -280,11 +313,16 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
     if degraded:
         names = ", ".join(f"'{g['metric']}'" for g in degraded)
         result.decision = GUARDRAIL
-        result.explanation = f"Guardrail {names} got worse by more than its allowed margin, so the treatment must not ship, whatever the primary metric says."
+        result.explanation = (
+            f"Guardrail {names} got worse by more than its allowed margin, so the treatment must not "
+            f"ship, whatever the primary metric says."
+        )
         return result
     better = comparison.absolute.effect > 0 if design.higher_is_better else comparison.absolute.effect < 0
     lift = comparison.relative.effect if comparison.relative else None
-    how_much = f"{_fmt(comparison.absolute.effect)} ({_pct(lift)})" if lift is not None else _fmt(comparison.absolute.effect)
+    how_much = (
+        f"{_fmt(comparison.absolute.effect)} ({_pct(lift)})" if lift is not None else _fmt(comparison.absolute.effect)
+    )
     lo, hi = comparison.absolute.ci
     if comparison.significant and better:
         unproven = [g for g in result.guardrails if not g["non_inferior"]]
@@ -292,7 +330,8 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
             names = ", ".join(f"'{g['metric']}'" for g in unproven)
             result.decision = GUARDRAIL
             result.explanation = (
-                f"'{design.primary_metric}' improved by {how_much}, but the data cannot yet rule out that {names} got worse "
+                f"'{design.primary_metric}' improved by {how_much}, but the data cannot yet rule out that {names} got "
+                f"worse "
                 "by more than the allowed margin. Do not ship until it does."
             )
             return result
@@ -304,14 +343,20 @@ def analyse(design: Design, data: dict[str, tuple[SampleStats, SampleStats]], *,
     elif comparison.significant:
         result.decision = KEEP
         result.explanation = (
-            f"The treatment is worse: '{design.primary_metric}' changed by {how_much} (between {_fmt(lo)} and {_fmt(hi)} "
+            f"The treatment is worse: '{design.primary_metric}' changed by {how_much} (between {_fmt(lo)} and "
+            f"{_fmt(hi)} "
             f"with {1 - design.alpha:.0%} confidence). Keep the control."
         )
     else:
         result.decision = NO_DIFFERENCE
-        more = f" The planned sample size is {progress:.0%} reached; more data can still show a difference." if progress is not None and progress < 1 else ""
+        more = (
+            f" The planned sample size is {progress:.0%} reached; more data can still show a difference."
+            if progress is not None and progress < 1
+            else ""
+        )
         result.explanation = (
-            f"No significant difference: '{design.primary_metric}' changed by {how_much}, but anything between {_fmt(lo)} and "
+            f"No significant difference: '{design.primary_metric}' changed by {how_much}, but anything between "
+            f"{_fmt(lo)} and "
             f"{_fmt(hi)} is consistent with the data, including no change.{more}"
         )
     return result
@@ -324,15 +369,24 @@ def _guardrails(design: Design, data: dict[str, tuple[SampleStats, SampleStats]]
         control, treatment = data.get(g.metric, (SampleStats(0, 0, 0), SampleStats(0, 0, 0)))
         test = None
         if control.n >= 2 and treatment.n >= 2:
-            test = non_inferiority_test(control, treatment, g.margin, higher_is_better=g.higher_is_better, alpha=design.alpha)
+            test = non_inferiority_test(
+                control, treatment, g.margin, higher_is_better=g.higher_is_better, alpha=design.alpha
+            )
         tests.append(test)
-        rows.append({
-            "metric": g.metric, "margin": g.margin, "direction": "higher_is_better" if g.higher_is_better else "lower_is_better",
-            "control": _summary(control),
-            "treatment": _summary(treatment),
-            "effect": test.effect if test else None, "bound": test.bound if test else None,
-            "p_value": None, "non_inferior": False, "degraded": False,
-        })
+        rows.append(
+            {
+                "metric": g.metric,
+                "margin": g.margin,
+                "direction": "higher_is_better" if g.higher_is_better else "lower_is_better",
+                "control": _summary(control),
+                "treatment": _summary(treatment),
+                "effect": test.effect if test else None,
+                "bound": test.bound if test else None,
+                "p_value": None,
+                "non_inferior": False,
+                "degraded": False,
+            }
+        )
     present = [(i, t) for i, t in enumerate(tests) if t is not None]
     if present:
         ni = holm([t.p_value for _, t in present])
@@ -355,7 +409,9 @@ def baseline_estimate(version: PromptVersion, metric: str) -> tuple[int, float |
     return summary.n, summary.mean, summary.variance**0.5
 
 
-def required_n(*, sd: float | None, mde: float | None, alpha: float, power: float, fraction: float) -> tuple[int, int] | None:
+def required_n(
+    *, sd: float | None, mde: float | None, alpha: float, power: float, fraction: float
+) -> tuple[int, int] | None:
     if not sd or not mde:
         return None
     return required_sample_size(sd, mde, alpha=alpha, power=power, treatment_fraction=fraction)

@@ -44,7 +44,9 @@ def _dataset_dict(dataset) -> dict[str, Any]:
     }
 
 
-@router.post("/datasets", auth=ApiKeyAuth("write"), response={201: dict}, summary="Create a dataset with its scorers and cases")
+@router.post(
+    "/datasets", auth=ApiKeyAuth("write"), response={201: dict}, summary="Create a dataset with its scorers and cases"
+)
 def dataset_create(request: HttpRequest, body: DatasetIn):
     dataset = evaluation.dataset_create(
         name=body.name,
@@ -77,7 +79,9 @@ def prompt_dataset_put(request: HttpRequest, name: str, body: PromptDatasetIn):
     return {"prompt": prompt.name, "dataset": None if dataset is None else {"id": dataset.pk, "name": dataset.name}}
 
 
-@router.post("/evaluations", auth=ApiKeyAuth("write"), response={202: dict}, summary="Queue an evaluation run of a version")
+@router.post(
+    "/evaluations", auth=ApiKeyAuth("write"), response={202: dict}, summary="Queue an evaluation run of a version"
+)
 def evaluation_create(request: HttpRequest, body: EvaluationIn):
     prompt = Prompt.objects.filter(name=body.prompt).first()
     if prompt is None:
@@ -93,12 +97,16 @@ def evaluation_create(request: HttpRequest, body: EvaluationIn):
     return JsonResponse(evaluation.run_to_dict(run), status=202)
 
 
-@router.get("/evaluations/{run_id}", auth=ApiKeyAuth("read"), response=dict, summary="State, progress and metrics of a run")
+@router.get(
+    "/evaluations/{run_id}", auth=ApiKeyAuth("read"), response=dict, summary="State, progress and metrics of a run"
+)
 def evaluation_get(request: HttpRequest, run_id: int):
     return evaluation.run_to_dict(evaluation.get_run(run_id))
 
 
-@router.post("/evaluations/{run_id}/cancel", auth=ApiKeyAuth("write"), response=dict, summary="Cancel a queued or running run")
+@router.post(
+    "/evaluations/{run_id}/cancel", auth=ApiKeyAuth("write"), response=dict, summary="Cancel a queued or running run"
+)
 def evaluation_cancel(request: HttpRequest, run_id: int):
     run = evaluation.evaluation_cancel(run=evaluation.get_run(run_id), actor=api_actor(request))
     return evaluation.run_to_dict(run)

@@ -33,8 +33,8 @@ class ScoresOut(Schema):
     response=ScoresOut,
     summary="Post scores (up to 1,000 per request)",
     description=(
-        f"Up to {MAX_BATCH:,} scores: `{{\"id\",\"prompt\",\"version\",\"session_id\",\"experiment\",\"variant\","
-        "\"metrics\": {\"quality_score\": 0.8},\"timestamp\"}`. Idempotent on `id` (per metric). All or nothing: "
+        f'Up to {MAX_BATCH:,} scores: `{{"id","prompt","version","session_id","experiment","variant",'
+        '"metrics": {"quality_score": 0.8},"timestamp"}`. Idempotent on `id` (per metric). All or nothing: '
         "a bad item is a 400 whose `error.index` names it, and nothing from the request is stored. "
         "An experiment's variant comes from the session; a `variant` that disagrees is a 400."
     ),
@@ -54,15 +54,21 @@ class ExperimentIn(Schema):
     label: str = "production"
     control_version: int
     treatment_version: int
-    traffic_fraction: float | None = Field(None, description="Share of sessions that get the treatment: 0.5 unless given, a canary 0.05.")
+    traffic_fraction: float | None = Field(
+        None, description="Share of sessions that get the treatment: 0.5 unless given, a canary 0.05."
+    )
     primary_metric: str = "quality_score"
     primary_direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
     primary_kind: Literal["mean", "proportion"] = "mean"
     guardrails: list[GuardrailIn] = Field(default_factory=list)
     alpha: float = 0.05
     power: float = 0.8
-    minimum_detectable_effect: float | None = Field(None, description="Smallest absolute change worth detecting; sets the required sample size.")
-    baseline_sd: float | None = Field(None, description="Per-session standard deviation; estimated from the control's recent scores if omitted.")
+    minimum_detectable_effect: float | None = Field(
+        None, description="Smallest absolute change worth detecting; sets the required sample size."
+    )
+    baseline_sd: float | None = Field(
+        None, description="Per-session standard deviation; estimated from the control's recent scores if omitted."
+    )
     min_samples_per_variant: int = 100
     min_runtime_hours: float = 0
     mode: Literal["fixed", "sequential"] = "sequential"
@@ -76,11 +82,18 @@ class ReasonIn(Schema):
 
 class ShipIn(Schema):
     reason: str
-    override: bool = Field(False, description="Ship whatever the analysis says (needs an `admin` key and a reason); recorded as an override.")
+    override: bool = Field(
+        False,
+        description="Ship whatever the analysis says (needs an `admin` key and a reason); recorded as an override.",
+    )
 
 
 class StartIn(Schema):
-    override: bool = Field(False, description="Start although the treatment misses the label's gates (needs an `admin` key and a reason); recorded.")
+    override: bool = Field(
+        False,
+        description="Start although the treatment misses the label's gates (needs an `admin` key and a reason); "
+        "recorded.",
+    )
     reason: str = ""
 
 
@@ -121,26 +134,39 @@ def experiment_json(experiment: Experiment, *, with_analysis: bool = True) -> di
 
 
 def _get(experiment_id: int) -> Experiment:
-    found = Experiment.objects.select_related("prompt", "control_version", "treatment_version").filter(pk=experiment_id).first()
+    found = (
+        Experiment.objects.select_related("prompt", "control_version", "treatment_version")
+        .filter(pk=experiment_id)
+        .first()
+    )
     if found is None:
         raise NotFound(f"No experiment {experiment_id}.", code="experiment_not_found")
     return found
 
 
-@router.post("/experiments", auth=ApiKeyAuth(Scope.DEPLOY), response={201: dict}, summary="Create an experiment (a draft)")
+@router.post(
+    "/experiments", auth=ApiKeyAuth(Scope.DEPLOY), response={201: dict}, summary="Create an experiment (a draft)"
+)
 def create_experiment(request: HttpRequest, payload: ExperimentIn):
     data = payload.dict()
     experiment = services.experiment_create(actor=api_actor(request), **data)
     return 201, experiment_json(_get(experiment.pk))
 
 
-@router.get("/experiments/{int:experiment_id}", auth=ApiKeyAuth(Scope.READ), response=dict, summary="Config, state and current analysis")
+@router.get(
+    "/experiments/{int:experiment_id}",
+    auth=ApiKeyAuth(Scope.READ),
+    response=dict,
+    summary="Config, state and current analysis",
+)
 def get_experiment(request: HttpRequest, experiment_id: int):
     return experiment_json(_get(experiment_id))
 
 
 @router.post(
-    "/experiments/{int:experiment_id}/start", auth=ApiKeyAuth(Scope.DEPLOY), response=dict,
+    "/experiments/{int:experiment_id}/start",
+    auth=ApiKeyAuth(Scope.DEPLOY),
+    response=dict,
     summary="Start routing traffic (the treatment must pass the label's gates)",
     description=(
         "The treatment gets real traffic, so it meets the gates of the label it takes traffic from, as a label move "
@@ -150,32 +176,49 @@ def get_experiment(request: HttpRequest, experiment_id: int):
 )
 def start_experiment(request: HttpRequest, experiment_id: int, payload: StartIn | None = None):
     payload = payload or StartIn(override=False)
-    services.experiment_start(experiment_id=experiment_id, actor=api_actor(request), override=payload.override, reason=payload.reason)
-    return experiment_json(_get(experiment_id))
-
-
-@router.post("/experiments/{int:experiment_id}/stop", auth=ApiKeyAuth(Scope.DEPLOY), response=dict, summary="Kill switch: everyone gets the control")
-def stop_experiment(request: HttpRequest, experiment_id: int, payload: ReasonIn | None = None):
-    services.experiment_stop(experiment_id=experiment_id, actor=api_actor(request), reason=payload.reason if payload else "")
+    services.experiment_start(
+        experiment_id=experiment_id, actor=api_actor(request), override=payload.override, reason=payload.reason
+    )
     return experiment_json(_get(experiment_id))
 
 
 @router.post(
-    "/experiments/{int:experiment_id}/ship", auth=ApiKeyAuth(Scope.DEPLOY), response=dict,
+    "/experiments/{int:experiment_id}/stop",
+    auth=ApiKeyAuth(Scope.DEPLOY),
+    response=dict,
+    summary="Kill switch: everyone gets the control",
+)
+def stop_experiment(request: HttpRequest, experiment_id: int, payload: ReasonIn | None = None):
+    services.experiment_stop(
+        experiment_id=experiment_id, actor=api_actor(request), reason=payload.reason if payload else ""
+    )
+    return experiment_json(_get(experiment_id))
+
+
+@router.post(
+    "/experiments/{int:experiment_id}/ship",
+    auth=ApiKeyAuth(Scope.DEPLOY),
+    response=dict,
     summary="Move the label to the treatment (gates apply) and conclude (a canary: promote)",
     description=(
-        "Only on a verdict that allows it: `ship_treatment` (a canary: also no significant difference with every guardrail "
-        "non-inferior, after the minimum samples). Otherwise 400 `ship_blocked` naming the decision; `override: true` with "
+        "Only on a verdict that allows it: `ship_treatment` (a canary: also no significant difference with every "
+        "guardrail "
+        "non-inferior, after the minimum samples). Otherwise 400 `ship_blocked` naming the decision; `override: true` "
+        "with "
         "an `admin` key ships anyway, recorded as an override."
     ),
 )
 def ship_experiment(request: HttpRequest, experiment_id: int, payload: ShipIn):
-    services.experiment_ship(experiment_id=experiment_id, actor=api_actor(request), reason=payload.reason, override=payload.override)
+    services.experiment_ship(
+        experiment_id=experiment_id, actor=api_actor(request), reason=payload.reason, override=payload.override
+    )
     return experiment_json(_get(experiment_id))
 
 
 @router.post(
-    "/experiments/{int:experiment_id}/conclude", auth=ApiKeyAuth(Scope.DEPLOY), response=dict,
+    "/experiments/{int:experiment_id}/conclude",
+    auth=ApiKeyAuth(Scope.DEPLOY),
+    response=dict,
     summary="Conclude keeping the control (a canary: roll back)",
 )
 def conclude_experiment(request: HttpRequest, experiment_id: int, payload: ReasonIn):

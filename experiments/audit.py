@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db.models import Q
 from django.urls import reverse
@@ -19,7 +19,13 @@ def experiment_events(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]
     rows = qs.select_related("experiment", "prompt", "control_version", "treatment_version", "actor", "api_key")[:limit]
     events = [
         Event(
-            KIND, f"experiment-{e.pk}", e.created_at, f"{e.actor_name} ({e.via})", e.prompt.name, e.title, e.reason,
+            KIND,
+            f"experiment-{e.pk}",
+            e.created_at,
+            f"{e.actor_name} ({e.via})",
+            e.prompt.name,
+            e.title,
+            e.reason,
             reverse("experiments:experiment-detail", args=[e.experiment_id]),
         )
         for e in rows

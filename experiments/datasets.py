@@ -11,8 +11,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 MAX_CASES = 10_000
 VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -40,7 +41,10 @@ def case_problem(row: Any) -> tuple[CaseData | None, str | None]:
         return None, "a case must be a JSON object with 'variables'"
     unknown = sorted(set(row) - {"variables", "expected", "tags"})
     if unknown:
-        return None, f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (use variables, expected, tags)"
+        return (
+            None,
+            f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (use variables, expected, tags)",
+        )
     variables = row.get("variables")
     if not isinstance(variables, dict) or not variables:
         return None, "'variables' must be a non-empty object of variable values"
@@ -132,7 +136,13 @@ def _csv_rows(text: str) -> Iterable[tuple[int, Any]]:
     names = [h for h in header if h not in RESERVED_COLUMNS]
     bad = [h for h in names if not VARIABLE_NAME_RE.match(h)]
     if bad or not names or len(set(header)) != len(header):
-        why = f"column {bad[0]!r} is not a variable name" if bad else "no variable columns" if not names else "a column name repeats"
+        why = (
+            f"column {bad[0]!r} is not a variable name"
+            if bad
+            else "no variable columns"
+            if not names
+            else "a column name repeats"
+        )
         yield 1, f"header: {why} (columns are variables, plus optional 'expected' and 'tags')"
         return
     line = 1
@@ -150,14 +160,22 @@ def _csv_rows(text: str) -> Iterable[tuple[int, Any]]:
         if len(row) != len(header):
             yield line, f"has {len(row)} fields, the header has {len(header)}"
             continue
-        cells = dict(zip(header, row))
+        cells = dict(zip(header, row, strict=False))
         tags = [t for t in cells.pop("tags", "").split(",")]
-        yield line, {"variables": {k: cells[k] for k in names}, "expected": cells.get("expected", ""), "tags": _clean_tags(tags)}
+        yield (
+            line,
+            {
+                "variables": {k: cells[k] for k in names},
+                "expected": cells.get("expected", ""),
+                "tags": _clean_tags(tags),
+            },
+        )
 
 
 def export_jsonl(cases: Iterable[Any]) -> str:
     lines = [
-        json.dumps({"variables": c.variables, "expected": c.expected, "tags": c.tags}, ensure_ascii=False) for c in cases
+        json.dumps({"variables": c.variables, "expected": c.expected, "tags": c.tags}, ensure_ascii=False)
+        for c in cases
     ]
     return "\n".join(lines) + ("\n" if lines else "")
 

@@ -12,7 +12,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from promptreg.history import set_change_reason
 from experiments.datasets import CaseData, RowErrors, validate_cases
 from experiments.llm import NO_PROVIDER, LLMConfig, provider_effective
 from experiments.models.evaluation import (
@@ -31,6 +30,7 @@ from experiments.scorers import (
 )
 from promptreg import broker
 from promptreg.exceptions import InvalidInput, NotFound
+from promptreg.history import set_change_reason
 from promptreg.models import PRODUCTION, PolicyArea, Prompt, PromptVersion, Scope
 from promptreg.services import POLICY, Actor, policy_change_record
 
@@ -44,10 +44,15 @@ def _check_scorers(specs: Any, primary_metric: str) -> list[dict[str, Any]]:
     try:
         normalised = normalise_specs(specs)
     except ScorerSpecError as exc:
-        raise InvalidInput("Scorers: " + "; ".join(exc.problems), code="invalid_scorers", details={"problems": exc.problems}) from None
+        raise InvalidInput(
+            "Scorers: " + "; ".join(exc.problems), code="invalid_scorers", details={"problems": exc.problems}
+        ) from None
     metrics = [s.metric for s in parse_scorers(normalised)]
     if primary_metric and primary_metric not in metrics:
-        raise InvalidInput(f"The primary metric '{primary_metric}' is not one of the scorers' metrics ({', '.join(metrics)}).", code="invalid_primary")
+        raise InvalidInput(
+            f"The primary metric '{primary_metric}' is not one of the scorers' metrics ({', '.join(metrics)}).",
+            code="invalid_primary",
+        )
     return normalised
 
 
@@ -117,9 +122,18 @@ def dataset_update(
     before, after = _scoring(dataset.scorers, dataset.primary_metric), _scoring(specs, primary_metric)
     gated = list(Prompt.objects.filter(eval_settings__dataset=dataset).order_by("name"))
     if gated and before != after:
-        actor.require(POLICY, f"Changing the scorers of '{dataset.name}', the gate dataset of {', '.join(p.name for p in gated)}")
+        actor.require(
+            POLICY, f"Changing the scorers of '{dataset.name}', the gate dataset of {', '.join(p.name for p in gated)}"
+        )
         for prompt in gated:
-            policy_change_record(actor=actor, area=PolicyArea.DATASET_SCORERS, before=before, after=after, prompt=prompt, reason=f"dataset '{dataset.name}'")
+            policy_change_record(
+                actor=actor,
+                area=PolicyArea.DATASET_SCORERS,
+                before=before,
+                after=after,
+                prompt=prompt,
+                reason=f"dataset '{dataset.name}'",
+            )
     dataset.scorers = specs
     dataset.name, dataset.description, dataset.primary_metric = name, description, primary_metric
     _touch(dataset, f"edited by {actor.name}")
@@ -130,7 +144,9 @@ def _add_cases(dataset: Dataset, rows: list[CaseData]) -> None:
     # One save per case (not bulk_create) so each case gets its history record.
     start = (dataset.cases.order_by("-position").values_list("position", flat=True).first() or 0) + 1
     for i, row in enumerate(rows):
-        Case.objects.create(dataset=dataset, position=start + i, variables=row.variables, expected=row.expected, tags=row.tags)
+        Case.objects.create(
+            dataset=dataset, position=start + i, variables=row.variables, expected=row.expected, tags=row.tags
+        )
 
 
 @transaction.atomic
@@ -154,7 +170,15 @@ def _one_case(variables: Any, expected: str, tags: list[str]) -> CaseData:
 
 
 @transaction.atomic
-def case_save(*, dataset: Dataset, actor: Actor, variables: Any, expected: str = "", tags: list[str] | None = None, case: Case | None = None) -> Case:
+def case_save(
+    *,
+    dataset: Dataset,
+    actor: Actor,
+    variables: Any,
+    expected: str = "",
+    tags: list[str] | None = None,
+    case: Case | None = None,
+) -> Case:
     """Add a case, or edit one (history keeps the old values)."""
     actor.require(Scope.WRITE, "Editing cases")
     dataset = _lock_dataset(dataset)
@@ -190,7 +214,9 @@ def case_remove(*, case: Case, actor: Actor) -> None:
 
 
 @transaction.atomic
-def prompt_set_dataset(*, prompt: Prompt, dataset: Dataset | None, actor: Actor, alpha: float | None = None) -> PromptEvalSettings:
+def prompt_set_dataset(
+    *, prompt: Prompt, dataset: Dataset | None, actor: Actor, alpha: float | None = None
+) -> PromptEvalSettings:
     """Choose the dataset a prompt's versions are evaluated on (and gated by, for eval-gated types).
 
     A policy change, not the author's to make: Reviewers and Admins (API: the admin scope). It is
@@ -211,8 +237,11 @@ def prompt_set_dataset(*, prompt: Prompt, dataset: Dataset | None, actor: Actor,
     set_change_reason(eval_settings, f"set by {actor.name}")
     eval_settings.save()
     policy_change_record(
-        actor=actor, area=PolicyArea.GATE_DATASET, prompt=prompt,
-        before=f"{before[0] or '(none)'} (alpha {before[1]:g})", after=f"{after[0] or '(none)'} (alpha {after[1]:g})",
+        actor=actor,
+        area=PolicyArea.GATE_DATASET,
+        prompt=prompt,
+        before=f"{before[0] or '(none)'} (alpha {before[1]:g})",
+        after=f"{after[0] or '(none)'} (alpha {after[1]:g})",
     )
     return eval_settings
 
@@ -251,7 +280,8 @@ def _prepare(version: PromptVersion, dataset: Dataset) -> list[int]:
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InvalidInput(
-            f"{len(problems)} case{'s' if len(problems) != 1 else ''} of '{dataset.name}' cannot fill v{version.number}'s template: {shown}.",
+            f"{len(problems)} case{'s' if len(problems) != 1 else ''} of '{dataset.name}' cannot fill "
+            f"v{version.number}'s template: {shown}.",
             code="missing_variables",
             details={"problems": problems},
         )
@@ -265,8 +295,11 @@ def _queue(run: EvalRun) -> None:
 
 
 @transaction.atomic
-def evaluation_start(*, version: PromptVersion, dataset: Dataset, actor: Actor, baseline: EvalRun | None = None) -> EvalRun:
-    """Queue a run of `version` over the dataset's current cases; refuses (and writes nothing) when cases cannot compile."""
+def evaluation_start(
+    *, version: PromptVersion, dataset: Dataset, actor: Actor, baseline: EvalRun | None = None
+) -> EvalRun:
+    """Queue a run of `version` over the dataset's current cases; refuses (and writes nothing) when cases cannot
+    compile."""
     actor.require(Scope.WRITE, "Running an evaluation")
     case_ids = _prepare(version, dataset)
     run = EvalRun.objects.create(
@@ -309,7 +342,9 @@ def evaluation_compare_start(*, version: PromptVersion, actor: Actor) -> EvalRun
     production = version.prompt.label_version(PRODUCTION)
     baseline = None
     if production is not None and production.pk != version.pk:
-        baseline = _reusable_run(production, dataset) or evaluation_start(version=production, dataset=dataset, actor=actor)
+        baseline = _reusable_run(production, dataset) or evaluation_start(
+            version=production, dataset=dataset, actor=actor
+        )
     return evaluation_start(version=version, dataset=dataset, actor=actor, baseline=baseline)
 
 
@@ -338,7 +373,12 @@ def evaluation_on_submit(version: PromptVersion) -> EvalRun | None:
         return evaluation_compare_start(version=version, actor=actor)
     except InvalidInput as exc:
         return EvalRun.objects.create(
-            version=version, dataset=dataset, state=RunState.FAILED, error=exc.message, created_via=actor.via, finished_at=timezone.now()
+            version=version,
+            dataset=dataset,
+            state=RunState.FAILED,
+            error=exc.message,
+            created_via=actor.via,
+            finished_at=timezone.now(),
         )
 
 
@@ -406,10 +446,16 @@ def get_dataset(ref: int | str) -> Dataset:
 def dataset_history(dataset: Dataset) -> list[dict[str, Any]]:
     """Every recorded change to the dataset and its cases, newest first, with what changed."""
     events = []
-    records = list(dataset.history.select_related("history_user")) + list(Case.history.filter(dataset_id=dataset.pk).select_related("history_user"))
+    records = list(dataset.history.select_related("history_user")) + list(
+        Case.history.filter(dataset_id=dataset.pk).select_related("history_user")
+    )
     for record in records:
         previous = record.prev_record
-        changes = [] if previous is None else [f"{c.field}: {c.old!r} → {c.new!r}" for c in record.diff_against(previous).changes]
+        changes = (
+            []
+            if previous is None
+            else [f"{c.field}: {c.old!r} → {c.new!r}" for c in record.diff_against(previous).changes]
+        )
         what = "dataset" if isinstance(record, dataset.history.model) else f"case {record.position}"
         events.append(
             {

@@ -74,13 +74,20 @@ def compare(candidate: EvalRun, baseline: EvalRun, alpha: float = DEFAULT_ALPHA)
                 "regressed": significant and test["diff"] < 0,
             }
         )
-    cases = [CaseDiff(mine[i].case, theirs[i], mine[i], mine[i].scores[QUALITY_SCORE] - theirs[i].scores[QUALITY_SCORE]) for i in common]
+    cases = [
+        CaseDiff(mine[i].case, theirs[i], mine[i], mine[i].scores[QUALITY_SCORE] - theirs[i].scores[QUALITY_SCORE])
+        for i in common
+    ]
     cases.sort(key=lambda c: (c.diff, c.case.position))
     return Comparison(candidate, baseline, metrics, cases, alpha)
 
 
 def latest_done_run(version: PromptVersion, dataset: Dataset) -> EvalRun | None:
-    return EvalRun.objects.filter(version=version, dataset=dataset, state=RunState.DONE).order_by("-finished_at", "-id").first()
+    return (
+        EvalRun.objects.filter(version=version, dataset=dataset, state=RunState.DONE)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 def version_comparison(version: PromptVersion) -> Comparison | None:
@@ -118,19 +125,30 @@ def eval_gate(version: PromptVersion, policy: ReviewPolicy, known: Comparison | 
         return "eval gate: no evaluation dataset is set for this prompt"
     run = latest_done_run(version, dataset)
     if run is None:
-        pending = EvalRun.objects.filter(version=version, dataset=dataset, state__in=(RunState.QUEUED, RunState.RUNNING)).exists()
-        return f"eval gate: v{version.number} has no finished evaluation on '{dataset.name}'" + (" yet (one is running)" if pending else "")
+        pending = EvalRun.objects.filter(
+            version=version, dataset=dataset, state__in=(RunState.QUEUED, RunState.RUNNING)
+        ).exists()
+        return f"eval gate: v{version.number} has no finished evaluation on '{dataset.name}'" + (
+            " yet (one is running)" if pending else ""
+        )
     for metric, positions in required_failures(run).items():
         shown = ", ".join(str(p) for p in sorted(positions)[:5])
-        return f"eval gate: required scorer '{metric}' failed on {len(positions)} case{'s' if len(positions) != 1 else ''} (case {shown})"
+        return (
+            f"eval gate: required scorer '{metric}' failed on {len(positions)} "
+            f"case{'s' if len(positions) != 1 else ''} (case {shown})"
+        )
     production = version.prompt.label_version(PRODUCTION)
     if production is None or production.pk == version.pk:
         return None
     baseline = latest_done_run(production, dataset)
     if baseline is None:
-        return f"eval gate: production v{production.number} has no finished evaluation on '{dataset.name}' to compare with"
+        return (
+            f"eval gate: production v{production.number} has no finished evaluation on '{dataset.name}' to compare with"
+        )
     reusable = known is not None and known.candidate.pk == run.pk and known.baseline.pk == baseline.pk
-    primary = (known if known is not None and reusable else compare(run, baseline, prompt_alpha(version.prompt))).primary
+    primary = (
+        known if known is not None and reusable else compare(run, baseline, prompt_alpha(version.prompt))
+    ).primary
     if primary["regressed"]:
         return (
             f"eval gate: {QUALITY_SCORE} regressed against production v{production.number} "
@@ -155,7 +173,8 @@ def dataset_picker_context(prompt: Prompt, request: Any = None) -> dict[str, Any
 
 
 def version_panel_context(version: PromptVersion, request: Any = None) -> dict[str, Any]:
-    """What the reviewer's page shows: the prompt's dataset, the latest run, the score diff against production, the gate."""
+    """What the reviewer's page shows: the prompt's dataset, the latest run, the score diff against production, the
+    gate."""
     from promptreg import permissions
 
     picker = dataset_picker_context(version.prompt, request)

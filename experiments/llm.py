@@ -19,10 +19,22 @@ import httpx
 from django.conf import settings
 
 # Keys of a version's config that are passed to the provider as request parameters.
-REQUEST_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty", "response_format")
+REQUEST_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "response_format",
+)
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 30.0
-NO_PROVIDER = "No LLM provider is configured: an Admin sets it on the Evaluation provider page (/experiments/provider/), or set LLM_BASE_URL."
+NO_PROVIDER = (
+    "No LLM provider is configured: an Admin sets it on the Evaluation provider page "
+    "(/experiments/provider/), or set LLM_BASE_URL."
+)
 
 
 class ProviderError(Exception):
@@ -135,10 +147,13 @@ class LLMClient:
                 retry_after = _retry_after(response)
                 continue
             if response.status_code >= 400:
-                raise ProviderError(f"The LLM provider refused the request: HTTP {response.status_code} {_short(response.text)}")
+                raise ProviderError(
+                    f"The LLM provider refused the request: HTTP {response.status_code} {_short(response.text)}"
+                )
             return _parse(response, latency_ms)
         raise ProviderError(
-            f"The LLM provider at {self.config.base_url} failed {self.config.max_retries + 1} times; last error: {last_error}."
+            f"The LLM provider at {self.config.base_url} failed {self.config.max_retries + 1} times; last error: "
+            f"{last_error}."
         )
 
 
@@ -159,7 +174,9 @@ def _parse(response: httpx.Response, latency_ms: float) -> ChatResult:
         data = response.json()
         content = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise ProviderError(f"The LLM provider sent a malformed response (not a chat completion): {_short(response.text)}") from None
+        raise ProviderError(
+            f"The LLM provider sent a malformed response (not a chat completion): {_short(response.text)}"
+        ) from None
     if content is None:
         content = ""
     if not isinstance(content, str):

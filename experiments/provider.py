@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from promptreg.history import set_change_reason
 from experiments.llm import LLMClient, LLMConfig, ProviderError, provider_effective
 from experiments.models import ProviderSettings, encrypt_secret
 from promptreg.exceptions import InvalidInput
+from promptreg.history import set_change_reason
 from promptreg.models import Scope
 from promptreg.services import Actor
 
@@ -25,13 +25,18 @@ def _base_url(value: str) -> str:
     value = (value or "").strip().rstrip("/")
     parts = urlsplit(value)
     if value and (parts.scheme not in ("http", "https") or not parts.netloc):
-        raise InvalidInput("base_url must be an http(s) URL such as https://api.openai.com/v1.", code="invalid_provider",
-                           details={"fields": {"base_url": ["Enter an http(s) URL such as https://api.openai.com/v1."]}})  # fmt: skip
+        raise InvalidInput(
+            "base_url must be an http(s) URL such as https://api.openai.com/v1.",
+            code="invalid_provider",
+            details={"fields": {"base_url": ["Enter an http(s) URL such as https://api.openai.com/v1."]}},
+        )
     return value
 
 
 @transaction.atomic
-def provider_update(*, actor: Actor, base_url: str, model: str = "", api_key: str = "", clear_key: bool = False) -> tuple[ProviderSettings, bool]:
+def provider_update(
+    *, actor: Actor, base_url: str, model: str = "", api_key: str = "", clear_key: bool = False
+) -> tuple[ProviderSettings, bool]:
     """Save the provider. A new key is encrypted and bound to this base URL; with a changed base URL and no new key
     the stored key is dropped (returned flag), so a key is never sent to a server it was not entered for."""
     actor.require(Scope.ADMIN, "Setting the evaluation provider")
@@ -54,8 +59,15 @@ def provider_test(*, actor: Actor) -> str:
     """One short chat call to the provider evaluations use now; what happened, in a sentence. Raises ProviderError."""
     actor.require(Scope.ADMIN, "Testing the evaluation provider")
     provider = provider_effective()
-    config = LLMConfig(base_url=provider.base_url, api_key=provider.api_key, model=provider.model, timeout=TEST_TIMEOUT,
-                       max_retries=0, concurrency=1, params={"max_tokens": 5})  # fmt: skip
+    config = LLMConfig(
+        base_url=provider.base_url,
+        api_key=provider.api_key,
+        model=provider.model,
+        timeout=TEST_TIMEOUT,
+        max_retries=0,
+        concurrency=1,
+        params={"max_tokens": 5},
+    )
     with LLMClient(config) as client:
         answer = client.chat([{"role": "user", "content": "Reply with the word OK."}])
     model = f"model {provider.model}" if provider.model else "the provider's default model"

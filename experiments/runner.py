@@ -65,7 +65,9 @@ def _claim(run_id: int, worker: str) -> bool:
     fields = {"state": RunState.RUNNING, "worker": worker, "heartbeat_at": now}
     if EvalRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(started_at=now, **fields):
         return True
-    return bool(EvalRun.objects.filter(pk=run_id, state=RunState.RUNNING, heartbeat_at__lt=stale_before()).update(**fields))
+    return bool(
+        EvalRun.objects.filter(pk=run_id, state=RunState.RUNNING, heartbeat_at__lt=stale_before()).update(**fields)
+    )
 
 
 class _Heartbeat(threading.Thread):
@@ -136,7 +138,6 @@ class Evaluator:
             completion_tokens=answer.completion_tokens,
         )
 
-
     def score(self, output: str, expected: str) -> tuple[dict[str, float], list[str]]:
         scores, problems = {}, []
         for scorer in self.scorers:
@@ -193,7 +194,10 @@ def _execute(run: EvalRun, worker: str) -> str:
     heartbeat = _Heartbeat(run.pk, worker)
     heartbeat.start()
     try:
-        with LLMClient(config) as client, ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"eval-{run.pk}") as pool:
+        with (
+            LLMClient(config) as client,
+            ThreadPoolExecutor(config.concurrency, thread_name_prefix=f"eval-{run.pk}") as pool,
+        ):
             evaluate = Evaluator(run.version, scorers, run.primary_metric, client, text_role(run.version.prompt))
             futures = [pool.submit(evaluate, case) for case in todo]
             try:
@@ -245,7 +249,9 @@ def _save_chunk(run_id: int, worker: str, results: list[EvalResult]) -> bool:
 
 def _finish(run_id: int, worker: str, state: str) -> str:
     with transaction.atomic():
-        if not EvalRun.objects.filter(pk=run_id, worker=worker, state=RunState.RUNNING).update(state=state, finished_at=timezone.now()):
+        if not EvalRun.objects.filter(pk=run_id, worker=worker, state=RunState.RUNNING).update(
+            state=state, finished_at=timezone.now()
+        ):
             raise LostRun()
         store_metrics(run_id)
     return state
@@ -269,7 +275,9 @@ def _fail(run_id: int, worker: str, reason: str) -> None:
 
 def runs_resume_stale() -> list[int]:
     """Ids of running runs whose worker stopped beating; the caller queues them again."""
-    return list(EvalRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=stale_before()).values_list("pk", flat=True))
+    return list(
+        EvalRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=stale_before()).values_list("pk", flat=True)
+    )
 
 
 def run_metrics(run: EvalRun) -> dict[str, dict[str, Any]]:

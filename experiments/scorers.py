@@ -15,8 +15,9 @@ import re
 import re._parser as re_parser  # private, but the stdlib's own parser: it measures a pattern before we compile it
 import string
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import regex as timed_re  # the `regex` package: `search(..., timeout=)` stops a runaway match
 from django.conf import settings
@@ -107,7 +108,9 @@ def regex(s: Scorer, output: str, expected: str, judge: Judge | None) -> float:
     try:
         return float(_regex(s.options).search(output, timeout=budget, concurrent=True) is not None)
     except TimeoutError:
-        raise ScorerTimeout(f"the pattern {s.options['pattern'][:60]!r} gave up after {budget:g} s of matching") from None
+        raise ScorerTimeout(
+            f"the pattern {s.options['pattern'][:60]!r} gave up after {budget:g} s of matching"
+        ) from None
 
 
 def _strip_fence(output: str) -> str:
@@ -209,7 +212,9 @@ def _check_regex(o: dict[str, Any]) -> str | None:
         return "'flags' may only contain i, m and s"
     try:
         if _unrolled_size(re_parser.parse(o["pattern"])) > MAX_PATTERN_SIZE:
-            return f"'pattern' repeats too much (its counted repeats multiply out to more than {MAX_PATTERN_SIZE:,} items)"
+            return (
+                f"'pattern' repeats too much (its counted repeats multiply out to more than {MAX_PATTERN_SIZE:,} items)"
+            )
         _regex(o)
     except (re.error, timed_re.error) as exc:
         return f"'pattern' is not a valid regular expression ({exc})"
@@ -280,7 +285,9 @@ def parse_scorers(specs: Any) -> list[Scorer]:
         if problem:
             problems.append(f"{where} ({name}): {problem}")
         elif not isinstance(metric, str) or not SCORER_METRIC_RE.match(metric) or metric == QUALITY_SCORE:
-            problems.append(f"{where} ({name}): 'metric' must be lowercase letters, digits and '_' (and not '{QUALITY_SCORE}')")
+            problems.append(
+                f"{where} ({name}): 'metric' must be lowercase letters, digits and '_' (and not '{QUALITY_SCORE}')"
+            )
         elif isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
             problems.append(f"{where} ({name}): 'threshold' must be a number from 0 to 1")
         else:

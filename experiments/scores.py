@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -51,7 +51,9 @@ class IngestResult:
 
 
 def _bad(index: int, message: str, code: str = "invalid_score") -> InvalidInput:
-    return InvalidInput(f"scores[{index}]: {message}; nothing from this request was stored.", code=code, details={"index": index})
+    return InvalidInput(
+        f"scores[{index}]: {message}; nothing from this request was stored.", code=code, details={"index": index}
+    )
 
 
 def _text(item: dict, key: str, index: int, *, max_length: int, required: bool = True) -> str:
@@ -87,11 +89,17 @@ def _metrics(item: dict, index: int) -> dict[str, float]:
     clean: dict[str, float] = {}
     for name, value in metrics.items():
         if not METRIC_RE.match(name):
-            raise _bad(index, f"metric name {name!r} must start with a letter and use letters, digits, '_', '.', ':' or '-' (≤64)", "invalid_metric")
+            raise _bad(
+                index,
+                f"metric name {name!r} must start with a letter and use letters, digits, '_', '.', ':' or '-' (≤64)",
+                "invalid_metric",
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad(index, f"metric '{name}' must be a number, got {type(value).__name__}", "invalid_metric")
         if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
-            raise _bad(index, f"metric '{name}' = {value} is out of range (finite, |x| ≤ {MAX_ABS_VALUE:g})", "invalid_metric")
+            raise _bad(
+                index, f"metric '{name}' = {value} is out of range (finite, |x| ≤ {MAX_ABS_VALUE:g})", "invalid_metric"
+            )
         clean[name] = float(value)
     return clean
 
@@ -111,7 +119,7 @@ def _timestamp(item: dict, index: int, now: datetime) -> datetime:
     if not isinstance(value, datetime):
         raise _bad(index, "'timestamp' must be an ISO 8601 date-time")
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, dt_timezone.utc)
+        value = timezone.make_aware(value, UTC)
     if value > now + MAX_FUTURE:
         raise _bad(index, "'timestamp' is in the future")
     return value
@@ -183,7 +191,11 @@ def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
                 raise _bad(index, f"session '{session_id}' is in {variant}, not {sent_variant}", "variant_mismatch")
             if experiment.version_id_for(variant) != version_id:
                 served = experiment.version_for(variant).number
-                raise _bad(index, f"session '{session_id}' is in {variant}, which serves v{served}, not v{number}", "version_mismatch")
+                raise _bad(
+                    index,
+                    f"session '{session_id}' is in {variant}, which serves v{served}, not v{number}",
+                    "version_mismatch",
+                )
         elif sent_variant:
             raise _bad(index, "'variant' needs an 'experiment'", "variant_mismatch")
         rows.extend(
@@ -193,7 +205,9 @@ def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
     return rows
 
 
-def _bulk_insert(cursor, model, columns: tuple[str, ...], pg_types: tuple[str, ...], rows: list[tuple], tail: str) -> list[tuple]:
+def _bulk_insert(
+    cursor, model, columns: tuple[str, ...], pg_types: tuple[str, ...], rows: list[tuple], tail: str
+) -> list[tuple]:
     """`INSERT INTO model (columns) <rows> <tail>`, returning what `tail`'s RETURNING gives.
 
     PostgreSQL gets one array per column through `unnest`: a handful of
@@ -209,7 +223,7 @@ def _bulk_insert(cursor, model, columns: tuple[str, ...], pg_types: tuple[str, .
         # psycopg's own cursor binds server-side, sending the arrays in binary (Django's client-side
         # cursor would quote every element in Python); same connection, same transaction.
         with connection.connection.cursor() as raw:
-            raw.execute(f"{head}SELECT * FROM unnest({arrays}) {tail}", [list(col) for col in zip(*rows)])
+            raw.execute(f"{head}SELECT * FROM unnest({arrays}) {tail}", [list(col) for col in zip(*rows, strict=False)])
             return raw.fetchall() if returning else []
     out: list[tuple] = []
     row_sql = "(" + ",".join(["%s"] * len(columns)) + ")"
@@ -227,21 +241,56 @@ def _insert(rows: list[_Row]) -> tuple[int, list[tuple[int, str, str, str, float
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         returned = _bulk_insert(
-            cursor, Score,
-            ("client_id", "prompt_id", "version_id", "session_id", "experiment_id", "variant", "metric", "value", "timestamp"),
+            cursor,
+            Score,
+            (
+                "client_id",
+                "prompt_id",
+                "version_id",
+                "session_id",
+                "experiment_id",
+                "variant",
+                "metric",
+                "value",
+                "timestamp",
+            ),
             ("text", "bigint", "bigint", "text", "bigint", "text", "text", "float8", "timestamptz"),
-            [(r.client_id, r.prompt_id, r.version_id, r.session_id, r.experiment_id, r.variant, r.metric, r.value, adapt(r.timestamp)) for r in rows],
+            [
+                (
+                    r.client_id,
+                    r.prompt_id,
+                    r.version_id,
+                    r.session_id,
+                    r.experiment_id,
+                    r.variant,
+                    r.metric,
+                    r.value,
+                    adapt(r.timestamp),
+                )
+                for r in rows
+            ],
             "ON CONFLICT (client_id, metric) DO NOTHING RETURNING experiment_id, session_id, variant, metric, value",
         )
     return len(returned), [row for row in returned if row[0] is not None]
 
 
-def _upsert(cursor, model, columns: tuple[str, ...], pg_types: tuple[str, ...], key: tuple[str, ...], added: tuple[str, ...], rows: list[tuple], returning: str = "") -> list[tuple]:
+def _upsert(
+    cursor,
+    model,
+    columns: tuple[str, ...],
+    pg_types: tuple[str, ...],
+    key: tuple[str, ...],
+    added: tuple[str, ...],
+    rows: list[tuple],
+    returning: str = "",
+) -> list[tuple]:
     """Insert rows or add their `added` columns to the stored ones (`c = c + excluded.c`)."""
     q = connection.ops.quote_name
     table = q(model._meta.db_table)
     sets = ", ".join(f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in added)
-    tail = f"ON CONFLICT ({', '.join(q(c) for c in key)}) DO UPDATE SET {sets}" + (f" RETURNING {returning}" if returning else "")
+    tail = f"ON CONFLICT ({', '.join(q(c) for c in key)}) DO UPDATE SET {sets}" + (
+        f" RETURNING {returning}" if returning else ""
+    )
     return _bulk_insert(cursor, model, columns, pg_types, rows, tail)
 
 
@@ -264,8 +313,13 @@ def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
     rows = [(e, m, s, v[0], v[1], v[2]) for (e, m, s), v in sorted(per_session.items())]
     with connection.cursor() as cursor:
         updated = _upsert(
-            cursor, ExperimentSession, ("experiment_id", "metric", "session_id", "variant", "n", "total"),
-            ("bigint", "text", "text", "text", "integer", "float8"), ("experiment_id", "metric", "session_id"), ("n", "total"), rows,
+            cursor,
+            ExperimentSession,
+            ("experiment_id", "metric", "session_id", "variant", "n", "total"),
+            ("bigint", "text", "text", "text", "integer", "float8"),
+            ("experiment_id", "metric", "session_id"),
+            ("n", "total"),
+            rows,
             returning="experiment_id, metric, session_id, variant, n, total",
         )
         deltas: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, 0.0, 0.0, 0])
@@ -280,8 +334,12 @@ def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
             delta[2] += new_mean * new_mean - old_mean * old_mean
             delta[3] += dn
         _upsert(
-            cursor, ExperimentTotal, ("experiment_id", "variant", "metric", "sessions", "sum", "sum_sq", "scores"),
-            ("bigint", "text", "text", "bigint", "float8", "float8", "bigint"), ("experiment_id", "variant", "metric"), ("sessions", "sum", "sum_sq", "scores"),
+            cursor,
+            ExperimentTotal,
+            ("experiment_id", "variant", "metric", "sessions", "sum", "sum_sq", "scores"),
+            ("bigint", "text", "text", "bigint", "float8", "float8", "bigint"),
+            ("experiment_id", "variant", "metric"),
+            ("sessions", "sum", "sum_sq", "scores"),
             [(e, v, m, *deltas[(e, v, m)]) for e, v, m in sorted(deltas)],
         )
 
@@ -289,7 +347,8 @@ def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
 def scores_ingest(*, scores: Any, actor: Actor) -> IngestResult:
     """Store a batch of scores (up to 1,000): all or nothing, idempotent on each score's `id`.
 
-    Each item: `{"id", "prompt", "version", "session_id", "experiment", "variant", "metrics": {name: number}, "timestamp"}`;
+    Each item: `{"id", "prompt", "version", "session_id", "experiment", "variant", "metrics": {name: number},
+    "timestamp"}`;
     `experiment`, `variant`, `session_id` and `timestamp` are optional (an experiment needs a session).
     """
     actor.require(Scope.WRITE, "Posting scores")
@@ -306,5 +365,7 @@ def experiment_totals_rebuild(experiment: Experiment) -> None:
     Experiment.objects.select_for_update().get(pk=experiment.pk)
     ExperimentSession.objects.filter(experiment=experiment).delete()
     ExperimentTotal.objects.filter(experiment=experiment).delete()
-    values = Score.objects.filter(experiment=experiment).values_list("experiment_id", "session_id", "variant", "metric", "value")
+    values = Score.objects.filter(experiment=experiment).values_list(
+        "experiment_id", "session_id", "variant", "metric", "value"
+    )
     _accumulate(values.iterator(chunk_size=5000))

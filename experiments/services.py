@@ -6,6 +6,7 @@ change what a fetch returns, so they send `serving_changed` after commit.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -14,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from promptreg.history import set_change_reason
 from experiments.analysis import (
     INVALID_SRM,
     NO_DIFFERENCE,
@@ -38,6 +38,7 @@ from experiments.scores import METRIC_RE
 from promptreg import signals
 from promptreg.exceptions import Conflict, GateBlocked, InvalidInput, NotFound
 from promptreg.gates import missing_gates
+from promptreg.history import set_change_reason
 from promptreg.models import Label, MoveVia, Prompt, PromptVersion, Scope, validate_label_name
 from promptreg.services import Actor, event_emit, label_move
 
@@ -59,7 +60,10 @@ def _number(value: Any, what: str, *, low: float, high: float, integer: bool = F
 
 def _metric(name: Any, what: str) -> str:
     if not isinstance(name, str) or not METRIC_RE.match(name):
-        raise InvalidInput(f"{what} must be a metric name (letters, digits, '_', '.', ':', '-'), got {name!r}.", code="invalid_experiment")
+        raise InvalidInput(
+            f"{what} must be a metric name (letters, digits, '_', '.', ':', '-'), got {name!r}.",
+            code="invalid_experiment",
+        )
     return name
 
 
@@ -72,10 +76,14 @@ def _guardrails(raw: Any, primary: str) -> list[dict[str, Any]]:
             raise InvalidInput(f"guardrails[{i}] must be an object.", code="invalid_experiment")
         metric = _metric(g.get("metric"), f"guardrails[{i}].metric")
         if metric == primary or metric in {c["metric"] for c in clean}:
-            raise InvalidInput(f"guardrails[{i}]: '{metric}' is already a metric of this experiment.", code="invalid_experiment")
+            raise InvalidInput(
+                f"guardrails[{i}]: '{metric}' is already a metric of this experiment.", code="invalid_experiment"
+            )
         direction = g.get("direction", Direction.HIGHER)
         if direction not in Direction.values:
-            raise InvalidInput(f"guardrails[{i}].direction must be {' or '.join(Direction.values)}.", code="invalid_experiment")
+            raise InvalidInput(
+                f"guardrails[{i}].direction must be {' or '.join(Direction.values)}.", code="invalid_experiment"
+            )
         margin = _number(g.get("margin"), f"guardrails[{i}].margin (absolute, in the metric's units)", low=0, high=1e9)
         clean.append({"metric": metric, "direction": direction, "margin": float(margin)})
     return clean
@@ -154,13 +162,26 @@ def experiment_create(
             sd = (mean * (1 - mean)) ** 0.5
         baseline_sd = sd
     experiment = Experiment(
-        prompt=found, label=label, kind=kind, hypothesis=(hypothesis or "").strip(),
-        control_version=control, treatment_version=treatment, traffic_fraction=float(fraction),
-        primary_metric=primary_metric, primary_direction=primary_direction, primary_kind=primary_kind,
-        guardrails=_guardrails(guardrails or [], primary_metric), alpha=float(alpha), power=float(power),
-        minimum_detectable_effect=minimum_detectable_effect, baseline_sd=baseline_sd,
-        min_samples_per_variant=int(min_samples), min_runtime=timedelta(hours=hours), mode=mode,
-        created_by=actor.user, created_by_key=actor.api_key,
+        prompt=found,
+        label=label,
+        kind=kind,
+        hypothesis=(hypothesis or "").strip(),
+        control_version=control,
+        treatment_version=treatment,
+        traffic_fraction=float(fraction),
+        primary_metric=primary_metric,
+        primary_direction=primary_direction,
+        primary_kind=primary_kind,
+        guardrails=_guardrails(guardrails or [], primary_metric),
+        alpha=float(alpha),
+        power=float(power),
+        minimum_detectable_effect=minimum_detectable_effect,
+        baseline_sd=baseline_sd,
+        min_samples_per_variant=int(min_samples),
+        min_runtime=timedelta(hours=hours),
+        mode=mode,
+        created_by=actor.user,
+        created_by_key=actor.api_key,
     )
     set_change_reason(experiment, f"created by {actor.name}")
     experiment.save()
@@ -169,7 +190,11 @@ def experiment_create(
 
 def _lock(experiment_id: int) -> Experiment:
     try:
-        return Experiment.objects.select_for_update().select_related("prompt", "control_version", "treatment_version").get(pk=experiment_id)
+        return (
+            Experiment.objects.select_for_update()
+            .select_related("prompt", "control_version", "treatment_version")
+            .get(pk=experiment_id)
+        )
     except Experiment.DoesNotExist:
         raise NotFound(f"No experiment {experiment_id}.", code="experiment_not_found") from None
 
@@ -187,14 +212,30 @@ def _transition(experiment: Experiment, state: str, reason: str, actor: Actor) -
 
 
 def _record(
-    experiment: Experiment, action: str, actor: Actor, reason: str, *, share: float, decision: str = "", bypassed: list[str] | None = None
+    experiment: Experiment,
+    action: str,
+    actor: Actor,
+    reason: str,
+    *,
+    share: float,
+    decision: str = "",
+    bypassed: list[str] | None = None,
 ) -> ExperimentEvent:
     """The traffic change in the prompt's audit trail and the deployment timeline."""
     return ExperimentEvent.objects.create(
-        experiment=experiment, prompt=experiment.prompt, label=experiment.label, action=action,
-        control_version=experiment.control_version, treatment_version=experiment.treatment_version,
-        treatment_share=share, decision=decision, is_override=bool(bypassed), bypassed=bypassed or [],
-        via=actor.via, reason=reason, **actor.record(),
+        experiment=experiment,
+        prompt=experiment.prompt,
+        label=experiment.label,
+        action=action,
+        control_version=experiment.control_version,
+        treatment_version=experiment.treatment_version,
+        treatment_share=share,
+        decision=decision,
+        is_override=bool(bypassed),
+        bypassed=bypassed or [],
+        via=actor.via,
+        reason=reason,
+        **actor.record(),
     )
 
 
@@ -219,32 +260,57 @@ def experiment_start(*, experiment_id: int, actor: Actor, override: bool = False
     Prompt.objects.select_for_update().filter(experiments__pk=experiment_id).first()  # serialise with label moves
     experiment = _lock(experiment_id)
     if experiment.state != ExperimentState.DRAFT:
-        raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a draft can start.", code="invalid_state")
+        raise InvalidInput(
+            f"Experiment {experiment_id} is {experiment.state}; only a draft can start.", code="invalid_state"
+        )
     missing = missing_gates(experiment.treatment_version, experiment.label)
     if missing and not override:
         raise GateBlocked(
-            f"v{experiment.treatment_version.number} cannot take {experiment.label} traffic yet: " + "; ".join(missing) + ".",
+            f"v{experiment.treatment_version.number} cannot take {experiment.label} traffic yet: "
+            + "; ".join(missing)
+            + ".",
             details={"missing": missing},
         )
     if experiment.prompt.is_retired:
         raise InvalidInput(f"'{experiment.prompt.name}' is retired.", code="prompt_retired")
-    live = Label.objects.filter(prompt=experiment.prompt, name=experiment.label).values_list("version_id", flat=True).first()
+    live = (
+        Label.objects.filter(prompt=experiment.prompt, name=experiment.label)
+        .values_list("version_id", flat=True)
+        .first()
+    )
     if live != experiment.control_version_id:
         raise InvalidInput(
             f"The control must be the version {experiment.label} serves now (v{experiment.control_version.number}); "
             f"{experiment.label} points at {'another version' if live else 'nothing'}.",
             code="control_not_live",
         )
-    other = Experiment.objects.running().filter(prompt=experiment.prompt, label=experiment.label).exclude(pk=experiment.pk).first()
+    other = (
+        Experiment.objects.running()
+        .filter(prompt=experiment.prompt, label=experiment.label)
+        .exclude(pk=experiment.pk)
+        .first()
+    )
     if other is not None:
-        raise Conflict(f"Experiment {other.pk} is already running on {experiment.prompt.name}@{experiment.label}; stop it first.", code="experiment_running")
+        raise Conflict(
+            f"Experiment {other.pk} is already running on {experiment.prompt.name}@{experiment.label}; stop it first.",
+            code="experiment_running",
+        )
     experiment.started_at = timezone.now()
     try:
         with transaction.atomic():
             _transition(experiment, ExperimentState.RUNNING, reason, actor)
     except IntegrityError:
-        raise Conflict(f"Another experiment is running on {experiment.prompt.name}@{experiment.label}.", code="experiment_running") from None
-    _record(experiment, ExperimentAction.START, actor, reason, share=experiment.traffic_fraction, bypassed=missing if override else [])
+        raise Conflict(
+            f"Another experiment is running on {experiment.prompt.name}@{experiment.label}.", code="experiment_running"
+        ) from None
+    _record(
+        experiment,
+        ExperimentAction.START,
+        actor,
+        reason,
+        share=experiment.traffic_fraction,
+        bypassed=missing if override else [],
+    )
     _serving_changed(experiment.prompt.name)
     event_emit("experiment.started", experiment.prompt, experiment, actor, reason)
     return experiment
@@ -300,7 +366,10 @@ def ship_blocker(experiment: Experiment, analysis: Analysis) -> str | None:
         return None
     why = f"the analysis decision is {analysis.decision}, not {SHIP}"
     if experiment.kind == ExperimentKind.CANARY and analysis.decision == NO_DIFFERENCE:
-        why += f" (a canary ships on no significant difference only when every guardrail is non-inferior: {', '.join(unproven)} is not yet)"
+        why += (
+            f" (a canary ships on no significant difference only when every guardrail is non-inferior: "
+            f"{', '.join(unproven)} is not yet)"
+        )
     return why
 
 
@@ -318,16 +387,25 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
         raise InvalidInput("Say why you ship (it goes in the deployment log).", code="missing_field")
     if override:
         actor.require_override("Shipping against the analysis")
-    Prompt.objects.select_for_update(of=("self",)).filter(experiments__pk=experiment_id).first()  # the prompt first, as start does
+    Prompt.objects.select_for_update(of=("self",)).filter(
+        experiments__pk=experiment_id
+    ).first()  # the prompt first, as start does
     experiment = _lock(experiment_id)
     if experiment.state not in (ExperimentState.RUNNING, ExperimentState.STOPPED):
-        raise InvalidInput(f"Experiment {experiment_id} is {experiment.state}; only a running or stopped one ships.", code="invalid_state")
+        raise InvalidInput(
+            f"Experiment {experiment_id} is {experiment.state}; only a running or stopped one ships.",
+            code="invalid_state",
+        )
     analysis = experiment_analyse(experiment)
     if analysis.decision == INVALID_SRM:
         raise InvalidInput("Cannot ship: " + analysis.explanation, code="invalid_srm")
     blocker = ship_blocker(experiment, analysis)
     if blocker and not override:
-        raise InvalidInput(f"Cannot ship: {blocker}. {analysis.explanation}", code="ship_blocked", details={"decision": analysis.decision})
+        raise InvalidInput(
+            f"Cannot ship: {blocker}. {analysis.explanation}",
+            code="ship_blocked",
+            details={"decision": analysis.decision},
+        )
     move = label_move(
         name=experiment.prompt.name,
         label=experiment.label,
@@ -348,8 +426,15 @@ def experiment_ship(*, experiment_id: int, actor: Actor, reason: str, override: 
 
 
 def canary_start(
-    *, actor: Actor, prompt: str, version: int, label: str = "production", traffic_fraction: float = DEFAULT_CANARY_FRACTION,
-    override: bool = False, reason: str = "", **design: Any,
+    *,
+    actor: Actor,
+    prompt: str,
+    version: int,
+    label: str = "production",
+    traffic_fraction: float = DEFAULT_CANARY_FRACTION,
+    override: bool = False,
+    reason: str = "",
+    **design: Any,
 ) -> Experiment:
     """Send a share of the label's traffic (5% by default) to a new version, analysed like any
     experiment; then `experiment_ship` promotes it to 100% or `experiment_conclude` rolls it back."""
@@ -357,10 +442,18 @@ def canary_start(
         found = Prompt.objects.filter(name=prompt).first()
         live = found.label_version(label) if found else None
         if live is None:
-            raise InvalidInput(f"'{prompt}' has no {label} version to compare the canary with.", code="control_not_live")
+            raise InvalidInput(
+                f"'{prompt}' has no {label} version to compare the canary with.", code="control_not_live"
+            )
         experiment = experiment_create(
-            actor=actor, prompt=prompt, label=label, control_version=live.number, treatment_version=version,
-            traffic_fraction=traffic_fraction, kind=ExperimentKind.CANARY, **design,
+            actor=actor,
+            prompt=prompt,
+            label=label,
+            control_version=live.number,
+            treatment_version=version,
+            traffic_fraction=traffic_fraction,
+            kind=ExperimentKind.CANARY,
+            **design,
         )
         return experiment_start(experiment_id=experiment.pk, actor=actor, override=override, reason=reason)
 
@@ -371,16 +464,16 @@ def canary_start(
 def stop_on_foreign_label_move(prompt_id: int, label: str, version_id: int) -> None:
     """A label moved under a running experiment (a deploy or rollback that was not the
     experiment's own ship): its control no longer is what the label serves, so stop it."""
-    for experiment in Experiment.objects.running().filter(prompt_id=prompt_id, label=label).exclude(control_version_id=version_id):
-        try:
+    for experiment in (
+        Experiment.objects.running().filter(prompt_id=prompt_id, label=label).exclude(control_version_id=version_id)
+    ):
+        # InvalidInput: it ended meanwhile (concluded by a person or by its canary monitor), nothing left to stop
+        with contextlib.suppress(InvalidInput):
             experiment_stop(
-                experiment_id=experiment.pk, actor=Actor(via=MoveVia.EXPERIMENT),
+                experiment_id=experiment.pk,
+                actor=Actor(via=MoveVia.EXPERIMENT),
                 reason="stopped automatically: the label was moved to another version while the experiment ran",
             )
-        except InvalidInput:
-            pass  # it ended meanwhile (concluded by a person or by its canary monitor): nothing left to stop
 
 
 # --- dashboard data ---------------------------------------------------------------
-
-

@@ -18,8 +18,9 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from scipy import special, stats
 
@@ -152,7 +153,9 @@ def sequential_rho(alpha: float, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> f
     return math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning)
 
 
-def confidence_sequence(estimate: Estimate, n_total: int, alpha: float = 0.05, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> Estimate:
+def confidence_sequence(
+    estimate: Estimate, n_total: int, alpha: float = 0.05, tuning: float = DEFAULT_SEQUENTIAL_TUNING
+) -> Estimate:
     """Turn a fixed-horizon estimate into an always-valid one (asymptotic confidence sequence).
 
     With N = n_c + n_t, s² = se²·N and ρ from `sequential_rho`, the half-width is
@@ -173,7 +176,9 @@ def confidence_sequence(estimate: Estimate, n_total: int, alpha: float = 0.05, t
     return Estimate(estimate.effect, (estimate.effect - half, estimate.effect + half), p, estimate.se)
 
 
-def sequential_test(comparison: Comparison, n_total: int, alpha: float = 0.05, tuning: float = DEFAULT_SEQUENTIAL_TUNING) -> Comparison:
+def sequential_test(
+    comparison: Comparison, n_total: int, alpha: float = 0.05, tuning: float = DEFAULT_SEQUENTIAL_TUNING
+) -> Comparison:
     """`welch_test` / `proportion_test` made always valid: both lifts get confidence sequences."""
     relative = comparison.relative and confidence_sequence(comparison.relative, n_total, alpha, tuning)
     return Comparison(confidence_sequence(comparison.absolute, n_total, alpha, tuning), relative, comparison.df)
@@ -249,7 +254,9 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def required_sample_size(sd: float, mde: float, *, alpha: float = 0.05, power: float = 0.8, treatment_fraction: float = 0.5) -> tuple[int, int]:
+def required_sample_size(
+    sd: float, mde: float, *, alpha: float = 0.05, power: float = 0.8, treatment_fraction: float = 0.5
+) -> tuple[int, int]:
     """Sessions needed per variant (control, treatment) for a two-sided test at `alpha` to detect an
     absolute difference `mde` with probability `power`, given the per-session standard deviation:
     N = (z₁₋α/₂ + z_power)² σ² (1/(1−f) + 1/f) / mde², split N(1−f) : N f."""
@@ -293,7 +300,9 @@ class Aggregate:
         return cls(n, mean, variance)
 
 
-def welch_worse_than(current: Aggregate, baseline: Aggregate, *, margin: float, higher_is_better: bool) -> tuple[float, float, float]:
+def welch_worse_than(
+    current: Aggregate, baseline: Aggregate, *, margin: float, higher_is_better: bool
+) -> tuple[float, float, float]:
     """One-sided Welch test that the current mean is worse than the baseline by more than `margin` (relative).
 
     Higher is better: H0 μc ≥ (1 − m)·μb against H1 μc < (1 − m)·μb, with
@@ -350,7 +359,7 @@ def paired_test(candidate: list[float], baseline: list[float], confidence: float
     degenerate: p = 1 if they are all zero, else 0.
     """
     n = len(candidate)
-    diffs = [c - b for c, b in zip(candidate, baseline)]
+    diffs = [c - b for c, b in zip(candidate, baseline, strict=False)]
     if n < 2:
         return {"diff": diffs[0] if diffs else None, "ci": [None, None], "p_value": None, "n": n}
     mean = sum(diffs) / n

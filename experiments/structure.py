@@ -54,7 +54,9 @@ def as_text(compiled: str | list[dict[str, Any]]) -> str:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value))
+    return value is None or (
+        isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value)
+    )
 
 
 def check_case(version: PromptVersion, case: Case) -> CaseCheck:
@@ -102,12 +104,18 @@ def _compiled(version: PromptVersion, case: Case) -> tuple[str, str]:
         return "", f"v{version.number}: {exc}"
 
 
-def compiled_diff(old: PromptVersion, new: PromptVersion, cases: list[Case], sample: int = 20, seed: int = 0) -> list[CompiledDiff]:
+def compiled_diff(
+    old: PromptVersion, new: PromptVersion, cases: list[Case], sample: int = 20, seed: int = 0
+) -> list[CompiledDiff]:
     """Unified diffs of two versions' compiled prompts over a reproducible sample of cases."""
-    chosen = cases if len(cases) <= sample else sorted(random.Random(seed).sample(cases, sample), key=lambda c: c.position)
+    chosen = (
+        cases if len(cases) <= sample else sorted(random.Random(seed).sample(cases, sample), key=lambda c: c.position)
+    )
     diffs = []
     for case in chosen:
         (a, err_a), (b, err_b) = _compiled(old, case), _compiled(new, case)
-        lines = list(difflib.unified_diff(a.splitlines(), b.splitlines(), f"v{old.number}", f"v{new.number}", lineterm=""))
+        lines = list(
+            difflib.unified_diff(a.splitlines(), b.splitlines(), f"v{old.number}", f"v{new.number}", lineterm="")
+        )
         diffs.append(CompiledDiff(case, lines, "; ".join(e for e in (err_a, err_b) if e)))
     return diffs

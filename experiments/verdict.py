@@ -2,7 +2,8 @@
 
 `headline()` is the dashboard's one-sentence verdict ("Ship v8: quality +4.1% (95% CI +1.2% to +7.0%); latency no
 worse than +50 ms"), `guardrail_sentence()` one guardrail row, `metric_name()` / `metric_unit()` / `signed()` how a
-metric and its values are written (also on the charts' axes). Pure functions of the analysis dict (`experiments.analysis.Analysis`).
+metric and its values are written (also on the charts' axes). Pure functions of the analysis dict
+(`experiments.analysis.Analysis`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def _lift(primary: dict, alpha: float) -> str:
         return f"{name} {_percent(primary['relative_lift'])} ({confidence} {_percent(lo)} to {_percent(hi)})"
     lo, hi = primary["absolute_ci"]
     metric = primary["metric"]
-    return f"{name} {signed(primary['absolute_lift'], metric)} ({confidence} {signed(lo, metric)} to {signed(hi, metric)})"
+    return (
+        f"{name} {signed(primary['absolute_lift'], metric)} ({confidence} {signed(lo, metric)} to {signed(hi, metric)})"
+    )
 
 
 def _allowed(g: dict) -> str:
@@ -81,9 +84,14 @@ def guardrail_sentence(g: dict) -> str:
     if g["degraded"]:
         return f"Degraded: {name} changed by {change}, worse than the {allowed} allowed."
     if g["non_inferior"]:
-        return f"Held: {name} changed by {change}; at worst {signed(g['bound'], g['metric'])}, within the {allowed} allowed."
-    return (f"Not shown yet: {name} changed by {change}, but it could be as bad as {signed(g['bound'], g['metric'])}, "
-            f"beyond the {allowed} allowed. More sessions will tell.")  # fmt: skip
+        return (
+            f"Held: {name} changed by {change}; at worst {signed(g['bound'], g['metric'])}, within the {allowed} "
+            f"allowed."
+        )
+    return (
+        f"Not shown yet: {name} changed by {change}, but it could be as bad as {signed(g['bound'], g['metric'])}, "
+        f"beyond the {allowed} allowed. More sessions will tell."
+    )
 
 
 def guardrail_rule(g: dict) -> str:
@@ -95,14 +103,24 @@ def guardrail_rows(analysis: dict) -> list[dict]:
     """The guardrail table of the dashboard: the rule, both means, the verdict in words, and the statistics."""
     rows = []
     for g in analysis["guardrails"]:
-        state = "nodata" if g["effect"] is None else ("degraded" if g["degraded"] else ("held" if g["non_inferior"] else "pending"))
-        rows.append({
-            "metric": g["metric"], "rule": guardrail_rule(g), "state": state, "sentence": guardrail_sentence(g),
-            "control": g["control"], "treatment": g["treatment"],
-            "effect": None if g["effect"] is None else signed(g["effect"], g["metric"]),
-            "bound": None if g["bound"] is None else signed(g["bound"], g["metric"]),
-            "p_value": p_value(g["p_value"]),
-        })  # fmt: skip
+        state = (
+            "nodata"
+            if g["effect"] is None
+            else ("degraded" if g["degraded"] else ("held" if g["non_inferior"] else "pending"))
+        )
+        rows.append(
+            {
+                "metric": g["metric"],
+                "rule": guardrail_rule(g),
+                "state": state,
+                "sentence": guardrail_sentence(g),
+                "control": g["control"],
+                "treatment": g["treatment"],
+                "effect": None if g["effect"] is None else signed(g["effect"], g["metric"]),
+                "bound": None if g["bound"] is None else signed(g["bound"], g["metric"]),
+                "p_value": p_value(g["p_value"]),
+            }
+        )
     return rows
 
 
@@ -112,8 +130,10 @@ def headline(analysis: dict, *, treatment: int, control: int, alpha: float, cana
     guardrails = analysis["guardrails"]
     if decision == INVALID_SRM:
         observed = analysis["srm"].get("observed") or [0, 0]
-        return (f"Don't trust these numbers: the traffic split is broken ({observed[1]:,} sessions got v{treatment}, "
-                f"{observed[0]:,} got v{control}). Fix assignment or score logging first.")  # fmt: skip
+        return (
+            f"Don't trust these numbers: the traffic split is broken ({observed[1]:,} sessions got v{treatment}, "
+            f"{observed[0]:,} got v{control}). Fix assignment or score logging first."
+        )
     if decision == INSUFFICIENT:
         counts = f"{primary['control']['n']:,} and {primary['treatment']['n']:,} sessions so far"
         if analysis.get("progress") is not None and primary["absolute_lift"] is not None:
@@ -128,9 +148,14 @@ def headline(analysis: dict, *, treatment: int, control: int, alpha: float, cana
     if decision == GUARDRAIL:
         degraded = [g for g in guardrails if g["degraded"]]
         if degraded:
-            worse = ", ".join(f"{metric_name(g['metric'])} {signed(g['effect'], g['metric'])} (allowed {_allowed(g)})" for g in degraded)
+            worse = ", ".join(
+                f"{metric_name(g['metric'])} {signed(g['effect'], g['metric'])} (allowed {_allowed(g)})"
+                for g in degraded
+            )
             return f"Don't ship v{treatment}: {worse}."
-        unproven = " and ".join(f"{metric_name(g['metric'])} stays within {_allowed(g)}" for g in guardrails if not g["non_inferior"])
+        unproven = " and ".join(
+            f"{metric_name(g['metric'])} stays within {_allowed(g)}" for g in guardrails if not g["non_inferior"]
+        )
         return f"Don't ship v{treatment} yet: {lift}, but it is not yet shown that {unproven}."
     more = " More sessions can still show one." if (analysis.get("progress") or 1) < 1 else ""
     return f"No clear difference: {lift}.{more}"

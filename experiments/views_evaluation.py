@@ -59,7 +59,9 @@ def dataset_list(request):
     datasets = Dataset.objects.order_by("name")
     counts = {d.pk: d.active_cases().count() for d in datasets}
     rows = [(d, counts[d.pk]) for d in datasets]
-    return render(request, "experiments/evaluation/dataset_list.html", {"rows": rows, "form": form, "can_author": can_author})
+    return render(
+        request, "experiments/evaluation/dataset_list.html", {"rows": rows, "form": form, "can_author": can_author}
+    )
 
 
 def _dataset(pk: int) -> Dataset:
@@ -85,10 +87,15 @@ def dataset_edit(request, pk: int):
     dataset = _dataset(pk)
     require(permissions.can_author(request.user))
     form = DatasetForm(request.POST) if request.method == "POST" else DatasetForm.for_dataset(dataset)
-    if request.method == "POST" and form.is_valid():
-        if _service(request, lambda: evaluation.dataset_update(dataset=dataset, actor=actor(request), **form.cleaned_data), form):
-            messages.success(request, "Dataset saved.")
-            return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _service(
+            request, lambda: evaluation.dataset_update(dataset=dataset, actor=actor(request), **form.cleaned_data), form
+        )
+    ):
+        messages.success(request, "Dataset saved.")
+        return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
     return render(request, "experiments/evaluation/dataset_form.html", {"dataset": dataset, "form": form})
 
 
@@ -102,11 +109,19 @@ def dataset_upload(request, pk: int):
         try:
             rows = parse_upload(upload.name, upload.read())
         except RowErrors as exc:
-            form.add_error(None, f"{len(exc.problems)} bad row{'s' if len(exc.problems) != 1 else ''}; nothing was imported.")
+            form.add_error(
+                None, f"{len(exc.problems)} bad row{'s' if len(exc.problems) != 1 else ''}; nothing was imported."
+            )
             for line, reason in exc.problems:
                 form.add_error(None, f"line {line}: {reason}" if line else reason)
         else:
-            count = _service(request, lambda: evaluation.dataset_import(dataset=dataset, actor=actor(request), rows=rows, replace=form.cleaned_data["replace"]), form)
+            count = _service(
+                request,
+                lambda: evaluation.dataset_import(
+                    dataset=dataset, actor=actor(request), rows=rows, replace=form.cleaned_data["replace"]
+                ),
+                form,
+            )
             if count is not None:
                 messages.success(request, f"Imported {count} case{'s' if count != 1 else ''} from {upload.name}.")
                 return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
@@ -117,7 +132,9 @@ def dataset_upload(request, pk: int):
 def dataset_export(request, pk: int, fmt: str):
     dataset = _dataset(pk)
     cases = list(dataset.active_cases())
-    body, content_type = (export_csv(cases), "text/csv") if fmt == "csv" else (export_jsonl(cases), "application/x-ndjson")
+    body, content_type = (
+        (export_csv(cases), "text/csv") if fmt == "csv" else (export_jsonl(cases), "application/x-ndjson")
+    )
     response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="dataset-{dataset.pk}.{fmt}"'
     return response
@@ -126,7 +143,11 @@ def dataset_export(request, pk: int, fmt: str):
 @login_required
 def dataset_history(request, pk: int):
     dataset = _dataset(pk)
-    return render(request, "experiments/evaluation/dataset_history.html", {"dataset": dataset, "events": evaluation.dataset_history(dataset)})
+    return render(
+        request,
+        "experiments/evaluation/dataset_history.html",
+        {"dataset": dataset, "events": evaluation.dataset_history(dataset)},
+    )
 
 
 @login_required
@@ -136,7 +157,11 @@ def case_edit(request, pk: int, case_pk: int | None = None):
     case = get_object_or_404(Case, pk=case_pk, dataset=dataset, removed_at__isnull=True) if case_pk else None
     if request.method == "POST":
         form = CaseForm(request.POST)
-        if form.is_valid() and _service(request, lambda: evaluation.case_save(dataset=dataset, case=case, actor=actor(request), **form.cleaned_data), form):
+        if form.is_valid() and _service(
+            request,
+            lambda: evaluation.case_save(dataset=dataset, case=case, actor=actor(request), **form.cleaned_data),
+            form,
+        ):
             messages.success(request, "Case saved.")
             return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
     else:
@@ -209,12 +234,16 @@ def version_evaluation(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     context = gates.version_panel_context(version, request)
-    context.update({
-        "prompt": prompt,
-        "version": version,
-        "runs": version.eval_runs.select_related("dataset").order_by("-created_at")[:20],
-        "other_versions": prompt.versions.exclude(pk=version.pk).order_by("-number").values_list("number", flat=True),
-    })
+    context.update(
+        {
+            "prompt": prompt,
+            "version": version,
+            "runs": version.eval_runs.select_related("dataset").order_by("-created_at")[:20],
+            "other_versions": prompt.versions.exclude(pk=version.pk)
+            .order_by("-number")
+            .values_list("number", flat=True),
+        }
+    )
     return render(request, "experiments/evaluation/version_evaluation.html", context)
 
 
@@ -230,7 +259,11 @@ def version_run(request, name: str, number: int):
         run = _service(request, lambda: evaluation.evaluation_compare_start(version=version, actor=actor(request)))
     if run:
         state = "already run" if run.is_finished else "queued"
-        messages.success(request, f"Evaluation {state}: v{version.number} on '{run.dataset.name}'" + (" against production." if run.baseline_id else "."))
+        messages.success(
+            request,
+            f"Evaluation {state}: v{version.number} on '{run.dataset.name}'"
+            + (" against production." if run.baseline_id else "."),
+        )
         return HttpResponseRedirect(reverse("experiments:run-detail", args=[run.pk]))
     return HttpResponseRedirect(reverse("experiments:version-evaluation", args=[prompt.name, version.number]))
 
@@ -243,11 +276,20 @@ def prompt_dataset(request, name: str):
     form = PromptDatasetForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Evaluation dataset: " + " ".join(str(e) for e in form.errors["dataset"]))
-    elif _service(request, lambda: evaluation.prompt_set_dataset(prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request))):
+    elif _service(
+        request,
+        lambda: evaluation.prompt_set_dataset(
+            prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request)
+        ),
+    ):
         chosen = form.cleaned_data["dataset"]
         messages.success(request, f"Evaluation dataset of '{prompt.name}': {chosen.name if chosen else 'none'}.")
     back = request.POST.get("next", "")
-    return HttpResponseRedirect(back if back.startswith("/") and not back.startswith("//") else reverse("promptreg:prompt-detail", args=[prompt.name]))
+    return HttpResponseRedirect(
+        back
+        if back.startswith("/") and not back.startswith("//")
+        else reverse("promptreg:prompt-detail", args=[prompt.name])
+    )
 
 
 @login_required
@@ -257,7 +299,9 @@ def version_structure(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     dataset_id = request.GET.get("dataset", "")
-    dataset = Dataset.objects.filter(pk=dataset_id).first() if dataset_id.isdigit() else evaluation.prompt_dataset(prompt)
+    dataset = (
+        Dataset.objects.filter(pk=dataset_id).first() if dataset_id.isdigit() else evaluation.prompt_dataset(prompt)
+    )
     against = request.GET.get("against", "")
     other = prompt.versions.filter(number=against).first() if against.isdigit() else None
     cases = list(dataset.active_cases()) if dataset else []

@@ -45,14 +45,20 @@ def _get(pk: int) -> Experiment:
 
 @login_required
 def experiment_list(request: HttpRequest) -> HttpResponse:
-    last_decision = AnalysisSnapshot.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id").values("decision")[:1]
+    last_decision = (
+        AnalysisSnapshot.objects.filter(experiment=OuterRef("pk"))
+        .order_by("-computed_at", "-id")
+        .values("decision")[:1]
+    )
     experiments = Experiment.objects.select_related("prompt", "control_version", "treatment_version").annotate(
         last_decision=Subquery(last_decision)
     )[:200]
     rows: list[Any] = list(experiments)  # each gains `last_verdict`, the label of its last decision
     for experiment in rows:
         experiment.last_verdict = verdict.DECISION_LABELS.get(experiment.last_decision, experiment.last_decision)
-    return render(request, "experiments/ab/list.html", {"experiments": rows, "can_deploy": permissions.can_deploy(request.user)})
+    return render(
+        request, "experiments/ab/list.html", {"experiments": rows, "can_deploy": permissions.can_deploy(request.user)}
+    )
 
 
 def _plan(experiment: Experiment) -> dict:
@@ -79,16 +85,21 @@ def _analysis_context(experiment: Experiment) -> dict:
     if guardrails:
         figures["guardrails-now"] = guardrails
     if history:
-        figures.update({
-            "means-over-time": charts.means_over_time(history, metric),
-            "samples-over-time": charts.samples_over_time(history, analysis["required_n"]),
-            "lift-over-time": charts.lift_over_time(history, experiment.mode == ExperimentMode.SEQUENTIAL, metric),
-            "decisions-over-time": charts.decisions_over_time(history),
-        })  # fmt: skip
+        figures.update(
+            {
+                "means-over-time": charts.means_over_time(history, metric),
+                "samples-over-time": charts.samples_over_time(history, analysis["required_n"]),
+                "lift-over-time": charts.lift_over_time(history, experiment.mode == ExperimentMode.SEQUENTIAL, metric),
+                "decisions-over-time": charts.decisions_over_time(history),
+            }
+        )
     figures["distributions"] = charts.distributions(experiment_session_means(experiment, metric), metric)
     relative = analysis["primary"]["relative_lift"]
     return {
-        **context, **_analysis_headline(experiment, analysis), "figures": figures, "snapshots": len(history),
+        **context,
+        **_analysis_headline(experiment, analysis),
+        "figures": figures,
+        "snapshots": len(history),
         "relative_pct": relative * 100 if relative is not None else None,
         "decision_label": verdict.DECISION_LABELS.get(analysis["decision"], analysis["decision"]),
         "guardrail_rows": verdict.guardrail_rows(analysis),
@@ -144,17 +155,25 @@ def _confirm(request: HtmxHttpRequest, experiment: Experiment, action: str) -> H
     """The confirmation of Start or Ship: the traffic share it sets, the verdict (ship), and any breaking-variable
     warning (the treatment needs other variables than the control). A dialog body for htmx, a page without JS."""
     context = {
-        "experiment": experiment, "action": action, "is_canary": experiment.kind == ExperimentKind.CANARY,
+        "experiment": experiment,
+        "action": action,
+        "is_canary": experiment.kind == ExperimentKind.CANARY,
         "diff": build_diff(experiment.control_version, experiment.treatment_version),
-        "share": f"{experiment.traffic_fraction * 100:.4g}", "rest": f"{(1 - experiment.traffic_fraction) * 100:.4g}",
+        "share": f"{experiment.traffic_fraction * 100:.4g}",
+        "rest": f"{(1 - experiment.traffic_fraction) * 100:.4g}",
         "can_override": permissions.can_admin(request.user),
     }
     if action == "ship":
         analysis = experiment_analyse(experiment)
-        context.update(_analysis_headline(experiment, analysis.to_dict()), blocked=services.ship_blocker(experiment, analysis) is not None)
+        context.update(
+            _analysis_headline(experiment, analysis.to_dict()),
+            blocked=services.ship_blocker(experiment, analysis) is not None,
+        )
     else:
         context["missing"] = missing_gates(experiment.treatment_version, experiment.label)
-    context["held_back"] = bool(context.get("missing") or context.get("blocked"))  # the service refuses without an override
+    context["held_back"] = bool(
+        context.get("missing") or context.get("blocked")
+    )  # the service refuses without an override
     template = "experiments/ab/confirm.html"
     return render(request, f"{template}#confirm" if request.htmx else template, context)
 
@@ -165,8 +184,11 @@ def _analysis_headline(experiment: Experiment, analysis: dict | None = None) -> 
     return {
         "analysis": analysis,
         "headline": verdict.headline(
-            analysis, treatment=experiment.treatment_version.number, control=experiment.control_version.number,
-            alpha=experiment.alpha, canary=experiment.kind == ExperimentKind.CANARY,
+            analysis,
+            treatment=experiment.treatment_version.number,
+            control=experiment.control_version.number,
+            alpha=experiment.alpha,
+            canary=experiment.kind == ExperimentKind.CANARY,
         ),
     }
 
@@ -191,6 +213,7 @@ def experiment_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpRes
 
 def _required_n(data: dict) -> dict:
     """What the creation form shows as the required sample size, from whatever is filled in so far."""
+
     def number(key: str) -> float | None:
         try:
             return float(data.get(key) or "")
@@ -205,7 +228,11 @@ def _required_n(data: dict) -> dict:
         version = None
         if prompt:
             control = number("control_version")
-            version = prompt.versions.filter(number=int(control)).first() if control else prompt.label_version(data.get("label") or "production")
+            version = (
+                prompt.versions.filter(number=int(control)).first()
+                if control
+                else prompt.label_version(data.get("label") or "production")
+            )
         if version:
             n, mean, sd = analysis.baseline_estimate(version, data.get("primary_metric") or "quality_score")
             if data.get("primary_kind") == MetricKind.PROPORTION and mean is not None and 0 < mean < 1:
@@ -239,7 +266,9 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
                 prompt = Prompt.objects.filter(name=data["prompt"]).first()
                 live = prompt.label_version(data["label"]) if prompt else None
                 if live is None:
-                    raise InvalidInput(f"'{data['prompt']}' has no {data['label']} version to be the control; give a control version.")
+                    raise InvalidInput(
+                        f"'{data['prompt']}' has no {data['label']} version to be the control; give a control version."
+                    )
                 data["control_version"] = live.number
             experiment = services.experiment_create(actor=_actor(request), **data)
         except Forbidden as exc:

@@ -20,20 +20,41 @@ from promptreg.views.common import HtmxHttpRequest, actor, require
 
 
 class ProviderForm(forms.Form):
-    base_url = forms.CharField(label="Base URL", required=False, max_length=500,
-                               widget=forms.URLInput(attrs={"placeholder": "https://api.openai.com/v1"}),
-                               help_text="An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server): /chat/completions is appended.")  # fmt: skip
-    model = forms.CharField(label="Default model", required=False, max_length=200, widget=forms.TextInput(attrs={"placeholder": "gpt-4o-mini"}),
-                            help_text="Used when a version's config names no model.")  # fmt: skip
-    api_key = forms.CharField(label="API key", required=False, max_length=1000, strip=True,
-                              widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                              help_text="Stored encrypted and never shown again; leave empty to keep the stored one.")  # fmt: skip
+    base_url = forms.CharField(
+        label="Base URL",
+        required=False,
+        max_length=500,
+        widget=forms.URLInput(attrs={"placeholder": "https://api.openai.com/v1"}),
+        help_text="An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server): "
+        "/chat/completions is appended.",
+    )
+    model = forms.CharField(
+        label="Default model",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "gpt-4o-mini"}),
+        help_text="Used when a version's config names no model.",
+    )
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        max_length=1000,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again; leave empty to keep the stored one.",
+    )
     clear_key = forms.BooleanField(label="Remove the stored key", required=False)
 
 
 def _context(form: ProviderForm, stored: ProviderSettings, **extra) -> dict:
-    return {"form": form, "stored": stored, "effective": provider_effective(), "from_environment": bool(settings.LLM_BASE_URL),
-            "key_unreadable": stored.has_key and not stored.api_key(), **extra}  # fmt: skip
+    return {
+        "form": form,
+        "stored": stored,
+        "effective": provider_effective(),
+        "from_environment": bool(settings.LLM_BASE_URL),
+        "key_unreadable": stored.has_key and not stored.api_key(),
+        **extra,
+    }
 
 
 @login_required
@@ -44,8 +65,13 @@ def provider_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            _, dropped = provider_update(actor=actor(request), base_url=data["base_url"], model=data["model"],
-                                         api_key=data["api_key"], clear_key=data["clear_key"])  # fmt: skip
+            _, dropped = provider_update(
+                actor=actor(request),
+                base_url=data["base_url"],
+                model=data["model"],
+                api_key=data["api_key"],
+                clear_key=data["clear_key"],
+            )
         except RegistryError as exc:
             for field, errors in exc.details.get("fields", {"__all__": [exc.message]}).items():
                 form.add_error(field if field in form.fields else None, errors)

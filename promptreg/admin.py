@@ -7,7 +7,19 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from promptreg import services
 from promptreg.exceptions import Forbidden
-from promptreg.models import ApiKey, Label, LabelMove, MoveVia, PolicyChange, Prompt, PromptVersion, Review, ReviewPolicy, Scope, Tag
+from promptreg.models import (
+    ApiKey,
+    Label,
+    LabelMove,
+    MoveVia,
+    PolicyChange,
+    Prompt,
+    PromptVersion,
+    Review,
+    ReviewPolicy,
+    Scope,
+    Tag,
+)
 
 
 def _policy_service(call):
@@ -30,7 +42,11 @@ class PromptAdmin(SimpleHistoryAdmin):
             obj.prompt_type = form.initial["prompt_type"]
             super().save_model(request, obj, form, change)
             actor = services.Actor(via=MoveVia.BUTTON, user=request.user)
-            _policy_service(lambda: services.prompt_set_type(name=obj.name, prompt_type=new_type, actor=actor, reason="changed in the Django admin"))
+            _policy_service(
+                lambda: services.prompt_set_type(
+                    name=obj.name, prompt_type=new_type, actor=actor, reason="changed in the Django admin"
+                )
+            )
             obj.refresh_from_db()
             return
         super().save_model(request, obj, form, change)
@@ -97,9 +113,11 @@ class ReviewPolicyAdmin(SimpleHistoryAdmin):
         """Through the service: Reviewer or Admin role, and a record in every affected prompt's audit trail."""
         actor = services.Actor(via=MoveVia.BUTTON, user=request.user)
         changes = {f: form.cleaned_data[f] for f in services.POLICY_FIELDS if f in form.cleaned_data}
-        policy = _policy_service(lambda: services.review_policy_update(
-            prompt_type=obj.prompt_type, actor=actor, changes=changes, reason="changed in the Django admin"
-        ))
+        policy = _policy_service(
+            lambda: services.review_policy_update(
+                prompt_type=obj.prompt_type, actor=actor, changes=changes, reason="changed in the Django admin"
+            )
+        )
         obj.pk = policy.pk
 
 
@@ -116,13 +134,15 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        exclude = ("secret_hash",)
+        exclude = ("secret_hash",)  # noqa: DJ006 — every field but the secret hash, on purpose
 
     def clean(self):
         data = super().clean()
         assert data is not None, "ModelForm.clean returns the cleaned data"
         if "scopes" in data:
-            problem = ApiKey.issue_problem(scopes=data["scopes"], owner=data.get("owner"), gate_override=data.get("gate_override", False))
+            problem = ApiKey.issue_problem(
+                scopes=data["scopes"], owner=data.get("owner"), gate_override=data.get("gate_override", False)
+            )
             if problem:
                 raise forms.ValidationError(problem)
         return data
@@ -149,14 +169,24 @@ class ApiKeyAdmin(SimpleHistoryAdmin):
             return super().save_model(request, obj, form, change)
         data = form.cleaned_data
         key, request.new_api_key_secret = ApiKey.issue(
-            name=data["name"], scopes=data["scopes"], owner=data["owner"], gate_override=data["gate_override"], created_by=request.user
+            name=data["name"],
+            scopes=data["scopes"],
+            owner=data["owner"],
+            gate_override=data["gate_override"],
+            created_by=request.user,
         )
         obj.pk = key.pk  # the admin logs and answers about `obj`: make it the issued key
         obj.refresh_from_db()
         obj._state.adding = False
 
     def response_add(self, request, obj, post_url_continue=None):
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "key": obj, "secret": request.new_api_key_secret, "title": "API key created"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "key": obj,
+            "secret": request.new_api_key_secret,
+            "title": "API key created",
+        }
         response = TemplateResponse(request, "admin/promptreg/apikey/created.html", context)
         add_never_cache_headers(response)  # the secret must not be kept by a browser or proxy cache
         return response

@@ -10,9 +10,10 @@ rows, so a page costs a fixed number of queries whatever the history's length.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.urls import reverse
@@ -140,31 +141,65 @@ def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
         if m.is_rollback:
             title = f"Rolled back {m.label} from v{m.from_version.number} to {to}"
         else:
-            title = f"Activated {to} in {m.label}" + (f" (was v{m.from_version.number})" if m.from_version_id else " (its first version there)")
+            title = f"Activated {to} in {m.label}" + (
+                f" (was v{m.from_version.number})" if m.from_version_id else " (its first version there)"
+            )
         if m.is_override:
             title += ", overriding the gates" + (": " + "; ".join(m.bypassed_gates) if m.bypassed_gates else "")
-        events.append(Event("deploy", f"move-{m.pk}", m.created_at, f"{m.actor_name} ({m.get_via_display().lower()})", m.prompt.name, title, m.reason,
-                            _version_url(m.prompt.name, m.to_version.number), is_rollback=m.is_rollback, actor_first=True))  # fmt: skip
+        events.append(
+            Event(
+                "deploy",
+                f"move-{m.pk}",
+                m.created_at,
+                f"{m.actor_name} ({m.get_via_display().lower()})",
+                m.prompt.name,
+                title,
+                m.reason,
+                _version_url(m.prompt.name, m.to_version.number),
+                is_rollback=m.is_rollback,
+                actor_first=True,
+            )
+        )
     return qs.count(), events
 
 
 def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = PromptVersion.history.model
     qs = window(
-        model.objects.all(), "history_date", f, "prompt_id",
+        model.objects.all(),
+        "history_date",
+        f,
+        "prompt_id",
         lambda u: Q(history_type="+", created_by__username=u) | Q(history_type="~", history_user__username=u),
     )
     rows = list(
-        qs.select_related("prompt", "history_user", "created_by", "created_by_key")
-        .defer("body", "config", "sample_values", "known_edge_cases", "purpose")[:limit]
+        qs.select_related("prompt", "history_user", "created_by", "created_by_key").defer(
+            "body", "config", "sample_values", "known_edge_cases", "purpose"
+        )[:limit]
     )
     changes = _field_changes(rows, with_tags=True)
     events = []
     for r in rows:
         name = r.prompt.name
         if r.history_type == "+":
-            who = r.created_by.get_username() if r.created_by_id else (f"API key {r.created_by_key.name}" if r.created_by_key_id else "promptreg")
-            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, f"Published v{r.number}", r.commit_message, _version_url(name, r.number), actor_first=True))
+            who = (
+                r.created_by.get_username()
+                if r.created_by_id
+                else (f"API key {r.created_by_key.name}" if r.created_by_key_id else "promptreg")
+            )
+            events.append(
+                Event(
+                    "version",
+                    f"version-{r.history_id}",
+                    r.history_date,
+                    who,
+                    name,
+                    f"Published v{r.number}",
+                    r.commit_message,
+                    _version_url(name, r.number),
+                    actor_first=True,
+                )
+            )
         else:
             who = r.history_user.get_username() if r.history_user_id else "promptreg"
             changed = changes.get(r.history_id, [])
@@ -174,8 +209,20 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
             else:
                 title, actor_first = _status_sentence(r.number, r.status)
                 changed = [c for c in changed if c[0] != "status"]  # the sentence says it
-            events.append(Event("version", f"version-{r.history_id}", r.history_date, who, name, title, r.history_change_reason or "",
-                                _version_url(name, r.number), changed, actor_first=actor_first))  # fmt: skip
+            events.append(
+                Event(
+                    "version",
+                    f"version-{r.history_id}",
+                    r.history_date,
+                    who,
+                    name,
+                    title,
+                    r.history_change_reason or "",
+                    _version_url(name, r.number),
+                    changed,
+                    actor_first=actor_first,
+                )
+            )
     return qs.count(), events
 
 
@@ -194,14 +241,33 @@ def _status_sentence(number: int, status: str) -> tuple[str, bool]:
 
 def _reviews(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     model = Review.history.model
-    qs = window(model.objects.filter(history_type="+"), "history_date", f, "version__prompt_id", lambda u: Q(reviewer__username=u))
+    qs = window(
+        model.objects.filter(history_type="+"),
+        "history_date",
+        f,
+        "version__prompt_id",
+        lambda u: Q(reviewer__username=u),
+    )
     rows = qs.select_related("version__prompt", "reviewer")[:limit]
     events = []
     for r in rows:
         name = r.version.prompt.name
-        verb = {ReviewDecision.APPROVE: "Approved", ReviewDecision.REQUEST_CHANGES: "Requested changes on"}.get(r.decision, "Commented on")
-        events.append(Event("review", f"review-{r.history_id}", r.history_date, r.reviewer.get_username(), name, f"{verb} v{r.version.number}", r.comment,
-                            _version_url(name, r.version.number), actor_first=True))  # fmt: skip
+        verb = {ReviewDecision.APPROVE: "Approved", ReviewDecision.REQUEST_CHANGES: "Requested changes on"}.get(
+            r.decision, "Commented on"
+        )
+        events.append(
+            Event(
+                "review",
+                f"review-{r.history_id}",
+                r.history_date,
+                r.reviewer.get_username(),
+                name,
+                f"{verb} v{r.version.number}",
+                r.comment,
+                _version_url(name, r.version.number),
+                actor_first=True,
+            )
+        )
     return qs.count(), events
 
 
@@ -216,7 +282,20 @@ def _prompts(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
         who = author.get_username() if author else "promptreg"
         title = {"+": "Created the prompt", "~": "Changed the prompt", "-": "Deleted the prompt"}[r.history_type]
         url = reverse("promptreg:prompt-detail", args=[r.name])
-        events.append(Event("prompt", f"prompt-{r.history_id}", r.history_date, who, r.name, title, r.history_change_reason or "", url, changes.get(r.history_id, []), actor_first=True))
+        events.append(
+            Event(
+                "prompt",
+                f"prompt-{r.history_id}",
+                r.history_date,
+                who,
+                r.name,
+                title,
+                r.history_change_reason or "",
+                url,
+                changes.get(r.history_id, []),
+                actor_first=True,
+            )
+        )
     return qs.count(), events
 
 
@@ -225,19 +304,43 @@ def _policy(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
     if f.prompt is not None:
         # A review-policy change has no prompt: it concerns every prompt of its type.
         qs = qs.filter(Q(prompt=f.prompt) | Q(prompt__isnull=True, prompt_type=f.prompt.prompt_type))
-    qs = window(qs, "created_at", AuditFilter(since=f.since, until=f.until, user=f.user), "prompt_id", lambda u: Q(actor__username=u))
+    qs = window(
+        qs,
+        "created_at",
+        AuditFilter(since=f.since, until=f.until, user=f.user),
+        "prompt_id",
+        lambda u: Q(actor__username=u),
+    )
     rows = qs.select_related("prompt", "actor", "api_key")[:limit]
     events = []
     for c in rows:
         name = c.prompt.name if c.prompt is not None else f"every {c.prompt_type} prompt"
         url = reverse("promptreg:prompt-detail", args=[c.prompt.name]) if c.prompt is not None else ""
         title = f"Changed the {c.get_area_display().lower()}: {c.before or '(none)'} → {c.after or '(none)'}"
-        events.append(Event("policy", f"policy-{c.pk}", c.created_at, f"{c.actor_name} ({c.via})", name, title, c.reason, url, actor_first=True))
+        events.append(
+            Event(
+                "policy",
+                f"policy-{c.pk}",
+                c.created_at,
+                f"{c.actor_name} ({c.via})",
+                name,
+                title,
+                c.reason,
+                url,
+                actor_first=True,
+            )
+        )
     return qs.count(), events
 
 
 Source = Callable[[AuditFilter, int], "tuple[int, Iterable[Event]]"]
-SOURCES: dict[str, Source] = {"deploy": _moves, "version": _versions, "review": _reviews, "prompt": _prompts, "policy": _policy}
+SOURCES: dict[str, Source] = {
+    "deploy": _moves,
+    "version": _versions,
+    "review": _reviews,
+    "prompt": _prompts,
+    "policy": _policy,
+}
 
 
 def register_source(kind: str, description: str, source: Source) -> None:

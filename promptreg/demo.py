@@ -27,24 +27,44 @@ SAMPLE_VALUES = {
 
 STORY = [
     # (days ago, body, commit message, purpose / edge cases, goes live?)
-    (90, "You are the support assistant for {{ company }}. Answer concisely.",
-     "First version: concise answers.", True),
-    (70, "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.",
-     "Add tone and language: customers wrote in Spanish and got English answers.", True),
-    (55, "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.\n"
-         "If the question is about refunds, link to {{ refund_policy_url }}.",
-     "Link the refund policy instead of paraphrasing it (legal request).", True),
-    (40, "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.\n"
-         "Address the customer as {{ customer_name }}.\nIf the question is about refunds, link to {{ refund_policy_url }}.",
-     "Personalise with the customer's name.", False),
-    (30, "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.\n"
-         "If the question is about refunds, link to {{ refund_policy_url }}.\n"
-         "If the customer is angry or mentions a lawyer, offer a human agent.",
-     "Escalate angry customers to a human (support lead's request).", True),
-    (7, "You are the support assistant for {{ company }}. Be thorough: explain every relevant policy in full detail, "
+    (90, "You are the support assistant for {{ company }}. Answer concisely.", "First version: concise answers.", True),
+    (
+        70,
+        "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.",
+        "Add tone and language: customers wrote in Spanish and got English answers.",
+        True,
+    ),
+    (
+        55,
+        "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.\n"
+        "If the question is about refunds, link to {{ refund_policy_url }}.",
+        "Link the refund policy instead of paraphrasing it (legal request).",
+        True,
+    ),
+    (
+        40,
+        "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.\n"
+        "Address the customer as {{ customer_name }}.\nIf the question is about refunds, link to {{ refund_policy_url "
+        "}}.",
+        "Personalise with the customer's name.",
+        False,
+    ),
+    (
+        30,
+        "You are the support assistant for {{ company }}. Answer concisely and politely, in the customer's language.\n"
+        "If the question is about refunds, link to {{ refund_policy_url }}.\n"
+        "If the customer is angry or mentions a lawyer, offer a human agent.",
+        "Escalate angry customers to a human (support lead's request).",
+        True,
+    ),
+    (
+        7,
+        "You are the support assistant for {{ company }}. Be thorough: explain every relevant policy in full detail, "
         "quote the refund policy from {{ refund_policy_url }} verbatim, and list all alternatives before answering.\n"
         "If the customer is angry or mentions a lawyer, offer a human agent.",
-     "Be more thorough so customers stop asking follow-up questions.", True),
+        "Be more thorough so customers stop asking follow-up questions.",
+        True,
+    ),
 ]
 
 
@@ -90,18 +110,26 @@ def seed_demo(password: str) -> bool:
             prompt_type="system",
             description="System prompt for the support chat on the website.",
             tags=["support", "customer-facing"],
-            sample_values={k: v for k, v in SAMPLE_VALUES.items() if "{{ %s }}" % k in body},
+            sample_values={k: v for k, v in SAMPLE_VALUES.items() if "{{ %s }}" % k in body},  # noqa: UP031 — the text has braces of its own
         )
         version_submit_for_review(version=version, actor=author)
         review_submit(version=version, actor=reviewer, decision=ReviewDecision.APPROVE, comment="Looks good.")
         when = now - timedelta(days=days_ago)
         _backdate(version, when)
         if goes_live:
-            move = label_move(name=DEMO_PROMPT, label=PRODUCTION, version=version.number, actor=deployer,
-                              reason=f"Ship v{version.number}: {message}")
+            move = label_move(
+                name=DEMO_PROMPT,
+                label=PRODUCTION,
+                version=version.number,
+                actor=deployer,
+                reason=f"Ship v{version.number}: {message}",
+            )
             LabelMove.objects.filter(pk=move.pk).update(created_at=when + timedelta(hours=2))
-    move = rollback(name=DEMO_PROMPT, actor=deployer,
-                    reason="Quality score fell from 0.86 to 0.71 after v6: answers got long-winded.")
+    move = rollback(
+        name=DEMO_PROMPT,
+        actor=deployer,
+        reason="Quality score fell from 0.86 to 0.71 after v6: answers got long-winded.",
+    )
     LabelMove.objects.filter(pk=move.pk).update(created_at=now - timedelta(days=5))
     Label.objects.filter(prompt__name=DEMO_PROMPT, name=PRODUCTION).update(updated_at=now - timedelta(days=5))
     Prompt.objects.filter(name=DEMO_PROMPT).update(created_at=now - timedelta(days=90))

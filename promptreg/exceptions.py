@@ -51,7 +51,8 @@ class NothingToRollBack(RegistryError):
 def json_problem(what: str, exc: ValueError) -> str:
     """A JSON parse error as a sentence for people: what, the problem, and where.
 
-    "Scorers: not valid JSON, expecting value on line 1, column 2." (not Python's "Expecting value: line 1 column 2 (char 1)")
+    "Scorers: not valid JSON, expecting value on line 1, column 2." (not Python's "Expecting value: line 1 column 2
+    (char 1)")
     """
     where = f" on line {exc.lineno}, column {getattr(exc, 'colno', '')}" if hasattr(exc, "lineno") else ""
     problem = getattr(exc, "msg", str(exc))

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,7 +35,18 @@ from promptreg.services import Actor, label_move, validate_content, version_publ
 from promptreg.storable import parse_json
 from promptreg.templating import chat_problems, text_problems
 
-HEADER_KEYS = ("PROMPT", "VERSION", "PURPOSE", "LAST_CHANGED", "CHANGED_BY", "REASON", "KNOWN_EDGE_CASES", "EVAL_SCORE", "PROMPT_TYPE", "CONFIG")
+HEADER_KEYS = (
+    "PROMPT",
+    "VERSION",
+    "PURPOSE",
+    "LAST_CHANGED",
+    "CHANGED_BY",
+    "REASON",
+    "KNOWN_EDGE_CASES",
+    "EVAL_SCORE",
+    "PROMPT_TYPE",
+    "CONFIG",
+)
 SEPARATOR = "---"
 CONTINUATION = "  "
 EXTENSIONS = {".txt": PromptKind.TEXT, ".json": PromptKind.CHAT}
@@ -138,19 +150,23 @@ def _leaves(directory: Path, path: Path) -> Problem | None:
     target = path.resolve()
     if target.is_relative_to(directory.resolve()):
         return None
-    return Problem(path.relative_to(directory).as_posix(), 0, f"is a symlink that leads outside {directory} (to {target}); refused")
+    return Problem(
+        path.relative_to(directory).as_posix(), 0, f"is a symlink that leads outside {directory} (to {target}); refused"
+    )
 
 
 def export_dir(directory: Path) -> list[Path]:
     """Write the newest version of every active prompt; returns the paths written.
 
     Nothing is written when any file would go through a symlink out of `directory`."""
-    versions = [v for v in (p.latest_version() for p in Prompt.objects.active().prefetch_related("versions")) if v is not None]
+    versions = [
+        v for v in (p.latest_version() for p in Prompt.objects.active().prefetch_related("versions")) if v is not None
+    ]
     paths = [file_path(directory, version) for version in versions]
     problems = [problem for problem in (_leaves(directory, path) for path in paths) if problem]
     if problems:
         raise FileErrors(problems)
-    for version, path in zip(versions, paths):
+    for version, path in zip(versions, paths, strict=False):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(version), encoding="utf-8")
     return paths
@@ -167,7 +183,16 @@ def _parse_text(path: str, text: str) -> tuple[dict[str, str], dict[str, int], s
     """Header values, the line of each key, the body, and the number of lines before the body."""
     lines = text.split("\n")
     if not HEADER_LINE_RE.match(lines[0]) or not lines[0].startswith("PROMPT:"):
-        raise FileErrors([Problem(path, 1, "no metadata header: the file must start with 'PROMPT: <name>', and the header ends with a '---' line")])
+        raise FileErrors(
+            [
+                Problem(
+                    path,
+                    1,
+                    "no metadata header: the file must start with 'PROMPT: <name>', and the header ends with a '---' "
+                    "line",
+                )
+            ]
+        )
     header: dict[str, list[str]] = {}
     where: dict[str, int] = {}
     problems: list[Problem] = []
@@ -183,15 +208,27 @@ def _parse_text(path: str, text: str) -> tuple[dict[str, str], dict[str, int], s
         if match:
             key = match[1]
             if key not in HEADER_KEYS:
-                problems.append(Problem(path, number, f"unknown header key {key!r} (expected {', '.join(HEADER_KEYS)})"))
+                problems.append(
+                    Problem(path, number, f"unknown header key {key!r} (expected {', '.join(HEADER_KEYS)})")
+                )
             elif key in header:
                 problems.append(Problem(path, number, f"{key} appears twice"))
             header[key], where[key] = [match[2] or ""], number
         elif line.startswith(CONTINUATION) or not line.strip():
             header[key].append(line[len(CONTINUATION) :])
         else:
-            problems.append(Problem(path, number, f"not a header line: {line[:60]!r} (continue a value with two spaces of indent; end the header with '---')"))
-    raise FileErrors(problems + [Problem(path, len(lines), "the metadata header never ends: add a '---' line before the prompt text")])
+            problems.append(
+                Problem(
+                    path,
+                    number,
+                    f"not a header line: {line[:60]!r} (continue a value with two spaces of indent; end the header "
+                    f"with '---')",
+                )
+            )
+    raise FileErrors(
+        problems
+        + [Problem(path, len(lines), "the metadata header never ends: add a '---' line before the prompt text")]
+    )
 
 
 def _message_lines(text: str) -> list[int]:
@@ -233,18 +270,41 @@ def _read_chat(path: str, text: str) -> tuple[dict[str, Any], Any, Any, list[Pro
     except ValueError as exc:
         raise FileErrors([Problem(path, 1, f"{exc}, which the database cannot store")]) from None
     if not isinstance(data, dict) or "PROMPT" not in data:
-        raise FileErrors([Problem(path, 1, "no metadata header: a chat file is a JSON object with the header keys (PROMPT, VERSION, …) and a 'messages' list")])
-    problems = [Problem(path, _key_line(text, k), f"unknown header key {k!r}") for k in data if k not in HEADER_KEYS and k != "messages"]
+        raise FileErrors(
+            [
+                Problem(
+                    path,
+                    1,
+                    "no metadata header: a chat file is a JSON object with the header keys (PROMPT, VERSION, …) and a "
+                    "'messages' list",
+                )
+            ]
+        )
+    problems = [
+        Problem(path, _key_line(text, k), f"unknown header key {k!r}")
+        for k in data
+        if k not in HEADER_KEYS and k != "messages"
+    ]
     messages = data.get("messages")
     if not isinstance(messages, list):
-        problems.append(Problem(path, _key_line(text, "messages"), "a chat file needs 'messages': a list of {role, content} messages and {type: placeholder, name} slots"))
+        problems.append(
+            Problem(
+                path,
+                _key_line(text, "messages"),
+                "a chat file needs 'messages': a list of {role, content} messages and {type: placeholder, name} slots",
+            )
+        )
     else:
         starts = _message_lines(text)
         for problem in chat_problems(messages):
             index = re.match(r"message (\d+)", problem)
             line = starts[int(index[1]) - 1] if index and int(index[1]) <= len(starts) else _key_line(text, "messages")
             problems.append(Problem(path, line, problem))
-    header = {k: "" if v is None else (v if isinstance(v, (str, dict)) else json.dumps(v)) for k, v in data.items() if k in HEADER_KEYS}
+    header = {
+        k: "" if v is None else (v if isinstance(v, (str, dict)) else json.dumps(v))
+        for k, v in data.items()
+        if k in HEADER_KEYS
+    }
     return header, data.get("CONFIG"), messages, problems
 
 
@@ -259,7 +319,15 @@ def read_file(directory: Path, path: Path) -> PromptFile:
     except UnicodeDecodeError:
         raise FileErrors([Problem(shown, 1, "not UTF-8 text")]) from None
     if "\x00" in text:
-        raise FileErrors([Problem(shown, text.count("\n", 0, text.index("\x00")) + 1, "contains a NUL character, which the database cannot store")])
+        raise FileErrors(
+            [
+                Problem(
+                    shown,
+                    text.count("\n", 0, text.index("\x00")) + 1,
+                    "contains a NUL character, which the database cannot store",
+                )
+            ]
+        )
     if kind == PromptKind.CHAT:
         header, config, body, problems = _read_chat(shown, text)
         where = {k: _key_line(text, k) for k in header}
@@ -277,16 +345,26 @@ def read_file(directory: Path, path: Path) -> PromptFile:
                 problems.append(Problem(shown, where["CONFIG"], str(exc)))
     config = {} if config in (None, "") else config
     if not isinstance(config, dict):
-        problems.append(Problem(shown, where.get("CONFIG", 1), "CONFIG must be a JSON object, like {\"model\": \"gpt-4o\"}"))
+        problems.append(
+            Problem(shown, where.get("CONFIG", 1), 'CONFIG must be a JSON object, like {"model": "gpt-4o"}')
+        )
     if header.get("PROMPT") != name:
-        problems.append(Problem(shown, where.get("PROMPT", 1), f"PROMPT says {header.get('PROMPT')!r} but the file is named for {name!r}"))
+        problems.append(
+            Problem(
+                shown,
+                where.get("PROMPT", 1),
+                f"PROMPT says {header.get('PROMPT')!r} but the file is named for {name!r}",
+            )
+        )
     try:
         validate_prompt_name(name)
     except ValidationError as exc:
         problems.append(Problem(shown, 1, exc.messages[0]))
     prompt_type = header.get("PROMPT_TYPE", "")
     if prompt_type and prompt_type not in PromptType.values:
-        problems.append(Problem(shown, where["PROMPT_TYPE"], f"PROMPT_TYPE must be one of {', '.join(PromptType.values)}"))
+        problems.append(
+            Problem(shown, where["PROMPT_TYPE"], f"PROMPT_TYPE must be one of {', '.join(PromptType.values)}")
+        )
     if not problems:
         try:
             validate_content(kind, body, config)
@@ -331,6 +409,7 @@ def read_dir(directory: Path) -> list[PromptFile]:
 
 def git_commit(directory: Path) -> str:
     """HEAD of the Git checkout holding `directory` (`-dirty` if files there changed since), or ''."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
@@ -344,7 +423,9 @@ def git_commit(directory: Path) -> str:
     return head + ("-dirty" if git("status", "--porcelain", "--", ".") else "")
 
 
-def import_dir(directory: Path, *, label: str | None = None, message: str = "", actor: Actor | None = None) -> ImportResult:
+def import_dir(
+    directory: Path, *, label: str | None = None, message: str = "", actor: Actor | None = None
+) -> ImportResult:
     """Publish every changed file as a new version, then optionally point `label` at each file's version.
 
     All or nothing: a bad file, a missing reason, or a label move the gates
@@ -355,13 +436,21 @@ def import_dir(directory: Path, *, label: str | None = None, message: str = "", 
     newest = PromptVersion.objects.filter(prompt=OuterRef("prompt")).order_by("-number").values("number")[:1]
     latest = {
         v.prompt.name: v
-        for v in PromptVersion.objects.filter(prompt__name__in=[f.name for f in files], number=Subquery(newest)).select_related("prompt")
+        for v in PromptVersion.objects.filter(
+            prompt__name__in=[f.name for f in files], number=Subquery(newest)
+        ).select_related("prompt")
     }
     changed = {f.name for f in files if f.name not in latest or latest[f.name].content_hash != f.content_hash}
-    missing_reason = [Problem(f.path, 1, "changed, but has no REASON and no --message was given") for f in files if f.name in changed and not (message or f.header.get("REASON"))]
+    missing_reason = [
+        Problem(f.path, 1, "changed, but has no REASON and no --message was given")
+        for f in files
+        if f.name in changed and not (message or f.header.get("REASON"))
+    ]
     if missing_reason:
         raise FileErrors(missing_reason)
-    result = ImportResult(unchanged=[f.name for f in files if f.name not in changed], source_commit=git_commit(directory))
+    result = ImportResult(
+        unchanged=[f.name for f in files if f.name not in changed], source_commit=git_commit(directory)
+    )
     problems = []
     with transaction.atomic():
         for f in files:
@@ -381,8 +470,12 @@ def import_dir(directory: Path, *, label: str | None = None, message: str = "", 
                     )
                     result.published.append(latest[f.name])
                 if label and latest[f.name].prompt.label_version(label) != latest[f.name]:
-                    reason = message or f"imported from {f.path}" + (f" at {result.source_commit}" if result.source_commit else "")
-                    result.moves.append(label_move(name=f.name, label=label, version=latest[f.name].number, actor=actor, reason=reason))
+                    reason = message or f"imported from {f.path}" + (
+                        f" at {result.source_commit}" if result.source_commit else ""
+                    )
+                    result.moves.append(
+                        label_move(name=f.name, label=label, version=latest[f.name].number, actor=actor, reason=reason)
+                    )
             except RegistryError as exc:
                 problems.append(Problem(f.path, 1, exc.message))
         if problems:

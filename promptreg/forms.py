@@ -35,10 +35,21 @@ STATUS_CHOICES = [
 
 
 class PromptFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, description or prompt text"}))
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, description or prompt text"}),
+    )
     type = forms.ChoiceField(required=False, choices=[("", "Any type"), *PromptType.choices])
-    tag = forms.ModelChoiceField(required=False, queryset=Tag.objects.all(), to_field_name="name", empty_label="Any tag")
-    owner = forms.ModelChoiceField(required=False, queryset=get_user_model().objects.order_by("username"), to_field_name="username", empty_label="Any owner")
+    tag = forms.ModelChoiceField(
+        required=False, queryset=Tag.objects.all(), to_field_name="name", empty_label="Any tag"
+    )
+    owner = forms.ModelChoiceField(
+        required=False,
+        queryset=get_user_model().objects.order_by("username"),
+        to_field_name="username",
+        empty_label="Any owner",
+    )
     status = forms.ChoiceField(required=False, choices=STATUS_CHOICES)
 
     def filter(self, prompts):
@@ -63,11 +74,7 @@ class PromptFilterForm(forms.Form):
         if data.get("q"):
             q = data["q"].strip()
             text_match = PromptVersion.objects.filter(prompt=OuterRef("pk"), body__icontains=q)
-            prompts = prompts.filter(
-                Q(name__icontains=q)
-                | Q(description__icontains=q)
-                | Exists(text_match)
-            )
+            prompts = prompts.filter(Q(name__icontains=q) | Q(description__icontains=q) | Exists(text_match))
         return prompts
 
 
@@ -82,7 +89,7 @@ def _json_object(value: str, what: str) -> dict[str, Any]:
     except ValueError as exc:
         raise ValidationError(f"{exc}.") from None
     if not isinstance(parsed, dict):
-        raise ValidationError(f"{what} must be a JSON object, like {{\"key\": \"value\"}}.")
+        raise ValidationError(f'{what} must be a JSON object, like {{"key": "value"}}.')
     return parsed
 
 
@@ -91,12 +98,14 @@ def rows_from_data(data) -> list[dict[str, str]]:
     indexes = sorted({int(k.split("-")[1]) for k in data if k.startswith("msg-") and k.split("-")[1].isdigit()})
     rows = []
     for i in indexes:
-        rows.append({
-            "type": data.get(f"msg-{i}-type", "message"),
-            "role": data.get(f"msg-{i}-role", "user"),
-            "content": data.get(f"msg-{i}-content", ""),
-            "name": data.get(f"msg-{i}-name", ""),
-        })
+        rows.append(
+            {
+                "type": data.get(f"msg-{i}-type", "message"),
+                "role": data.get(f"msg-{i}-role", "user"),
+                "content": data.get(f"msg-{i}-content", ""),
+                "name": data.get(f"msg-{i}-name", ""),
+            }
+        )
     return rows
 
 
@@ -132,35 +141,65 @@ def apply_row_op(rows: list[dict[str, str]], op: str) -> list[dict[str, str]]:
 
 def body_from_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [
-        {"type": "placeholder", "name": r["name"].strip()} if r["type"] == "placeholder" else {"role": r["role"], "content": r["content"]}
+        {"type": "placeholder", "name": r["name"].strip()}
+        if r["type"] == "placeholder"
+        else {"role": r["role"], "content": r["content"]}
         for r in rows
     ]
 
 
 def too_long_message(what: str, size: int) -> str:
     """`what` carries its verb ("The prompt text is"): said in the form and in the live panel as you paste."""
-    return f"{what} {size:,} characters long; the limit is {MAX_BODY_CHARS:,} characters. Nothing was cut: shorten it to save."
+    return (
+        f"{what} {size:,} characters long; the limit is {MAX_BODY_CHARS:,} characters. Nothing was cut: shorten it "
+        f"to save."
+    )
 
 
 class VersionForm(forms.Form):
     """A new version (and, for a new prompt, the prompt itself). Nothing is saved unless all of it is valid."""
 
-    name = forms.CharField(max_length=200, required=False, help_text="Lowercase, hyphens, {feature}-{role}: e.g. customer-support-system.")
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Lowercase, hyphens, {feature}-{role}: e.g. customer-support-system."
+    )
     prompt_type = forms.ChoiceField(choices=PromptType.choices, label="Prompt type")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. support, billing.")
-    kind = forms.ChoiceField(choices=PromptKind.choices, widget=forms.RadioSelect, initial=PromptKind.TEXT, label="Format")
+    kind = forms.ChoiceField(
+        choices=PromptKind.choices, widget=forms.RadioSelect, initial=PromptKind.TEXT, label="Format"
+    )
     # No max_length: it would become the textarea's `maxlength`, and the browser silently cuts a longer paste.
-    text = forms.CharField(required=False, strip=False, label="Prompt text", widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}))
+    text = forms.CharField(
+        required=False,
+        strip=False,
+        label="Prompt text",
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+    )
     model = forms.CharField(required=False, max_length=100, help_text="e.g. gpt-4o-mini")
     temperature = forms.FloatField(required=False, min_value=0, max_value=2)
     max_tokens = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, label="Max tokens")
-    extra_config = forms.CharField(required=False, label="Other settings (JSON)", widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}))
-    commit_message = forms.CharField(label="Reason for the change", widget=forms.Textarea(attrs={"rows": 2}), help_text="What changed and why. Reviewers read this first.")
-    purpose = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What this prompt is for.")
-    known_edge_cases = forms.CharField(required=False, label="Known edge cases", widget=forms.Textarea(attrs={"rows": 2}))
+    extra_config = forms.CharField(
+        required=False, label="Other settings (JSON)", widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+    )
+    commit_message = forms.CharField(
+        label="Reason for the change",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What changed and why. Reviewers read this first.",
+    )
+    purpose = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What this prompt is for."
+    )
+    known_edge_cases = forms.CharField(
+        required=False, label="Known edge cases", widget=forms.Textarea(attrs={"rows": 2})
+    )
     samples_as_json = forms.BooleanField(required=False, label="Edit as JSON (advanced)")
-    sample_values = forms.CharField(required=False, label="Sample values as JSON", widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}), help_text='One entry per variable, e.g. {"customer_name": "Ada"}; a chat placeholder takes a list of {"role", "content"} messages.')
+    sample_values = forms.CharField(
+        required=False,
+        label="Sample values as JSON",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text='One entry per variable, e.g. {"customer_name": "Ada"}; a chat placeholder takes a list of {"role", '
+        '"content"} messages.',
+    )
     expected_latest = forms.IntegerField(required=False, widget=forms.HiddenInput)
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
@@ -246,25 +285,29 @@ class VersionForm(forms.Form):
         if version is None:
             return initial
         config = dict(version.config or {})
-        initial.update({
-            "kind": version.kind,
-            "text": version.body if version.kind == PromptKind.TEXT else "",
-            "model": config.pop("model", ""),
-            "temperature": config.pop("temperature", None),
-            "max_tokens": config.pop("max_tokens", None),
-            "extra_config": json.dumps(config, indent=2, ensure_ascii=False) if config else "",
-            "purpose": version.purpose,
-            "known_edge_cases": version.known_edge_cases,
-            "sample_values": json.dumps(version.sample_values, indent=2, ensure_ascii=False) if version.sample_values else "",
-            "parent": version.number,
-        })
+        initial.update(
+            {
+                "kind": version.kind,
+                "text": version.body if version.kind == PromptKind.TEXT else "",
+                "model": config.pop("model", ""),
+                "temperature": config.pop("temperature", None),
+                "max_tokens": config.pop("max_tokens", None),
+                "extra_config": json.dumps(config, indent=2, ensure_ascii=False) if config else "",
+                "purpose": version.purpose,
+                "known_edge_cases": version.known_edge_cases,
+                "sample_values": json.dumps(version.sample_values, indent=2, ensure_ascii=False)
+                if version.sample_values
+                else "",
+                "parent": version.number,
+            }
+        )
         return initial
 
 
-
-
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("request_changes", "Request changes"), ("comment", "Comment")])
+    decision = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("request_changes", "Request changes"), ("comment", "Comment")]
+    )
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -277,9 +320,15 @@ class ReasonForm(forms.Form):
 class LabelMoveForm(forms.Form):
     """Point a label (staging, canary, any custom name; production too) at a version, with a reason."""
 
-    label = forms.CharField(max_length=63, widget=forms.TextInput(attrs={"list": "known-labels", "autocomplete": "off"}), help_text="An existing label or a new one: lowercase letters, digits, '-', '_', '.'.")
+    label = forms.CharField(
+        max_length=63,
+        widget=forms.TextInput(attrs={"list": "known-labels", "autocomplete": "off"}),
+        help_text="An existing label or a new one: lowercase letters, digits, '-', '_', '.'.",
+    )
     version = forms.TypedChoiceField(coerce=int, choices=())
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Recorded in the label's history and the audit trail.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="Recorded in the label's history and the audit trail."
+    )
     override = forms.BooleanField(required=False, label="Override the missing gates (admin; recorded)")
 
     def __init__(self, *args: Any, numbers: list[int], **kwargs: Any):

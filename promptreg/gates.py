@@ -8,7 +8,7 @@ imports them.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from promptreg.models import PromptVersion, ReviewPolicy, VersionStatus
 
@@ -29,7 +29,10 @@ def review_gate(version: PromptVersion, policy: ReviewPolicy) -> str | None:
     approvals = version.approval_count()
     if version.status != VersionStatus.APPROVED or approvals < policy.min_approvals:
         need = policy.min_approvals
-        return f"peer review: needs {need} approval{'s' if need != 1 else ''} from someone other than the author ({approvals} so far)"
+        return (
+            f"peer review: needs {need} approval{'s' if need != 1 else ''} from someone other than the author "
+            f"({approvals} so far)"
+        )
     return None
 
 

@@ -94,13 +94,17 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
             .annotate(n=models.Count("id"))
             .values("n")
         )
-        return self.select_related("owner").prefetch_related("tags").annotate(
-            production_number=models.Subquery(production.values("version__number")[:1]),
-            production_created_at=models.Subquery(production.values("version__created_at")[:1]),
-            production_since=models.Subquery(production.values("updated_at")[:1]),
-            latest_number=models.Subquery(versions.order_by("-number").values("number")[:1]),
-            latest_at=models.Subquery(versions.order_by("-number").values("created_at")[:1]),
-            pending_reviews=Coalesce(models.Subquery(pending), 0),
+        return (
+            self.select_related("owner")
+            .prefetch_related("tags")
+            .annotate(
+                production_number=models.Subquery(production.values("version__number")[:1]),
+                production_created_at=models.Subquery(production.values("version__created_at")[:1]),
+                production_since=models.Subquery(production.values("updated_at")[:1]),
+                latest_number=models.Subquery(versions.order_by("-number").values("number")[:1]),
+                latest_at=models.Subquery(versions.order_by("-number").values("created_at")[:1]),
+                pending_reviews=Coalesce(models.Subquery(pending), 0),
+            )
         )
 
     def with_tag(self, tag: str) -> PromptQuerySet:
@@ -108,7 +112,9 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
         tagged_version = PromptVersion.objects.filter(prompt=models.OuterRef("pk"), tags__name=tag.strip().lower())
         return self.filter(models.Q(tags__name=tag.strip().lower()) | models.Exists(tagged_version))
 
-    def matching(self, *, search: str = "", tag: str = "", kind: str = "", prompt_type: str = "", label: str = "") -> PromptQuerySet:
+    def matching(
+        self, *, search: str = "", tag: str = "", kind: str = "", prompt_type: str = "", label: str = ""
+    ) -> PromptQuerySet:
         """Prompts a catalogue search asks for: name or description containing `search`, with `tag`, whose
         newest version is of `kind` (text/chat), of `prompt_type`, with a `label`; empty values do not filter."""
         found: PromptQuerySet = self
@@ -121,7 +127,9 @@ class PromptQuerySet(models.QuerySet["Prompt"]):
         if label:
             found = found.filter(labels__name=label)
         if kind:
-            found = found.with_catalogue_fields().filter(models.Q(newest_kind=kind))  # an annotation: the stubs cannot see it
+            found = found.with_catalogue_fields().filter(
+                models.Q(newest_kind=kind)
+            )  # an annotation: the stubs cannot see it
         return found.distinct()
 
     def with_catalogue_fields(self) -> PromptQuerySet:
@@ -143,7 +151,9 @@ class Prompt(models.Model):
     name = models.CharField(max_length=200, unique=True, validators=[validate_prompt_name])
     description = models.TextField(blank=True)
     prompt_type = models.CharField(max_length=32, choices=PromptType.choices, default=PromptType.SYSTEM)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="prompts")
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -191,8 +201,12 @@ class PromptVersionQuerySet(models.QuerySet["PromptVersion"]):
     def waiting_for_changes_by(self, user) -> PromptVersionQuerySet:
         """`user`'s versions a reviewer sent back, until they publish a newer version of that prompt, newest first;
         each with `request_id` (its latest "request changes" review)."""
-        newer = PromptVersion.objects.filter(prompt=models.OuterRef("prompt"), number__gt=models.OuterRef("number"), created_by=user)
-        latest_request = Review.objects.filter(version=models.OuterRef("pk"), decision=ReviewDecision.REQUEST_CHANGES).order_by("-created_at", "-id")
+        newer = PromptVersion.objects.filter(
+            prompt=models.OuterRef("prompt"), number__gt=models.OuterRef("number"), created_by=user
+        )
+        latest_request = Review.objects.filter(
+            version=models.OuterRef("pk"), decision=ReviewDecision.REQUEST_CHANGES
+        ).order_by("-created_at", "-id")
         return (
             self.filter(created_by=user, status=VersionStatus.CHANGES_REQUESTED, prompt__retired_at__isnull=True)
             .exclude(models.Exists(newer))
@@ -218,7 +232,9 @@ class PromptVersion(models.Model):
     content_hash = models.CharField(max_length=64, db_index=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     source_commit = models.CharField(max_length=64, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
@@ -280,7 +296,9 @@ class PromptVersion(models.Model):
     @staticmethod
     def hash_content(kind: str, body: Any, config: dict) -> str:
         # Hashed as stored (line endings normalised), so a file with `\r\n` is not a change of its stored version.
-        canonical = json.dumps([kind, normalize_newlines(body), config], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = json.dumps(
+            [kind, normalize_newlines(body), config], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -341,7 +359,9 @@ class LabelMove(ActorNamed, models.Model):
     is_override = models.BooleanField(default=False)
     bypassed_gates = models.JSONField(default=list, blank=True)
     via = models.CharField(max_length=20, choices=MoveVia.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -361,7 +381,7 @@ class ReviewDecision(models.TextChoices):
     COMMENT = "comment", "Comment"
 
 
-class Review(models.Model):
+class Review(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="reviews")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
     decision = models.CharField(max_length=20, choices=ReviewDecision.choices)
@@ -425,7 +445,9 @@ class PolicyChange(ActorNamed, models.Model):
     after = models.TextField(blank=True)
     reason = models.TextField(blank=True)
     via = models.CharField(max_length=20)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -464,11 +486,15 @@ class ApiKey(models.Model):
     secret_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
     # The person who answers for what the key does: versions published with it are theirs (four-eyes).
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys"
+    )
     # A pipeline key whose changes were reviewed elsewhere (a pull request): its label moves bypass
     # the gates on every route, each recorded as an override naming the key.
     gate_override = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords(excluded_fields=["secret_hash"])
@@ -495,7 +521,9 @@ class ApiKey(models.Model):
         return None
 
     @classmethod
-    def issue(cls, *, name: str, scopes: list[str], created_by=None, owner=None, gate_override: bool = False) -> tuple[ApiKey, str]:
+    def issue(
+        cls, *, name: str, scopes: list[str], created_by=None, owner=None, gate_override: bool = False
+    ) -> tuple[ApiKey, str]:
         """Create a key; the secret is returned once and only its hash is stored."""
         problem = cls.issue_problem(scopes=scopes, owner=owner, gate_override=gate_override)
         if problem:
@@ -529,4 +557,3 @@ class ApiKey(models.Model):
         if Scope.ADMIN in self.scopes:
             return True
         return scope in self.scopes or (scope == Scope.READ and Scope.DEPLOY in self.scopes)
-

@@ -11,8 +11,9 @@ Each panel's template is included with the dict its context function returns
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from django.http import HttpRequest
 

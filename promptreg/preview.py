@@ -36,7 +36,7 @@ def build_preview(kind: str, body: Any, sample_values: dict[str, Any] | None) ->
     missing = [v for v in variables if v not in values or values[v] in ("", None)]
     filled = {**values}
     for name in missing:
-        filled[name] = [] if name in template.placeholders else "{{ %s }}" % name
+        filled[name] = [] if name in template.placeholders else "{{ %s }}" % name  # noqa: UP031 — the text has braces of its own
     try:
         compiled = template.compile(**filled)
     except CompileError as exc:  # a placeholder sample that is not a list of messages

@@ -70,7 +70,8 @@ def from_fields(data) -> dict[str, Any]:
 
 
 def samples_from_post(data) -> tuple[dict[str, Any], str]:
-    """(sample values, error sentence) from a posted authoring form: the JSON box when 'as JSON' is ticked, else the fields."""
+    """(sample values, error sentence) from a posted authoring form: the JSON box when 'as JSON' is ticked, else the
+    fields."""
     if data.get(AS_JSON):
         return json_error(data.get("sample_values", ""))
     return from_fields(data), ""
@@ -107,4 +108,3 @@ def fields_key(template: Template) -> str:
 
 def as_json(values: dict[str, Any]) -> str:
     return json.dumps(values, indent=2, ensure_ascii=False) if values else ""
-

@@ -17,10 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from promptreg.history import set_change_reason
 from promptreg import permissions, signals
-from promptreg.exceptions import Conflict, Forbidden, GateBlocked, InvalidInput, NothingToRollBack, NotFound
+from promptreg.exceptions import Conflict, Forbidden, GateBlocked, InvalidInput, NotFound, NothingToRollBack
 from promptreg.gates import missing_gates
+from promptreg.history import set_change_reason
 from promptreg.models import (
     PRODUCTION,
     ApiKey,
@@ -122,24 +122,42 @@ class Actor:
 
 
 def policy_change_record(
-    *, actor: Actor, area: str, before: Any, after: Any, reason: str = "", prompt: Prompt | None = None, prompt_type: str = ""
+    *,
+    actor: Actor,
+    area: str,
+    before: Any,
+    after: Any,
+    reason: str = "",
+    prompt: Prompt | None = None,
+    prompt_type: str = "",
 ) -> PolicyChange:
     """Write a change to what the gate asks into the audit trail (the caller has checked POLICY)."""
     return PolicyChange.objects.create(
-        prompt=prompt, prompt_type=prompt_type or (prompt.prompt_type if prompt else ""), area=area,
-        before="" if before is None else str(before), after="" if after is None else str(after),
-        reason=reason, via=actor.via, **actor.record(),
+        prompt=prompt,
+        prompt_type=prompt_type or (prompt.prompt_type if prompt else ""),
+        area=area,
+        before="" if before is None else str(before),
+        after="" if after is None else str(after),
+        reason=reason,
+        via=actor.via,
+        **actor.record(),
     )
 
 
 def _set_prompt_type(prompt: Prompt, prompt_type: str, actor: Actor, reason: str) -> None:
     """The prompt row is locked by the caller."""
-    actor.require(POLICY, f"Changing the type of '{prompt.name}' (it decides the review policy)", code="policy_change_requires_admin")
+    actor.require(
+        POLICY,
+        f"Changing the type of '{prompt.name}' (it decides the review policy)",
+        code="policy_change_requires_admin",
+    )
     before = prompt.prompt_type
     prompt.prompt_type = prompt_type
     set_change_reason(prompt, f"type {before} → {prompt_type} by {actor.name}" + (f": {reason}" if reason else ""))
     prompt.save()
-    policy_change_record(actor=actor, area=PolicyArea.PROMPT_TYPE, before=before, after=prompt_type, reason=reason, prompt=prompt)
+    policy_change_record(
+        actor=actor, area=PolicyArea.PROMPT_TYPE, before=before, after=prompt_type, reason=reason, prompt=prompt
+    )
 
 
 @transaction.atomic
@@ -177,7 +195,9 @@ def review_policy_update(*, prompt_type: str, actor: Actor, changes: dict[str, A
             except ValidationError as exc:
                 raise InvalidInput(f"protected_labels: {exc.messages[0]}", code="invalid_policy") from None
         changes = {**changes, "protected_labels": sorted(set(labels))}
-    policy = ReviewPolicy.objects.select_for_update().filter(prompt_type=prompt_type).first() or ReviewPolicy.for_type(prompt_type)
+    policy = ReviewPolicy.objects.select_for_update().filter(prompt_type=prompt_type).first() or ReviewPolicy.for_type(
+        prompt_type
+    )
     before = {f: getattr(policy, f) for f in POLICY_FIELDS}
     for field_name, value in changes.items():
         setattr(policy, field_name, value)
@@ -188,8 +208,12 @@ def review_policy_update(*, prompt_type: str, actor: Actor, changes: dict[str, A
     policy.save()
     diff = [f for f in POLICY_FIELDS if before[f] != after[f]]
     policy_change_record(
-        actor=actor, area=PolicyArea.REVIEW_POLICY, prompt_type=prompt_type, reason=reason,
-        before=", ".join(f"{f}={before[f]}" for f in diff), after=", ".join(f"{f}={after[f]}" for f in diff),
+        actor=actor,
+        area=PolicyArea.REVIEW_POLICY,
+        prompt_type=prompt_type,
+        reason=reason,
+        before=", ".join(f"{f}={before[f]}" for f in diff),
+        after=", ".join(f"{f}={after[f]}" for f in diff),
     )
     return policy
 
@@ -200,7 +224,9 @@ def _on_commit_changed(prompt_name: str) -> None:
 
 def event_emit(event: str, prompt: Prompt, instance: Any, actor: Actor, reason: str = "") -> None:
     """Tell `signals.prompt_event`'s receivers (webhooks) about an action, inside its transaction."""
-    signals.prompt_event.send(sender=type(instance), event=event, prompt=prompt, instance=instance, actor=actor, reason=reason)
+    signals.prompt_event.send(
+        sender=type(instance), event=event, prompt=prompt, instance=instance, actor=actor, reason=reason
+    )
 
 
 def _lock_prompt(name: str) -> Prompt:
@@ -230,7 +256,9 @@ def _tags(names: list[str], field: str) -> list[Tag]:
     limit = Tag._meta.get_field("name").max_length
     too_long = [name for name in cleaned if limit is not None and len(name) > limit]
     if too_long:
-        raise InvalidInput(f"{field}: a tag has at most 64 characters ('{too_long[0][:20]}…' is longer).", code="invalid_tag")
+        raise InvalidInput(
+            f"{field}: a tag has at most 64 characters ('{too_long[0][:20]}…' is longer).", code="invalid_tag"
+        )
     return [Tag.objects.get_or_create(name=name)[0] for name in cleaned]
 
 
@@ -261,15 +289,23 @@ def validate_content(kind: str, body: Any, config: Any) -> Template:
         raise InvalidInput("config must be a JSON object.", code="invalid_config")
     model = config.get("model")
     if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_CHARS):
-        raise InvalidInput(f"config.model must be a model name of at most {MAX_MODEL_CHARS} characters.", code="invalid_config")
+        raise InvalidInput(
+            f"config.model must be a model name of at most {MAX_MODEL_CHARS} characters.", code="invalid_config"
+        )
     template = Template(kind, body)
     try:
         template.validate()
     except TemplateError as exc:
-        raise InvalidInput("The template has problems: " + "; ".join(exc.problems), code="invalid_template", details={"problems": exc.problems}) from None
+        raise InvalidInput(
+            "The template has problems: " + "; ".join(exc.problems),
+            code="invalid_template",
+            details={"problems": exc.problems},
+        ) from None
     size = len(body) if isinstance(body, str) else sum(len(str(m.get("content", ""))) for m in body)
     if size > MAX_BODY_CHARS:
-        raise InvalidInput(f"The template is {size:,} characters; the limit is {MAX_BODY_CHARS:,}.", code="template_too_long")
+        raise InvalidInput(
+            f"The template is {size:,} characters; the limit is {MAX_BODY_CHARS:,}.", code="template_too_long"
+        )
     return template
 
 
@@ -284,7 +320,11 @@ def _prompt_for_publish(name: str, actor: Actor, prompt_type: str | None, descri
         with transaction.atomic():
             prompt, created = Prompt.objects.get_or_create(
                 name=name,
-                defaults={"prompt_type": prompt_type or PromptType.SYSTEM, "description": description or "", "owner": actor.accountable_user},
+                defaults={
+                    "prompt_type": prompt_type or PromptType.SYSTEM,
+                    "description": description or "",
+                    "owner": actor.accountable_user,
+                },
             )
     except IntegrityError:  # created concurrently by another publisher
         created = False
@@ -398,7 +438,9 @@ def label_move(
     current = Label.objects.filter(prompt=prompt, name=label).select_related("version").first()
     current_number = current.version.number if current else None
     if expected_current is not None and current_number != expected_current:
-        raise Conflict(f"{label} is now v{current_number}, not v{expected_current}: someone else moved it.", code="stale_label")
+        raise Conflict(
+            f"{label} is now v{current_number}, not v{expected_current}: someone else moved it.", code="stale_label"
+        )
     if current and current.version_id == target.id:
         raise InvalidInput(f"{label} already points at v{target.number}.", code="no_change")
     missing = missing_gates(target, label)
@@ -410,7 +452,17 @@ def label_move(
     return _move(prompt, label, current, target, actor, reason, is_rollback=False, bypassed=missing if override else [])
 
 
-def _move(prompt: Prompt, label: str, current: Label | None, target: PromptVersion, actor: Actor, reason: str, *, is_rollback: bool, bypassed: list[str]) -> LabelMove:
+def _move(
+    prompt: Prompt,
+    label: str,
+    current: Label | None,
+    target: PromptVersion,
+    actor: Actor,
+    reason: str,
+    *,
+    is_rollback: bool,
+    bypassed: list[str],
+) -> LabelMove:
     from_version = current.version if current else None
     if current is None:
         current = Label(prompt=prompt, name=label)
@@ -445,7 +497,11 @@ def rollback_target(prompt: Prompt, label: str = PRODUCTION) -> PromptVersion | 
     deliberately re-activated since. Never `number - 1`: that version may
     never have been live.
     """
-    moves = prompt.label_moves.filter(label=label).order_by("id").values_list("to_version_id", "from_version_id", "is_rollback")
+    moves = (
+        prompt.label_moves.filter(label=label)
+        .order_by("id")
+        .values_list("to_version_id", "from_version_id", "is_rollback")
+    )
     stack: list[int] = []
     activated_at: dict[int, int] = {}
     rolled_back_at: dict[int, int] = {}
@@ -469,19 +525,33 @@ def rollback_target(prompt: Prompt, label: str = PRODUCTION) -> PromptVersion | 
     return None
 
 
-def live_span(prompt: Prompt, version: PromptVersion, label: str = PRODUCTION) -> tuple[datetime, datetime | None] | None:
+def live_span(
+    prompt: Prompt, version: PromptVersion, label: str = PRODUCTION
+) -> tuple[datetime, datetime | None] | None:
     """When `version` last served `label`: (from, until), `until` None while it still does; None if it never did.
 
     What the rollback dialog shows of its target, so on-call sees which period production returns to."""
-    start = prompt.label_moves.filter(label=label, to_version=version).order_by("-id").values_list("id", "created_at").first()
+    start = (
+        prompt.label_moves.filter(label=label, to_version=version)
+        .order_by("-id")
+        .values_list("id", "created_at")
+        .first()
+    )
     if start is None:
         return None
-    end = prompt.label_moves.filter(label=label, id__gt=start[0]).order_by("id").values_list("created_at", flat=True).first()
+    end = (
+        prompt.label_moves.filter(label=label, id__gt=start[0])
+        .order_by("id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     return start[1], end
 
 
 @transaction.atomic
-def rollback(*, name: str, actor: Actor, reason: str, expected_current: int | None = None, label: str = PRODUCTION) -> LabelMove:
+def rollback(
+    *, name: str, actor: Actor, reason: str, expected_current: int | None = None, label: str = PRODUCTION
+) -> LabelMove:
     """Move `label` back to the version that was live before the current one.
 
     `expected_current` makes it exactly-once: a button or monitor that saw vN
@@ -495,19 +565,26 @@ def rollback(*, name: str, actor: Actor, reason: str, expected_current: int | No
         raise NothingToRollBack(f"'{name}' has no {label} version to roll back from.")
     if expected_current is not None and current.version.number != expected_current:
         raise Conflict(
-            f"{label} is now v{current.version.number}, not v{expected_current}: it was already moved, nothing was rolled back.",
+            f"{label} is now v{current.version.number}, not v{expected_current}: it was already moved, nothing was "
+            f"rolled back.",
             code="stale_expectation",
         )
     target = rollback_target(prompt, label)
     if target is None:
-        raise NothingToRollBack(f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to.")
+        raise NothingToRollBack(
+            f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to."
+        )
     move = _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[])
     signals.rolled_back.send(sender=LabelMove, move=move)
     return move
 
 
 # The role a signed-in user needs to give a key each scope: nobody issues a key stronger than themselves.
-_ROLE_FOR_KEY_SCOPE: dict[str, str] = {Scope.WRITE: permissions.AUTHOR, Scope.DEPLOY: permissions.DEPLOYER, Scope.ADMIN: permissions.ADMIN}
+_ROLE_FOR_KEY_SCOPE: dict[str, str] = {
+    Scope.WRITE: permissions.AUTHOR,
+    Scope.DEPLOY: permissions.DEPLOYER,
+    Scope.ADMIN: permissions.ADMIN,
+}
 
 
 def api_key_issue(*, actor: Actor, name: str, scopes: list[str], gate_override: bool = False) -> tuple[ApiKey, str]:
@@ -549,7 +626,10 @@ def version_submit_for_review(*, version: PromptVersion, actor: Actor) -> Prompt
     actor.require(Scope.WRITE, "Submitting for review")
     version = PromptVersion.objects.select_for_update().get(pk=version.pk)
     if version.status not in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED):
-        raise InvalidInput(f"v{version.number} is {version.get_status_display().lower()}; only drafts can be submitted.", code="invalid_state")
+        raise InvalidInput(
+            f"v{version.number} is {version.get_status_display().lower()}; only drafts can be submitted.",
+            code="invalid_state",
+        )
     version.status = VersionStatus.IN_REVIEW
     set_change_reason(version, f"submitted for review by {actor.name}")
     _record_person(version, actor)
@@ -572,7 +652,9 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
         if version.created_by_id is not None and actor.user is not None and version.created_by_id == actor.user.pk:
             raise Forbidden("You cannot review your own version; ask another reviewer.", code="own_version")
         if version.status != VersionStatus.IN_REVIEW:
-            raise InvalidInput(f"v{version.number} is not in review ({version.get_status_display().lower()}).", code="invalid_state")
+            raise InvalidInput(
+                f"v{version.number} is not in review ({version.get_status_display().lower()}).", code="invalid_state"
+            )
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
         raise InvalidInput("Say what should change when requesting changes.", code="missing_field")
     review = Review.objects.create(version=version, reviewer=actor.user, decision=decision, comment=comment.strip())

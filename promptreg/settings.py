@@ -35,7 +35,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise RuntimeError("SECRET_KEY is required when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789"
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
@@ -159,7 +161,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Labels a version takes only through the release gates (review, eval), on every route: label moves,
 # experiment and canary starts, ships, the Langfuse API. Comma-separated; a prompt type's review policy
 # may protect more (`ReviewPolicy.protected_labels`). `production` is always protected.
-PROTECTED_LABELS = sorted({"production"} | {x.strip() for x in os.environ.get("PROTECTED_LABELS", "").split(",") if x.strip()})
+PROTECTED_LABELS = sorted(
+    {"production"} | {x.strip() for x in os.environ.get("PROTECTED_LABELS", "").split(",") if x.strip()}
+)
 
 HTTPS_ONLY = envbool("HTTPS_ONLY", not DEBUG)
 if HTTPS_ONLY:

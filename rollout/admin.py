@@ -1,16 +1,40 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from rollout.models import Alert, AlertChannel, AlertDelivery, Monitor, MonitorCheck, PendingInvalidation, RollbackIncident
+from rollout.models import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    Monitor,
+    MonitorCheck,
+    PendingInvalidation,
+    RollbackIncident,
+)
 
 
 @admin.register(Monitor)
 class MonitorAdmin(SimpleHistoryAdmin):
-    list_display = ("prompt", "label", "experiment", "metric", "interval_seconds", "enabled", "state", "last_checked_at")
+    list_display = (
+        "prompt",
+        "label",
+        "experiment",
+        "metric",
+        "interval_seconds",
+        "enabled",
+        "state",
+        "last_checked_at",
+    )
     list_filter = ("enabled", "state", "metric")
     readonly_fields = (
-        "parent", "experiment", "state", "watched_version", "failure_streak", "inconclusive_streak", "next_check_at", "last_checked_at",
-    )  # fmt: skip
+        "parent",
+        "experiment",
+        "state",
+        "watched_version",
+        "failure_streak",
+        "inconclusive_streak",
+        "next_check_at",
+        "last_checked_at",
+    )
 
 
 @admin.register(AlertChannel)

@@ -14,20 +14,37 @@ from promptreg import broker
 from promptreg.gates import protected_labels
 from promptreg.models import LabelMove, MoveVia
 from rollout import outbound
-from rollout.models import Alert, AlertChannel, AlertDelivery, AlertKind, ChannelKind, Monitor, RollbackIncident, Severity
+from rollout.models import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertKind,
+    ChannelKind,
+    Monitor,
+    RollbackIncident,
+    Severity,
+)
 
 WEBHOOK_TIMEOUT_SECONDS = 10
 _COLOURS = {"info": "#2f5bd3", "warning": "#a86400", "critical": "#b42318"}
 
 
 def raise_alert(
-    kind: str, severity: str, title: str, text: str, *, monitor: Monitor | None = None, incident: RollbackIncident | None = None,
+    kind: str,
+    severity: str,
+    title: str,
+    text: str,
+    *,
+    monitor: Monitor | None = None,
+    incident: RollbackIncident | None = None,
     move: LabelMove | None = None,
 ) -> Alert:
     """Record an alert and queue one delivery per interested channel."""
     from rollout.tasks import deliver_alert
 
-    alert = Alert.objects.create(kind=kind, severity=severity, title=title[:300], text=text, monitor=monitor, incident=incident, move=move)
+    alert = Alert.objects.create(
+        kind=kind, severity=severity, title=title[:300], text=text, monitor=monitor, incident=incident, move=move
+    )
     for channel in AlertChannel.objects.filter(enabled=True):
         if channel.wants(severity):
             delivery = AlertDelivery.objects.create(alert=alert, channel=channel)
@@ -37,11 +54,23 @@ def raise_alert(
 
 def webhook_payload(alert: Alert) -> dict:
     """Slack's incoming-webhook format (`text` plus one attachment); Mattermost and others accept it too."""
-    prompt = alert.monitor.prompt.name if alert.monitor is not None else alert.move.prompt.name if alert.move is not None else None
+    prompt = (
+        alert.monitor.prompt.name
+        if alert.monitor is not None
+        else alert.move.prompt.name
+        if alert.move is not None
+        else None
+    )
     return {
         "text": f"[{alert.severity.upper()}] {alert.title}",
         "attachments": [{"color": _COLOURS[alert.severity], "title": alert.title, "text": alert.text}],
-        "promptreg": {"alert": alert.id, "kind": alert.kind, "severity": alert.severity, "prompt": prompt, "incident": alert.incident_id},
+        "promptreg": {
+            "alert": alert.id,
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "prompt": prompt,
+            "incident": alert.incident_id,
+        },
     }
 
 
@@ -52,7 +81,9 @@ def send(delivery: AlertDelivery) -> None:
         response = outbound.post_json(channel.target, webhook_payload(alert), timeout=WEBHOOK_TIMEOUT_SECONDS)
         response.raise_for_status()
     else:
-        send_mail(f"[promptreg {alert.severity}] {alert.title}", alert.text, settings.DEFAULT_FROM_EMAIL, channel.addresses)
+        send_mail(
+            f"[promptreg {alert.severity}] {alert.title}", alert.text, settings.DEFAULT_FROM_EMAIL, channel.addresses
+        )
 
 
 def rollback_alert(move: LabelMove) -> Alert | None:
@@ -62,7 +93,10 @@ def rollback_alert(move: LabelMove) -> Alert | None:
         return None
     from_version = move.from_version
     assert from_version is not None, "a rollback leaves a version"
-    title = f"{move.prompt.name}: {move.label} rolled back from v{from_version.number} to v{move.to_version.number} by {move.actor_name}"
+    title = (
+        f"{move.prompt.name}: {move.label} rolled back from v{from_version.number} to v{move.to_version.number} "
+        f"by {move.actor_name}"
+    )
     text = (
         f"Who: {move.actor_name} ({move.get_via_display().lower()})\n"
         f"What: {move.label} v{from_version.number} → v{move.to_version.number}\n"

@@ -14,15 +14,16 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from experiments.api_evaluations import router as evaluations_router
 from experiments.api_experiments import router as experiments_router
 from promptreg.exceptions import RegistryError
-from rollout.api_errors import error_response
 from rollout.api_base import PromptregAPI
+from rollout.api_errors import error_response
 from rollout.api_monitors import router as monitors_router
 from rollout.api_webhooks import router as webhooks_router
 
 api = PromptregAPI(
     title="promptreg API",
     version="1",
-    description="Fetch live prompts, publish versions, move labels, roll back, post scores, run evaluations and experiments.",
+    description="Fetch live prompts, publish versions, move labels, roll back, post scores, run evaluations and "
+    "experiments.",
     urls_namespace="api",
 )
 api.add_router("", experiments_router)
@@ -43,7 +44,9 @@ def validation_error(request, exc: ValidationError):
     ]
     first: dict[str, Any] = problems[0] if problems else {"loc": [], "message": "invalid input"}
     where = ".".join(first["loc"][1:] or first["loc"])
-    return error_response(400, "invalid", f"{where}: {first['message']}" if where else first["message"], problems=problems)
+    return error_response(
+        400, "invalid", f"{where}: {first['message']}" if where else first["message"], problems=problems
+    )
 
 
 @api.exception_handler(AuthenticationError)

@@ -49,7 +49,10 @@ def declare_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for status, description in COMMON_ERRORS.items():
                 if status not in responses and str(status) not in responses:
-                    responses[status] = {"description": description, "content": {"application/json": {"schema": reference}}}
+                    responses[status] = {
+                        "description": description,
+                        "content": {"application/json": {"schema": reference}},
+                    }
     return schema
 
 
@@ -79,7 +82,9 @@ def add_examples(schema: dict[str, Any]) -> dict[str, Any]:
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body is not None and example["request"] is not None and not _has_example(body, components):
                 body["example"] = example["request"]
-            answer = operation.get("responses", {}).get(example["status"]) or operation.get("responses", {}).get(str(example["status"]))
+            answer = operation.get("responses", {}).get(example["status"]) or operation.get("responses", {}).get(
+                str(example["status"])
+            )
             media = (answer or {}).get("content", {}).get("application/json")
             if media is not None and "example" not in media:
                 media["example"] = example["response"]

@@ -61,7 +61,11 @@ DATASET_OUT = {
     "id": 1,
     "name": "support-regression",
     "description": "Tickets that went wrong before",
-    "scorers": [{"name": "reference_f1"}, {"name": "contains_any", "keywords": ["refund", "password"]}, {"name": "length_window", "min": 20, "max": 600}],
+    "scorers": [
+        {"name": "reference_f1"},
+        {"name": "contains_any", "keywords": ["refund", "password"]},
+        {"name": "length_window", "min": 20, "max": 600},
+    ],
     "primary_metric": None,
     "cases": 2,
 }
@@ -108,13 +112,27 @@ EXPERIMENT_OUT: dict[str, Any] = {
         "explanation": "Not enough data yet: 0 control and 0 treatment sessions have a 'quality_score' score; "
         "each variant needs at least 200 before anything is concluded.",
         "primary": {
-            "metric": "quality_score", "control": SIDE, "treatment": SIDE, "absolute_lift": None, "absolute_ci": None,
-            "relative_lift": None, "relative_ci": None, "p_value": None,
+            "metric": "quality_score",
+            "control": SIDE,
+            "treatment": SIDE,
+            "absolute_lift": None,
+            "absolute_ci": None,
+            "relative_lift": None,
+            "relative_ci": None,
+            "p_value": None,
         },
         "guardrails": [
             {
-                "metric": "latency_ms", "margin": 50.0, "direction": "lower_is_better", "control": SIDE, "treatment": SIDE,
-                "effect": None, "bound": None, "p_value": None, "non_inferior": False, "degraded": False,
+                "metric": "latency_ms",
+                "margin": 50.0,
+                "direction": "lower_is_better",
+                "control": SIDE,
+                "treatment": SIDE,
+                "effect": None,
+                "bound": None,
+                "p_value": None,
+                "non_inferior": False,
+                "degraded": False,
             }
         ],
         "srm": {"p_value": 1.0, "ok": True, "observed": [0, 0], "expected_fraction": 0.5},
@@ -158,7 +176,10 @@ MONITOR_OUT = {
     ],
     "canaries": [],  # the monitors of the label's running canaries, each shaped like this one
 }
-ENDED = {"ended_at": "2026-11-25T09:00:00Z", "analysis": {**EXPERIMENT_OUT["analysis"], "decision": "no_significant_difference"}}
+ENDED = {
+    "ended_at": "2026-11-25T09:00:00Z",
+    "analysis": {**EXPERIMENT_OUT["analysis"], "decision": "no_significant_difference"},
+}
 
 # (method, path): {"params": {...}, "request": body or None, "status": the 2xx it answers, "response": body}
 WEBHOOK = "/api/v1/webhooks/{webhook_id}"
@@ -243,7 +264,14 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "params": {"name": NAME},
         "request": {"reason": "Quality score dropped after v2", "label": "production"},
         "status": 200,
-        "response": {**MOVE_OUT, "id": 3, "version": 1, "previous_version": 2, "is_rollback": True, "reason": "Quality score dropped after v2"},
+        "response": {
+            **MOVE_OUT,
+            "id": 3,
+            "version": 1,
+            "previous_version": 2,
+            "is_rollback": True,
+            "reason": "Quality score dropped after v2",
+        },
     },
     ("put", PROMPT + "/monitor"): {
         "params": {"name": NAME},
@@ -257,7 +285,11 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "request": {
             "name": "support-regression",
             "description": "Tickets that went wrong before",
-            "scorers": ["reference_f1", {"name": "contains_any", "keywords": ["refund", "password"]}, {"name": "length_window", "min": 20, "max": 600}],
+            "scorers": [
+                "reference_f1",
+                {"name": "contains_any", "keywords": ["refund", "password"]},
+                {"name": "length_window", "min": 20, "max": 600},
+            ],
             "cases": [
                 {"variables": {"company": "Acme"}, "expected": "refund within 30 days", "tags": ["refunds"]},
                 {"variables": {"company": "Acme"}, "expected": "reset your password", "tags": ["accounts"]},
@@ -266,7 +298,12 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "status": 201,
         "response": DATASET_OUT,
     },
-    ("get", "/api/v1/datasets/{ref}"): {"params": {"ref": "support-regression"}, "request": None, "status": 200, "response": DATASET_OUT},
+    ("get", "/api/v1/datasets/{ref}"): {
+        "params": {"ref": "support-regression"},
+        "request": None,
+        "status": 200,
+        "response": DATASET_OUT,
+    },
     ("put", PROMPT + "/dataset"): {
         "params": {"name": NAME},
         "request": {"dataset": "support-regression"},
@@ -315,10 +352,17 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "params": {"experiment_id": 2},
         # Without an override this answers 400 `ship_blocked` until the analysis says `ship_treatment`; the
         # story ships before any score arrives, so it overrides (an `admin` key; recorded with its reason).
-        "request": {"reason": "Treatment wins on quality in the offline eval; shipping before the A/B verdict", "override": True},
+        "request": {
+            "reason": "Treatment wins on quality in the offline eval; shipping before the A/B verdict",
+            "override": True,
+        },
         "status": 200,
         "response": {
-            **EXPERIMENT_OUT, **ENDED, "id": 2, "state": "concluded", "shipped": True,
+            **EXPERIMENT_OUT,
+            **ENDED,
+            "id": 2,
+            "state": "concluded",
+            "shipped": True,
             "end_reason": "shipped: Treatment wins on quality in the offline eval; shipping before the A/B verdict",
         },
     },

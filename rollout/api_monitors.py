@@ -48,15 +48,30 @@ def _flatten(body: MonitorIn) -> dict:
     return changes
 
 
-@router.put("/prompts/{prompt:name}/monitor", auth=ApiKeyAuth("deploy"), response=dict, summary="Create or replace the production monitor")
+@router.put(
+    "/prompts/{prompt:name}/monitor",
+    auth=ApiKeyAuth("deploy"),
+    response=dict,
+    summary="Create or replace the production monitor",
+)
 def monitor_put(request, name: str, body: MonitorIn):
     monitor = monitor_configure(name=name, actor=api_actor(request), changes=_flatten(body))
     return monitor.to_dict()
 
 
-@router.get("/prompts/{prompt:name}/monitor", auth=ApiKeyAuth("read"), response=dict, summary="The production monitor and its last checks, with its running canaries' monitors")
+@router.get(
+    "/prompts/{prompt:name}/monitor",
+    auth=ApiKeyAuth("read"),
+    response=dict,
+    summary="The production monitor and its last checks, with its running canaries' monitors",
+)
 def monitor_get(request, name: str):
-    monitor = Monitor.objects.of_labels().select_related("prompt", "watched_version").filter(prompt__name=name, label=PRODUCTION).first()
+    monitor = (
+        Monitor.objects.of_labels()
+        .select_related("prompt", "watched_version")
+        .filter(prompt__name=name, label=PRODUCTION)
+        .first()
+    )
     if monitor is None:
         raise NotFound(f"'{name}' has no production monitor.", code="monitor_not_found")
     return monitor.to_dict()

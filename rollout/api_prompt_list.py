@@ -32,7 +32,9 @@ class PromptListQuery(Schema):
 
 class PromptSummary(Schema):
     name: str = Field(examples=["customer-support-system"])
-    type: Literal["text", "chat"] | None = Field(description="The newest version's form; null before the first version.")
+    type: Literal["text", "chat"] | None = Field(
+        description="The newest version's form; null before the first version."
+    )
     prompt_type: str = Field(examples=["system"])
     tags: list[str] = Field(examples=[["support"]])
     labels: dict[str, int] = Field(description="Each label and the version it points at.", examples=[{"production": 5}])
@@ -76,9 +78,13 @@ def prompt_list(request: HttpRequest, query: Query[PromptListQuery]):
     total = prompts.count()
     start = (query.page - 1) * query.limit
     # Prompts with the catalogue fields annotated (newest_kind, newest_number, changed_at)
-    page: list[Any] = list(prompts.with_catalogue_fields().prefetch_related("tags").order_by("name")[start : start + query.limit])
+    page: list[Any] = list(
+        prompts.with_catalogue_fields().prefetch_related("tags").order_by("name")[start : start + query.limit]
+    )
     labels: dict[int, dict[str, int]] = {p.pk: {} for p in page}
-    for prompt_id, name, number in Label.objects.filter(prompt__in=page).values_list("prompt_id", "name", "version__number"):
+    for prompt_id, name, number in Label.objects.filter(prompt__in=page).values_list(
+        "prompt_id", "name", "version__number"
+    ):
         labels[prompt_id][name] = number
     return {
         "data": [

@@ -51,7 +51,9 @@ MESSAGE_EXAMPLE: list[Any] = [
 class PromptOut(Schema):
     name: str = Field(examples=["customer-support-system"])
     version: int = Field(examples=[5])
-    label: str | None = Field(description="The label asked for; null when a version number was asked for.", examples=["production"])
+    label: str | None = Field(
+        description="The label asked for; null when a version number was asked for.", examples=["production"]
+    )
     type: Literal["text", "chat"]
     prompt: str | list[dict[str, Any]] = Field(
         description="Text with `{{ variable }}` placeholders, or chat messages and `{type: placeholder, name}` slots.",
@@ -59,7 +61,9 @@ class PromptOut(Schema):
     )
     config: dict[str, Any] = Field(examples=[{"model": "gpt-4o-mini", "temperature": 0.2}])
     variables: list[str] = Field(examples=[["company"]])
-    experiment: ExperimentRef | None = Field(description="Set when an A/B experiment chose this version for the session.")
+    experiment: ExperimentRef | None = Field(
+        description="Set when an A/B experiment chose this version for the session."
+    )
     labels: list[str] = Field(description="Every label pointing at this version.", examples=[["production", "staging"]])
     prompt_type: str = Field(examples=["system"])
     commit_message: str = Field(examples=["Answer concisely: users skim."])
@@ -83,7 +87,12 @@ class VersionIn(Schema):
     model_config = {
         "json_schema_extra": {
             "examples": [
-                {"type": "text", "prompt": "You are the support assistant for {{ company }}.", "config": {"temperature": 0.2}, "commit_message": "First version"},
+                {
+                    "type": "text",
+                    "prompt": "You are the support assistant for {{ company }}.",
+                    "config": {"temperature": 0.2},
+                    "commit_message": "First version",
+                },
                 {"type": "chat", "prompt": MESSAGE_EXAMPLE, "config": {}, "commit_message": "Chat form with history"},
             ]
         }
@@ -93,14 +102,18 @@ class VersionIn(Schema):
 class LabelMoveIn(Schema):
     version: int = Field(ge=1, examples=[5])
     reason: str = Field(description="Why: recorded in the deployment log.", examples=["Approved and eval passed"])
-    override: bool = Field(False, description="Bypass the promotion gates (needs an `admin` key); recorded as an override.")
+    override: bool = Field(
+        False, description="Bypass the promotion gates (needs an `admin` key); recorded as an override."
+    )
 
 
 class RollbackIn(Schema):
     reason: str = Field(examples=["Quality score dropped after v6"])
     label: str = Field(PRODUCTION, description="The label to roll back; production unless told.")
     expected_current: int | None = Field(
-        None, ge=1, examples=[6],
+        None,
+        ge=1,
+        examples=[6],
         description="The version you believe is live. If the label points elsewhere (someone already rolled back), "
         "nothing moves and the answer is 409 `stale_expectation`. Scripts should always send it.",
     )
@@ -190,7 +203,8 @@ class VersionTagsOut(Schema):
     auth=ApiKeyAuth(Scope.WRITE),
     response={200: VersionTagsOut, **ERRORS},
     summary="Set a version's tags",
-    description="Tags are metadata: setting them never changes the version's content, and the change is in its history.",
+    description="Tags are metadata: setting them never changes the version's content, and the change is in its "
+    "history.",
 )
 def set_version_tags(request: HttpRequest, name: str, number: int, body: VersionTagsIn):
     version = services.version_tags_set(name=name, number=number, tags=body.tags, actor=api_actor(request))
@@ -210,7 +224,12 @@ def set_version_tags(request: HttpRequest, name: str, number: int, body: Version
 )
 def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
     move = services.label_move(
-        name=name, label=label, version=body.version, reason=body.reason, override=body.override, actor=api_actor(request)
+        name=name,
+        label=label,
+        version=body.version,
+        reason=body.reason,
+        override=body.override,
+        actor=api_actor(request),
     )
     return move_out(move)
 
@@ -228,7 +247,11 @@ def move_label(request: HttpRequest, name: str, label: str, body: LabelMoveIn):
 )
 def rollback(request: HttpRequest, name: str, body: RollbackIn):
     move = services.rollback(
-        name=name, label=body.label, reason=body.reason, expected_current=body.expected_current, actor=api_actor(request)
+        name=name,
+        label=body.label,
+        reason=body.reason,
+        expected_current=body.expected_current,
+        actor=api_actor(request),
     )
     return move_out(move)
 
@@ -247,7 +270,9 @@ class DocumentedBearer(ApiKeyAuth):
 class FetchQuery(Schema):
     label: str | None = Field(None, description="Default `production`; `latest` is the newest version.")
     version: int | None = Field(None, ge=1, description="A version number instead of a label.")
-    session_id: str | None = Field(None, max_length=256, description="Your user's session: picks the variant when an experiment runs.")
+    session_id: str | None = Field(
+        None, max_length=256, description="Your user's session: picks the variant when an experiment runs."
+    )
 
 
 @router.get(

@@ -21,17 +21,38 @@ GRID = "#e8ecf3"
 # JSON directly: building them as plotly.graph_objects costs 20-40 ms a chart in validation (more with
 # a template such as plotly_white), seconds on a page of many prompts; tests check their structure.
 _LAYOUT = {
-    "height": 260, "margin": {"l": 40, "r": 10, "t": 10, "b": 30}, "legend": {"orientation": "h"},
-    "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
-}  # fmt: skip
+    "height": 260,
+    "margin": {"l": 40, "r": 10, "t": 10, "b": 30},
+    "legend": {"orientation": "h"},
+    "paper_bgcolor": "white",
+    "plot_bgcolor": "white",
+    "font": {"color": "#2a3f5f"},
+}
 
 
 def _marker(at: datetime, text: str, colour: str) -> tuple[dict, dict]:
     """A dashed vertical line at `at` (a shape) and its label along it (an annotation)."""
-    line = {"type": "line", "xref": "x", "yref": "paper", "x0": at.isoformat(), "x1": at.isoformat(), "y0": 0, "y1": 1,
-            "line": {"color": colour, "dash": "dash", "width": 1}}  # fmt: skip
-    label = {"x": at.isoformat(), "y": 1, "yref": "paper", "text": text, "showarrow": False, "textangle": -90,
-             "xanchor": "right", "yanchor": "top", "font": {"color": colour, "size": 11}}  # fmt: skip
+    line = {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": at.isoformat(),
+        "x1": at.isoformat(),
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "dash": "dash", "width": 1},
+    }
+    label = {
+        "x": at.isoformat(),
+        "y": 1,
+        "yref": "paper",
+        "text": text,
+        "showarrow": False,
+        "textangle": -90,
+        "xanchor": "right",
+        "yanchor": "top",
+        "font": {"color": colour, "size": 11},
+    }
     return line, label
 
 
@@ -104,7 +125,11 @@ def version_stats(
 
 
 def quality_figures(
-    versions: dict[int, tuple[int, int]], metric_of: dict[int, str], *, now: datetime | None = None, hours: int = CHART_HOURS
+    versions: dict[int, tuple[int, int]],
+    metric_of: dict[int, str],
+    *,
+    now: datetime | None = None,
+    hours: int = CHART_HOURS,
 ) -> dict[int, dict]:
     """{prompt id: figure} for each prompt in `metric_of` (prompt id → metric), of `versions`
     (`version_numbers`, which may hold other prompts' too): the 5-minute means of
@@ -127,19 +152,31 @@ def quality_figures(
         if row["metric"] == metric_of.get(prompt_id):
             series[prompt_id].setdefault(number, []).append(row)
     markers: dict[int, list[tuple[dict, dict]]] = {pk: [] for pk in prompt_ids}
-    moves = LabelMove.objects.filter(prompt_id__in=prompt_ids, label=PRODUCTION, created_at__gte=since).select_related("to_version")
+    moves = LabelMove.objects.filter(prompt_id__in=prompt_ids, label=PRODUCTION, created_at__gte=since).select_related(
+        "to_version"
+    )
     for move in moves:
         automatic = move.via == MoveVia.AUTO_ROLLBACK
         word = "auto-rollback" if automatic else ("rollback" if move.is_rollback else "activated")
-        markers[move.prompt_id].append(_marker(move.created_at, f"{word} v{move.to_version.number}", RED if move.is_rollback else GREEN))
-    canaries = Experiment.objects.filter(prompt_id__in=prompt_ids, label=PRODUCTION, kind=ExperimentKind.CANARY, started_at__gte=since)
-    auto_concluded = set(RollbackIncident.objects.filter(experiment__in=canaries, error="").values_list("experiment_id", flat=True))
+        markers[move.prompt_id].append(
+            _marker(move.created_at, f"{word} v{move.to_version.number}", RED if move.is_rollback else GREEN)
+        )
+    canaries = Experiment.objects.filter(
+        prompt_id__in=prompt_ids, label=PRODUCTION, kind=ExperimentKind.CANARY, started_at__gte=since
+    )
+    auto_concluded = set(
+        RollbackIncident.objects.filter(experiment__in=canaries, error="").values_list("experiment_id", flat=True)
+    )
     for canary in canaries.select_related("treatment_version"):
         number, found = canary.treatment_version.number, markers[canary.prompt_id]
         assert canary.started_at is not None, "filtered on started_at"
         found.append(_marker(canary.started_at, f"canary v{number} {canary.traffic_fraction:.0%}", AMBER))
         if canary.ended_at and canary.shipped_move_id is None:  # a promotion is the move above
-            word = "auto-rollback" if canary.pk in auto_concluded else ("rolled back" if canary.state == ExperimentState.CONCLUDED else "stopped")
+            word = (
+                "auto-rollback"
+                if canary.pk in auto_concluded
+                else ("rolled back" if canary.state == ExperimentState.CONCLUDED else "stopped")
+            )
             found.append(_marker(canary.ended_at, f"canary v{number} {word}", RED))
     return {pk: _figure(series[pk], markers[pk], metric_of[pk]) for pk in prompt_ids}
 
@@ -149,17 +186,31 @@ def _figure(series: dict[int, list[dict]], markers: list[tuple[dict, dict]], met
     for i, (number, points) in enumerate(sorted(series.items())):
         colour = _PALETTE[i % len(_PALETTE)]
         x = [datetime.fromtimestamp(p["bucket"], UTC).isoformat() for p in points]
-        traces.append({
-            "type": "scatter", "x": x, "y": [p["mean"] for p in points], "mode": "lines+markers", "name": f"v{number}",
-            "line": {"color": colour}, "customdata": [p["n"] for p in points],
-            "hovertemplate": "%{y:.3f} (n=%{customdata})<extra>v" + str(number) + "</extra>",
-        })  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "x": x,
+                "y": [p["mean"] for p in points],
+                "mode": "lines+markers",
+                "name": f"v{number}",
+                "line": {"color": colour},
+                "customdata": [p["n"] for p in points],
+                "hovertemplate": "%{y:.3f} (n=%{customdata})<extra>v" + str(number) + "</extra>",
+            }
+        )
         total = sum(p["n"] for p in points)
         mean = sum(p["mean"] * p["n"] for p in points) / total
-        traces.append({
-            "type": "scatter", "x": [x[0], x[-1]], "y": [mean, mean], "mode": "lines", "name": f"v{number} mean {mean:.3f}",
-            "line": {"color": colour, "dash": "dot", "width": 2}, "hoverinfo": "name",
-        })  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [x[0], x[-1]],
+                "y": [mean, mean],
+                "mode": "lines",
+                "name": f"v{number} mean {mean:.3f}",
+                "line": {"color": colour, "dash": "dot", "width": 2},
+                "hoverinfo": "name",
+            }
+        )
     layout = {
         **_LAYOUT,
         "xaxis": {"type": "date", "gridcolor": GRID},

@@ -27,11 +27,19 @@ class AlertChannelForm(forms.ModelForm):
 
 
 class WebhookForm(forms.Form):
-    url = forms.CharField(max_length=2000, label="URL", widget=forms.URLInput(attrs={"placeholder": "https://ci.example.com/hooks/promptreg"}))
-    events = forms.MultipleChoiceField(choices=[(e.value, f"{e.value}: {e.label}") for e in WebhookEventType], widget=forms.CheckboxSelectMultiple)
+    url = forms.CharField(
+        max_length=2000,
+        label="URL",
+        widget=forms.URLInput(attrs={"placeholder": "https://ci.example.com/hooks/promptreg"}),
+    )
+    events = forms.MultipleChoiceField(
+        choices=[(e.value, f"{e.value}: {e.label}") for e in WebhookEventType], widget=forms.CheckboxSelectMultiple
+    )
     prompts = forms.CharField(required=False, help_text="Prompt names separated by commas; empty for every prompt.")
     secret = forms.CharField(
-        max_length=200, initial=new_secret, help_text="Copy it into your receiver now: it signs every body and is not shown again."
+        max_length=200,
+        initial=new_secret,
+        help_text="Copy it into your receiver now: it signs every body and is not shown again.",
     )
 
     def subscription_fields(self) -> dict:

@@ -20,7 +20,8 @@ local entry is dropped) and the process must recover (`serving.recover`) before 
 reads Redis again.
 
 Why pub/sub and not RESP3 `CLIENT TRACKING`: measured on this machine (2,000 changes,
-`tests/bench/invalidation_channel.py`) both deliver within a tenth of a millisecond (pub/sub 65 µs p50, tracking 37 µs p50; ~0.1 ms p99 each), far below a
+`tests/bench/invalidation_channel.py`) both deliver within a tenth of a millisecond (pub/sub 65 µs p50, tracking 37 µs
+p50; ~0.1 ms p99 each), far below a
 request's latency; tracking's invalidations ignore the DB number (a write of `pr:g:x` in
 DB 3 invalidates a tracker on DB 0), so deployments sharing a Redis would invalidate each
 other, and a pub/sub channel is what a deployment can name. The extra PUBLISH costs a
@@ -30,6 +31,7 @@ change ~20 µs; changes are rare.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import select
@@ -97,10 +99,8 @@ class Listener:
         item = self.entries.get(key)
         if item is None or item[0] != (self.epoch, self.counters.get(name, 0)):
             return None
-        try:
+        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
             self.entries.move_to_end(key)
-        except KeyError:  # evicted meanwhile by another thread
-            pass
         return item[1]
 
     def put(self, key: str, tag: tuple[int, int], value: Any) -> None:
@@ -137,7 +137,10 @@ class Listener:
             connection: Any = None  # a redis-py Connection, whose private socket we select on
             try:
                 connection = redis.Redis.from_url(
-                    self.url, socket_timeout=1.0, socket_connect_timeout=1.0, protocol=2  # messages as plain arrays
+                    self.url,
+                    socket_timeout=1.0,
+                    socket_connect_timeout=1.0,
+                    protocol=2,  # messages as plain arrays
                 ).connection_pool.make_connection()
                 connection.connect()
                 connection.send_command("CLIENT", "SETNAME", f"promptreg-invalidations-{os.getpid()}")

@@ -19,8 +19,9 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -36,7 +37,12 @@ from rollout import serving
 DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
 MOVE_REASON = "set via Langfuse API"
 VERSION_PATH_RE = re.compile(r"^(?P<name>.+)/versions?/(?P<version>\d+)$")
-PROJECT = {"id": "promptreg", "name": "promptreg", "organization": {"id": "promptreg", "name": "promptreg"}, "metadata": {}}
+PROJECT = {
+    "id": "promptreg",
+    "name": "promptreg",
+    "organization": {"id": "promptreg", "name": "promptreg"},
+    "metadata": {},
+}
 
 
 class LangfuseError(Exception):
@@ -59,14 +65,18 @@ def _registry_error(exc: RegistryError) -> JsonResponse:
     return _error_body(400, error, exc.message)
 
 
-INVALID_CREDENTIALS = LangfuseError(401, "UnauthorizedError", "Invalid credentials: unknown public key, wrong secret, or a revoked key.")
+INVALID_CREDENTIALS = LangfuseError(
+    401, "UnauthorizedError", "Invalid credentials: unknown public key, wrong secret, or a revoked key."
+)
 
 
 def _credentials(request: HttpRequest) -> tuple[str, str]:
     """HTTP Basic: the key's public id as user name, its secret as password."""
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
-        raise LangfuseError(401, "UnauthorizedError", "Send an API key as HTTP Basic auth: public id as user, secret as password.")
+        raise LangfuseError(
+            401, "UnauthorizedError", "Send an API key as HTTP Basic auth: public id as user, secret as password."
+        )
     try:
         public_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
@@ -96,7 +106,11 @@ def langfuse_view(methods: tuple[str, ...]) -> Callable:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
             try:
                 if request.method not in methods:
-                    raise LangfuseError(405, "MethodNotAllowedError", f"{request.method} is not allowed here; use {' or '.join(methods)}.")
+                    raise LangfuseError(
+                        405,
+                        "MethodNotAllowedError",
+                        f"{request.method} is not allowed here; use {' or '.join(methods)}.",
+                    )
                 key = _authenticate(request)
                 _check_query(request)
                 return view(request, key, *args, **kwargs)
@@ -112,7 +126,9 @@ def langfuse_view(methods: tuple[str, ...]) -> Callable:
 
 def _require_scope(key: ApiKey, scope: str, action: str) -> None:
     if not key.has_scope(scope):
-        raise LangfuseError(403, "AccessDeniedError", f"{action} needs the '{scope}' scope; this key has {', '.join(key.scopes)}.")
+        raise LangfuseError(
+            403, "AccessDeniedError", f"{action} needs the '{scope}' scope; this key has {', '.join(key.scopes)}."
+        )
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
@@ -211,7 +227,9 @@ def _fetch(request: HttpRequest, name: str) -> HttpResponse:
         if verdict[:1] == serving.UNKNOWN_KEY or verdict[1:] != public_id.encode():
             raise INVALID_CREDENTIALS
         if verdict[:1] == serving.NO_READ:
-            raise LangfuseError(403, "AccessDeniedError", "Fetching a prompt needs the 'read' scope; this key lacks it.")
+            raise LangfuseError(
+                403, "AccessDeniedError", "Fetching a prompt needs the 'read' scope; this key lacks it."
+            )
     except LangfuseError as exc:
         return _error_body(exc.status, exc.error, exc.message)
     assert entry is not None, "a key that may read gets an entry"
@@ -265,7 +283,9 @@ def _create(key: ApiKey, data: dict[str, Any]) -> PromptVersion:
         actor=Actor(via=MoveVia.API, api_key=key),
     )
     if version.parent is not None and version.parent.kind != version.kind:
-        raise InvalidInput(f"'{name}' is a {version.parent.kind} prompt; a new version cannot change its type to {version.kind}.")
+        raise InvalidInput(
+            f"'{name}' is a {version.parent.kind} prompt; a new version cannot change its type to {version.kind}."
+        )
     for label in labels:
         _set_label(key, name, label, version.number)
     return version
@@ -313,7 +333,10 @@ def _list(request: HttpRequest) -> dict[str, Any]:
                 "lastConfig": versions[-1][1],
             }
         )
-    return {"data": data, "meta": {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)}}
+    return {
+        "data": data,
+        "meta": {"page": page, "limit": limit, "totalItems": total, "totalPages": math.ceil(total / limit)},
+    }
 
 
 @langfuse_view(("GET", "POST"))
@@ -342,7 +365,9 @@ def prompt_detail(request: HttpRequest, rest: str) -> HttpResponse:
 def _label_version(request: HttpRequest, key: ApiKey, rest: str) -> JsonResponse:
     match = VERSION_PATH_RE.match(rest)
     if match is None:
-        raise LangfuseError(405, "MethodNotAllowedError", "PATCH goes to /api/public/v2/prompts/{name}/versions/{version}.")
+        raise LangfuseError(
+            405, "MethodNotAllowedError", "PATCH goes to /api/public/v2/prompts/{name}/versions/{version}."
+        )
     new_labels = _string_list(_json_body(request).get("newLabels"), "newLabels")
     version = _add_labels(key, match["name"], int(match["version"]), new_labels)
     return JsonResponse(prompt_json(version))
@@ -356,7 +381,11 @@ def projects(request: HttpRequest, key: ApiKey) -> JsonResponse:
 
 @csrf_exempt
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
-    return _error_body(404, "LangfuseNotFoundError", f"promptreg implements only the prompts part of the Langfuse API; nothing at {request.path}.")
+    return _error_body(
+        404,
+        "LangfuseNotFoundError",
+        f"promptreg implements only the prompts part of the Langfuse API; nothing at {request.path}.",
+    )
 
 
 # Included under `api/public/` by the root URLconf. No trailing slashes, as the SDK sends them.

@@ -7,8 +7,8 @@ import re
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from rollout.api_errors import error_response
 from promptreg.converters import ServedNameConverter
+from rollout.api_errors import error_response
 from rollout.views_fetch import fetch_prompt
 
 FETCH_PREFIX = "/api/v1/prompts/"
@@ -38,6 +38,7 @@ class FetchFirstMiddleware:
                 return response
         return self.get_response(request)
 
+
 _CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -57,7 +58,11 @@ class ApiJsonErrorsMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             status = response.status_code
-            message = f"{request.method} is not allowed on {request.path}." if status == 405 else f"{request.path}: {response.reason_phrase}."
+            message = (
+                f"{request.method} is not allowed on {request.path}."
+                if status == 405
+                else f"{request.path}: {response.reason_phrase}."
+            )
             json_response = error_response(status, _CODES.get(status, "invalid"), message)
             if "Allow" in response:
                 json_response["Allow"] = response["Allow"]

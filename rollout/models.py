@@ -82,34 +82,57 @@ class Monitor(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="monitors")
     label = models.CharField(max_length=63, default=PRODUCTION)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="canaries")
-    experiment = models.OneToOneField(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="canary_monitor")
-    metric = models.CharField(max_length=64, default="quality_score", choices=[(m.name, m.label) for m in METRICS.values()])
-    interval_seconds = models.PositiveIntegerField(default=60, validators=[MinValueValidator(MIN_INTERVAL_SECONDS), MaxValueValidator(86400)])
-    consecutive_failures = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(100)])
-    inconclusive_before_page = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    experiment = models.OneToOneField(
+        Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="canary_monitor"
+    )
+    metric = models.CharField(
+        max_length=64, default="quality_score", choices=[(m.name, m.label) for m in METRICS.values()]
+    )
+    interval_seconds = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(MIN_INTERVAL_SECONDS), MaxValueValidator(86400)]
+    )
+    consecutive_failures = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    inconclusive_before_page = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(10000)]
+    )
     cooldown_minutes = models.PositiveIntegerField(default=30, validators=[MaxValueValidator(7 * 24 * 60)])
     floor_enabled = models.BooleanField(default=True)
     floor_threshold = models.FloatField(null=True, blank=True)
-    floor_window_minutes = models.FloatField(default=15, validators=[MinValueValidator(0.1), MaxValueValidator(7 * 24 * 60)])
+    floor_window_minutes = models.FloatField(
+        default=15, validators=[MinValueValidator(0.1), MaxValueValidator(7 * 24 * 60)]
+    )
     floor_min_samples = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1)])
     relative_enabled = models.BooleanField(default=True)
     relative_margin = models.FloatField(default=0.03, validators=[MinValueValidator(0), MaxValueValidator(1)])
     relative_alpha = models.FloatField(default=0.01, validators=[MinValueValidator(1e-9), MaxValueValidator(0.5)])
-    relative_window_minutes = models.FloatField(default=15, validators=[MinValueValidator(0.1), MaxValueValidator(7 * 24 * 60)])
+    relative_window_minutes = models.FloatField(
+        default=15, validators=[MinValueValidator(0.1), MaxValueValidator(7 * 24 * 60)]
+    )
     relative_min_samples = models.PositiveIntegerField(default=30, validators=[MinValueValidator(2)])
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     # Run state: which version the streaks belong to, and when the next run is due.
     state = models.CharField(max_length=20, choices=MonitorState.choices, default=MonitorState.WAITING)
-    watched_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    watched_version = models.ForeignKey(
+        PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     failure_streak = models.PositiveIntegerField(default=0)
     inconclusive_streak = models.PositiveIntegerField(default=0)
     next_check_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(
-        excluded_fields=["state", "watched_version", "failure_streak", "inconclusive_streak", "next_check_at", "last_checked_at"]
+        excluded_fields=[
+            "state",
+            "watched_version",
+            "failure_streak",
+            "inconclusive_streak",
+            "next_check_at",
+            "last_checked_at",
+        ]
     )
 
     objects = MonitorQuerySet.as_manager()
@@ -117,9 +140,12 @@ class Monitor(models.Model):
     class Meta:
         ordering = ["prompt__name", "label", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["prompt", "label"], condition=Q(experiment__isnull=True), name="one_monitor_per_label"),
+            models.UniqueConstraint(
+                fields=["prompt", "label"], condition=Q(experiment__isnull=True), name="one_monitor_per_label"
+            ),
             models.CheckConstraint(
-                condition=Q(parent__isnull=True, experiment__isnull=True) | Q(parent__isnull=False, experiment__isnull=False),
+                condition=Q(parent__isnull=True, experiment__isnull=True)
+                | Q(parent__isnull=False, experiment__isnull=False),
                 name="canary_monitor_has_parent_and_canary",
             ),
         ]
@@ -151,14 +177,17 @@ class Monitor(models.Model):
             if self.floor_threshold is None:
                 errors["floor_threshold"] = "The floor rule needs a threshold."
             elif self.metric in METRICS and METRICS[self.metric].unit_interval and not 0 <= self.floor_threshold <= 1:
-                errors["floor_threshold"] = f"{self.metric} lies in [0, 1]; the threshold must too (got {self.floor_threshold})."
+                errors["floor_threshold"] = (
+                    f"{self.metric} lies in [0, 1]; the threshold must too (got {self.floor_threshold})."
+                )
             elif self.floor_threshold < 0:
                 errors["floor_threshold"] = "The threshold cannot be negative."
         if errors:
             raise ValidationError(errors)
 
     def configure(self, changes: dict) -> None:
-        """Set config fields (unvalidated: callers `full_clean`); the state follows `enabled`, and the next check is now."""
+        """Set config fields (unvalidated: callers `full_clean`); the state follows `enabled`, and the next check is
+        now."""
         for name, value in changes.items():
             setattr(self, name, value)
         if not self.enabled:
@@ -248,12 +277,14 @@ class CheckAction(models.TextChoices):
 class CheckQuerySet(models.QuerySet["MonitorCheck"]):
     def latest_per_monitor(self, monitor_ids: list[int]) -> dict[int, MonitorCheck]:
         """{monitor id: its latest check}, in one query (each monitor's newest row, off the index)."""
-        newest = MonitorCheck.objects.filter(monitor=models.OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+        newest = (
+            MonitorCheck.objects.filter(monitor=models.OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+        )
         ids = Monitor.objects.filter(pk__in=monitor_ids).values(newest_id=models.Subquery(newest))
         return {check.monitor_id: check for check in self.filter(pk__in=ids).select_related("version")}
 
 
-class MonitorCheck(models.Model):
+class MonitorCheck(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     """One run of a monitor: its outcome, the evidence, and what it did."""
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="checks")
@@ -288,7 +319,9 @@ class IncidentQuerySet(models.QuerySet["RollbackIncident"]):
 
     def for_display(self) -> IncidentQuerySet:
         """With what `headline` reads."""
-        return self.select_related("prompt", "from_version", "move__to_version", "experiment__control_version", "acknowledged_by")
+        return self.select_related(
+            "prompt", "from_version", "move__to_version", "experiment__control_version", "acknowledged_by"
+        )
 
 
 class RollbackIncident(models.Model):
@@ -307,7 +340,9 @@ class RollbackIncident(models.Model):
     reason = models.TextField()
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     objects = IncidentQuerySet.as_manager()
@@ -339,7 +374,10 @@ class RollbackIncident(models.Model):
             return f"{what}: automatic rollback FAILED — {self.error}"
         if self.succeeded:
             assert self.move is not None, "a production rollback that succeeded moved the label"
-            return f"{self.prompt.name}: production rolled back automatically from v{self.from_version.number} to v{self.move.to_version.number}"
+            return (
+                f"{self.prompt.name}: production rolled back automatically from v{self.from_version.number} to "
+                f"v{self.move.to_version.number}"
+            )
         return f"{self.prompt.name}: automatic rollback from v{self.from_version.number} FAILED — {self.error}"
 
 
@@ -438,7 +476,9 @@ class Alert(models.Model):
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices)
     monitor = models.ForeignKey(Monitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
-    incident = models.ForeignKey(RollbackIncident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    incident = models.ForeignKey(
+        RollbackIncident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
     # The label move an alert is about (a rollback by a person or a script: it has no monitor).
     move = models.ForeignKey(LabelMove, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     title = models.CharField(max_length=300)
@@ -458,7 +498,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class AlertDelivery(models.Model):
+class AlertDelivery(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     """The notification log: one alert to one channel, with its attempts."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
@@ -466,7 +506,9 @@ class AlertDelivery(models.Model):
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker took the delivery task; empty: beat queues it.")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the broker took the delivery task; empty: beat queues it."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -504,8 +546,12 @@ class WebhookSubscription(models.Model):
     events = models.JSONField(help_text="Event names, e.g. ['label.moved'].")
     prompts = models.JSONField(null=True, blank=True, help_text="Prompt names; null for every prompt.")
     secret = models.CharField(max_length=200)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_by_key = models.ForeignKey("promptreg.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_key = models.ForeignKey(
+        "promptreg.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     # Removal keeps the row (its delivery log stays readable, and an action recording an event
     # concurrently never fails on a vanished foreign key) but drops the secret.
@@ -558,7 +604,13 @@ class WebhookEvent(models.Model):
         return f"{self.event} {self.prompt or ''}".strip()
 
     def envelope(self) -> dict:
-        return {"id": str(self.id), "event": self.event, "created_at": self.created_at, "prompt": self.prompt or None, "data": self.data}
+        return {
+            "id": str(self.id),
+            "event": self.event,
+            "created_at": self.created_at,
+            "prompt": self.prompt or None,
+            "data": self.data,
+        }
 
     def body(self) -> bytes:
         """The exact bytes sent (and signed); the same on every attempt."""

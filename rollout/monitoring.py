@@ -25,11 +25,10 @@ back to the control; the label itself does not move.
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Avg, Count, Variance
@@ -72,7 +71,11 @@ def score_aggregate(version_id: int, metric: str, start: datetime, end: datetime
 
 def activation_of(label: Label) -> LabelMove | None:
     """The move that put the label's current version in place (its latest activation)."""
-    return LabelMove.objects.filter(prompt_id=label.prompt_id, label=label.name, to_version_id=label.version_id).order_by("-id").first()
+    return (
+        LabelMove.objects.filter(prompt_id=label.prompt_id, label=label.name, to_version_id=label.version_id)
+        .order_by("-id")
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,17 @@ def subject_of(monitor: Monitor) -> Subject | None:
     if monitor.is_canary:
         canary = monitor.experiment
         assert canary is not None and canary.started_at is not None, "a canary monitor watches a started experiment"
-        return Subject(canary.treatment_version, canary.started_at, baseline_version=canary.control_version, concurrent=True)
+        return Subject(
+            canary.treatment_version, canary.started_at, baseline_version=canary.control_version, concurrent=True
+        )
     label = Label.objects.select_related("version").filter(prompt=monitor.prompt, name=monitor.label).first()
     if label is None:
         return None
     activation = activation_of(label)
     baseline_version = rollback_target(monitor.prompt, monitor.label) if monitor.relative_enabled else None
-    return Subject(label.version, activation.created_at if activation else label.updated_at, activation, baseline_version)
+    return Subject(
+        label.version, activation.created_at if activation else label.updated_at, activation, baseline_version
+    )
 
 
 @dataclass
@@ -122,9 +129,13 @@ def judge(monitor: Monitor, now: datetime) -> Judgement:
     version, since = subject.version, subject.since
     end = now + timedelta(microseconds=1)
     floor_start = max(since, now - timedelta(minutes=monitor.floor_window_minutes))
-    relative_start = since if subject.concurrent else max(since, now - timedelta(minutes=monitor.relative_window_minutes))
+    relative_start = (
+        since if subject.concurrent else max(since, now - timedelta(minutes=monitor.relative_window_minutes))
+    )
     floor_agg = score_aggregate(version.id, monitor.metric, floor_start, end) if monitor.floor_enabled else Aggregate(0)
-    relative_agg = score_aggregate(version.id, monitor.metric, relative_start, end) if monitor.relative_enabled else Aggregate(0)
+    relative_agg = (
+        score_aggregate(version.id, monitor.metric, relative_start, end) if monitor.relative_enabled else Aggregate(0)
+    )
     baseline_version = subject.baseline_version if monitor.relative_enabled else None
     baseline_window = (relative_start, end) if subject.concurrent else (since - BASELINE_LOOKBACK, since)
     baseline = score_aggregate(baseline_version.id, monitor.metric, *baseline_window) if baseline_version else None
@@ -141,7 +152,9 @@ def judge(monitor: Monitor, now: datetime) -> Judgement:
         "floor_window_start": floor_start.isoformat() if monitor.floor_enabled else None,
         "relative_window_start": relative_start.isoformat() if monitor.relative_enabled else None,
         "baseline_version": baseline_version.number if baseline_version else None,
-        "baseline_window": [baseline_window[0].isoformat(), min(baseline_window[1], now).isoformat()] if baseline_version else None,
+        "baseline_window": [baseline_window[0].isoformat(), min(baseline_window[1], now).isoformat()]
+        if baseline_version
+        else None,
         "rules": [asdict(r) for r in results],
     }
     summary = f"{'canary ' if canary else ''}v{version.number} {outcome}: " + "; ".join(r.message for r in results)
@@ -152,13 +165,20 @@ def rollback_reason(monitor: Monitor, judgement: Judgement, failures: int) -> st
     """The rollback's reason, written from the check's evidence: what failed, on which scores, against what."""
     e, canary = judgement.evidence, judgement.evidence.get("canary")
     findings = "; ".join(rule["message"] for rule in e["rules"])
-    what = f"canary v{e['version']} (canary #{canary['experiment']}, {canary['traffic_fraction']:.0%} of traffic)" if canary else f"v{e['version']}"
+    what = (
+        f"canary v{e['version']} (canary #{canary['experiment']}, {canary['traffic_fraction']:.0%} of traffic)"
+        if canary
+        else f"v{e['version']}"
+    )
     baseline = ""
     if e["baseline_version"]:
         role = "its control " if canary else ""
-        baseline = f" Baseline: {role}v{e['baseline_version']} from {e['baseline_window'][0]} to {e['baseline_window'][1]}."
+        baseline = (
+            f" Baseline: {role}v{e['baseline_version']} from {e['baseline_window'][0]} to {e['baseline_window'][1]}."
+        )
     return (
-        f"Automatic {'canary ' if canary else ''}rollback by the {monitor.metric} monitor ({Direction(monitor.spec.direction).label.lower()}): "
+        f"Automatic {'canary ' if canary else ''}rollback by the {monitor.metric} monitor "
+        f"({Direction(monitor.spec.direction).label.lower()}): "
         f"{what} failed {failures} checks in a row. Last check at {e['checked_at']} on scores since "
         f"{e['active_since']} ({'the canary start' if canary else 'its activation'}). {findings}.{baseline}"
     )
@@ -179,11 +199,24 @@ def hold_reason(monitor: Monitor, judgement: Judgement, now: datetime) -> str | 
     activation, version = judgement.activation, judgement.version
     assert version is not None, "only a judged version trips"
     if activation is not None and activation.via == MoveVia.AUTO_ROLLBACK:
-        return f"v{version.number} was itself restored by an automatic rollback; rolling back further is a human's decision"
-    if activation is not None and monitor.incidents.filter(from_version=version, move__isnull=False, created_at__lt=activation.created_at).exists():
-        return f"{activation.actor_name} re-activated v{version.number} after the monitor rolled it back; that decision stands"
+        return (
+            f"v{version.number} was itself restored by an automatic rollback; rolling back further is a human's "
+            f"decision"
+        )
+    if (
+        activation is not None
+        and monitor.incidents.filter(
+            from_version=version, move__isnull=False, created_at__lt=activation.created_at
+        ).exists()
+    ):
+        return (
+            f"{activation.actor_name} re-activated v{version.number} after the monitor rolled it back; that "
+            f"decision stands"
+        )
     if monitor.in_cooldown(now):
-        return f"the monitor rolled back {monitor.prompt.name} less than {monitor.cooldown_minutes} minutes ago (cooldown)"
+        return (
+            f"the monitor rolled back {monitor.prompt.name} less than {monitor.cooldown_minutes} minutes ago (cooldown)"
+        )
     return None
 
 
@@ -210,7 +243,11 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
             move = None
         else:
             move = rollback(
-                name=monitor.prompt.name, label=monitor.label, actor=AUTOMATIC, reason=reason, expected_current=version.number
+                name=monitor.prompt.name,
+                label=monitor.label,
+                actor=AUTOMATIC,
+                reason=reason,
+                expected_current=version.number,
             )
     except Conflict as exc:
         # Someone (a human, another check) moved the label after we judged it: handled.
@@ -222,13 +259,19 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         monitor.state = MonitorState.NEEDS_HUMAN
         check.save()
         incident = RollbackIncident.objects.create(
-            monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=version, experiment_id=monitor.experiment_id,
-            reason=reason, error=exc.message,
-        )  # fmt: skip
+            monitor=monitor,
+            prompt=monitor.prompt,
+            check_run=check,
+            from_version=version,
+            experiment_id=monitor.experiment_id,
+            reason=reason,
+            error=exc.message,
+        )
         alerts.raise_alert(
             AlertKind.ROLLBACK_FAILED,
             Severity.CRITICAL,
-            f"{monitor.prompt.name}: automatic rollback of {'canary ' if monitor.is_canary else ''}v{version.number} FAILED",
+            f"{monitor.prompt.name}: automatic rollback of {'canary ' if monitor.is_canary else ''}v{version.number} "
+            f"FAILED",
             f"{exc.message}\n\n{reason}",
             monitor=monitor,
             incident=incident,
@@ -237,9 +280,14 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
     check.action = CheckAction.ROLLED_BACK
     check.save()
     incident = RollbackIncident.objects.create(
-        monitor=monitor, prompt=monitor.prompt, check_run=check, from_version=version, move=move,
-        experiment_id=monitor.experiment_id, reason=reason,
-    )  # fmt: skip
+        monitor=monitor,
+        prompt=monitor.prompt,
+        check_run=check,
+        from_version=version,
+        move=move,
+        experiment_id=monitor.experiment_id,
+        reason=reason,
+    )
     monitor.state = MonitorState.ROLLED_BACK
     monitor.failure_streak = monitor.inconclusive_streak = 0
     if move is None:
@@ -288,10 +336,14 @@ def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck |
     """
     now = now or timezone.now()
     with transaction.atomic():
-        monitor = Monitor.objects.select_for_update(of=("self",), no_key=True).select_related("prompt").get(pk=monitor_id)
+        monitor = (
+            Monitor.objects.select_for_update(of=("self",), no_key=True).select_related("prompt").get(pk=monitor_id)
+        )
         if monitor.experiment_id is not None:  # a canary's monitor
             # read once the lock is held: a check that waited for another one sees the canary it concluded
-            monitor.experiment = Experiment.objects.select_related("control_version", "treatment_version").get(pk=monitor.experiment_id)
+            monitor.experiment = Experiment.objects.select_related("control_version", "treatment_version").get(
+                pk=monitor.experiment_id
+            )
             if monitor.experiment.state != ExperimentState.RUNNING:
                 return None
         try:
@@ -318,7 +370,12 @@ def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck |
             monitor.state = _STATE_AFTER[judgement.outcome]
         monitor.failure_streak, monitor.inconclusive_streak = streaks.failures, streaks.unsure
         check = MonitorCheck(
-            monitor=monitor, version=version, created_at=now, outcome=judgement.outcome, summary=judgement.summary, evidence=judgement.evidence
+            monitor=monitor,
+            version=version,
+            created_at=now,
+            outcome=judgement.outcome,
+            summary=judgement.summary,
+            evidence=judgement.evidence,
         )
         if trip and not escalated:
             _trip(monitor, judgement, check, now)
@@ -336,7 +393,9 @@ def run_check(monitor_id: int, *, now: datetime | None = None) -> MonitorCheck |
             )
         check.save()
         monitor.last_checked_at = now
-        monitor.save(update_fields=["state", "watched_version", "failure_streak", "inconclusive_streak", "last_checked_at"])
+        monitor.save(
+            update_fields=["state", "watched_version", "failure_streak", "inconclusive_streak", "last_checked_at"]
+        )
     return check
 
 
@@ -348,7 +407,9 @@ def claim_due(now: datetime | None = None) -> list[int]:
     """
     now = now or timezone.now()
     claimed = []
-    for pk, due_at, interval in Monitor.objects.active().filter(next_check_at__lte=now).values_list("id", "next_check_at", "interval_seconds"):
+    for pk, due_at, interval in (
+        Monitor.objects.active().filter(next_check_at__lte=now).values_list("id", "next_check_at", "interval_seconds")
+    ):
         if Monitor.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=now + timedelta(seconds=interval)):
             claimed.append(pk)
     return claimed

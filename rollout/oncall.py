@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 
@@ -17,7 +17,6 @@ from experiments.models import Experiment, ExperimentEvent, ExperimentKind
 from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia
 from rollout.charts import quality_figures, version_numbers, version_stats
 from rollout.models import METRICS, Monitor, MonitorCheck, MonitorState, RollbackIncident
-
 
 ATTENTION_STATES = (MonitorState.FAILING, MonitorState.NEEDS_HUMAN, MonitorState.ROLLED_BACK)
 PAGE_SIZE = 25
@@ -40,14 +39,18 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
         .select_related("control_version", "treatment_version")
     }
     canaries = {pk: e for pk, e in running.items() if e.kind == ExperimentKind.CANARY}
-    canary_monitors = {m.experiment_id: m for m in Monitor.objects.filter(experiment__in=canaries.values())}  # disabled ones too
+    canary_monitors = {
+        m.experiment_id: m for m in Monitor.objects.filter(experiment__in=canaries.values())
+    }  # disabled ones too
     alarmed = set(RollbackIncident.objects.unacknowledged().values_list("prompt_id", flat=True))
     alarmed |= {m.prompt_id for m in (*monitors.values(), *canary_monitors.values()) if m.state in ATTENTION_STATES}
     prompt_ids.sort(key=lambda pk: (pk not in alarmed, pk not in running))
     page: Page[Any] = Paginator(prompt_ids, PAGE_SIZE).get_page(page_number)  # its ids become rows below
     shown = list(page)
     labels = {label.prompt_id: label for label in live.filter(prompt_id__in=shown).select_related("prompt", "version")}
-    watched = [m.pk for pk, m in monitors.items() if pk in shown] + [m.pk for m in canary_monitors.values() if m.prompt_id in shown]
+    watched = [m.pk for pk, m in monitors.items() if pk in shown] + [
+        m.pk for m in canary_monitors.values() if m.prompt_id in shown
+    ]
     last_checks = MonitorCheck.objects.latest_per_monitor(watched)
     metric_of = {pk: monitors[pk].metric if pk in monitors else "quality_score" for pk in shown}
     versions = version_numbers(shown)
@@ -67,7 +70,10 @@ def production_overview(since: datetime, page_number: str | int | None = None) -
                 "experiment": running.get(pk) if canary is None else None,
                 "canary_monitor": canary_monitor,
                 "canary_check": last_checks.get(canary_monitor.pk) if canary_monitor else None,
-                "stats": [(number, [(spec, cells.get(m)) for m, spec in METRICS.items()]) for number, cells in stats[pk].items()],
+                "stats": [
+                    (number, [(spec, cells.get(m)) for m, spec in METRICS.items()])
+                    for number, cells in stats[pk].items()
+                ],
                 "figure": figures.get(pk),
                 "figure_id": f"chart-{pk}",
                 "figure_data_id": f"chart-{pk}-data",
@@ -101,21 +107,39 @@ def _move_entry(m: LabelMove) -> TimelineEntry:
     if m.is_override:
         change += " (override: " + "; ".join(m.bypassed_gates) + ")"
     return TimelineEntry(
-        m.created_at, m.prompt.name, m.label, change, f"100% on v{m.to_version.number}", m.get_via_display(), m.actor_name, m.reason,
-        m.is_rollback, m.is_override,
+        m.created_at,
+        m.prompt.name,
+        m.label,
+        change,
+        f"100% on v{m.to_version.number}",
+        m.get_via_display(),
+        m.actor_name,
+        m.reason,
+        m.is_rollback,
+        m.is_override,
     )
 
 
 def _experiment_entry(e: ExperimentEvent) -> TimelineEntry:
     kind = "canary" if e.experiment.kind == ExperimentKind.CANARY else "experiment"
-    change = f"{kind} #{e.experiment_id} {e.get_action_display().lower()}: v{e.control_version.number} / v{e.treatment_version.number}"
+    change = (
+        f"{kind} #{e.experiment_id} {e.get_action_display().lower()}: v{e.control_version.number} / "
+        f"v{e.treatment_version.number}"
+    )
     if e.decision:
         change += f" (analysis: {e.decision})"
     if e.is_override:
         change += " (override: " + "; ".join(e.bypassed) + ")"
     return TimelineEntry(
-        e.created_at, e.prompt.name, e.label, change, f"{e.treatment_share:.2%} on v{e.treatment_version.number}",
-        MoveVia(e.via).label if e.via in MoveVia.values else e.via, e.actor_name, e.reason, is_override=e.is_override,
+        e.created_at,
+        e.prompt.name,
+        e.label,
+        change,
+        f"{e.treatment_share:.2%} on v{e.treatment_version.number}",
+        MoveVia(e.via).label if e.via in MoveVia.values else e.via,
+        e.actor_name,
+        e.reason,
+        is_override=e.is_override,
     )
 
 

@@ -24,7 +24,13 @@ import httpx
 from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
+METADATA_HOSTS = {
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+}
 RESOLVE_TIMEOUT = 2.0  # seconds; getaddrinfo has no timeout of its own
 _resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-dns")
 
@@ -78,7 +84,10 @@ def _refuse_internal(host: str, addresses: list[IPAddress]) -> None:
     for address in addresses:
         if _internal(address) and not any(address in network for network in networks):
             shown = host if host == str(address) else f"{host} ({address})"
-            raise TargetRefused(f"{shown} is an internal address (loopback, private, link-local or reserved); list it in ALERT_ALLOWED_HOSTS to allow it.")
+            raise TargetRefused(
+                f"{shown} is an internal address (loopback, private, link-local or reserved); list it in "
+                f"ALERT_ALLOWED_HOSTS to allow it."
+            )
 
 
 def check_target(url: str) -> None:

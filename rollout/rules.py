@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from experiments.stats import Aggregate, welch_worse_than
 from rollout.models import Outcome
@@ -27,26 +27,49 @@ class RuleResult:
 
 def floor_rule(current: Aggregate, *, threshold: float, min_samples: int, higher_is_better: bool) -> RuleResult:
     """Fail when the window mean is on the wrong side of `threshold`; inconclusive below `min_samples`."""
-    evidence = {"n": current.n, "mean": current.mean if current.n else None, "threshold": threshold, "min_samples": min_samples}
+    evidence = {
+        "n": current.n,
+        "mean": current.mean if current.n else None,
+        "threshold": threshold,
+        "min_samples": min_samples,
+    }
     if current.n < min_samples:
         return RuleResult("floor", Outcome.INCONCLUSIVE, f"floor: {current.n} scores, need {min_samples}", evidence)
     bad = current.mean < threshold if higher_is_better else current.mean > threshold
     word = ("below" if higher_is_better else "above") if bad else ("at or above" if higher_is_better else "at or below")
     outcome = Outcome.FAILED if bad else Outcome.SUCCESSFUL
-    return RuleResult("floor", outcome, f"floor: mean {current.mean:.4g} of {current.n} scores is {word} {threshold:.4g}", evidence)
+    return RuleResult(
+        "floor", outcome, f"floor: mean {current.mean:.4g} of {current.n} scores is {word} {threshold:.4g}", evidence
+    )
 
 
 def relative_rule(
-    current: Aggregate, baseline: Aggregate | None, *, margin: float, alpha: float, min_samples: int, higher_is_better: bool
+    current: Aggregate,
+    baseline: Aggregate | None,
+    *,
+    margin: float,
+    alpha: float,
+    min_samples: int,
+    higher_is_better: bool,
 ) -> RuleResult:
-    """Fail when the one-sided Welch test says the current version is worse than the baseline by more than the margin."""
-    evidence: dict[str, Any] = {"n": current.n, "mean": current.mean if current.n else None, "margin": margin, "alpha": alpha, "min_samples": min_samples}
+    """Fail when the one-sided Welch test says the current version is worse than the baseline by more than the
+    margin."""
+    evidence: dict[str, Any] = {
+        "n": current.n,
+        "mean": current.mean if current.n else None,
+        "margin": margin,
+        "alpha": alpha,
+        "min_samples": min_samples,
+    }
     if baseline is None:
         return RuleResult("relative", Outcome.INCONCLUSIVE, "relative: no earlier version to compare with", evidence)
     evidence.update(baseline_n=baseline.n, baseline_mean=baseline.mean if baseline.n else None)
     if current.n < min_samples or baseline.n < min_samples:
         return RuleResult(
-            "relative", Outcome.INCONCLUSIVE, f"relative: {current.n} current and {baseline.n} baseline scores, need {min_samples} of each", evidence
+            "relative",
+            Outcome.INCONCLUSIVE,
+            f"relative: {current.n} current and {baseline.n} baseline scores, need {min_samples} of each",
+            evidence,
         )
     t, df, p = welch_worse_than(current, baseline, margin=margin, higher_is_better=higher_is_better)
     evidence.update(t=t if math.isfinite(t) else None, df=df if math.isfinite(df) else None, p_value=p)
@@ -77,7 +100,9 @@ class Streaks:
     unsure: int = 0
 
 
-def advance(streaks: Streaks, outcome: str, *, consecutive_failures: int, inconclusive_before_page: int) -> tuple[Streaks, bool, bool]:
+def advance(
+    streaks: Streaks, outcome: str, *, consecutive_failures: int, inconclusive_before_page: int
+) -> tuple[Streaks, bool, bool]:
     """The monitor's state machine for one check: (new streaks, trip?, page?).
 
     A success clears both streaks; a failure extends the failure streak and
@@ -94,7 +119,9 @@ def advance(streaks: Streaks, outcome: str, *, consecutive_failures: int, inconc
     return new, False, new.unsure == inconclusive_before_page
 
 
-def evaluate_rules(monitor: Monitor, floor_window: Aggregate, relative_window: Aggregate, baseline: Aggregate | None) -> list[RuleResult]:
+def evaluate_rules(
+    monitor: Monitor, floor_window: Aggregate, relative_window: Aggregate, baseline: Aggregate | None
+) -> list[RuleResult]:
     """Apply the monitor's enabled rules to the three aggregates."""
     higher = monitor.spec.higher_is_better
     results = []
@@ -102,7 +129,9 @@ def evaluate_rules(monitor: Monitor, floor_window: Aggregate, relative_window: A
         threshold = monitor.floor_threshold
         assert threshold is not None, "an enabled floor has a threshold (Monitor.clean)"
         results.append(
-            floor_rule(floor_window, threshold=threshold, min_samples=monitor.floor_min_samples, higher_is_better=higher)
+            floor_rule(
+                floor_window, threshold=threshold, min_samples=monitor.floor_min_samples, higher_is_better=higher
+            )
         )
     if monitor.relative_enabled:
         results.append(

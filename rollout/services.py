@@ -5,18 +5,30 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from promptreg.history import set_change_reason
 from experiments.models import Experiment, ExperimentKind
 from promptreg.exceptions import InvalidInput, NotFound
+from promptreg.history import set_change_reason
 from promptreg.models import PRODUCTION, Prompt, Scope
 from promptreg.services import Actor
 from rollout.models import Monitor
 
 CONFIG_FIELDS = (
-    "metric", "interval_seconds", "consecutive_failures", "inconclusive_before_page", "cooldown_minutes",
-    "floor_enabled", "floor_threshold", "floor_window_minutes", "floor_min_samples",
-    "relative_enabled", "relative_margin", "relative_alpha", "relative_window_minutes", "relative_min_samples", "enabled",
-)  # fmt: skip
+    "metric",
+    "interval_seconds",
+    "consecutive_failures",
+    "inconclusive_before_page",
+    "cooldown_minutes",
+    "floor_enabled",
+    "floor_threshold",
+    "floor_window_minutes",
+    "floor_min_samples",
+    "relative_enabled",
+    "relative_margin",
+    "relative_alpha",
+    "relative_window_minutes",
+    "relative_min_samples",
+    "enabled",
+)
 
 
 def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PRODUCTION) -> Monitor:
@@ -45,7 +57,9 @@ def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PR
         except ValidationError as exc:
             fields = {f: msgs for f, msgs in exc.message_dict.items()}
             first_field, messages = next(iter(fields.items()))
-            raise InvalidInput(f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}) from None
+            raise InvalidInput(
+                f"{first_field}: {messages[0]}", code="invalid_monitor", details={"fields": fields}
+            ) from None
         set_change_reason(monitor, f"configured by {actor.name}")
         monitor.save()
         canaries = Experiment.objects.running().filter(prompt=prompt, label=label, kind=ExperimentKind.CANARY)
@@ -57,7 +71,11 @@ def monitor_configure(*, name: str, actor: Actor, changes: dict, label: str = PR
 def canary_watch(parent: Monitor, experiment: Experiment) -> Monitor:
     """Create or update the monitor of a running canary with its label monitor's rules."""
     canary = Monitor.objects.filter(experiment=experiment).first() or Monitor(
-        prompt_id=parent.prompt_id, label=parent.label, parent=parent, experiment=experiment, watched_version=experiment.treatment_version
+        prompt_id=parent.prompt_id,
+        label=parent.label,
+        parent=parent,
+        experiment=experiment,
+        watched_version=experiment.treatment_version,
     )
     canary.configure({f: getattr(parent, f) for f in CONFIG_FIELDS})
     set_change_reason(canary, f"rules of the {parent.label} monitor")

@@ -3,7 +3,8 @@
 A fetch resolves once, then every server process reads the serialized
 response from Redis. A warm fetch is one `MGET` of three keys:
 
-    pr:kv:<sha256(secret)>         the API key's verdict: "r" may read, "n" may not (then its public id), "x" unknown/revoked
+    pr:kv:<sha256(secret)>         the API key's verdict: "r" may read, "n" may not (then its public id), "x"
+                                   unknown/revoked
     pr:g:<prompt>                  the prompt's generation token
     pr:e:<prompt>:l:<label>        an entry: generation, status, ETag, experiment block, body
     pr:e:<prompt>:v:<number>
@@ -37,10 +38,10 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import redis
 from django.conf import settings
@@ -288,7 +289,9 @@ def _mget(r: redis.Redis, *keys: str) -> list[bytes | None]:
         raise
 
 
-def _from_database(secret: str, name: str, label: str | None, version: int | None, resolver: Resolver) -> tuple[bytes, Entry | None]:
+def _from_database(
+    secret: str, name: str, label: str | None, version: int | None, resolver: Resolver
+) -> tuple[bytes, Entry | None]:
     verdict = key_verdict(secret)
     return verdict, resolver(name, label, version) if verdict[:1] == CAN_READ else None
 
@@ -386,9 +389,12 @@ PATIENT_TIMEOUTS = (0.5, 1.0)
 def _announce(r: redis.Redis, key: str, value: bytes | str, ttl: int | None, message: str, *, patient: bool) -> None:
     pool = r.connection_pool
     patience = [
-        redis.Redis(connection_pool=redis.ConnectionPool(
-            connection_class=pool.connection_class, **{**pool.connection_kwargs, "socket_timeout": t, "socket_connect_timeout": t}
-        ))
+        redis.Redis(
+            connection_pool=redis.ConnectionPool(
+                connection_class=pool.connection_class,
+                **{**pool.connection_kwargs, "socket_timeout": t, "socket_connect_timeout": t},
+            )
+        )
         for t in (PATIENT_TIMEOUTS if patient else ())
     ]
     clients = [r, *patience]
@@ -446,7 +452,9 @@ def _owe_and_land(model: type[_Pending], field: str, value: str, land: Callable[
     since = timezone.now()
     # One statement, so concurrent changes of one prompt cannot collide on the unique name; the
     # newest `since` wins, and only the change that wrote it deletes the row.
-    model.objects.bulk_create([model(**{field: value}, since=since)], update_conflicts=True, unique_fields=[field], update_fields=["since"])
+    model.objects.bulk_create(
+        [model(**{field: value}, since=since)], update_conflicts=True, unique_fields=[field], update_fields=["since"]
+    )
     if land(value, patient=True):
         model.objects.filter(**{field: value}, since=since).delete()
 

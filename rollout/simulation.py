@@ -86,7 +86,9 @@ def _cumulative(sums: np.ndarray) -> np.ndarray:
     return np.vstack([np.zeros(3), np.cumsum(sums, axis=0)])
 
 
-def simulate(stream: Stream, *, seconds: float, seed: int, monitor: Monitor | None = None, stop_at_first_trip: bool = False) -> Result:
+def simulate(
+    stream: Stream, *, seconds: float, seed: int, monitor: Monitor | None = None, stop_at_first_trip: bool = False
+) -> Result:
     """Activate a new version at t = 0 (mean × (1 − drop)) after a week of the old one, or start
     it as a canary then, and check every interval.
 
@@ -100,7 +102,9 @@ def simulate(stream: Stream, *, seconds: float, seed: int, monitor: Monitor | No
     new_rate = stream.rate * stream.canary if stream.canary else stream.rate
     control = baseline = None
     if not stream.canary:  # the old version's week before the activation
-        week = _bucket_sums(rng, stream, stream.rate, stream.mean, -BASELINE_DAYS * DAY, BASELINE_DAYS * DAY, 3600.0).sum(axis=0)
+        week = _bucket_sums(
+            rng, stream, stream.rate, stream.mean, -BASELINE_DAYS * DAY, BASELINE_DAYS * DAY, 3600.0
+        ).sum(axis=0)
         baseline = Aggregate.from_sums(int(week[0]), week[1], week[2])
     new = _cumulative(_bucket_sums(rng, stream, new_rate, stream.mean * (1 - stream.drop), 0.0, seconds, bucket))
     if stream.canary:  # the control's concurrent traffic
@@ -119,10 +123,16 @@ def simulate(stream: Stream, *, seconds: float, seed: int, monitor: Monitor | No
         if control is not None:
             baseline = window(control, end_bucket, relative_minutes)
         results = evaluate_rules(
-            monitor, window(new, end_bucket, monitor.floor_window_minutes), window(new, end_bucket, relative_minutes), baseline
+            monitor,
+            window(new, end_bucket, monitor.floor_window_minutes),
+            window(new, end_bucket, relative_minutes),
+            baseline,
         )
         streaks, trip, _ = advance(
-            streaks, combine(results), consecutive_failures=monitor.consecutive_failures, inconclusive_before_page=monitor.inconclusive_before_page
+            streaks,
+            combine(results),
+            consecutive_failures=monitor.consecutive_failures,
+            inconclusive_before_page=monitor.inconclusive_before_page,
         )
         checks += 1
         if trip:

@@ -34,7 +34,9 @@ def retry_invalidations() -> bool:
 @shared_task(name="rollout.tasks.requeue_deliveries")
 def requeue_deliveries() -> list[int]:
     """Run by beat: queue the alert deliveries whose task the broker did not take when the alert was raised."""
-    return broker.requeue(AlertDelivery.objects.filter(status=DeliveryStatus.PENDING), deliver_alert, created="alert__created_at")
+    return broker.requeue(
+        AlertDelivery.objects.filter(status=DeliveryStatus.PENDING), deliver_alert, created="alert__created_at"
+    )
 
 
 @shared_task(name="rollout.tasks.check_monitor")
@@ -43,7 +45,15 @@ def check_monitor(monitor_id: int) -> str:
     return check.outcome if check else "canary ended"
 
 
-@shared_task(name="rollout.tasks.deliver_alert", bind=True, autoretry_for=(httpx.HTTPError, OSError), retry_backoff=2, retry_backoff_max=300, retry_jitter=True, max_retries=6)
+@shared_task(
+    name="rollout.tasks.deliver_alert",
+    bind=True,
+    autoretry_for=(httpx.HTTPError, OSError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+)
 def deliver_alert(self, delivery_id: int) -> str:
     """Send one alert to one channel; retried with exponential backoff, the last error kept in the log."""
     delivery = AlertDelivery.objects.select_related("alert__monitor__prompt", "channel").filter(pk=delivery_id).first()
@@ -55,11 +65,14 @@ def deliver_alert(self, delivery_id: int) -> str:
     except Exception as exc:
         final = self.request.retries >= self.max_retries or not isinstance(exc, (httpx.HTTPError, OSError))
         AlertDelivery.objects.filter(pk=delivery_id).update(
-            last_error=f"{type(exc).__name__}: {exc}"[:2000], status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
         )
         log.warning("alert delivery %s failed (final=%s): %s", delivery_id, final, exc)
         raise
-    AlertDelivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
+    AlertDelivery.objects.filter(pk=delivery_id).update(
+        status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error=""
+    )
     return "sent"
 
 

@@ -15,8 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from promptreg.history import set_change_reason
 from promptreg.exceptions import RegistryError
+from promptreg.history import set_change_reason
 from promptreg.models import MoveVia, Prompt
 from promptreg.permissions import can_admin, can_deploy
 from promptreg.services import Actor
@@ -66,7 +66,9 @@ def incident_acknowledge(request, pk: int):
     if incident.acknowledge(request.user):
         messages.success(request, f"Acknowledged: {incident.headline}.")
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = "rollout:oncall"
     return redirect(target)
 
@@ -80,7 +82,9 @@ def monitor_edit(request, name: str):
     if request.method == "POST" and form.is_valid():
         try:
             monitor_configure(
-                name=name, actor=Actor(via=MoveVia.BUTTON, user=request.user), changes={f: form.cleaned_data[f] for f in CONFIG_FIELDS}
+                name=name,
+                actor=Actor(via=MoveVia.BUTTON, user=request.user),
+                changes={f: form.cleaned_data[f] for f in CONFIG_FIELDS},
             )
         except RegistryError as exc:
             for field_name, errors in exc.details.get("fields", {"__all__": [exc.message]}).items():
@@ -102,7 +106,11 @@ def channels(request):
         messages.success(request, f"Alert channel {channel.name} added.")
         return redirect("rollout:channels")
     deliveries = AlertDelivery.objects.select_related("alert", "channel")[:30]
-    return render(request, "rollout/channels.html", {"form": form, "channels": AlertChannel.objects.all(), "deliveries": deliveries})
+    return render(
+        request,
+        "rollout/channels.html",
+        {"form": form, "channels": AlertChannel.objects.all(), "deliveries": deliveries},
+    )
 
 
 @login_required

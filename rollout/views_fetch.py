@@ -20,7 +20,9 @@ MAX_SESSION_ID = 256
 
 def fetch_prompt(request: HttpRequest, name: str) -> HttpResponse:
     if request.method != "GET":
-        response: HttpResponse = error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+        response: HttpResponse = error_response(
+            405, "method_not_allowed", f"{request.method} is not allowed on {request.path}."
+        )
         response["Allow"] = "GET"
         return response
     scheme, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")

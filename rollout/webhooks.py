@@ -36,15 +36,22 @@ from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 
-from promptreg.history import set_change_reason
 from experiments.api_experiments import experiment_json
 from promptreg import broker, signals
 from promptreg.exceptions import InvalidInput, NotFound
+from promptreg.history import set_change_reason
 from promptreg.models import Scope, validate_prompt_name
 from promptreg.services import Actor
 from rollout import outbound, serving
 from rollout.api_prompts import move_out
-from rollout.models import TEST_EVENT, DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookEventType, WebhookSubscription
+from rollout.models import (
+    TEST_EVENT,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookEventType,
+    WebhookSubscription,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +116,14 @@ def _clean(url: str, events: Any, prompts: Any, secret: str) -> tuple[str, list[
             try:
                 validate_prompt_name(name)
             except (ValidationError, TypeError) as exc:
-                raise _invalid("prompts", f"{name!r} is not a prompt name: " + " ".join(getattr(exc, "messages", [str(exc)]))) from None
+                raise _invalid(
+                    "prompts", f"{name!r} is not a prompt name: " + " ".join(getattr(exc, "messages", [str(exc)]))
+                ) from None
         prompts = sorted(set(prompts))
     if len(secret or "") < MIN_SECRET_CHARS:
-        raise _invalid("secret", f"The secret must be at least {MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 32`).")
+        raise _invalid(
+            "secret", f"The secret must be at least {MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 32`)."
+        )
     return url, [e for e in EVENTS if e in events], prompts
 
 
@@ -125,14 +136,21 @@ def webhook_subscribe(*, url: str, events: Any, prompts: Any, secret: str, actor
     """Create a subscription (Admin role, or an `admin` key); the URL is refused if it points inside."""
     actor.require(Scope.ADMIN, "Managing webhooks")
     url, events, prompts = _clean(url, events, prompts, secret)
-    subscription = WebhookSubscription(url=url, events=events, prompts=prompts, secret=secret, created_by=actor.user, created_by_key=actor.api_key)
+    subscription = WebhookSubscription(
+        url=url, events=events, prompts=prompts, secret=secret, created_by=actor.user, created_by_key=actor.api_key
+    )
     set_change_reason(subscription, f"added by {actor.name}")
     subscription.save()
     return subscription
 
 
 def _get(subscription_id: int) -> WebhookSubscription:
-    found = WebhookSubscription.objects.active().select_related("created_by", "created_by_key").filter(pk=subscription_id).first()
+    found = (
+        WebhookSubscription.objects.active()
+        .select_related("created_by", "created_by_key")
+        .filter(pk=subscription_id)
+        .first()
+    )
     if found is None:
         raise NotFound(f"No webhook {subscription_id}.", code="webhook_not_found")
     return found
@@ -147,7 +165,9 @@ def webhook_remove(*, subscription_id: int, actor: Actor) -> WebhookSubscription
     subscription.removed_at, subscription.secret = timezone.now(), ""
     set_change_reason(subscription, f"removed by {actor.name}")
     subscription.save()
-    subscription.deliveries.filter(status=DeliveryStatus.PENDING).update(status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=REMOVED)
+    subscription.deliveries.filter(status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=REMOVED
+    )
     return subscription
 
 
@@ -157,7 +177,9 @@ def webhook_send_test(*, subscription_id: int, actor: Actor) -> WebhookEvent:
     actor.require(Scope.ADMIN, "Managing webhooks")
     subscription = _get(subscription_id)
     event = WebhookEvent.objects.create(
-        event=TEST_EVENT, prompt="", data={"message": "Test event from promptreg.", "webhook": subscription.pk, "actor": actor.name}
+        event=TEST_EVENT,
+        prompt="",
+        data={"message": "Test event from promptreg.", "webhook": subscription.pk, "actor": actor.name},
     )
     _queue(event, [subscription])
     return event
@@ -194,13 +216,17 @@ def record(sender, event: str, prompt, instance, actor: Actor, reason: str = "",
     subscriptions = [s for s in WebhookSubscription.objects.active() if s.wants(event, prompt.name)]
     if not subscriptions:
         return None
-    recorded = WebhookEvent.objects.create(event=event, prompt=prompt.name, data=_event_data(event, instance, actor, reason))
+    recorded = WebhookEvent.objects.create(
+        event=event, prompt=prompt.name, data=_event_data(event, instance, actor, reason)
+    )
     _queue(recorded, subscriptions)
     return recorded
 
 
 def _queue(event: WebhookEvent, subscriptions: list[WebhookSubscription]) -> None:
-    deliveries = WebhookDelivery.objects.bulk_create([WebhookDelivery(event=event, subscription=s) for s in subscriptions])
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(event=event, subscription=s) for s in subscriptions]
+    )
     transaction.on_commit(partial(publish, [d.pk for d in deliveries]))
 
 
@@ -219,15 +245,17 @@ def publish(delivery_ids: list[int]) -> None:
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
     now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now).update(
-        attempts=F("attempts") + 1, next_attempt_at=now + LEASE
-    )
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("event", "subscription").get(pk=delivery_id)
 
 
-def _finish(delivery: WebhookDelivery, *, ok: bool, final: bool, status: int | None = None, snippet: str = "", error: str = "") -> str:
+def _finish(
+    delivery: WebhookDelivery, *, ok: bool, final: bool, status: int | None = None, snippet: str = "", error: str = ""
+) -> str:
     now = timezone.now()
     if ok:
         outcome, next_at = DeliveryStatus.SENT, None
@@ -236,9 +264,13 @@ def _finish(delivery: WebhookDelivery, *, ok: bool, final: bool, status: int | N
     else:
         outcome, next_at = DeliveryStatus.PENDING, now + retry_delay(delivery.attempts)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=outcome, next_attempt_at=next_at, response_status=status, response_snippet=snippet[:SNIPPET_CHARS],
-        last_error=error[:2000], sent_at=now if ok else None,
-    )  # fmt: skip
+        status=outcome,
+        next_attempt_at=next_at,
+        response_status=status,
+        response_snippet=snippet[:SNIPPET_CHARS],
+        last_error=error[:2000],
+        sent_at=now if ok else None,
+    )
     return outcome
 
 

@@ -40,12 +40,43 @@ def purge_queue() -> None:
 
 class Worker:
     def __init__(self, env: dict[str, str], concurrency: int = 2):
-        full_env = {**os.environ, "DATABASE_URL": database_url(), "PROMPTREG_VAR_DIR": str(settings.VAR_DIR), "PYTHONUNBUFFERED": "1", **env}
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "PROMPTREG_VAR_DIR": str(settings.VAR_DIR),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
         if settings.REDIS_URL:
             full_env["REDIS_URL"] = settings.REDIS_URL
-        command = [sys.executable, "-m", "celery", "-A", "promptreg", "worker", "-P", "threads", "-c", str(concurrency),
-                   "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info", "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "promptreg",
+            "worker",
+            "-P",
+            "threads",
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+            "-n",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.lines: list[str] = []
         self.ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()

@@ -94,7 +94,11 @@ class _Handler(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "model": request.get("model", ""),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(text.split()), "completion_tokens": len(answer.split()), "total_tokens": len(text.split()) + len(answer.split())},
+            "usage": {
+                "prompt_tokens": len(text.split()),
+                "completion_tokens": len(answer.split()),
+                "total_tokens": len(text.split()) + len(answer.split()),
+            },
         }
         return self._send(200, json.dumps(body).encode())
 

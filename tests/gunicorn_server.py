@@ -46,7 +46,13 @@ class Server:
 
 @contextlib.contextmanager
 def gunicorn(
-    env: dict[str, str], log_dir: Path, *, workers: int = 2, threads: int = 1, ready_path: str = "/api/v1/openapi.json", access_log: bool = True
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    workers: int = 2,
+    threads: int = 1,
+    ready_path: str = "/api/v1/openapi.json",
+    access_log: bool = True,
 ) -> Iterator[Server]:
     """Start gunicorn with production settings bound to an ephemeral port (the socket is
     bound here, port 0, and handed over as a file descriptor); stop it afterwards."""
@@ -67,10 +73,20 @@ def gunicorn(
         **env,
     }
     command = [
-        sys.executable, "-m", "gunicorn", "promptreg.wsgi:application",
-        "--bind", f"fd://{sock.fileno()}",
-        "--workers", str(workers), "--threads", str(threads),
-        "--error-logfile", str(log_dir / "error.log"), "--graceful-timeout", "5",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "promptreg.wsgi:application",
+        "--bind",
+        f"fd://{sock.fileno()}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--error-logfile",
+        str(log_dir / "error.log"),
+        "--graceful-timeout",
+        "5",
     ]
     if access_log:
         command += ["--access-logfile", str(access_log_path), "--access-logformat", "<%(p)s> %(s)s %(r)s"]
@@ -94,7 +110,9 @@ def _wait_ready(server: Server, path: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.process.returncode}; see {server.access_log.parent / 'error.log'}")
+            raise RuntimeError(
+                f"gunicorn exited with {server.process.returncode}; see {server.access_log.parent / 'error.log'}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(server.url + path, timeout=2).status_code < 500:
                 return

@@ -46,7 +46,9 @@ class StormResult:
             before = [c for c in changes if c.returned <= fetch.started]
             if not before:
                 continue  # started before the first change returned: what was live then is fine
-            allowed = {before[-1].version} | {c.version for c in changes if c.started < fetch.ended and c.returned > fetch.started}
+            allowed = {before[-1].version} | {
+                c.version for c in changes if c.started < fetch.ended and c.returned > fetch.started
+            }
             if fetch.version not in allowed:
                 bad.append((fetch, allowed))
         return bad
@@ -57,8 +59,16 @@ class StormResult:
 
 
 def run_storm(
-    base_url: str, name: str, reader: str, deployer: str, *, versions: list[int], seconds: float, threads: int = 16,
-    during: Callable[[float], None] | None = None, pause: float = 0.05,
+    base_url: str,
+    name: str,
+    reader: str,
+    deployer: str,
+    *,
+    versions: list[int],
+    seconds: float,
+    threads: int = 16,
+    during: Callable[[float], None] | None = None,
+    pause: float = 0.05,
 ) -> StormResult:
     """Start with production at `versions[0]` (already live). `during(elapsed)` is called by the
     deployer's thread between changes (fault injection). The deployer waits `pause` seconds after

@@ -29,11 +29,19 @@ class Up:
 
     def __init__(self, var_dir: Path, *args: str, env: dict[str, str] | None = None):
         self.var_dir, self.port = var_dir, free_port()
-        full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY")}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY")
+        }
         full_env.update(PROMPTREG_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1", **(env or {}))
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "up", "--port", str(self.port), *args],
-            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()

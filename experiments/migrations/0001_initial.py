@@ -10,181 +10,445 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('promptreg', '0002_roles_and_policies'),
+        ("promptreg", "0002_roles_and_policies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Experiment',
+            name="Experiment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(default='production', max_length=63)),
-                ('kind', models.CharField(choices=[('experiment', 'A/B experiment'), ('canary', 'Canary rollout')], default='experiment', max_length=12)),
-                ('hypothesis', models.TextField(blank=True)),
-                ('traffic_fraction', models.FloatField(help_text='Share of sessions that get the treatment, 0 < f < 1.')),
-                ('primary_metric', models.CharField(max_length=64)),
-                ('primary_direction', models.CharField(choices=[('higher_is_better', 'Higher is better'), ('lower_is_better', 'Lower is better')], default='higher_is_better', max_length=20)),
-                ('primary_kind', models.CharField(choices=[('mean', 'Mean of a numeric score'), ('proportion', 'Proportion of 0/1 outcomes')], default='mean', max_length=12)),
-                ('guardrails', models.JSONField(blank=True, default=list)),
-                ('alpha', models.FloatField(default=0.05)),
-                ('power', models.FloatField(default=0.8)),
-                ('minimum_detectable_effect', models.FloatField(blank=True, null=True)),
-                ('baseline_sd', models.FloatField(blank=True, null=True)),
-                ('min_samples_per_variant', models.PositiveIntegerField(default=100)),
-                ('min_runtime', models.DurationField(default=datetime.timedelta(0))),
-                ('mode', models.CharField(choices=[('fixed', 'Fixed horizon (look once, at the planned sample size)'), ('sequential', 'Sequential (always valid: look as often as you like)')], default='sequential', max_length=12)),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('stopped', 'Stopped'), ('concluded', 'Concluded')], default='draft', max_length=12)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('end_reason', models.TextField(blank=True)),
-                ('control_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.promptversion')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('created_by_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='promptreg.apikey')),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='experiments', to='promptreg.prompt')),
-                ('shipped_move', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.labelmove')),
-                ('treatment_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.promptversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(default="production", max_length=63)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("experiment", "A/B experiment"), ("canary", "Canary rollout")],
+                        default="experiment",
+                        max_length=12,
+                    ),
+                ),
+                ("hypothesis", models.TextField(blank=True)),
+                (
+                    "traffic_fraction",
+                    models.FloatField(help_text="Share of sessions that get the treatment, 0 < f < 1."),
+                ),
+                ("primary_metric", models.CharField(max_length=64)),
+                (
+                    "primary_direction",
+                    models.CharField(
+                        choices=[("higher_is_better", "Higher is better"), ("lower_is_better", "Lower is better")],
+                        default="higher_is_better",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "primary_kind",
+                    models.CharField(
+                        choices=[("mean", "Mean of a numeric score"), ("proportion", "Proportion of 0/1 outcomes")],
+                        default="mean",
+                        max_length=12,
+                    ),
+                ),
+                ("guardrails", models.JSONField(blank=True, default=list)),
+                ("alpha", models.FloatField(default=0.05)),
+                ("power", models.FloatField(default=0.8)),
+                ("minimum_detectable_effect", models.FloatField(blank=True, null=True)),
+                ("baseline_sd", models.FloatField(blank=True, null=True)),
+                ("min_samples_per_variant", models.PositiveIntegerField(default=100)),
+                ("min_runtime", models.DurationField(default=datetime.timedelta(0))),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("fixed", "Fixed horizon (look once, at the planned sample size)"),
+                            ("sequential", "Sequential (always valid: look as often as you like)"),
+                        ],
+                        default="sequential",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("running", "Running"),
+                            ("stopped", "Stopped"),
+                            ("concluded", "Concluded"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("end_reason", models.TextField(blank=True)),
+                (
+                    "control_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="promptreg.promptversion"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "created_by_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="promptreg.apikey",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="experiments", to="promptreg.prompt"
+                    ),
+                ),
+                (
+                    "shipped_move",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="promptreg.labelmove",
+                    ),
+                ),
+                (
+                    "treatment_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="promptreg.promptversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AnalysisSnapshot',
+            name="AnalysisSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('decision', models.CharField(max_length=32)),
-                ('result', models.JSONField()),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='experiments.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("decision", models.CharField(max_length=32)),
+                ("result", models.JSONField()),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshots",
+                        to="experiments.experiment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['experiment', 'computed_at', 'id'],
+                "ordering": ["experiment", "computed_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ExperimentSession',
+            name="ExperimentSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('metric', models.CharField(max_length=64)),
-                ('session_id', models.CharField(max_length=200)),
-                ('variant', models.CharField(max_length=12)),
-                ('n', models.PositiveIntegerField(default=0)),
-                ('total', models.FloatField(default=0.0)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='experiments.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("metric", models.CharField(max_length=64)),
+                ("session_id", models.CharField(max_length=200)),
+                ("variant", models.CharField(max_length=12)),
+                ("n", models.PositiveIntegerField(default=0)),
+                ("total", models.FloatField(default=0.0)),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="experiments.experiment"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ExperimentTotal',
+            name="ExperimentTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('variant', models.CharField(max_length=12)),
-                ('metric', models.CharField(max_length=64)),
-                ('sessions', models.BigIntegerField(default=0)),
-                ('sum', models.FloatField(default=0.0)),
-                ('sum_sq', models.FloatField(default=0.0)),
-                ('scores', models.BigIntegerField(default=0)),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='totals', to='experiments.experiment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("variant", models.CharField(max_length=12)),
+                ("metric", models.CharField(max_length=64)),
+                ("sessions", models.BigIntegerField(default=0)),
+                ("sum", models.FloatField(default=0.0)),
+                ("sum_sq", models.FloatField(default=0.0)),
+                ("scores", models.BigIntegerField(default=0)),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="totals", to="experiments.experiment"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='HistoricalExperiment',
+            name="HistoricalExperiment",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('label', models.CharField(default='production', max_length=63)),
-                ('kind', models.CharField(choices=[('experiment', 'A/B experiment'), ('canary', 'Canary rollout')], default='experiment', max_length=12)),
-                ('hypothesis', models.TextField(blank=True)),
-                ('traffic_fraction', models.FloatField(help_text='Share of sessions that get the treatment, 0 < f < 1.')),
-                ('primary_metric', models.CharField(max_length=64)),
-                ('primary_direction', models.CharField(choices=[('higher_is_better', 'Higher is better'), ('lower_is_better', 'Lower is better')], default='higher_is_better', max_length=20)),
-                ('primary_kind', models.CharField(choices=[('mean', 'Mean of a numeric score'), ('proportion', 'Proportion of 0/1 outcomes')], default='mean', max_length=12)),
-                ('guardrails', models.JSONField(blank=True, default=list)),
-                ('alpha', models.FloatField(default=0.05)),
-                ('power', models.FloatField(default=0.8)),
-                ('minimum_detectable_effect', models.FloatField(blank=True, null=True)),
-                ('baseline_sd', models.FloatField(blank=True, null=True)),
-                ('min_samples_per_variant', models.PositiveIntegerField(default=100)),
-                ('min_runtime', models.DurationField(default=datetime.timedelta(0))),
-                ('mode', models.CharField(choices=[('fixed', 'Fixed horizon (look once, at the planned sample size)'), ('sequential', 'Sequential (always valid: look as often as you like)')], default='sequential', max_length=12)),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('stopped', 'Stopped'), ('concluded', 'Concluded')], default='draft', max_length=12)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('end_reason', models.TextField(blank=True)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('control_version', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.promptversion')),
-                ('created_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('created_by_key', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.apikey')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('prompt', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.prompt')),
-                ('shipped_move', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.labelmove')),
-                ('treatment_version', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.promptversion')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("label", models.CharField(default="production", max_length=63)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("experiment", "A/B experiment"), ("canary", "Canary rollout")],
+                        default="experiment",
+                        max_length=12,
+                    ),
+                ),
+                ("hypothesis", models.TextField(blank=True)),
+                (
+                    "traffic_fraction",
+                    models.FloatField(help_text="Share of sessions that get the treatment, 0 < f < 1."),
+                ),
+                ("primary_metric", models.CharField(max_length=64)),
+                (
+                    "primary_direction",
+                    models.CharField(
+                        choices=[("higher_is_better", "Higher is better"), ("lower_is_better", "Lower is better")],
+                        default="higher_is_better",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "primary_kind",
+                    models.CharField(
+                        choices=[("mean", "Mean of a numeric score"), ("proportion", "Proportion of 0/1 outcomes")],
+                        default="mean",
+                        max_length=12,
+                    ),
+                ),
+                ("guardrails", models.JSONField(blank=True, default=list)),
+                ("alpha", models.FloatField(default=0.05)),
+                ("power", models.FloatField(default=0.8)),
+                ("minimum_detectable_effect", models.FloatField(blank=True, null=True)),
+                ("baseline_sd", models.FloatField(blank=True, null=True)),
+                ("min_samples_per_variant", models.PositiveIntegerField(default=100)),
+                ("min_runtime", models.DurationField(default=datetime.timedelta(0))),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("fixed", "Fixed horizon (look once, at the planned sample size)"),
+                            ("sequential", "Sequential (always valid: look as often as you like)"),
+                        ],
+                        default="sequential",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("running", "Running"),
+                            ("stopped", "Stopped"),
+                            ("concluded", "Concluded"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("end_reason", models.TextField(blank=True)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "control_version",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.promptversion",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "created_by_key",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.apikey",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.prompt",
+                    ),
+                ),
+                (
+                    "shipped_move",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.labelmove",
+                    ),
+                ),
+                (
+                    "treatment_version",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.promptversion",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical experiment',
-                'verbose_name_plural': 'historical experiments',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical experiment",
+                "verbose_name_plural": "historical experiments",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='Score',
+            name="Score",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('client_id', models.CharField(max_length=100)),
-                ('session_id', models.CharField(blank=True, max_length=200)),
-                ('variant', models.CharField(blank=True, max_length=12)),
-                ('metric', models.CharField(max_length=64)),
-                ('value', models.FloatField()),
-                ('timestamp', models.DateTimeField()),
-                ('experiment', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='experiments.experiment')),
-                ('prompt', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.prompt')),
-                ('version', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='promptreg.promptversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("client_id", models.CharField(max_length=100)),
+                ("session_id", models.CharField(blank=True, max_length=200)),
+                ("variant", models.CharField(blank=True, max_length=12)),
+                ("metric", models.CharField(max_length=64)),
+                ("value", models.FloatField()),
+                ("timestamp", models.DateTimeField()),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scores",
+                        to="experiments.experiment",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="promptreg.prompt",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scores",
+                        to="promptreg.promptversion",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.UniqueConstraint(condition=models.Q(('state', 'running')), fields=('prompt', 'label'), name='one_running_experiment_per_label'),
+            model_name="experiment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state", "running")),
+                fields=("prompt", "label"),
+                name="one_running_experiment_per_label",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('traffic_fraction__gt', 0), ('traffic_fraction__lt', 1)), name='experiment_fraction_in_0_1'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("traffic_fraction__gt", 0), ("traffic_fraction__lt", 1)),
+                name="experiment_fraction_in_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experiment',
-            constraint=models.CheckConstraint(condition=models.Q(('alpha__gt', 0), ('alpha__lt', 0.5)), name='experiment_alpha_range'),
+            model_name="experiment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("alpha__gt", 0), ("alpha__lt", 0.5)), name="experiment_alpha_range"
+            ),
         ),
         migrations.AddIndex(
-            model_name='analysissnapshot',
-            index=models.Index(fields=['experiment', 'computed_at'], name='snapshot_experiment_time'),
+            model_name="analysissnapshot",
+            index=models.Index(fields=["experiment", "computed_at"], name="snapshot_experiment_time"),
         ),
         migrations.AddConstraint(
-            model_name='experimentsession',
-            constraint=models.UniqueConstraint(fields=('experiment', 'metric', 'session_id'), name='experiment_session_metric'),
+            model_name="experimentsession",
+            constraint=models.UniqueConstraint(
+                fields=("experiment", "metric", "session_id"), name="experiment_session_metric"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='experimenttotal',
-            constraint=models.UniqueConstraint(fields=('experiment', 'variant', 'metric'), name='experiment_total_key'),
+            model_name="experimenttotal",
+            constraint=models.UniqueConstraint(fields=("experiment", "variant", "metric"), name="experiment_total_key"),
         ),
         migrations.AddIndex(
-            model_name='score',
-            index=models.Index(fields=['version', 'metric', 'timestamp'], include=('value',), name='score_version_metric_time'),
+            model_name="score",
+            index=models.Index(
+                fields=["version", "metric", "timestamp"], include=("value",), name="score_version_metric_time"
+            ),
         ),
         migrations.AddIndex(
-            model_name='score',
-            index=models.Index(fields=['experiment', 'metric', 'session_id'], include=('variant', 'value'), name='score_experiment_session'),
+            model_name="score",
+            index=models.Index(
+                fields=["experiment", "metric", "session_id"],
+                include=("variant", "value"),
+                name="score_experiment_session",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='score',
-            constraint=models.UniqueConstraint(fields=('client_id', 'metric'), name='score_idempotency'),
+            model_name="score",
+            constraint=models.UniqueConstraint(fields=("client_id", "metric"), name="score_idempotency"),
         ),
     ]

@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0002_evaluation'),
-        ('promptreg', '0003_promptversion_sample_values'),
+        ("experiments", "0002_evaluation"),
+        ("promptreg", "0003_promptversion_sample_values"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='score',
-            name='score_experiment_session',
+            model_name="score",
+            name="score_experiment_session",
         ),
         migrations.AddIndex(
-            model_name='score',
-            index=models.Index(fields=['experiment', 'metric', 'session_id'], name='score_experiment_session'),
+            model_name="score",
+            index=models.Index(fields=["experiment", "metric", "session_id"], name="score_experiment_session"),
         ),
     ]

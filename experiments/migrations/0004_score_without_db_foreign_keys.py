@@ -5,26 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0003_score_experiment_index_slimmer'),
-        ('promptreg', '0003_promptversion_sample_values'),
+        ("experiments", "0003_score_experiment_index_slimmer"),
+        ("promptreg", "0003_promptversion_sample_values"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='score',
-            name='experiment',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='experiments.experiment'),
+            model_name="score",
+            name="experiment",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="scores",
+                to="experiments.experiment",
+            ),
         ),
         migrations.AlterField(
-            model_name='score',
-            name='prompt',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.prompt'),
+            model_name="score",
+            name="prompt",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="promptreg.prompt",
+            ),
         ),
         migrations.AlterField(
-            model_name='score',
-            name='version',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='scores', to='promptreg.promptversion'),
+            model_name="score",
+            name="version",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="scores",
+                to="promptreg.promptversion",
+            ),
         ),
     ]

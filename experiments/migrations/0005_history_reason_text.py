@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0004_score_without_db_foreign_keys'),
+        ("experiments", "0004_score_without_db_foreign_keys"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicalcase',
-            name='history_change_reason',
+            model_name="historicalcase",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicaldataset',
-            name='history_change_reason',
+            model_name="historicaldataset",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalexperiment',
-            name='history_change_reason',
+            model_name="historicalexperiment",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalpromptevalsettings',
-            name='history_change_reason',
+            model_name="historicalpromptevalsettings",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
     ]

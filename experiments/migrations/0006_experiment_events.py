@@ -7,37 +7,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0005_history_reason_text'),
-        ('promptreg', '0007_gate_policy_owner_protected'),
+        ("experiments", "0005_history_reason_text"),
+        ("promptreg", "0007_gate_policy_owner_protected"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExperimentEvent',
+            name="ExperimentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=63)),
-                ('action', models.CharField(choices=[('start', 'Started'), ('stop', 'Stopped'), ('ship', 'Shipped'), ('conclude', 'Concluded (control kept)')], max_length=12)),
-                ('treatment_share', models.FloatField(help_text="Share of the label's traffic on the treatment after this event (0 to 1).")),
-                ('decision', models.CharField(blank=True, help_text='The analysis decision when it happened.', max_length=32)),
-                ('is_override', models.BooleanField(default=False)),
-                ('bypassed', models.JSONField(blank=True, default=list)),
-                ('via', models.CharField(max_length=20)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='promptreg.apikey')),
-                ('control_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.promptversion')),
-                ('experiment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='experiments.experiment')),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='experiment_events', to='promptreg.prompt')),
-                ('treatment_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.promptversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(max_length=63)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("start", "Started"),
+                            ("stop", "Stopped"),
+                            ("ship", "Shipped"),
+                            ("conclude", "Concluded (control kept)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "treatment_share",
+                    models.FloatField(
+                        help_text="Share of the label's traffic on the treatment after this event (0 to 1)."
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(blank=True, help_text="The analysis decision when it happened.", max_length=32),
+                ),
+                ("is_override", models.BooleanField(default=False)),
+                ("bypassed", models.JSONField(blank=True, default=list)),
+                ("via", models.CharField(max_length=20)),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="promptreg.apikey",
+                    ),
+                ),
+                (
+                    "control_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="promptreg.promptversion"
+                    ),
+                ),
+                (
+                    "experiment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="events", to="experiments.experiment"
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="experiment_events",
+                        to="promptreg.prompt",
+                    ),
+                ),
+                (
+                    "treatment_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="promptreg.promptversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['prompt', 'created_at'], name='experiment_event_prompt_time')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["prompt", "created_at"], name="experiment_event_prompt_time")],
             },
         ),
     ]

@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0006_experiment_events'),
+        ("experiments", "0006_experiment_events"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='evalresult',
-            name='error',
-            field=models.TextField(blank=True, help_text='Why a scorer could not grade this output (it scored 0), e.g. a regex out of time.'),
+            model_name="evalresult",
+            name="error",
+            field=models.TextField(
+                blank=True,
+                help_text="Why a scorer could not grade this output (it scored 0), e.g. a regex out of time.",
+            ),
         ),
     ]

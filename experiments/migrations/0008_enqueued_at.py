@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0007_evalresult_error'),
+        ("experiments", "0007_evalresult_error"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='evalrun',
-            name='enqueued_at',
-            field=models.DateTimeField(blank=True, help_text="When the broker took the run's task; empty: beat queues it.", null=True),
+            model_name="evalrun",
+            name="enqueued_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the broker took the run's task; empty: beat queues it.", null=True
+            ),
         ),
     ]

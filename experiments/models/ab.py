@@ -89,8 +89,18 @@ class Direction(models.TextChoices):
 
 # Fields fixed at start: changing the hypothesis after seeing data is p-hacking.
 LOCKED_FIELDS = (
-    "prompt_id", "label", "control_version_id", "treatment_version_id", "primary_metric", "primary_direction",
-    "primary_kind", "guardrails", "alpha", "mode", "minimum_detectable_effect", "min_samples_per_variant",
+    "prompt_id",
+    "label",
+    "control_version_id",
+    "treatment_version_id",
+    "primary_metric",
+    "primary_direction",
+    "primary_kind",
+    "guardrails",
+    "alpha",
+    "mode",
+    "minimum_detectable_effect",
+    "min_samples_per_variant",
 )
 
 
@@ -124,13 +134,19 @@ class Experiment(models.Model):
     min_runtime = models.DurationField(default=timedelta(0))
     mode = models.CharField(max_length=12, choices=ExperimentMode.choices, default=ExperimentMode.SEQUENTIAL)
     state = models.CharField(max_length=12, choices=ExperimentState.choices, default=ExperimentState.DRAFT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_by_key = models.ForeignKey("promptreg.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_key = models.ForeignKey(
+        "promptreg.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.TextField(blank=True)
-    shipped_move = models.ForeignKey("promptreg.LabelMove", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    shipped_move = models.ForeignKey(
+        "promptreg.LabelMove", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     history = HistoricalRecords()
 
     objects = ExperimentQuerySet.as_manager()
@@ -217,12 +233,16 @@ class ExperimentEvent(ActorNamed, models.Model):
     action = models.CharField(max_length=12, choices=ExperimentAction.choices)
     control_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
     treatment_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
-    treatment_share = models.FloatField(help_text="Share of the label's traffic on the treatment after this event (0 to 1).")
+    treatment_share = models.FloatField(
+        help_text="Share of the label's traffic on the treatment after this event (0 to 1)."
+    )
     decision = models.CharField(max_length=32, blank=True, help_text="The analysis decision when it happened.")
     is_override = models.BooleanField(default=False)
     bypassed = models.JSONField(default=list, blank=True)
     via = models.CharField(max_length=20)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     api_key = models.ForeignKey("promptreg.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -258,10 +278,18 @@ class Score(models.Model):
     # per-row checks at commit cost as much as the insert itself.
     client_id = models.CharField(max_length=100)
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
-    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="scores", db_index=False, db_constraint=False)
+    version = models.ForeignKey(
+        PromptVersion, on_delete=models.PROTECT, related_name="scores", db_index=False, db_constraint=False
+    )
     session_id = models.CharField(max_length=200, blank=True)
     experiment = models.ForeignKey(
-        Experiment, null=True, blank=True, on_delete=models.PROTECT, related_name="scores", db_index=False, db_constraint=False
+        Experiment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="scores",
+        db_index=False,
+        db_constraint=False,
     )
     variant = models.CharField(max_length=12, blank=True)
     metric = models.CharField(max_length=64)
@@ -272,7 +300,9 @@ class Score(models.Model):
         constraints = [models.UniqueConstraint(fields=["client_id", "metric"], name="score_idempotency")]
         indexes = [
             # monitors: values of metric M for version V in the last W minutes
-            models.Index(fields=["version", "metric", "timestamp"], include=["value"], name="score_version_metric_time"),
+            models.Index(
+                fields=["version", "metric", "timestamp"], include=["value"], name="score_version_metric_time"
+            ),
             # experiments: per-session aggregates (rebuilding the running sums; ingestion keeps them)
             models.Index(fields=["experiment", "metric", "session_id"], name="score_experiment_session"),
         ]
@@ -281,7 +311,7 @@ class Score(models.Model):
         return f"{self.metric}={self.value} for v{self.version_id} ({self.client_id})"
 
 
-class ExperimentSession(models.Model):
+class ExperimentSession(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     """Running sum of one metric for one session of an experiment (the unit of analysis)."""
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
@@ -301,7 +331,7 @@ class ExperimentSession(models.Model):
         return self.total / self.n if self.n else 0.0
 
 
-class ExperimentTotal(models.Model):
+class ExperimentTotal(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     """Sufficient statistics of session means per (experiment, variant, metric):
     sessions, Σ mean, Σ mean². Kept current by ingestion with atomic increments."""
 
@@ -314,12 +344,10 @@ class ExperimentTotal(models.Model):
     scores = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["experiment", "variant", "metric"], name="experiment_total_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["experiment", "variant", "metric"], name="experiment_total_key")]
 
 
-class AnalysisSnapshot(models.Model):
+class AnalysisSnapshot(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     """An analysis as computed at one moment: the dashboard's time series and the decision log."""
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="snapshots")

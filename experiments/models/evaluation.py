@@ -9,7 +9,16 @@ from simple_history.models import HistoricalRecords
 
 from promptreg.models import Prompt, PromptVersion
 
-__all__ = ["Dataset", "Case", "PromptEvalSettings", "RunState", "FINISHED_STATES", "EvalRun", "EvalResult", "QUALITY_SCORE"]
+__all__ = [
+    "Dataset",
+    "Case",
+    "PromptEvalSettings",
+    "RunState",
+    "FINISHED_STATES",
+    "EvalRun",
+    "EvalResult",
+    "QUALITY_SCORE",
+]
 
 QUALITY_SCORE = "quality_score"
 
@@ -26,7 +35,9 @@ class Dataset(models.Model):
     description = models.TextField(blank=True)
     scorers = models.JSONField(default=list)
     primary_metric = models.CharField(max_length=64, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords()
@@ -107,10 +118,14 @@ class EvalRun(models.Model):
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=64, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_via = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the broker took the run's task; empty: beat queues it.")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the broker took the run's task; empty: beat queues it."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -131,7 +146,7 @@ class EvalRun(models.Model):
         return int(100 * self.done / self.total) if self.total else 100
 
 
-class EvalResult(models.Model):
+class EvalResult(models.Model):  # noqa: DJ008 — shown only through its parent's pages; no __str__ by design
     """One case's output and scores in one run; at most one per (run, case)."""
 
     run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="results")
@@ -141,7 +156,9 @@ class EvalResult(models.Model):
     latency_ms = models.FloatField(default=0)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True, help_text="Why a scorer could not grade this output (it scored 0), e.g. a regex out of time.")
+    error = models.TextField(
+        blank=True, help_text="Why a scorer could not grade this output (it scored 0), e.g. a regex out of time."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -22,7 +22,9 @@ __all__ = ["ProviderSettings", "encrypt_secret", "decrypt_secret"]
 
 def _fernet() -> Fernet:
     """Fernet keyed by HKDF-SHA256 of SECRET_KEY (a fixed context string, so no other use of SECRET_KEY shares it)."""
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"promptreg evaluation provider key").derive(settings.SECRET_KEY.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"promptreg evaluation provider key").derive(
+        settings.SECRET_KEY.encode()
+    )
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -45,7 +47,9 @@ class ProviderSettings(models.Model):
     model = models.CharField(max_length=200, blank=True)
     api_key_encrypted = models.TextField(blank=True)
     key_for_url = models.URLField(max_length=500, blank=True)  # the base URL the stored key was entered for
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords(excluded_fields=["api_key_encrypted"])
 

@@ -20,7 +20,8 @@ def forwards(apps, schema_editor):
         Group.objects.get_or_create(name=role)
     for prompt_type, review, evaluation in POLICIES:
         ReviewPolicy.objects.get_or_create(
-            prompt_type=prompt_type, defaults={"requires_review": review, "requires_eval": evaluation, "min_approvals": 1}
+            prompt_type=prompt_type,
+            defaults={"requires_review": review, "requires_eval": evaluation, "min_approvals": 1},
         )
 
 

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promptreg', '0002_roles_and_policies'),
+        ("promptreg", "0002_roles_and_policies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='historicalpromptversion',
-            name='sample_values',
+            model_name="historicalpromptversion",
+            name="sample_values",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='promptversion',
-            name='sample_values',
+            model_name="promptversion",
+            name="sample_values",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

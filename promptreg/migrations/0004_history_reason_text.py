@@ -4,40 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promptreg', '0003_promptversion_sample_values'),
+        ("promptreg", "0003_promptversion_sample_values"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicalapikey',
-            name='history_change_reason',
+            model_name="historicalapikey",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicallabel',
-            name='history_change_reason',
+            model_name="historicallabel",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalprompt',
-            name='history_change_reason',
+            model_name="historicalprompt",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalpromptversion',
-            name='history_change_reason',
+            model_name="historicalpromptversion",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalreview',
-            name='history_change_reason',
+            model_name="historicalreview",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalreviewpolicy',
-            name='history_change_reason',
+            model_name="historicalreviewpolicy",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
     ]

@@ -6,28 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promptreg', '0004_history_reason_text'),
+        ("promptreg", "0004_history_reason_text"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='promptversion',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='versions', to='promptreg.tag'),
+            model_name="promptversion",
+            name="tags",
+            field=models.ManyToManyField(blank=True, related_name="versions", to="promptreg.tag"),
         ),
         migrations.CreateModel(
-            name='HistoricalPromptVersion_tags',
+            name="HistoricalPromptVersion_tags",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('m2m_history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, to='promptreg.historicalpromptversion')),
-                ('promptversion', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.promptversion')),
-                ('tag', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.tag')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("m2m_history_id", models.AutoField(primary_key=True, serialize=False)),
+                (
+                    "history",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        to="promptreg.historicalpromptversion",
+                    ),
+                ),
+                (
+                    "promptversion",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.promptversion",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_tablespace="",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.tag",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'HistoricalPromptVersion_tags',
+                "verbose_name": "HistoricalPromptVersion_tags",
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),

@@ -38,7 +38,9 @@ def forwards(apps, schema_editor):
             continue
         body = changes.get("body", row["body"])
         # .update(): the model's save() refuses content changes, and history keeps what was recorded then.
-        PromptVersion.objects.filter(pk=row["id"]).update(**changes, content_hash=_hash(row["kind"], body, row["config"]))
+        PromptVersion.objects.filter(pk=row["id"]).update(
+            **changes, content_hash=_hash(row["kind"], body, row["config"])
+        )
 
 
 class Migration(migrations.Migration):

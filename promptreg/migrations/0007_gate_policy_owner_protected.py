@@ -7,60 +7,110 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promptreg', '0006_normalize_line_endings'),
+        ("promptreg", "0006_normalize_line_endings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='gate_override',
+            model_name="apikey",
+            name="gate_override",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='owner',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='api_keys', to=settings.AUTH_USER_MODEL),
+            model_name="apikey",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="api_keys",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='historicalapikey',
-            name='gate_override',
+            model_name="historicalapikey",
+            name="gate_override",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='historicalapikey',
-            name='owner',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="historicalapikey",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='historicalreviewpolicy',
-            name='protected_labels',
+            model_name="historicalreviewpolicy",
+            name="protected_labels",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='reviewpolicy',
-            name='protected_labels',
+            model_name="reviewpolicy",
+            name="protected_labels",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.CreateModel(
-            name='PolicyChange',
+            name="PolicyChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('prompt_type', models.CharField(blank=True, db_index=True, max_length=32)),
-                ('area', models.CharField(choices=[('prompt_type', 'Prompt type'), ('review_policy', 'Review policy'), ('gate_dataset', 'Gate dataset'), ('dataset_scorers', "Gate dataset's scorers")], max_length=20)),
-                ('before', models.TextField(blank=True)),
-                ('after', models.TextField(blank=True)),
-                ('reason', models.TextField(blank=True)),
-                ('via', models.CharField(max_length=20)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='promptreg.apikey')),
-                ('prompt', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='policy_changes', to='promptreg.prompt')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("prompt_type", models.CharField(blank=True, db_index=True, max_length=32)),
+                (
+                    "area",
+                    models.CharField(
+                        choices=[
+                            ("prompt_type", "Prompt type"),
+                            ("review_policy", "Review policy"),
+                            ("gate_dataset", "Gate dataset"),
+                            ("dataset_scorers", "Gate dataset's scorers"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("before", models.TextField(blank=True)),
+                ("after", models.TextField(blank=True)),
+                ("reason", models.TextField(blank=True)),
+                ("via", models.CharField(max_length=20)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="promptreg.apikey",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="policy_changes",
+                        to="promptreg.prompt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

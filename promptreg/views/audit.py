@@ -43,7 +43,15 @@ def _render(request, prompt=None):
     query = request.GET.copy()
     query.pop("page", None)
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    context = {"prompt": prompt, "form": form, "events": events, "total": total, "page": page, "pages": pages, "query": query.urlencode()}
+    context = {
+        "prompt": prompt,
+        "form": form,
+        "events": events,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "query": query.urlencode(),
+    }
     return render(request, "promptreg/audit.html", context)
 
 

@@ -21,7 +21,15 @@ from django_htmx.http import trigger_client_event
 from promptreg import permissions, services
 from promptreg.exceptions import Conflict, Forbidden, RegistryError
 from promptreg.forms import VersionForm, apply_row_op, body_from_rows, rows_from_body, rows_from_data, too_long_message
-from promptreg.models import PRODUCTION, Prompt, PromptKind, PromptVersion, VersionStatus, prompt_name_warnings, validate_prompt_name
+from promptreg.models import (
+    PRODUCTION,
+    Prompt,
+    PromptKind,
+    PromptVersion,
+    VersionStatus,
+    prompt_name_warnings,
+    validate_prompt_name,
+)
 from promptreg.preview import build_preview
 from promptreg.samples import AS_JSON, as_json, fields_for, fields_key, samples_from_post
 from promptreg.services import MAX_BODY_CHARS
@@ -61,7 +69,13 @@ def version_new(request, name: str):
     else:
         source = production or prompt.latest_version()
     context = {"production": production, "numbers": numbers}
-    return _author(request, prompt=prompt, source=source, initial=VersionForm.initial_from(prompt, source, latest_number), extra=context)
+    return _author(
+        request,
+        prompt=prompt,
+        source=source,
+        initial=VersionForm.initial_from(prompt, source, latest_number),
+        extra=context,
+    )
 
 
 def _samples_context(kind: str, body, values: dict) -> dict:
@@ -75,7 +89,9 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
         form = VersionForm(initial=initial, prompt=prompt)
         rows = rows_from_body(source.body) if source and source.kind == PromptKind.CHAT else DEFAULT_ROWS
         body = source.body if source else ""
-        samples = _samples_context(source.kind if source else PromptKind.TEXT, body, source.sample_values if source else {})
+        samples = _samples_context(
+            source.kind if source else PromptKind.TEXT, body, source.sample_values if source else {}
+        )
         return render(request, TEMPLATE, {**context, **samples, "form": form, "rows": rows})
     form = VersionForm(request.POST, prompt=prompt)
     kind, body = _posted_body(request.POST)
@@ -86,7 +102,11 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
         if request.htmx:
             response = render(request, f"{TEMPLATE}#chat-rows", {**context, "form": form, "rows": rows})
             return trigger_client_event(response, "rowsChanged", after="settle")
-        return render(request, TEMPLATE, {**context, "form": VersionForm(initial=request.POST.dict(), prompt=prompt), "rows": rows})
+        return render(
+            request,
+            TEMPLATE,
+            {**context, "form": VersionForm(initial=request.POST.dict(), prompt=prompt), "rows": rows},
+        )
     if form.is_valid():
         try:
             version = services.version_publish(actor=actor(request), **form.publish_kwargs())
@@ -103,9 +123,17 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
             form.add_error(None, exc.message)
         else:
             if version.status == VersionStatus.IN_REVIEW:
-                messages.success(request, f"v{version.number} of '{version.prompt.name}' is saved and waiting for review. Reviewers see it in their inbox.")
+                messages.success(
+                    request,
+                    f"v{version.number} of '{version.prompt.name}' is saved and waiting for review. Reviewers see it "
+                    f"in their inbox.",
+                )
             else:
-                messages.success(request, f"v{version.number} of '{version.prompt.name}' is saved as a draft. Submit it for review when it is ready.")
+                messages.success(
+                    request,
+                    f"v{version.number} of '{version.prompt.name}' is saved as a draft. Submit it for review when it "
+                    f"is ready.",
+                )
             return redirect("promptreg:version-detail", version.prompt.name, version.number)
     return render(request, TEMPLATE, {**context, "form": form, "rows": form.rows or DEFAULT_ROWS})
 
@@ -152,7 +180,9 @@ def authoring_preview(request):
     if data.get(AS_JSON):
         fragments += [] if sample_error else ["sample-fields"]
     else:
-        fragments += ["sample-json"] + (["sample-fields"] if data.get("sample_fields_for") != context["sample_key"] else [])
+        fragments += ["sample-json"] + (
+            ["sample-fields"] if data.get("sample_fields_for") != context["sample_key"] else []
+        )
     for fragment in fragments:
         response.content += render_to_string(f"{TEMPLATE}#{fragment}", context, request).encode()
     return response
@@ -161,4 +191,6 @@ def authoring_preview(request):
 def _posted_body(data):
     """(kind, body) of the template as posted right now."""
     kind = data.get("kind", PromptKind.TEXT)
-    return kind, body_from_rows(rows_from_data(data)) if kind == PromptKind.CHAT else normalize_newlines(data.get("text", ""))
+    return kind, body_from_rows(rows_from_data(data)) if kind == PromptKind.CHAT else normalize_newlines(
+        data.get("text", "")
+    )

@@ -34,7 +34,9 @@ def get_prompt(name: str) -> Prompt:
 
 
 def get_version(prompt: Prompt, number: int) -> PromptVersion:
-    version = get_object_or_404(PromptVersion.objects.select_related("created_by", "created_by_key"), prompt=prompt, number=number)
+    version = get_object_or_404(
+        PromptVersion.objects.select_related("created_by", "created_by_key"), prompt=prompt, number=number
+    )
     version.prompt = prompt
     return version
 

@@ -36,7 +36,9 @@ def api_keys(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            issued = services.api_key_issue(actor=actor(request), name=data["name"], scopes=data["scopes"], gate_override=data["gate_override"])
+            issued = services.api_key_issue(
+                actor=actor(request), name=data["name"], scopes=data["scopes"], gate_override=data["gate_override"]
+            )
         except Forbidden as exc:
             form.add_error(None, exc.message)
         except RegistryError as exc:

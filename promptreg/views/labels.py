@@ -37,8 +37,13 @@ def prompt_labels(request, name: str):
     prompt = get_prompt(name)
     context = _context(request, prompt)
     if request.method != "POST":
-        initial = {"label": request.GET.get("label", "staging"), "version": request.GET.get("version") or (context["numbers"] or [None])[0]}
-        return render(request, TEMPLATE, {**context, "form": LabelMoveForm(initial=initial, numbers=context["numbers"])})
+        initial = {
+            "label": request.GET.get("label", "staging"),
+            "version": request.GET.get("version") or (context["numbers"] or [None])[0],
+        }
+        return render(
+            request, TEMPLATE, {**context, "form": LabelMoveForm(initial=initial, numbers=context["numbers"])}
+        )
     require(context["can_move"])
     form = LabelMoveForm(request.POST, numbers=context["numbers"])
     if not form.is_valid():
@@ -47,8 +52,20 @@ def prompt_labels(request, name: str):
     url = reverse("promptreg:prompt-labels", args=[prompt.name])
     return _act(
         request,
-        lambda: services.label_move(name=prompt.name, label=data["label"], version=data["version"], actor=actor(request), reason=data["reason"], override=data["override"]),
-        lambda move: f"{move.label} now points at v{move.to_version.number}" + (f" (was v{move.from_version.number})." if move.from_version_id else "."),
+        lambda: services.label_move(
+            name=prompt.name,
+            label=data["label"],
+            version=data["version"],
+            actor=actor(request),
+            reason=data["reason"],
+            override=data["override"],
+        ),
+        lambda move: (
+            f"{move.label} now points at v{move.to_version.number}"
+            + (f" (was v{move.from_version.number})." if move.from_version_id else ".")
+        ),
         f"{url}#label-{data['label']}",
-        TEMPLATE, context, form,
+        TEMPLATE,
+        context,
+        form,
     )

@@ -32,7 +32,13 @@ def prompt_list(request):
     page = Paginator(prompts, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "filtered": bool(form.is_bound and form.has_changed()), "can_author": permissions.can_author(request.user)}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "filtered": bool(form.is_bound and form.has_changed()),
+        "can_author": permissions.can_author(request.user),
+    }
     if request.htmx:
         return render(request, "promptreg/prompt_list.html#prompt-table", context)
     return render(request, "promptreg/prompt_list.html", {**context, "waiting": waiting_for_changes(request.user)})
@@ -93,7 +99,12 @@ def _retire_or_restore(request, name: str, service, success: str):
 @login_required
 @require_POST
 def prompt_retire(request, name: str):
-    return _retire_or_restore(request, name, services.prompt_retire, f"'{name}' is retired: hidden from the list and from app servers. Nothing was deleted.")
+    return _retire_or_restore(
+        request,
+        name,
+        services.prompt_retire,
+        f"'{name}' is retired: hidden from the list and from app servers. Nothing was deleted.",
+    )
 
 
 @login_required

@@ -27,7 +27,11 @@ def _in_review():
 
 def waiting_for_changes(user) -> list[PromptVersion]:
     """The user's versions a reviewer sent back, each with `change_request` (the reviewer and the comment)."""
-    versions: list[Any] = list(PromptVersion.objects.waiting_for_changes_by(user).select_related("prompt").defer("body", "config", "sample_values"))
+    versions: list[Any] = list(
+        PromptVersion.objects.waiting_for_changes_by(user)
+        .select_related("prompt")
+        .defer("body", "config", "sample_values")
+    )
     requests = Review.objects.select_related("reviewer").in_bulk([v.request_id for v in versions if v.request_id])
     for version in versions:
         version.change_request = requests.get(version.request_id)
@@ -36,10 +40,20 @@ def waiting_for_changes(user) -> list[PromptVersion]:
 
 @login_required
 def review_inbox(request):
-    versions = _in_review().select_related("prompt", "created_by", "created_by_key").defer("body", "config", "sample_values").order_by("created_at")
+    versions = (
+        _in_review()
+        .select_related("prompt", "created_by", "created_by_key")
+        .defer("body", "config", "sample_values")
+        .order_by("created_at")
+    )
     mine = [v for v in versions if v.created_by_id == request.user.pk]
     others = [v for v in versions if v.created_by_id != request.user.pk]
-    context = {"to_review": others, "mine": mine, "waiting": waiting_for_changes(request.user), "can_review": permissions.can_review(request.user)}
+    context = {
+        "to_review": others,
+        "mine": mine,
+        "waiting": waiting_for_changes(request.user),
+        "can_review": permissions.can_review(request.user),
+    }
     return render(request, "promptreg/review_inbox.html", context)
 
 
@@ -76,7 +90,12 @@ def version_review(request, name: str, number: int):
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            review = services.review_submit(version=version, actor=actor(request), decision=form.cleaned_data["decision"], comment=form.cleaned_data["comment"])
+            review = services.review_submit(
+                version=version,
+                actor=actor(request),
+                decision=form.cleaned_data["decision"],
+                comment=form.cleaned_data["comment"],
+            )
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from None
         except RegistryError as exc:
@@ -90,7 +109,9 @@ def version_review(request, name: str, number: int):
             version.prompt = prompt
             context = {**version_context(request, prompt, version), "recorded": recorded}
             response = render(request, "promptreg/version_detail.html#review-panel", context)
-            return trigger_client_event(response, "versionReviewed", {"version": version.number, "status": version.status})
+            return trigger_client_event(
+                response, "versionReviewed", {"version": version.number, "status": version.status}
+            )
     context = {**version_context(request, prompt, version), "review_form": form}
     template = "promptreg/version_detail.html#review-panel" if request.htmx else "promptreg/version_detail.html"
     return render(request, template, context)

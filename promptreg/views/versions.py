@@ -49,10 +49,15 @@ def version_context(request, prompt, version) -> dict:
         "missing": missing,
         "own_version": own,
         "can_author": permissions.can_author(user) and not prompt.is_retired,
-        "can_submit": permissions.can_author(user) and version.status in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED) and not prompt.is_retired,
+        "can_submit": permissions.can_author(user)
+        and version.status in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED)
+        and not prompt.is_retired,
         "can_review": permissions.can_review(user) and not own and version.status == VersionStatus.IN_REVIEW,
         "can_comment": permissions.can_review(user),
-        "can_activate": permissions.can_deploy(user) and not is_live and not prompt.is_retired and (not missing or permissions.can_admin(user)),
+        "can_activate": permissions.can_deploy(user)
+        and not is_live
+        and not prompt.is_retired
+        and (not missing or permissions.can_admin(user)),
         "review_form": ReviewForm(),
         "panels": panels.render_context(version, request),
     }
@@ -60,7 +65,9 @@ def version_context(request, prompt, version) -> dict:
 
 def _reviewed_before(user, version: PromptVersion) -> PromptVersion | None:
     """The earlier version of this prompt that `user` last reviewed, else the parent a reviewer sent back."""
-    earlier = version.prompt.versions.filter(number__lt=version.number, reviews__reviewer=user).order_by("-number").first()
+    earlier = (
+        version.prompt.versions.filter(number__lt=version.number, reviews__reviewer=user).order_by("-number").first()
+    )
     if earlier is None and version.parent is not None and version.parent.status == VersionStatus.CHANGES_REQUESTED:
         earlier = version.parent
     return earlier
@@ -88,7 +95,11 @@ def version_diff(request, name: str):
         return int(value) if value.isdigit() and int(value) in numbers else default
 
     new_number = pick("to", numbers[0])
-    default_old = production.number if production and production.number != new_number else (numbers[1] if len(numbers) > 1 and numbers[0] == new_number else numbers[0])
+    default_old = (
+        production.number
+        if production and production.number != new_number
+        else (numbers[1] if len(numbers) > 1 and numbers[0] == new_number else numbers[0])
+    )
     old_number = pick("from", default_old)
     versions = {v.number: v for v in PromptVersion.objects.filter(prompt=prompt, number__in={old_number, new_number})}
     view = "inline" if request.GET.get("view") == "inline" else "split"
@@ -131,12 +142,20 @@ def version_activate(request, name: str, number: int):
     version = get_version(prompt, number)
     production = prompt.label_version(PRODUCTION)
     context = {
-        "prompt": prompt, "version": version, "production": production, "missing": missing_gates(version, PRODUCTION),
+        "prompt": prompt,
+        "version": version,
+        "production": production,
+        "missing": missing_gates(version, PRODUCTION),
         "can_override": permissions.can_admin(request.user),
         "diff": build_diff(production, version) if production and production.pk != version.pk else None,
     }
     if request.method != "POST":
-        return _confirm(request, "promptreg/activate_confirm.html", context, ReasonForm(initial={"expected_current": production.number if production else None}))
+        return _confirm(
+            request,
+            "promptreg/activate_confirm.html",
+            context,
+            ReasonForm(initial={"expected_current": production.number if production else None}),
+        )
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return render(request, "promptreg/activate_confirm.html", {**context, "form": form})
@@ -144,17 +163,24 @@ def version_activate(request, name: str, number: int):
     return _act(
         request,
         lambda: services.label_move(
-            name=prompt.name, label=PRODUCTION, version=version.number, actor=actor(request), reason=data["reason"],
-            override=data["override"], expected_current=data["expected_current"],
+            name=prompt.name,
+            label=PRODUCTION,
+            version=version.number,
+            actor=actor(request),
+            reason=data["reason"],
+            override=data["override"],
+            expected_current=data["expected_current"],
         ),
         lambda move: f"v{move.to_version.number} of '{prompt.name}' is now live in production.",
         reverse("promptreg:prompt-detail", args=[prompt.name]),
-        "promptreg/activate_confirm.html", context, form,
+        "promptreg/activate_confirm.html",
+        context,
+        form,
     )
 
 
 def _live_text(span) -> str:
-    """"live 2 Oct – 3 Nov" (the year shown when it is not this year's): when a rollback target last served."""
+    """ "live 2 Oct – 3 Nov" (the year shown when it is not this year's): when a rollback target last served."""
     if span is None:
         return ""
     this_year = timezone.localtime().year
@@ -185,23 +211,37 @@ def prompt_rollback(request, name: str):
     target = services.rollback_target(prompt)
     seen = request.GET.get("seen", "")
     context = {
-        "prompt": prompt, "production": production, "target": target,
+        "prompt": prompt,
+        "production": production,
+        "target": target,
         "target_live": _live_text(services.live_span(prompt, target)) if target else "",
         "next": _safe_next(request, ""),
         "moved_since_seen": bool(production and seen.isdigit() and int(seen) != production.number),
     }
     if request.method != "POST":
-        return _confirm(request, "promptreg/rollback_confirm.html", context, ReasonForm(initial={"expected_current": production.number if production else None}))
+        return _confirm(
+            request,
+            "promptreg/rollback_confirm.html",
+            context,
+            ReasonForm(initial={"expected_current": production.number if production else None}),
+        )
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return render(request, "promptreg/rollback_confirm.html", {**context, "form": form})
     data = form.cleaned_data
     return _act(
         request,
-        lambda: services.rollback(name=prompt.name, actor=actor(request), reason=data["reason"], expected_current=data["expected_current"]),
-        lambda move: f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to v{move.to_version.number}.",
+        lambda: services.rollback(
+            name=prompt.name, actor=actor(request), reason=data["reason"], expected_current=data["expected_current"]
+        ),
+        lambda move: (
+            f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to "
+            f"v{move.to_version.number}."
+        ),
         _safe_next(request, reverse("promptreg:prompt-detail", args=[prompt.name])),
-        "promptreg/rollback_confirm.html", context, form,
+        "promptreg/rollback_confirm.html",
+        context,
+        form,
     )
 
 

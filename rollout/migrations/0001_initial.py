@@ -9,192 +9,579 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('promptreg', '0002_roles_and_policies'),
+        ("promptreg", "0002_roles_and_policies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertChannel',
+            name="AlertChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('webhook', 'Slack-compatible webhook'), ('email', 'E-mail')], max_length=10)),
-                ('target', models.TextField(help_text='Webhook URL, or e-mail addresses separated by commas.')),
-                ('min_severity', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('critical', 'Critical')], default='warning', max_length=10)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("webhook", "Slack-compatible webhook"), ("email", "E-mail")], max_length=10
+                    ),
+                ),
+                ("target", models.TextField(help_text="Webhook URL, or e-mail addresses separated by commas.")),
+                (
+                    "min_severity",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("critical", "Critical")],
+                        default="warning",
+                        max_length=10,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalAlertChannel',
+            name="HistoricalAlertChannel",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=100)),
-                ('kind', models.CharField(choices=[('webhook', 'Slack-compatible webhook'), ('email', 'E-mail')], max_length=10)),
-                ('target', models.TextField(help_text='Webhook URL, or e-mail addresses separated by commas.')),
-                ('min_severity', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('critical', 'Critical')], default='warning', max_length=10)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(db_index=True, max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("webhook", "Slack-compatible webhook"), ("email", "E-mail")], max_length=10
+                    ),
+                ),
+                ("target", models.TextField(help_text="Webhook URL, or e-mail addresses separated by commas.")),
+                (
+                    "min_severity",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("critical", "Critical")],
+                        default="warning",
+                        max_length=10,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical alert channel',
-                'verbose_name_plural': 'historical alert channels',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical alert channel",
+                "verbose_name_plural": "historical alert channels",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalMonitor',
+            name="HistoricalMonitor",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('label', models.CharField(default='production', max_length=63)),
-                ('metric', models.CharField(choices=[('quality_score', 'Quality (evaluation score)'), ('user_satisfaction', 'User satisfaction'), ('latency_ms', 'Latency (ms)'), ('cost_usd', 'Cost per query (USD)')], default='quality_score', max_length=64)),
-                ('interval_seconds', models.PositiveIntegerField(default=60, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(86400)])),
-                ('consecutive_failures', models.PositiveSmallIntegerField(default=2, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('inconclusive_before_page', models.PositiveSmallIntegerField(default=10, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)])),
-                ('cooldown_minutes', models.PositiveIntegerField(default=30, validators=[django.core.validators.MaxValueValidator(10080)])),
-                ('floor_enabled', models.BooleanField(default=True)),
-                ('floor_threshold', models.FloatField(blank=True, null=True)),
-                ('floor_window_minutes', models.FloatField(default=15, validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(10080)])),
-                ('floor_min_samples', models.PositiveIntegerField(default=20, validators=[django.core.validators.MinValueValidator(1)])),
-                ('relative_enabled', models.BooleanField(default=True)),
-                ('relative_margin', models.FloatField(default=0.03, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)])),
-                ('relative_alpha', models.FloatField(default=0.01, validators=[django.core.validators.MinValueValidator(1e-09), django.core.validators.MaxValueValidator(0.5)])),
-                ('relative_window_minutes', models.FloatField(default=15, validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(10080)])),
-                ('relative_min_samples', models.PositiveIntegerField(default=30, validators=[django.core.validators.MinValueValidator(2)])),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('prompt', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='promptreg.prompt')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("label", models.CharField(default="production", max_length=63)),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("quality_score", "Quality (evaluation score)"),
+                            ("user_satisfaction", "User satisfaction"),
+                            ("latency_ms", "Latency (ms)"),
+                            ("cost_usd", "Cost per query (USD)"),
+                        ],
+                        default="quality_score",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "interval_seconds",
+                    models.PositiveIntegerField(
+                        default=60,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(86400),
+                        ],
+                    ),
+                ),
+                (
+                    "consecutive_failures",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "inconclusive_before_page",
+                    models.PositiveSmallIntegerField(
+                        default=10,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10000),
+                        ],
+                    ),
+                ),
+                (
+                    "cooldown_minutes",
+                    models.PositiveIntegerField(
+                        default=30, validators=[django.core.validators.MaxValueValidator(10080)]
+                    ),
+                ),
+                ("floor_enabled", models.BooleanField(default=True)),
+                ("floor_threshold", models.FloatField(blank=True, null=True)),
+                (
+                    "floor_window_minutes",
+                    models.FloatField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.1),
+                            django.core.validators.MaxValueValidator(10080),
+                        ],
+                    ),
+                ),
+                (
+                    "floor_min_samples",
+                    models.PositiveIntegerField(default=20, validators=[django.core.validators.MinValueValidator(1)]),
+                ),
+                ("relative_enabled", models.BooleanField(default=True)),
+                (
+                    "relative_margin",
+                    models.FloatField(
+                        default=0.03,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1),
+                        ],
+                    ),
+                ),
+                (
+                    "relative_alpha",
+                    models.FloatField(
+                        default=0.01,
+                        validators=[
+                            django.core.validators.MinValueValidator(1e-09),
+                            django.core.validators.MaxValueValidator(0.5),
+                        ],
+                    ),
+                ),
+                (
+                    "relative_window_minutes",
+                    models.FloatField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.1),
+                            django.core.validators.MaxValueValidator(10080),
+                        ],
+                    ),
+                ),
+                (
+                    "relative_min_samples",
+                    models.PositiveIntegerField(default=30, validators=[django.core.validators.MinValueValidator(2)]),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="promptreg.prompt",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical monitor',
-                'verbose_name_plural': 'historical monitors',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical monitor",
+                "verbose_name_plural": "historical monitors",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='Monitor',
+            name="Monitor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(default='production', max_length=63)),
-                ('metric', models.CharField(choices=[('quality_score', 'Quality (evaluation score)'), ('user_satisfaction', 'User satisfaction'), ('latency_ms', 'Latency (ms)'), ('cost_usd', 'Cost per query (USD)')], default='quality_score', max_length=64)),
-                ('interval_seconds', models.PositiveIntegerField(default=60, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(86400)])),
-                ('consecutive_failures', models.PositiveSmallIntegerField(default=2, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('inconclusive_before_page', models.PositiveSmallIntegerField(default=10, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)])),
-                ('cooldown_minutes', models.PositiveIntegerField(default=30, validators=[django.core.validators.MaxValueValidator(10080)])),
-                ('floor_enabled', models.BooleanField(default=True)),
-                ('floor_threshold', models.FloatField(blank=True, null=True)),
-                ('floor_window_minutes', models.FloatField(default=15, validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(10080)])),
-                ('floor_min_samples', models.PositiveIntegerField(default=20, validators=[django.core.validators.MinValueValidator(1)])),
-                ('relative_enabled', models.BooleanField(default=True)),
-                ('relative_margin', models.FloatField(default=0.03, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)])),
-                ('relative_alpha', models.FloatField(default=0.01, validators=[django.core.validators.MinValueValidator(1e-09), django.core.validators.MaxValueValidator(0.5)])),
-                ('relative_window_minutes', models.FloatField(default=15, validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(10080)])),
-                ('relative_min_samples', models.PositiveIntegerField(default=30, validators=[django.core.validators.MinValueValidator(2)])),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('state', models.CharField(choices=[('waiting', 'Waiting for scores'), ('healthy', 'Healthy'), ('failing', 'Failing'), ('rolled_back', 'Rolled back'), ('needs_human', 'Needs a human'), ('disabled', 'Disabled')], default='waiting', max_length=20)),
-                ('failure_streak', models.PositiveIntegerField(default=0)),
-                ('inconclusive_streak', models.PositiveIntegerField(default=0)),
-                ('next_check_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='monitors', to='promptreg.prompt')),
-                ('watched_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='promptreg.promptversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(default="production", max_length=63)),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("quality_score", "Quality (evaluation score)"),
+                            ("user_satisfaction", "User satisfaction"),
+                            ("latency_ms", "Latency (ms)"),
+                            ("cost_usd", "Cost per query (USD)"),
+                        ],
+                        default="quality_score",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "interval_seconds",
+                    models.PositiveIntegerField(
+                        default=60,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(86400),
+                        ],
+                    ),
+                ),
+                (
+                    "consecutive_failures",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "inconclusive_before_page",
+                    models.PositiveSmallIntegerField(
+                        default=10,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10000),
+                        ],
+                    ),
+                ),
+                (
+                    "cooldown_minutes",
+                    models.PositiveIntegerField(
+                        default=30, validators=[django.core.validators.MaxValueValidator(10080)]
+                    ),
+                ),
+                ("floor_enabled", models.BooleanField(default=True)),
+                ("floor_threshold", models.FloatField(blank=True, null=True)),
+                (
+                    "floor_window_minutes",
+                    models.FloatField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.1),
+                            django.core.validators.MaxValueValidator(10080),
+                        ],
+                    ),
+                ),
+                (
+                    "floor_min_samples",
+                    models.PositiveIntegerField(default=20, validators=[django.core.validators.MinValueValidator(1)]),
+                ),
+                ("relative_enabled", models.BooleanField(default=True)),
+                (
+                    "relative_margin",
+                    models.FloatField(
+                        default=0.03,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1),
+                        ],
+                    ),
+                ),
+                (
+                    "relative_alpha",
+                    models.FloatField(
+                        default=0.01,
+                        validators=[
+                            django.core.validators.MinValueValidator(1e-09),
+                            django.core.validators.MaxValueValidator(0.5),
+                        ],
+                    ),
+                ),
+                (
+                    "relative_window_minutes",
+                    models.FloatField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.1),
+                            django.core.validators.MaxValueValidator(10080),
+                        ],
+                    ),
+                ),
+                (
+                    "relative_min_samples",
+                    models.PositiveIntegerField(default=30, validators=[django.core.validators.MinValueValidator(2)]),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "Waiting for scores"),
+                            ("healthy", "Healthy"),
+                            ("failing", "Failing"),
+                            ("rolled_back", "Rolled back"),
+                            ("needs_human", "Needs a human"),
+                            ("disabled", "Disabled"),
+                        ],
+                        default="waiting",
+                        max_length=20,
+                    ),
+                ),
+                ("failure_streak", models.PositiveIntegerField(default=0)),
+                ("inconclusive_streak", models.PositiveIntegerField(default=0)),
+                ("next_check_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="monitors", to="promptreg.prompt"
+                    ),
+                ),
+                (
+                    "watched_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="promptreg.promptversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['prompt__name', 'label'],
+                "ordering": ["prompt__name", "label"],
             },
         ),
         migrations.CreateModel(
-            name='MonitorCheck',
+            name="MonitorCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('outcome', models.CharField(choices=[('successful', 'Successful'), ('failed', 'Failed'), ('inconclusive', 'Inconclusive'), ('error', 'Error')], max_length=20)),
-                ('action', models.CharField(choices=[('none', 'None'), ('rolled_back', 'Rolled back'), ('already_handled', 'Already handled (label moved meanwhile)'), ('rollback_failed', 'Rollback failed'), ('rollback_held', 'Rollback held back (cooldown or human decision)'), ('paged', 'Paged a human')], default='none', max_length=20)),
-                ('summary', models.TextField()),
-                ('evidence', models.JSONField(blank=True, default=dict)),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checks', to='rollout.monitor')),
-                ('version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='promptreg.promptversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("successful", "Successful"),
+                            ("failed", "Failed"),
+                            ("inconclusive", "Inconclusive"),
+                            ("error", "Error"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("rolled_back", "Rolled back"),
+                            ("already_handled", "Already handled (label moved meanwhile)"),
+                            ("rollback_failed", "Rollback failed"),
+                            ("rollback_held", "Rollback held back (cooldown or human decision)"),
+                            ("paged", "Paged a human"),
+                        ],
+                        default="none",
+                        max_length=20,
+                    ),
+                ),
+                ("summary", models.TextField()),
+                ("evidence", models.JSONField(blank=True, default=dict)),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="checks", to="rollout.monitor"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="promptreg.promptversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RollbackIncident',
+            name="RollbackIncident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.TextField()),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('check_run', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='incident', to='rollout.monitorcheck')),
-                ('from_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='promptreg.promptversion')),
-                ('monitor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='incidents', to='rollout.monitor')),
-                ('move', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='incident', to='promptreg.labelmove')),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rollback_incidents', to='promptreg.prompt')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("reason", models.TextField()),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "check_run",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="incident", to="rollout.monitorcheck"
+                    ),
+                ),
+                (
+                    "from_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="promptreg.promptversion"
+                    ),
+                ),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="incidents", to="rollout.monitor"
+                    ),
+                ),
+                (
+                    "move",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="incident",
+                        to="promptreg.labelmove",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rollback_incidents",
+                        to="promptreg.prompt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('rollback', 'Automatic rollback'), ('rollback_failed', 'Automatic rollback failed'), ('rollback_held', 'Rollback held back'), ('inconclusive', 'Monitor inconclusive')], max_length=20)),
-                ('severity', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('critical', 'Critical')], max_length=10)),
-                ('title', models.CharField(max_length=300)),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('monitor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='rollout.monitor')),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='rollout.rollbackincident')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("rollback", "Automatic rollback"),
+                            ("rollback_failed", "Automatic rollback failed"),
+                            ("rollback_held", "Rollback held back"),
+                            ("inconclusive", "Monitor inconclusive"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("critical", "Critical")], max_length=10
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "monitor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="alerts",
+                        to="rollout.monitor",
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="alerts",
+                        to="rollout.rollbackincident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AlertDelivery',
+            name="AlertDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('alert', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='rollout.alert')),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='rollout.alertchannel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("sent", "Sent"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="deliveries", to="rollout.alert"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="rollout.alertchannel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'constraints': [models.UniqueConstraint(fields=('alert', 'channel'), name='one_delivery_per_channel')],
+                "ordering": ["-id"],
+                "constraints": [models.UniqueConstraint(fields=("alert", "channel"), name="one_delivery_per_channel")],
             },
         ),
         migrations.AddConstraint(
-            model_name='monitor',
-            constraint=models.UniqueConstraint(fields=('prompt', 'label'), name='one_monitor_per_label'),
+            model_name="monitor",
+            constraint=models.UniqueConstraint(fields=("prompt", "label"), name="one_monitor_per_label"),
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rollout', '0001_initial'),
+        ("rollout", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicalalertchannel',
-            name='history_change_reason',
+            model_name="historicalalertchannel",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
         migrations.AlterField(
-            model_name='historicalmonitor',
-            name='history_change_reason',
+            model_name="historicalmonitor",
+            name="history_change_reason",
             field=models.TextField(null=True),
         ),
     ]

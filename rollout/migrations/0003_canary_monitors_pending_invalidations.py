@@ -6,70 +6,121 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('experiments', '0005_history_reason_text'),
-        ('promptreg', '0004_history_reason_text'),
-        ('rollout', '0002_history_reason_text'),
+        ("experiments", "0005_history_reason_text"),
+        ("promptreg", "0004_history_reason_text"),
+        ("rollout", "0002_history_reason_text"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PendingInvalidation',
+            name="PendingInvalidation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('prompt_name', models.CharField(max_length=200, unique=True)),
-                ('since', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("prompt_name", models.CharField(max_length=200, unique=True)),
+                ("since", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.AlterModelOptions(
-            name='monitor',
-            options={'ordering': ['prompt__name', 'label', 'id']},
+            name="monitor",
+            options={"ordering": ["prompt__name", "label", "id"]},
         ),
         migrations.RemoveConstraint(
-            model_name='monitor',
-            name='one_monitor_per_label',
+            model_name="monitor",
+            name="one_monitor_per_label",
         ),
         migrations.AddField(
-            model_name='historicalmonitor',
-            name='experiment',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='experiments.experiment'),
+            model_name="historicalmonitor",
+            name="experiment",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="experiments.experiment",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmonitor',
-            name='parent',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='rollout.monitor'),
+            model_name="historicalmonitor",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="rollout.monitor",
+            ),
         ),
         migrations.AddField(
-            model_name='monitor',
-            name='experiment',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='canary_monitor', to='experiments.experiment'),
+            model_name="monitor",
+            name="experiment",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="canary_monitor",
+                to="experiments.experiment",
+            ),
         ),
         migrations.AddField(
-            model_name='monitor',
-            name='parent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='canaries', to='rollout.monitor'),
+            model_name="monitor",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="canaries",
+                to="rollout.monitor",
+            ),
         ),
         migrations.AddField(
-            model_name='rollbackincident',
-            name='experiment',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='experiments.experiment'),
+            model_name="rollbackincident",
+            name="experiment",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="experiments.experiment",
+            ),
         ),
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('rollback', 'Automatic rollback'), ('canary_rolled_back', 'Canary rolled back automatically'), ('rollback_failed', 'Automatic rollback failed'), ('rollback_held', 'Rollback held back'), ('inconclusive', 'Monitor inconclusive')], max_length=20),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("rollback", "Automatic rollback"),
+                    ("canary_rolled_back", "Canary rolled back automatically"),
+                    ("rollback_failed", "Automatic rollback failed"),
+                    ("rollback_held", "Rollback held back"),
+                    ("inconclusive", "Monitor inconclusive"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='monitorcheck',
-            index=models.Index(fields=['monitor', '-created_at', '-id'], name='check_monitor_newest'),
+            model_name="monitorcheck",
+            index=models.Index(fields=["monitor", "-created_at", "-id"], name="check_monitor_newest"),
         ),
         migrations.AddConstraint(
-            model_name='monitor',
-            constraint=models.UniqueConstraint(condition=models.Q(('experiment__isnull', True)), fields=('prompt', 'label'), name='one_monitor_per_label'),
+            model_name="monitor",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("experiment__isnull", True)),
+                fields=("prompt", "label"),
+                name="one_monitor_per_label",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='monitor',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('experiment__isnull', True), ('parent__isnull', True)), models.Q(('experiment__isnull', False), ('parent__isnull', False)), _connector='OR'), name='canary_monitor_has_parent_and_canary'),
+            model_name="monitor",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("experiment__isnull", True), ("parent__isnull", True)),
+                    models.Q(("experiment__isnull", False), ("parent__isnull", False)),
+                    _connector="OR",
+                ),
+                name="canary_monitor_has_parent_and_canary",
+            ),
         ),
     ]

@@ -5,21 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promptreg', '0007_gate_policy_owner_protected'),
-        ('rollout', '0003_canary_monitors_pending_invalidations'),
+        ("promptreg", "0007_gate_policy_owner_protected"),
+        ("rollout", "0003_canary_monitors_pending_invalidations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='alert',
-            name='move',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='promptreg.labelmove'),
+            model_name="alert",
+            name="move",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="promptreg.labelmove",
+            ),
         ),
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('rollback', 'Automatic rollback'), ('manual_rollback', 'Rollback by a person or a script'), ('canary_rolled_back', 'Canary rolled back automatically'), ('rollback_failed', 'Automatic rollback failed'), ('rollback_held', 'Rollback held back'), ('inconclusive', 'Monitor inconclusive')], max_length=20),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("rollback", "Automatic rollback"),
+                    ("manual_rollback", "Rollback by a person or a script"),
+                    ("canary_rolled_back", "Canary rolled back automatically"),
+                    ("rollback_failed", "Automatic rollback failed"),
+                    ("rollback_held", "Rollback held back"),
+                    ("inconclusive", "Monitor inconclusive"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

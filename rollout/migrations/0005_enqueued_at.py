@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rollout', '0004_manual_rollback_alerts'),
+        ("rollout", "0004_manual_rollback_alerts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='alertdelivery',
-            name='enqueued_at',
-            field=models.DateTimeField(blank=True, help_text='When the broker took the delivery task; empty: beat queues it.', null=True),
+            model_name="alertdelivery",
+            name="enqueued_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the broker took the delivery task; empty: beat queues it.", null=True
+            ),
         ),
     ]

@@ -5,18 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rollout', '0005_enqueued_at'),
+        ("rollout", "0005_enqueued_at"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PendingKeyVerdict',
+            name="PendingKeyVerdict",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('secret_hash', models.CharField(max_length=64, unique=True)),
-                ('since', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("secret_hash", models.CharField(max_length=64, unique=True)),
+                ("since", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
     ]

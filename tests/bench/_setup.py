@@ -46,7 +46,11 @@ def fixture_experiment(fraction: float = 0.5):
         version_publish(name="bench-system", kind="text", body=body, commit_message="bench", actor=cli)
     label_move(name="bench-system", label="production", version=1, actor=cli, reason="bench")
     experiment = experiment_create(
-        actor=cli, prompt="bench-system", control_version=1, treatment_version=2, traffic_fraction=fraction,
+        actor=cli,
+        prompt="bench-system",
+        control_version=1,
+        treatment_version=2,
+        traffic_fraction=fraction,
         guardrails=[{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
     )
     experiment = experiment_start(experiment_id=experiment.pk, actor=cli)

@@ -25,7 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from kombu import Connection  # noqa: E402
 
-TRANSPORTS = {"kombu filesystem (old)": "filesystem", "promptreg.embedded_broker (new)": "promptreg.embedded_broker:Transport"}
+TRANSPORTS = {
+    "kombu filesystem (old)": "filesystem",
+    "promptreg.embedded_broker (new)": "promptreg.embedded_broker:Transport",
+}
 
 
 def connection(transport: str, folder: Path) -> Connection:
@@ -75,9 +78,13 @@ def run(transport: str, producers: int, messages: int) -> dict:
         folder = Path(tmp)
         result, produced = multiprocessing.Queue(), multiprocessing.Event()
         started = time.monotonic()
-        consumer = multiprocessing.Process(target=consume, args=(transport, folder, producers * messages, produced, result))
+        consumer = multiprocessing.Process(
+            target=consume, args=(transport, folder, producers * messages, produced, result)
+        )
         consumer.start()
-        workers = [multiprocessing.Process(target=produce, args=(transport, folder, p, messages)) for p in range(producers)]
+        workers = [
+            multiprocessing.Process(target=produce, args=(transport, folder, p, messages)) for p in range(producers)
+        ]
         for w in workers:
             w.start()
         for w in workers:

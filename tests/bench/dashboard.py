@@ -44,15 +44,32 @@ def seed_prompts(prefix: str, count: int, user: User) -> None:
 
     tags = [Tag.objects.get_or_create(name=n)[0] for n in ("support", "billing", "search")]
     prompts = Prompt.objects.bulk_create(
-        Prompt(name=f"{prefix}{i}-system", description=f"Prompt number {i}", owner=user, prompt_type="system") for i in range(count)
+        Prompt(name=f"{prefix}{i}-system", description=f"Prompt number {i}", owner=user, prompt_type="system")
+        for i in range(count)
     )
-    Prompt.tags.through.objects.bulk_create(Prompt.tags.through(prompt=p, tag=tags[i % 3]) for i, p in enumerate(prompts))
+    Prompt.tags.through.objects.bulk_create(
+        Prompt.tags.through(prompt=p, tag=tags[i % 3]) for i, p in enumerate(prompts)
+    )
     versions = PromptVersion.objects.bulk_create(
-        PromptVersion(prompt=p, number=n, kind="text", body=f"Hello {{{{ name }}}} #{i}.{n}", variables=["name"], commit_message="seed",
-                      content_hash=f"{i}-{n}", created_by=user, status="approved" if n == 1 else "in_review")
-        for i, p in enumerate(prompts) for n in (1, 2)
+        PromptVersion(
+            prompt=p,
+            number=n,
+            kind="text",
+            body=f"Hello {{{{ name }}}} #{i}.{n}",
+            variables=["name"],
+            commit_message="seed",
+            content_hash=f"{i}-{n}",
+            created_by=user,
+            status="approved" if n == 1 else "in_review",
+        )
+        for i, p in enumerate(prompts)
+        for n in (1, 2)
     )
-    Label.objects.bulk_create(Label(prompt=v.prompt, name="production", version=v, updated_at=timezone.now()) for v in versions if v.number == 1)
+    Label.objects.bulk_create(
+        Label(prompt=v.prompt, name="production", version=v, updated_at=timezone.now())
+        for v in versions
+        if v.number == 1
+    )
 
 
 def seed_versions(name: str, count: int, user: User) -> None:
@@ -61,15 +78,27 @@ def seed_versions(name: str, count: int, user: User) -> None:
     prompt = Prompt.objects.create(name=name, owner=user)
     body = "You are a support agent for {{ company }}. " * 20
     versions = PromptVersion.objects.bulk_create(
-        PromptVersion(prompt=prompt, number=n, kind="text", body=body + str(n), variables=["company"], config={"model": "m", "temperature": 0.2},
-                      sample_values={"company": "Acme"}, commit_message=f"change {n}: tighter wording", content_hash=str(n), created_by=user,
-                      status="approved")
+        PromptVersion(
+            prompt=prompt,
+            number=n,
+            kind="text",
+            body=body + str(n),
+            variables=["company"],
+            config={"model": "m", "temperature": 0.2},
+            sample_values={"company": "Acme"},
+            commit_message=f"change {n}: tighter wording",
+            content_hash=str(n),
+            created_by=user,
+            status="approved",
+        )
         for n in range(1, count + 1)
     )
-    Label.objects.bulk_create([
-        Label(prompt=prompt, name="production", version=versions[count // 2]),
-        Label(prompt=prompt, name="staging", version=versions[-1]),
-    ])
+    Label.objects.bulk_create(
+        [
+            Label(prompt=prompt, name="production", version=versions[count // 2]),
+            Label(prompt=prompt, name="staging", version=versions[-1]),
+        ]
+    )
 
 
 def seed_scores(prefix: str, count: int, per_prompt: int = 288) -> None:
@@ -82,12 +111,21 @@ def seed_scores(prefix: str, count: int, per_prompt: int = 288) -> None:
     prompts = list(Prompt.objects.filter(name__startswith=prefix).order_by("id")[:count])
     live = {v.prompt_id: v for v in PromptVersion.objects.filter(prompt__in=prompts, number=1)}
     Score.objects.bulk_create(
-        Score(client_id=f"{p.pk}-{k}", prompt=p, version=live[p.pk], metric="quality_score", value=0.8 + (k % 7) / 100,
-              timestamp=now - timedelta(minutes=5 * k))
-        for p in prompts for k in range(per_prompt)
-    )  # fmt: skip
+        Score(
+            client_id=f"{p.pk}-{k}",
+            prompt=p,
+            version=live[p.pk],
+            metric="quality_score",
+            value=0.8 + (k % 7) / 100,
+            timestamp=now - timedelta(minutes=5 * k),
+        )
+        for p in prompts
+        for k in range(per_prompt)
+    )
     monitors = Monitor.objects.bulk_create(Monitor(prompt=p, floor_threshold=0.6, state="healthy") for p in prompts)
-    MonitorCheck.objects.bulk_create(MonitorCheck(monitor=m, version=live[m.prompt_id], outcome="successful", summary="fine") for m in monitors)
+    MonitorCheck.objects.bulk_create(
+        MonitorCheck(monitor=m, version=live[m.prompt_id], outcome="successful", summary="fine") for m in monitors
+    )
 
 
 def measure(client: Client, url: str) -> tuple[float, int]:
@@ -112,16 +150,20 @@ def main() -> int:
         client.force_login(user)
         seed_prompts("small", 10, user)
         seed_versions("few-versions-system", 5, user)
-        rows = [("prompt list, 10 prompts (baseline)", reverse("promptreg:prompt-list")),
-                ("prompt page, 5 versions (baseline)", reverse("promptreg:prompt-detail", args=["few-versions-system"]))]
+        rows = [
+            ("prompt list, 10 prompts (baseline)", reverse("promptreg:prompt-list")),
+            ("prompt page, 5 versions (baseline)", reverse("promptreg:prompt-detail", args=["few-versions-system"])),
+        ]
         results = [(label, *measure(client, url)) for label, url in rows]
         seed_scores("small", 10)
         results.append(("on-call, 10 prompts with scores (baseline)", *measure(client, reverse("rollout:oncall"))))
         seed_prompts("big", 990, user)
         seed_versions("many-versions-system", 500, user)
-        rows = [("prompt list, 1,000 prompts", reverse("promptreg:prompt-list")),
-                ("prompt list, 1,000 prompts, search", reverse("promptreg:prompt-list") + "?q=number+99"),
-                ("prompt page, 500 versions", reverse("promptreg:prompt-detail", args=["many-versions-system"]))]
+        rows = [
+            ("prompt list, 1,000 prompts", reverse("promptreg:prompt-list")),
+            ("prompt list, 1,000 prompts, search", reverse("promptreg:prompt-list") + "?q=number+99"),
+            ("prompt page, 500 versions", reverse("promptreg:prompt-detail", args=["many-versions-system"])),
+        ]
         results += [(label, *measure(client, url)) for label, url in rows]
         seed_scores("big", 90)
         results.append(("on-call, 1,000 prompts (first page of 25)", *measure(client, reverse("rollout:oncall"))))

@@ -41,7 +41,11 @@ GOAL = 1.5 * IDEAL
 @contextmanager
 def fake_provider():
     """The fake provider in its own process, so its CPU time does not compete with the client's."""
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_llm.py"), "--delay", str(LATENCY)], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_llm.py"), "--delay", str(LATENCY)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         yield server.stdout.readline().strip()
     finally:
@@ -63,7 +67,9 @@ def through_worker(base_url: str) -> tuple[float, EvalRun]:
     stamp = time.strftime("%Y%m%d%H%M%S")
     cases = [{"variables": {"query": f"case {i} [[answer:Paris]]"}, "expected": "Paris"} for i in range(CASES)]
     dataset = dataset_create(name=f"bench-{stamp}", scorers=["exact_match", "reference_f1"], cases=cases, actor=actor)
-    version = version_publish(name=f"bench/eval-{stamp}", kind="text", body="{{ query }}", commit_message="benchmark", actor=actor)
+    version = version_publish(
+        name=f"bench/eval-{stamp}", kind="text", body="{{ query }}", commit_message="benchmark", actor=actor
+    )
     purge_queue()
     worker = Worker({"LLM_BASE_URL": base_url, "LLM_MODEL": "bench", "LLM_CONCURRENCY": str(CONCURRENCY)}).wait_ready()
     try:
@@ -83,7 +89,10 @@ def through_worker(base_url: str) -> tuple[float, EvalRun]:
 def main() -> None:
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     broker = "redis" if settings.REDIS_URL else "filesystem"
-    print(f"eval_run: {CASES} cases, provider latency {LATENCY * 1000:.0f} ms, concurrency {CONCURRENCY}; database {engine}, broker {broker}")
+    print(
+        f"eval_run: {CASES} cases, provider latency {LATENCY * 1000:.0f} ms, concurrency {CONCURRENCY}; database "
+        f"{engine}, broker {broker}"
+    )
     with fake_provider() as base_url, throwaway_database():
         settings.LLM_BASE_URL = base_url
         bare = bare_client(base_url)
@@ -92,7 +101,10 @@ def main() -> None:
         assert run.results.count() == CASES and run.metrics["exact_match"]["mean"] == 1.0
     print(f"ideal (1000 × 50 ms / 16)          {IDEAL:6.2f} s")
     print(f"baseline: bare client, no worker    {bare:6.2f} s  ({bare / IDEAL:.2f}× ideal)")
-    print(f"end to end through the worker       {elapsed:6.2f} s  ({elapsed / IDEAL:.2f}× ideal, {elapsed / bare:.2f}× baseline)")
+    print(
+        f"end to end through the worker       {elapsed:6.2f} s  ({elapsed / IDEAL:.2f}× ideal, {elapsed / bare:.2f}× "
+        f"baseline)"
+    )
     print(f"goal ≤ 1.5× ideal = {GOAL:.2f} s: {'met' if elapsed <= GOAL else 'NOT met'}")
 
 

@@ -40,27 +40,52 @@ def seed(name: str, sessions: int, snapshots: int):
         version_publish(name=name, kind="text", body=body, commit_message="bench", actor=cli)
     label_move(name=name, label="production", version=1, actor=cli, reason="bench")
     experiment = experiment_create(
-        actor=cli, prompt=name, control_version=1, treatment_version=2, min_samples_per_variant=10,
-        minimum_detectable_effect=0.02, baseline_sd=0.1,
-        guardrails=[{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50},
-                    {"metric": "cost_usd", "direction": "lower_is_better", "margin": 0.001}],
-    )  # fmt: skip
+        actor=cli,
+        prompt=name,
+        control_version=1,
+        treatment_version=2,
+        min_samples_per_variant=10,
+        minimum_detectable_effect=0.02,
+        baseline_sd=0.1,
+        guardrails=[
+            {"metric": "latency_ms", "direction": "lower_is_better", "margin": 50},
+            {"metric": "cost_usd", "direction": "lower_is_better", "margin": 0.001},
+        ],
+    )
     experiment = experiment_start(experiment_id=experiment.pk, actor=cli)
     rng = random.Random(7)
     rows, totals = [], []
     for metric, (mean, sd) in METRICS.items():
         for variant, shift in (("control", 0.0), ("treatment", 0.03 * sd / 0.1)):
             values = [rng.gauss(mean + shift, sd) for _ in range(sessions)]
-            rows += [ExperimentSession(experiment=experiment, metric=metric, session_id=f"{variant}-{i}", variant=variant, n=1, total=v)
-                     for i, v in enumerate(values)]  # fmt: skip
-            totals.append(ExperimentTotal(experiment=experiment, variant=variant, metric=metric, sessions=sessions,
-                                          sum=sum(values), sum_sq=sum(v * v for v in values), scores=sessions))  # fmt: skip
+            rows += [
+                ExperimentSession(
+                    experiment=experiment, metric=metric, session_id=f"{variant}-{i}", variant=variant, n=1, total=v
+                )
+                for i, v in enumerate(values)
+            ]
+            totals.append(
+                ExperimentTotal(
+                    experiment=experiment,
+                    variant=variant,
+                    metric=metric,
+                    sessions=sessions,
+                    sum=sum(values),
+                    sum_sq=sum(v * v for v in values),
+                    scores=sessions,
+                )
+            )
     ExperimentSession.objects.bulk_create(rows, batch_size=2000)
     ExperimentTotal.objects.bulk_create(totals)
     result = experiment_analyse(experiment).to_dict()
     start = timezone.now() - timedelta(days=7)
     AnalysisSnapshot.objects.bulk_create(
-        AnalysisSnapshot(experiment=experiment, computed_at=start + timedelta(days=7) * (k + 1) / snapshots, decision=result["decision"], result=result)
+        AnalysisSnapshot(
+            experiment=experiment,
+            computed_at=start + timedelta(days=7) * (k + 1) / snapshots,
+            decision=result["decision"],
+            result=result,
+        )
         for k in range(snapshots)
     )
     return experiment
@@ -94,7 +119,10 @@ def main() -> int:
         small = seed("small-system", 20, 1)
         large = seed("large-system", 5000, 600)
         results = []
-        for label, experiment in (("1 snapshot, 20 sessions per variant (baseline)", small), ("600 snapshots, 5,000 sessions per variant", large)):
+        for label, experiment in (
+            ("1 snapshot, 20 sessions per variant (baseline)", small),
+            ("600 snapshots, 5,000 sessions per variant", large),
+        ):
             url = f"/experiments/ab/{experiment.pk}/"
             results.append((f"page, {label}", *measure(client, url)))
             results.append((f"htmx refresh, {label}", *measure(client, url, HTTP_HX_REQUEST="true")))

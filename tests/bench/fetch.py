@@ -1,6 +1,7 @@
 """Benchmark: the prompt fetch endpoint against a bare Django view, same server, same run.
 
-    python tests/bench/fetch.py [--duration 1.5] [--rounds 6] [--workers 2] [--threads 4] [--prompts 1000] [--redis-down]
+    python tests/bench/fetch.py [--duration 1.5] [--rounds 6] [--workers 2] [--threads 4] \
+        [--prompts 1000] [--redis-down]
 
 Starts gunicorn with production settings (DEBUG off, SECRET_KEY set, HTTPS_ONLY=false) on
 PostgreSQL + Redis (DATABASE_URL / REDIS_URL, or the defaults below; the database is created
@@ -96,10 +97,7 @@ def server_pids(master: int, redis_url: str) -> list[int]:
     """The gunicorn master, its workers, and redis-server."""
     import redis
 
-    workers = [
-        int(p.name) for p in Path("/proc").iterdir()
-        if p.name.isdigit() and _ppid(p) == master
-    ]
+    workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == master]
     return [master, *workers, int(redis.Redis.from_url(redis_url).info("server")["process_id"])]
 
 
@@ -125,7 +123,9 @@ def ensure_database(url: str) -> None:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     if result.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout
@@ -138,7 +138,8 @@ cli = Actor(via=MoveVia.CLI)
 for i in range({count}):
     name = f"bench/many-{{i:04d}}-system"
     if not Prompt.objects.filter(name=name, labels__name="production").exists():
-        version_publish(name=name, kind="text", body=f"Prompt {{i}} for {{{{{{{{ customer }}}}}}}}. " * 20, commit_message="bench", actor=cli)
+        body = f"Prompt {{i}} for {{{{{{{{ customer }}}}}}}}. " * 20
+        version_publish(name=name, kind="text", body=body, commit_message="bench", actor=cli)
         label_move(name=name, label="production", version=1, actor=cli, reason="bench", override=True)
 """
 
@@ -154,7 +155,17 @@ def seed(env: dict[str, str]) -> str:
     manage(env, "migrate", "--noinput", "-v0")
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("You are the support assistant for {{ company }}. Answer {{ customer }} concisely and kindly.\n" * 8)
-    out = manage(env, "prompt", "publish", PROMPT, f.name, "--message", "bench run", "--config", '{"model": "m", "temperature": 0.2}')
+    out = manage(
+        env,
+        "prompt",
+        "publish",
+        PROMPT,
+        f.name,
+        "--message",
+        "bench run",
+        "--config",
+        '{"model": "m", "temperature": 0.2}',
+    )
     os.unlink(f.name)
     version = out.split(" v", 1)[1].split(" ", 1)[0]
     manage(env, "prompt", "activate", PROMPT, version, "--reason", "bench", "--override")
@@ -205,7 +216,9 @@ async def _load(host: str, port: int, requests: list[bytes], concurrency: int, s
     return sample
 
 
-def load(base_url: str, paths: str | list[str], secret: str, concurrency: int, seconds: float, pids: list[int] = ()) -> Sample:
+def load(
+    base_url: str, paths: str | list[str], secret: str, concurrency: int, seconds: float, pids: list[int] = ()
+) -> Sample:
     parsed = urlparse(base_url)
     requests = [
         (
@@ -230,7 +243,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
     parser.add_argument("--prompts", type=int, default=1, help="distinct prompts fetched uniformly (default 1)")
-    parser.add_argument("--redis-down", action="store_true", help="gunicorn's REDIS_URL points at a closed port: database fallback")
+    parser.add_argument(
+        "--redis-down", action="store_true", help="gunicorn's REDIS_URL points at a closed port: database fallback"
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -253,15 +268,23 @@ def main() -> None:
     server_env = {k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
     if args.redis_down:
         server_env["REDIS_URL"] = f"redis://127.0.0.1:{closed_port()}/0"
-    print(f"gunicorn: {args.workers} workers × {args.threads} threads (gthread), PostgreSQL + "
-          f"{'Redis stopped (database fallback)' if args.redis_down else 'Redis'}, DEBUG off; "
-          f"{args.prompts} distinct prompt(s); {args.rounds} × {args.duration:g}s per endpoint and concurrency; "
-          f"{os.cpu_count()} CPUs shared with the client; load average {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory() as logs, gunicorn(
-        server_env,
-        Path(logs), workers=args.workers, threads=args.threads, ready_path=BARE_PATH,
-        access_log=False,
-    ) as server:
+    print(
+        f"gunicorn: {args.workers} workers × {args.threads} threads (gthread), PostgreSQL + "
+        f"{'Redis stopped (database fallback)' if args.redis_down else 'Redis'}, DEBUG off; "
+        f"{args.prompts} distinct prompt(s); {args.rounds} × {args.duration:g}s per endpoint and concurrency; "
+        f"{os.cpu_count()} CPUs shared with the client; load average {os.getloadavg()[0]:.2f}"
+    )
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        gunicorn(
+            server_env,
+            Path(logs),
+            workers=args.workers,
+            threads=args.threads,
+            ready_path=BARE_PATH,
+            access_log=False,
+        ) as server,
+    ):
         check = load(server.url, fetch_paths, secret, 1, 0.2)
         if check.errors or not check.requests:
             raise SystemExit("the fetch endpoint did not answer 200; is the seed right?")
@@ -276,7 +299,10 @@ def main() -> None:
                 fetch.add(load(server.url, fetch_paths, secret, concurrency, args.duration, pids))
             rows.append((concurrency, bare, fetch))
 
-    print(f"\n{'conc':>4} {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'server CPU µs/req':>18}")
+    print(
+        f"\n{'conc':>4} {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+        f"{'server CPU µs/req':>18}"
+    )
     for concurrency, bare, fetch in rows:
         for label, s in (("bare view", bare), ("fetch", fetch)):
             print(
@@ -291,8 +317,10 @@ def main() -> None:
         )
     _, bare, fetch = rows[-1]
     met = fetch.rps >= 0.95 * bare.rps and fetch.percentile(99) <= 1.5 * bare.percentile(99)
-    print(f"\ngoal at concurrency 32 (≥ 0.95× throughput, p99 ≤ 1.5×): {'met' if met else 'NOT met'}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"\ngoal at concurrency 32 (≥ 0.95× throughput, p99 ≤ 1.5×): {'met' if met else 'NOT met'}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

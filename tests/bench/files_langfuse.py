@@ -43,18 +43,26 @@ def main() -> None:
     cli = Actor(via=MoveVia.CLI)
     ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
     for i in range(args.prompts):
-        version_publish(name=f"bench/p{i}-system", kind="text", body=f"Prompt {i} for {{{{ company }}}}.\n" * 20, commit_message="seed", actor=cli)
+        version_publish(
+            name=f"bench/p{i}-system",
+            kind="text",
+            body=f"Prompt {i} for {{{{ company }}}}.\n" * 20,
+            commit_message="seed",
+            actor=cli,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         files.export_dir(directory)
         baseline = min(timed(lambda: files.read_dir(directory)) for _ in range(3))
         noop = min(timed(lambda: files.import_dir(directory)) for _ in range(3))
-        for path in sorted(directory.rglob("*.txt"))[:: 10]:
+        for path in sorted(directory.rglob("*.txt"))[::10]:
             path.write_text(path.read_text().replace("Prompt", "A prompt"))
         edited = timed(lambda: files.import_dir(directory))
-    print(f"import of {args.prompts} files: read+validate (baseline) {baseline * 1000:.0f} ms, "
-          f"no-op import {noop * 1000:.0f} ms ({noop / baseline:.1f}x baseline), "
-          f"import with {args.prompts // 10} edited {edited * 1000:.0f} ms")
+    print(
+        f"import of {args.prompts} files: read+validate (baseline) {baseline * 1000:.0f} ms, "
+        f"no-op import {noop * 1000:.0f} ms ({noop / baseline:.1f}x baseline), "
+        f"import with {args.prompts // 10} edited {edited * 1000:.0f} ms"
+    )
 
     label_move(name="bench/p0-system", label="production", version=1, actor=cli, reason="bench")
     key, secret = ApiKey.issue(name="bench", scopes=["read"])
@@ -72,7 +80,10 @@ def main() -> None:
             results[name].append(time.perf_counter() - start)
             assert response.status_code == 200, response.content
     for name, times in results.items():
-        print(f"{name}: median {statistics.median(times) * 1000:.2f} ms, p99 {sorted(times)[int(len(times) * 0.99)] * 1000:.2f} ms")
+        print(
+            f"{name}: median {statistics.median(times) * 1000:.2f} ms, p99 "
+            f"{sorted(times)[int(len(times) * 0.99)] * 1000:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -32,10 +32,18 @@ def batches(experiment, count: int, metrics: int = 2, seed: int = 1):
         for i in range(BATCH):
             session = f"s{(b * BATCH + i) // 3}"
             variant_version = 2 if experiment.assign(session) == "treatment" else 1
-            items.append({
-                "id": f"b{b}-{i}", "prompt": "bench-system", "version": variant_version, "session_id": session,
-                "experiment": experiment.pk, "metrics": dict(list({"quality_score": rng.random(), "latency_ms": rng.gauss(400, 60)}.items())[:metrics]),
-            })
+            items.append(
+                {
+                    "id": f"b{b}-{i}",
+                    "prompt": "bench-system",
+                    "version": variant_version,
+                    "session_id": session,
+                    "experiment": experiment.pk,
+                    "metrics": dict(
+                        list({"quality_score": rng.random(), "latency_ms": rng.gauss(400, 60)}.items())[:metrics]
+                    ),
+                }
+            )
             number += 1
         yield json.dumps({"scores": items})
 
@@ -44,9 +52,18 @@ def baseline(experiment, count: int, metrics: int) -> float:
     from experiments.models import Score
 
     rows = [
-        Score(client_id=f"base{b}-{i}-{m}", prompt_id=experiment.prompt_id, version_id=experiment.control_version_id,
-              session_id=f"s{i}", metric=m, value=0.5, timestamp=experiment.created_at)
-        for b in range(count) for i in range(BATCH) for m in ("quality_score", "latency_ms")[:metrics]
+        Score(
+            client_id=f"base{b}-{i}-{m}",
+            prompt_id=experiment.prompt_id,
+            version_id=experiment.control_version_id,
+            session_id=f"s{i}",
+            metric=m,
+            value=0.5,
+            timestamp=experiment.created_at,
+        )
+        for b in range(count)
+        for i in range(BATCH)
+        for m in ("quality_score", "latency_ms")[:metrics]
     ]
     start = time.perf_counter()
     for k in range(count):
@@ -69,10 +86,15 @@ def main() -> None:
             start = time.perf_counter()
             response = client.post("/api/v1/scores", body, content_type="application/json")
             times.append(time.perf_counter() - start)
-            assert response.status_code == 200 and response.json()["values_stored"] == args.metrics * BATCH, response.content
+            assert response.status_code == 200 and response.json()["values_stored"] == args.metrics * BATCH, (
+                response.content
+            )
         replay = bodies[1]
         start = time.perf_counter()
-        assert client.post("/api/v1/scores", replay, content_type="application/json").json()["values_duplicate"] == args.metrics * BATCH
+        assert (
+            client.post("/api/v1/scores", replay, content_type="application/json").json()["values_duplicate"]
+            == args.metrics * BATCH
+        )
         replay_s = time.perf_counter() - start
         api_rate = len(times) * BATCH / sum(times)
         base_rate = baseline(experiment, min(args.batches, 20), args.metrics)

@@ -63,18 +63,32 @@ def fmt(seconds: float | None) -> str:
 def table(make, rates, canary: float, args) -> tuple[dict[tuple[float, float], float | None], dict[float, int]]:
     """Print one table (a row per rate); return the worst delay per (rate, drop) and the false trips per rate."""
     worst_delays, false_trips = {}, {}
-    print(f"{'rate/s':>7} | " + " | ".join(f"{int(d * 100)}% drop: median (worst)" for d in DROPS) + f" | false rollbacks in {args.days:g} days")
+    print(
+        f"{'rate/s':>7} | "
+        + " | ".join(f"{int(d * 100)}% drop: median (worst)" for d in DROPS)
+        + f" | false rollbacks in {args.days:g} days"
+    )
     for rate in rates:
         cells = []
         for drop in DROPS:
             delays = [
-                simulate(Stream(rate=rate, drop=drop, canary=canary), seconds=HORIZON, seed=seed, monitor=make(), stop_at_first_trip=True).first_trip
+                simulate(
+                    Stream(rate=rate, drop=drop, canary=canary),
+                    seconds=HORIZON,
+                    seed=seed,
+                    monitor=make(),
+                    stop_at_first_trip=True,
+                ).first_trip
                 for seed in range(args.seeds)
             ]
             found = [d for d in delays if d is not None]
             worst_delays[rate, drop] = None if len(found) < len(delays) else max(found)
-            cells.append(f"{fmt(statistics.median(found) if found else None)} ({fmt(worst_delays[rate, drop])})".ljust(25))
-        stable = simulate(Stream(rate=rate, canary=canary), seconds=args.days * DAY, seed=1000 + int(rate * 10), monitor=make())
+            cells.append(
+                f"{fmt(statistics.median(found) if found else None)} ({fmt(worst_delays[rate, drop])})".ljust(25)
+            )
+        stable = simulate(
+            Stream(rate=rate, canary=canary), seconds=args.days * DAY, seed=1000 + int(rate * 10), monitor=make()
+        )
         false_trips[rate] = len(stable.trips)
         print(f"{rate:>7g} | " + " | ".join(cells) + f" | {len(stable.trips)} ({stable.checks} checks)")
     return worst_delays, false_trips
@@ -92,22 +106,33 @@ def main() -> None:
         worst_delays, false_trips = table(make, RATES, 0.0, args)
         if name.startswith("default"):
             goal_delay, goal_false = worst_delays[1.0, 0.10], false_trips[1.0]
-    print(f"\n## canary at {CANARY_SHARE:.0%} of the traffic, default monitor (rate = all traffic; the canary sees {CANARY_SHARE:.0%} of it)")
+    print(
+        f"\n## canary at {CANARY_SHARE:.0%} of the traffic, default monitor (rate = all traffic; the canary sees "
+        f"{CANARY_SHARE:.0%} of it)"
+    )
     table(default_monitor, CANARY_RATES, CANARY_SHARE, args)
     print(f"\nstable {CANARY_HOURS}-hour canaries at {CANARY_SHARE:.0%} concluded by chance, of {STABLE_CANARIES}:")
     for rate in CANARY_RATES[:2]:
         counts = {
             label: sum(
-                bool(simulate(Stream(rate=rate, canary=CANARY_SHARE, canary_sliding_window=sliding), seconds=CANARY_HOURS * 3600,
-                              seed=50_000 + seed, stop_at_first_trip=True).trips)
+                bool(
+                    simulate(
+                        Stream(rate=rate, canary=CANARY_SHARE, canary_sliding_window=sliding),
+                        seconds=CANARY_HOURS * 3600,
+                        seed=50_000 + seed,
+                        stop_at_first_trip=True,
+                    ).trips
+                )
                 for seed in range(STABLE_CANARIES)
             )
             for label, sliding in (("since the start (shipped)", False), ("15-minute window (baseline)", True))
-        }  # fmt: skip
+        }
         print(f"{rate:>7g}/s | " + " | ".join(f"{label}: {count}" for label, count in counts.items()))
     ok = goal_delay is not None and goal_delay <= 300 and goal_false == 0
-    print(f"\ngoal (10% drop at 1/s detected ≤ 5 min in every seed, 0 false rollbacks in {args.days:g} days): "
-          f"worst {fmt(goal_delay)}, {goal_false} false → {'MET' if ok else 'NOT MET'}")
+    print(
+        f"\ngoal (10% drop at 1/s detected ≤ 5 min in every seed, 0 false rollbacks in {args.days:g} days): "
+        f"worst {fmt(goal_delay)}, {goal_false} false → {'MET' if ok else 'NOT MET'}"
+    )
     print(f"simulated in {time.perf_counter() - started:.1f} s of wall time")
 
 

@@ -45,7 +45,13 @@ URL = f"/api/v1/prompts/{PROMPT}"
 def seed(env: dict[str, str]) -> tuple[list[int], str, str]:
     """Three fresh versions (v1 live), a read key and a deploy key."""
     manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "shell", "-c", "from promptreg.models import ReviewPolicy; ReviewPolicy.objects.update(requires_review=False, requires_eval=False)")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from promptreg.models import ReviewPolicy; ReviewPolicy.objects.update(requires_review=False, "
+        "requires_eval=False)",
+    )
     versions = []
     for n in range(3):
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -60,19 +66,29 @@ def seed(env: dict[str, str]) -> tuple[list[int], str, str]:
 
 
 def storm(server, versions, reader, deployer, args) -> None:
-    result = run_storm(server.url, PROMPT, reader, deployer, versions=versions, seconds=args.seconds, threads=args.threads)
+    result = run_storm(
+        server.url, PROMPT, reader, deployer, versions=versions, seconds=args.seconds, threads=args.threads
+    )
     stale = result.stale()
-    import pickle; pickle.dump(result, open("/tmp/serve/storm.pkl", "wb"))
+    import pickle
+
+    with open("/tmp/serve/storm.pkl", "wb") as out:
+        pickle.dump(result, out)
     errors = len(result.fetches) - result.ok_fetches
-    print(f"{args.seconds:g} s, {args.threads} reader threads, 2 workers: {len(result.fetches):,} fetches "
-          f"({len(result.fetches) / args.seconds:,.0f}/s), {len(result.changes)} changes "
-          f"({sum(1 for i, _ in enumerate(result.changes) if i % 2)} rollbacks), {errors} errors, stale: {len(stale)}")
+    print(
+        f"{args.seconds:g} s, {args.threads} reader threads, 2 workers: {len(result.fetches):,} fetches "
+        f"({len(result.fetches) / args.seconds:,.0f}/s), {len(result.changes)} changes "
+        f"({sum(1 for i, _ in enumerate(result.changes) if i % 2)} rollbacks), {errors} errors, stale: {len(stale)}"
+    )
     for fetch, allowed in stale[:5]:
         print(f"  stale: served v{fetch.version}, allowed {sorted(allowed)}")
 
 
 def rollbacks(server, versions, reader, deployer, args) -> None:
-    readers = [httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {reader}"}, timeout=10) for _ in range(args.connections)]
+    readers = [
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {reader}"}, timeout=10)
+        for _ in range(args.connections)
+    ]
     deploy = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {deployer}"}, timeout=30)
     start_line = server.log_lines()
     for client in readers:
@@ -80,7 +96,7 @@ def rollbacks(server, versions, reader, deployer, args) -> None:
     waits: list[float] = []
     stale = fetches = 0
     current = versions[0]
-    for i in range(args.count):
+    for _ in range(args.count):
         forward = versions[(versions.index(current) + 1) % len(versions)]
         moved = deploy.post(f"{URL}/labels/production", json={"version": forward, "reason": "bench"})
         assert moved.status_code == 200, moved.text
@@ -101,10 +117,14 @@ def rollbacks(server, versions, reader, deployer, args) -> None:
                 stale += 1
     pids = set(server.worker_pids(start_line))
     waits.sort()
-    print(f"{args.count} rollbacks × {args.connections} connections (served by {len(pids)} worker processes): "
-          f"{fetches:,} fetches after a return, stale: {stale}")
-    print(f"rollback return → first fetch answered with the new version: p50 {waits[len(waits) // 2] * 1000:.2f} ms, "
-          f"p99 {waits[int(len(waits) * 0.99)] * 1000:.2f} ms, max {waits[-1] * 1000:.2f} ms")
+    print(
+        f"{args.count} rollbacks × {args.connections} connections (served by {len(pids)} worker processes): "
+        f"{fetches:,} fetches after a return, stale: {stale}"
+    )
+    print(
+        f"rollback return → first fetch answered with the new version: p50 {waits[len(waits) // 2] * 1000:.2f} ms, "
+        f"p99 {waits[int(len(waits) * 0.99)] * 1000:.2f} ms, max {waits[-1] * 1000:.2f} ms"
+    )
 
 
 def main() -> None:
@@ -118,14 +138,27 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     ensure_database(database_url)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEBUG": "false",
-           "SECRET_KEY": "bench-" + "x" * 60, "HTTPS_ONLY": "false", "ALLOWED_HOSTS": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "x" * 60,
+        "HTTPS_ONLY": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
     versions, reader, deployer = seed(env)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    with tempfile.TemporaryDirectory() as logs, gunicorn(
-        {k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}, Path(logs), workers=2, threads=4,
-        access_log=args.mode == "rollbacks",
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        gunicorn(
+            {k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")},
+            Path(logs),
+            workers=2,
+            threads=4,
+            access_log=args.mode == "rollbacks",
+        ) as server,
+    ):
         (storm if args.mode == "storm" else rollbacks)(server, versions, reader, deployer, args)
     print(f"load average {os.getloadavg()[0]:.2f}")
 

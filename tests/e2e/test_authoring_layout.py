@@ -11,7 +11,11 @@ from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import sign_in
 from tests.promptreg.dashboard_helpers import activate, approved, as_user
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(180),
+]
 
 VIEWPORTS = [(1280, 720), (1366, 900), (1920, 1080), (390, 844)]
 BUTTONS = ("Save as draft", "Save and submit for review")
@@ -28,7 +32,9 @@ COVERED_JS = """(label) => {
 
 def paste(page: Page, label: str, text: str) -> None:
     """Put a large text in a field as a paste does, in one input event (typing 200,000 characters takes minutes)."""
-    page.get_by_label(label).evaluate("(el, text) => { el.value = text; el.dispatchEvent(new Event('input', {bubbles: true})); }", text)
+    page.get_by_label(label).evaluate(
+        "(el, text) => { el.value = text; el.dispatchEvent(new Event('input', {bubbles: true})); }", text
+    )
 
 
 def new_prompt_as_author(page: Page, name: str) -> None:
@@ -79,16 +85,24 @@ def test_a_paste_over_the_limit_is_refused_with_the_limit_named(browser_page: Pa
     page = browser_page
     new_prompt_as_author(page, "long-system")
     paste(page, "Prompt text", "x" * (MAX_BODY_CHARS + 5))
-    expect(page.locator("#live").get_by_text("The text is 200,005 characters long; the limit is 200,000 characters.")).to_be_visible()
+    expect(
+        page.locator("#live").get_by_text("The text is 200,005 characters long; the limit is 200,000 characters.")
+    ).to_be_visible()
     page.get_by_label("Reason for the change").fill("too long")
     page.get_by_role("button", name="Save as draft").click()
-    expect(page.get_by_text("The prompt text is 200,005 characters long; the limit is 200,000 characters. Nothing was cut")).to_be_visible()
+    expect(
+        page.get_by_text("The prompt text is 200,005 characters long; the limit is 200,000 characters. Nothing was cut")
+    ).to_be_visible()
     assert not PromptVersion.objects.exists()
 
 
 def test_new_version_starts_from_production_after_a_rollback(browser_page: Page):
     page = browser_page
-    author, reviewer, deployer = make_user("alice", "Author"), make_user("rita", "Reviewer"), make_user("dave", "Deployer")
+    author, reviewer, deployer = (
+        make_user("alice", "Author"),
+        make_user("rita", "Reviewer"),
+        make_user("dave", "Deployer"),
+    )
     activate(approved(author, reviewer, body="Good v1 for {{ name }}"), deployer)
     activate(approved(author, reviewer, body="Bad v2 for {{ name }}"), deployer)
     rollback(name="support-system", actor=as_user(deployer), reason="v2 is rude")
@@ -141,12 +155,20 @@ def test_sample_fields_the_json_toggle_and_a_placeholder_message_list(browser_pa
     json_box = page.get_by_label("Sample values as JSON")
     expect(json_box).to_be_visible()
     expect(page.locator("#sample-fields")).to_be_hidden()
-    expect(json_box).to_have_value('{\n  "customer_name": "Ada",\n  "history": [\n    {\n      "role": "user",\n      "content": "Where is my parcel?"\n    }\n  ]\n}')
-    json_box.fill('{"customer_name": "Bo", "history": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}')
+    expect(json_box).to_have_value(
+        '{\n  "customer_name": "Ada",\n  "history": [\n    {\n      "role": "user",\n      "content": "Where is my '
+        'parcel?"\n    }\n  ]\n}'
+    )
+    json_box.fill(
+        '{"customer_name": "Bo", "history": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": '
+        '"Hello!"}]}'
+    )
     expect(preview).to_contain_text("You help Bo.")
     expect(preview).to_contain_text("Hello!")
     json_box.fill('{"customer_name": ')
-    expect(page.locator("#live")).to_contain_text("Sample values: not valid JSON, expecting value on line 1, column 18.")
+    expect(page.locator("#live")).to_contain_text(
+        "Sample values: not valid JSON, expecting value on line 1, column 18."
+    )
     json_box.fill('{"customer_name": "Cy", "history": [{"role": "assistant", "content": "Hello!"}]}')
     expect(preview).to_contain_text("You help Cy.")
     page.get_by_label("Edit as JSON (advanced)").uncheck()

@@ -9,7 +9,11 @@ from promptreg.models import PromptVersion
 from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import fill_samples, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(120),
+]
 
 
 def test_chat_rows_add_reorder_remove_then_save(browser_page: Page):

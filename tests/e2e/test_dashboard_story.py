@@ -9,7 +9,11 @@ from playwright.sync_api import Page, expect
 from promptreg.models import PRODUCTION, ApiKey, Label, PromptVersion, Review
 from tests.conftest import PASSWORD, make_user
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(180),
+]
 
 NAME = "refund-reply-system"
 
@@ -81,7 +85,13 @@ def test_author_reviewer_deployer_app_server_rollback_audit(browser_page: Page, 
     sign_in(page, "alice")
     page.get_by_role("link", name="New prompt").first.click()
     page.get_by_label("Name").fill(NAME)
-    author_writes(page, "Hello {{ customer_name }}, we got your refund request.", {"customer_name": "Ada"}, "First reply", "Hello Ada, we got your refund request.")
+    author_writes(
+        page,
+        "Hello {{ customer_name }}, we got your refund request.",
+        {"customer_name": "Ada"},
+        "First reply",
+        "Hello Ada, we got your refund request.",
+    )
     expect(page.get_by_text(f"v1 of '{NAME}' is saved as a draft")).to_be_visible()
     submit_for_review(page)
 
@@ -95,7 +105,13 @@ def test_author_reviewer_deployer_app_server_rollback_audit(browser_page: Page, 
     sign_in(page, "alice")
     page.goto(f"/prompts/{NAME}/")
     page.get_by_role("link", name="New version").click()
-    author_writes(page, "Hi {{ customer_name }}! Your refund is on its way.", {"customer_name": "Bo"}, "Warmer wording", "Hi Bo! Your refund is on its way.")
+    author_writes(
+        page,
+        "Hi {{ customer_name }}! Your refund is on its way.",
+        {"customer_name": "Bo"},
+        "Warmer wording",
+        "Hi Bo! Your refund is on its way.",
+    )
     expect(page.get_by_text(f"v2 of '{NAME}' is saved as a draft")).to_be_visible()
     submit_for_review(page)
 
@@ -119,8 +135,17 @@ def test_author_reviewer_deployer_app_server_rollback_audit(browser_page: Page, 
     # The audit trail tells the whole story.
     page.get_by_role("link", name="Audit trail").click()
     trail = page.locator(".events")
-    for text in ["alice published v1", "alice published v2", "rita approved v1", "rita approved v2", "dave activated v1 in production (its first version there)",
-                 "dave activated v2 in production (was v1)", "dave rolled back production from v2 to v1", "customers confused by the new wording", "Warmer wording"]:
+    for text in [
+        "alice published v1",
+        "alice published v2",
+        "rita approved v1",
+        "rita approved v2",
+        "dave activated v1 in production (its first version there)",
+        "dave activated v2 in production (was v1)",
+        "dave rolled back production from v2 to v1",
+        "customers confused by the new wording",
+        "Warmer wording",
+    ]:
         expect(trail).to_contain_text(text)
     assert Review.objects.filter(reviewer__username="rita", decision="approve").count() == 2
 
@@ -136,7 +161,9 @@ def test_author_cannot_approve_their_own_version(browser_page: Page):
     expect(page.get_by_text("someone else has to approve it")).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
     token = page.locator("input[name=csrfmiddlewaretoken]").first.get_attribute("value")
-    response = page.request.post(f"/prompts/{NAME}/-/v/1/review/", form={"decision": "approve", "csrfmiddlewaretoken": token})
+    response = page.request.post(
+        f"/prompts/{NAME}/-/v/1/review/", form={"decision": "approve", "csrfmiddlewaretoken": token}
+    )
     assert response.status == 403
     assert PromptVersion.objects.get().status == "in_review" and not Review.objects.exists()
 
@@ -147,7 +174,7 @@ def test_script_tag_stays_text(browser_page: Page):
     sign_in(page, "alice")
     page.get_by_role("link", name="New prompt").first.click()
     page.get_by_label("Name").fill(NAME)
-    payload = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> {{ name }}"
+    payload = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> {{ name }}'
     page.get_by_label("Prompt text").fill(payload)
     fill_samples(page, {"name": "<b>Ada</b>"})
     expect(page.locator("#live .prompt-text")).to_contain_text("<script>window.__xss = 1</script>")

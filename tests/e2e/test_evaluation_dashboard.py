@@ -17,7 +17,11 @@ from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import sign_in
 from tests.experiments.conftest import fake_llm  # noqa: F401  (the fake provider fixture)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(120),
+]
 
 
 def test_dataset_upload_and_a_live_run(browser_page, fake_llm, tmp_path):

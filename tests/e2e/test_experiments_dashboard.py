@@ -23,7 +23,11 @@ CHARTS = 7
 # The README's dashboard section shows this screenshot; the suite takes it anew on every run.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "experiment-verdict.png"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(120),
+]
 
 
 def experiment_with_data():
@@ -34,8 +38,14 @@ def experiment_with_data():
         version_publish(name="support-system", kind="text", body=body, commit_message="c", actor=cli)
     label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
     return experiment_create(
-        actor=cli, prompt="support-system", control_version=1, treatment_version=2, min_samples_per_variant=10,
-        minimum_detectable_effect=0.05, baseline_sd=0.15, guardrails=[{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
+        actor=cli,
+        prompt="support-system",
+        control_version=1,
+        treatment_version=2,
+        min_samples_per_variant=10,
+        minimum_detectable_effect=0.05,
+        baseline_sd=0.15,
+        guardrails=[{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
     )
 
 
@@ -46,8 +56,16 @@ def add_data(experiment):
         for i in range(start, start + 100):
             session = f"s{i}"
             treated = experiment.assign(session) == TREATMENT
-            items.append({"id": session, "prompt": "support-system", "version": 2 if treated else 1, "session_id": session,
-                          "experiment": experiment.pk, "metrics": {"quality_score": (0.75 if treated else 0.7) + (i % 9) / 40, "latency_ms": 400 + i % 13}})
+            items.append(
+                {
+                    "id": session,
+                    "prompt": "support-system",
+                    "version": 2 if treated else 1,
+                    "session_id": session,
+                    "experiment": experiment.pk,
+                    "metrics": {"quality_score": (0.75 if treated else 0.7) + (i % 9) / 40, "latency_ms": 400 + i % 13},
+                }
+            )
         scores_ingest(scores=items, actor=cli)
         experiment_snapshot(experiment.pk)
 
@@ -82,7 +100,9 @@ def test_experiment_page_confirms_start_and_ship_speaks_in_sentences_and_draws_i
     # The verdict is a sentence, guardrails are in words, no decision codes anywhere.
     page.wait_for_function(f"document.querySelectorAll('.chart .main-svg').length >= {CHARTS}", timeout=30_000)
     headline = page.locator("#headline").inner_text()
-    assert re.fullmatch(r"Ship v2: quality \+\d+\.\d% \(95% CI \+\d+\.\d% to \+\d+\.\d%\); latency no worse than \+50 ms\.", headline), headline
+    assert re.fullmatch(
+        r"Ship v2: quality \+\d+\.\d% \(95% CI \+\d+\.\d% to \+\d+\.\d%\); latency no worse than \+50 ms\.", headline
+    ), headline
     expect(page.locator("#guardrails")).to_contain_text("Held: latency changed by")
     main = page.locator("main").inner_text()
     assert "ship_treatment" not in main and "e-0" not in main
@@ -90,7 +110,9 @@ def test_experiment_page_confirms_start_and_ship_speaks_in_sentences_and_draws_i
 
     page.evaluate("document.querySelectorAll('.chart').forEach(function (c) { c.classList.add('old'); })")
     page.click("text=Refresh now")
-    page.wait_for_function(f"document.querySelectorAll('.chart:not(.old) .main-svg').length >= {CHARTS}", timeout=30_000)
+    page.wait_for_function(
+        f"document.querySelectorAll('.chart:not(.old) .main-svg').length >= {CHARTS}", timeout=30_000
+    )
 
     # Ship asks first: the share it sets, the verdict, and a reason.
     page.wait_for_load_state("load")

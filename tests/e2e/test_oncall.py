@@ -16,7 +16,11 @@ from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import sign_in
 from tests.rollout.monitor_story import CLI, activate, add_scores, canary, canary_story, live, monitor, noisy, publish
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(120),
+]
 
 
 def auto_rolled_back_v3():
@@ -76,7 +80,9 @@ def test_oncall_page_fits_a_phone_and_shows_a_running_experiment(browser_page):
     auto_rolled_back_v3()
     publish(2, name="billing-system")
     activate(1, name="billing-system")
-    experiment = experiment_create(actor=CLI, prompt="billing-system", control_version=1, treatment_version=2, traffic_fraction=0.3)
+    experiment = experiment_create(
+        actor=CLI, prompt="billing-system", control_version=1, treatment_version=2, traffic_fraction=0.3
+    )
     experiment_start(experiment_id=experiment.pk, actor=CLI)
     make_user("dave", "Deployer")
     page = browser_page
@@ -84,8 +90,11 @@ def test_oncall_page_fits_a_phone_and_shows_a_running_experiment(browser_page):
     sign_in(page, "dave")
     page.goto("/oncall/")
     page.locator(".oncall-prompt .chart .main-svg").first.wait_for()
-    expect(page.locator(f"#experiment-{experiment.pk}")).to_contain_text("v2 gets 30% of sessions, v1 (production) the rest")
+    expect(page.locator(f"#experiment-{experiment.pk}")).to_contain_text(
+        "v2 gets 30% of sessions, v1 (production) the rest"
+    )
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
     def column_name(cell) -> str:  # stacked cells name their column before the value
         return cell.evaluate("element => getComputedStyle(element, '::before').content")
 
@@ -110,9 +119,15 @@ def test_oncall_shows_an_automatic_canary_rollback_and_rolls_a_running_canary_ba
     sign_in(page, "dave")
     page.goto("/oncall/")
 
-    assert f"canary of v2 (canary #{first.pk}) rolled back automatically; all traffic on v1" in page.locator("#rollback-banner").inner_text()
+    assert (
+        f"canary of v2 (canary #{first.pk}) rolled back automatically; all traffic on v1"
+        in page.locator("#rollback-banner").inner_text()
+    )
     running = page.locator(f"#canary-{second.pk}")
-    assert "v3 gets 5% of sessions" in running.inner_text() and "Canary monitor: Waiting for scores" in running.inner_text()
+    assert (
+        "v3 gets 5% of sessions" in running.inner_text()
+        and "Canary monitor: Waiting for scores" in running.inner_text()
+    )
     page.get_by_label("Reason").nth(0).fill("support lead saw odd answers")
     page.get_by_role("button", name="Roll back canary v3").click()
     page.wait_for_url(f"**/experiments/ab/{second.pk}/")

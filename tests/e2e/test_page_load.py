@@ -31,7 +31,12 @@ from tests.e2e.test_experiments_dashboard import add_data, experiment_with_data
 from tests.gunicorn_server import BASE_DIR, database_url, gunicorn
 from tests.rollout.monitor_story import CLI, activate, add_scores, noisy, publish
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(240)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(240),
+]
 
 BUDGET_MS = 1000
 ROUNDS = 5
@@ -57,8 +62,13 @@ def oncall_prompts(count: int = 5) -> None:
 
 
 def collect_static(env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-                   cwd=BASE_DIR, env={**os.environ, **env}, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        check=True,
+        timeout=120,
+    )
 
 
 def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
@@ -69,8 +79,14 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
     client = Client()
     client.force_login(make_user("dave", "Deployer"))  # a session in the database gunicorn reads
     session = client.cookies["sessionid"].value
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "PROMPTREG_VAR_DIR": str(tmp_path), "DEBUG": "false",
-           "SECRET_KEY": settings.SECRET_KEY, "HTTPS_ONLY": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "PROMPTREG_VAR_DIR": str(tmp_path),
+        "DEBUG": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "HTTPS_ONLY": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
     collect_static(env)
@@ -81,13 +97,28 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
     with gunicorn(env, tmp_path, workers=2, threads=2, ready_path="/accounts/login/") as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
-            signed_in = {"cookies": [{"name": "sessionid", "value": session, "domain": "127.0.0.1", "path": "/",
-                                      "expires": -1, "httpOnly": True, "secure": False, "sameSite": "Lax"}], "origins": []}
+            signed_in = {
+                "cookies": [
+                    {
+                        "name": "sessionid",
+                        "value": session,
+                        "domain": "127.0.0.1",
+                        "path": "/",
+                        "expires": -1,
+                        "httpOnly": True,
+                        "secure": False,
+                        "sameSite": "Lax",
+                    }
+                ],
+                "origins": [],
+            }
             static_responses: list[tuple[str, dict]] = []
             stretch = [contention()]
             for name, path in pages.items():
                 # One browser profile per page: a first visit (empty cache), then returning visits.
-                context = browser.new_context(base_url=server.url, storage_state=signed_in, viewport={"width": 1366, "height": 900})
+                context = browser.new_context(
+                    base_url=server.url, storage_state=signed_in, viewport={"width": 1366, "height": 900}
+                )
                 page = context.new_page()
                 page.on("response", lambda r: "/static/" in r.url and static_responses.append((r.url, r.all_headers())))
                 for visit in range(1 + ROUNDS):
@@ -95,7 +126,9 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
                     assert response.status == 200
                     page.wait_for_function(CHARTS_DRAWN, timeout=10_000)
                     assert page.locator("[data-plotly] .main-svg").count() >= 1
-                    loaded, first_byte = page.evaluate("[performance.now(), performance.getEntriesByType('navigation')[0].responseStart]")
+                    loaded, first_byte = page.evaluate(
+                        "[performance.now(), performance.getEntriesByType('navigation')[0].responseStart]"
+                    )
                     if visit:
                         server_time[name].append(first_byte)
                         timings[name].append(loaded)
@@ -107,10 +140,17 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
             browser.close()
     medians = {name: statistics.median(values) for name, values in timings.items()}
     allowed = BUDGET_MS * max(1.0, statistics.mean(stretch))
-    print("\nfully loaded (ms): first visit", {name: round(v[0]) for name, v in first_visit.items()},
-          "returning visits", {name: [round(t) for t in v] for name, v in timings.items()},
-          "of which waiting for the server", {name: [round(t) for t in v] for name, v in server_time.items()},
-          f"; contention {[round(c, 2) for c in stretch]}, budget {allowed:.0f} ms")
+    print(
+        "\nfully loaded (ms): first visit",
+        {name: round(v[0]) for name, v in first_visit.items()},
+        "returning visits",
+        {name: [round(t) for t in v] for name, v in timings.items()},
+        "of which waiting for the server",
+        {name: [round(t) for t in v] for name, v in server_time.items()},
+        f"; contention {[round(c, 2) for c in stretch]}, budget {allowed:.0f} ms",
+    )
     plotly = [headers for url, headers in static_responses if "plotly" in url]
-    assert plotly and all(h.get("content-encoding") == "gzip" and "immutable" in h.get("cache-control", "") for h in plotly)
+    assert plotly and all(
+        h.get("content-encoding") == "gzip" and "immutable" in h.get("cache-control", "") for h in plotly
+    )
     assert all(medians[name] <= allowed for name in pages), (medians, allowed)

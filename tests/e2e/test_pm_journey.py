@@ -24,13 +24,18 @@ from tests.conftest import make_user
 from tests.e2e.test_dashboard_story import fill_samples, sign_in
 from tests.experiments.conftest import fake_llm  # noqa: F401  (the OpenAI-compatible stub)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(240)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(240),
+]
 
 NAME = "refund-answer-rag"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "authoring.png"
 RULES = [
     "You are the returns assistant of Northwind Outfitters, answering customers by e-mail.",
-    "Use only the policy excerpts under CONTEXT; if they do not answer the question, say that you will pass it to a colleague.",
+    "Use only the policy excerpts under CONTEXT; if they do not answer the question, say that you will pass it to a "
+    "colleague.",
     "Quote the policy section number you rely on, in brackets, after the sentence that uses it.",
     "Write at most five sentences, in plain words, without bullet points or headings.",
     "Never promise a refund amount, a date or an exception that the context does not state.",
@@ -55,10 +60,21 @@ def test_a_pm_writes_gets_review_evaluates_and_ships(browser_page: Page, fake_ll
     make_user("rita", "Reviewer")
     make_user("dave", "Deployer")
     cases = [
-        {"variables": {"question": f"Can I return item {i}? [[answer:Yes, a refund within 30 days [4.1].]]", "context": "4.1 Refunds within 30 days."}, "expected": "refund"}
+        {
+            "variables": {
+                "question": f"Can I return item {i}? [[answer:Yes, a refund within 30 days [4.1].]]",
+                "context": "4.1 Refunds within 30 days.",
+            },
+            "expected": "refund",
+        }
         for i in range(6)
     ]
-    dataset_create(name="refund-golden", scorers=[{"name": "contains_any", "keywords": ["refund"]}], cases=cases, actor=Actor(via=MoveVia.CLI))
+    dataset_create(
+        name="refund-golden",
+        scorers=[{"name": "contains_any", "keywords": ["refund"]}],
+        cases=cases,
+        actor=Actor(via=MoveVia.CLI),
+    )
     text = prompt_text()
     assert 2_900 <= len(text) <= 3_100
 
@@ -68,7 +84,13 @@ def test_a_pm_writes_gets_review_evaluates_and_ships(browser_page: Page, fake_ll
     page.get_by_label("Name").fill(NAME)
     page.get_by_label("Prompt type").select_option(label="RAG query")
     page.get_by_label("Prompt text").fill(text)
-    fill_samples(page, {"context": "4.1 Refunds are accepted within 30 days of delivery.", "question": "Can I still return my boots after 40 days?"})
+    fill_samples(
+        page,
+        {
+            "context": "4.1 Refunds are accepted within 30 days of delivery.",
+            "question": "Can I still return my boots after 40 days?",
+        },
+    )
     expect(page.locator("#live .prompt-text")).to_contain_text("QUESTION:\nCan I still return my boots after 40 days?")
     page.get_by_label("Reason for the change").fill("First returns assistant, grounded in the policy")
     page.evaluate("window.scrollTo(0, 0)")
@@ -96,8 +118,12 @@ def test_a_pm_writes_gets_review_evaluates_and_ships(browser_page: Page, fake_ll
     expect(waiting).to_contain_text("Say plainly what happens after the 30 days")
     expect(waiting).to_contain_text("rita")
     waiting.get_by_role("link", name="Revise v1").click()
-    expect(page.get_by_label("context", exact=True)).to_have_value("4.1 Refunds are accepted within 30 days of delivery.")
-    page.get_by_label("Prompt text").fill(text.replace("QUESTION:", "After 30 days, offer store credit instead of a refund.\n\nQUESTION:"))
+    expect(page.get_by_label("context", exact=True)).to_have_value(
+        "4.1 Refunds are accepted within 30 days of delivery."
+    )
+    page.get_by_label("Prompt text").fill(
+        text.replace("QUESTION:", "After 30 days, offer store credit instead of a refund.\n\nQUESTION:")
+    )
     page.get_by_label("Reason for the change").fill("Store credit after the return window, as rita asked")
     page.get_by_role("button", name="Save and submit for review").click()
     expect(page.get_by_text(f"v2 of '{NAME}' is saved and waiting for review.")).to_be_visible()

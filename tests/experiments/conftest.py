@@ -30,10 +30,16 @@ def make_dataset(name: str = "capitals", answers: list[str] | None = None, score
     answers = answers if answers is not None else ["Paris", "Rome", "Berlin", "Madrid"]
     expected = ["Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna"]
     cases = [
-        {"variables": {"query": f"capital {i} {a}" if "[[" in a else f"capital {i} [[answer:{a}]]"}, "expected": expected[i % len(expected)], "tags": ["geo"]}
+        {
+            "variables": {"query": f"capital {i} {a}" if "[[" in a else f"capital {i} [[answer:{a}]]"},
+            "expected": expected[i % len(expected)],
+            "tags": ["geo"],
+        }
         for i, a in enumerate(answers)
     ]
-    return dataset_create(name=name, scorers=scorers or ["exact_match", "reference_f1"], cases=cases, actor=SERVER, **kwargs)
+    return dataset_create(
+        name=name, scorers=scorers or ["exact_match", "reference_f1"], cases=cases, actor=SERVER, **kwargs
+    )
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from tests.experiments.conftest import SERVER
 
 
 def test_csv_upload_becomes_cases():
-    data = b"query,lang,expected,tags\nwhere is my refund?,en,Refunds take 5 days,\"billing, refund\"\n\"multi\nline\",fr,,\n"
+    data = (
+        b'query,lang,expected,tags\nwhere is my refund?,en,Refunds take 5 days,"billing, refund"\n"multi\nline",fr,,\n'
+    )
     cases = parse_upload("cases.csv", data)
     assert [(c.variables, c.expected, c.tags) for c in cases] == [
         ({"query": "where is my refund?", "lang": "en"}, "Refunds take 5 days", ["billing", "refund"]),
@@ -68,8 +70,15 @@ def test_bad_csv_rows_and_files():
 def test_import_is_all_or_nothing(dataset):
     before = list(dataset.active_cases().values_list("pk", flat=True))
     with pytest.raises(InvalidInput) as exc:
-        dataset_create(name="broken", scorers=["exact_match"], cases=[{"variables": {"q": "a"}}, {"variables": "nope"}], actor=SERVER)
-    assert exc.value.details["rows"] == [{"line": 2, "reason": "'variables' must be a non-empty object of variable values"}]
+        dataset_create(
+            name="broken",
+            scorers=["exact_match"],
+            cases=[{"variables": {"q": "a"}}, {"variables": "nope"}],
+            actor=SERVER,
+        )
+    assert exc.value.details["rows"] == [
+        {"line": 2, "reason": "'variables' must be a non-empty object of variable values"}
+    ]
     assert not Dataset.objects.filter(name="broken").exists()
     assert list(dataset.active_cases().values_list("pk", flat=True)) == before
 
@@ -77,7 +86,11 @@ def test_import_is_all_or_nothing(dataset):
 def test_export_round_trips_through_import(dataset):
     cases = list(dataset.active_cases())
     jsonl = export_jsonl(cases)
-    assert [json.loads(line) for line in jsonl.splitlines()][0] == {"variables": {"query": "capital 0 [[answer:Paris]]"}, "expected": "Paris", "tags": ["geo"]}
+    assert [json.loads(line) for line in jsonl.splitlines()][0] == {
+        "variables": {"query": "capital 0 [[answer:Paris]]"},
+        "expected": "Paris",
+        "tags": ["geo"],
+    }
     for name, text in (("x.jsonl", jsonl), ("x.csv", export_csv(cases))):
         again = parse_upload(name, text.encode())
         assert [(c.variables, c.expected, c.tags) for c in again] == [(c.variables, c.expected, c.tags) for c in cases]
@@ -94,7 +107,15 @@ def test_scorer_specs_are_validated(db):
     with pytest.raises(InvalidInput) as exc:
         dataset_create(
             name="x",
-            scorers=["exact_match", "bleu", {"name": "regex", "pattern": "("}, {"name": "contains_all"}, {"name": "json_schema", "schema": {"type": 3}}, {"name": "length_window", "min": 5, "max": 2}, {"name": "exact_match"}],
+            scorers=[
+                "exact_match",
+                "bleu",
+                {"name": "regex", "pattern": "("},
+                {"name": "contains_all"},
+                {"name": "json_schema", "schema": {"type": 3}},
+                {"name": "length_window", "min": 5, "max": 2},
+                {"name": "exact_match"},
+            ],
             actor=SERVER,
         )
     problems = exc.value.details["problems"]

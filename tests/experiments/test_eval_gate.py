@@ -20,7 +20,9 @@ def evaluate(version, dataset):
 
 
 def promote(version):
-    return label_move(name=version.prompt.name, label="production", version=version.number, actor=SERVER, reason="ship it")
+    return label_move(
+        name=version.prompt.name, label="production", version=version.number, actor=SERVER, reason="ship it"
+    )
 
 
 @pytest.fixture
@@ -81,7 +83,11 @@ def test_a_few_regressed_cases_are_listed_first_even_when_not_significant(fake_l
 
 
 def test_case_level_failure_of_a_required_scorer_blocks(fake_llm, publish):
-    ds = make_dataset("strict", answers=["Paris", "Rome"], scorers=["exact_match", {"name": "length_window", "max": 4, "required": True}])
+    ds = make_dataset(
+        "strict",
+        answers=["Paris", "Rome"],
+        scorers=["exact_match", {"name": "length_window", "max": 4, "required": True}],
+    )
     v1 = publish(name="geo-answer", body="{{ query }}", prompt_type="extraction")
     prompt_set_dataset(prompt=v1.prompt, dataset=ds, actor=SERVER)
     evaluate(v1, ds)
@@ -110,7 +116,9 @@ def test_submitting_for_review_queues_the_comparison(live, publish, django_captu
     assert run.state == RunState.QUEUED and run.baseline.version == live and run.created_via == "auto"
 
 
-def test_submitting_with_cases_that_cannot_compile_records_a_failed_run(live, publish, django_capture_on_commit_callbacks):
+def test_submitting_with_cases_that_cannot_compile_records_a_failed_run(
+    live, publish, django_capture_on_commit_callbacks
+):
     v2 = publish(name="geo-answer", body="{{ query }} in {{ city }}")
     with django_capture_on_commit_callbacks(execute=True):
         version_submit_for_review(version=v2, actor=SERVER)

@@ -43,8 +43,17 @@ def test_run_records_outputs_scores_latency_tokens_and_metrics(fake_llm, version
 
 
 def test_quality_score_is_mean_of_scorers_or_the_named_primary(fake_llm, publish):
-    both = make_dataset("mixed", answers=["Paris", "Paris town"], scorers=["exact_match", "contains_any" and {"name": "contains_any", "keywords": ["paris"]}])
-    primary = make_dataset("primary", answers=["Paris", "Paris town"], scorers=["exact_match", {"name": "contains_any", "keywords": ["paris"]}], primary_metric="exact_match")
+    both = make_dataset(
+        "mixed",
+        answers=["Paris", "Paris town"],
+        scorers=["exact_match", "contains_any" and {"name": "contains_any", "keywords": ["paris"]}],
+    )
+    primary = make_dataset(
+        "primary",
+        answers=["Paris", "Paris town"],
+        scorers=["exact_match", {"name": "contains_any", "keywords": ["paris"]}],
+        primary_metric="exact_match",
+    )
     v = publish(name="geo-answer", body="{{ query }}")
     for ds, expected in ((both, [1.0, 0.5]), (primary, [1.0, 0.0])):
         run = start(v, ds)
@@ -72,7 +81,10 @@ def test_provider_down_fails_the_run_with_the_reason_and_keeps_no_results(settin
     assert not EvalResult.objects.filter(run=run).exists() and run.done == 0
 
 
-@pytest.mark.parametrize("marker, reason", [("[[status:500]]", "HTTP 500"), ("[[malformed]]", "malformed response"), ("[[hang]]", "timed out")])
+@pytest.mark.parametrize(
+    "marker, reason",
+    [("[[status:500]]", "HTTP 500"), ("[[malformed]]", "malformed response"), ("[[hang]]", "timed out")],
+)
 def test_provider_errors_fail_the_run_with_a_clear_reason(fake_llm, settings, publish, marker, reason):
     settings.LLM_TIMEOUT = 0.3
     settings.LLM_MAX_RETRIES = 1
@@ -126,9 +138,18 @@ def test_resume_after_a_dead_worker_only_does_the_missing_cases(fake_llm, versio
     run = start(version, dataset)
     # A worker claimed it, wrote two results, then died (its heartbeat stopped).
     first_two = list(Case.objects.filter(pk__in=run.case_ids).order_by("position")[:2])
-    EvalResult.objects.bulk_create([EvalResult(run=run, case=c, output="old", scores={"exact_match": 0.0, "reference_f1": 0.0, "quality_score": 0.0}) for c in first_two])
+    EvalResult.objects.bulk_create(
+        [
+            EvalResult(
+                run=run, case=c, output="old", scores={"exact_match": 0.0, "reference_f1": 0.0, "quality_score": 0.0}
+            )
+            for c in first_two
+        ]
+    )
     long_ago = timezone.now() - timedelta(seconds=settings.EVAL_STALE_SECONDS + 5)
-    EvalRun.objects.filter(pk=run.pk).update(state=RunState.RUNNING, worker="dead", started_at=long_ago, heartbeat_at=long_ago, done=2)
+    EvalRun.objects.filter(pk=run.pk).update(
+        state=RunState.RUNNING, worker="dead", started_at=long_ago, heartbeat_at=long_ago, done=2
+    )
     assert runs_resume_stale() == [run.pk]
 
     assert run_execute(run.pk) == RunState.DONE

@@ -40,7 +40,9 @@ def test_scores(spec, output, expected, want):
 
 
 def test_metric_names_thresholds_and_required():
-    scorers = parse_scorers(["exact_match", {"name": "reference_f1", "metric": "f1", "required": True, "threshold": 0.8}])
+    scorers = parse_scorers(
+        ["exact_match", {"name": "reference_f1", "metric": "f1", "required": True, "threshold": 0.8}]
+    )
     assert [s.metric for s in scorers] == ["exact_match", "f1"]
     assert scorers[1].required and scorers[1].passes(0.8) and not scorers[1].passes(0.79)
     assert not scorers[0].required and scorers[0].passes(1.0) and not scorers[0].passes(0.0)

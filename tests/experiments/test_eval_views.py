@@ -21,10 +21,22 @@ def login(client, user):
 
 def test_author_creates_a_dataset_in_the_browser(client, author):
     login(client, author)
-    response = client.post(reverse("experiments:dataset-list"), {"name": "faq", "scorers": '["exact_match", {"name": "contains_any", "keywords": ["refund"]}]', "primary_metric": ""})
+    response = client.post(
+        reverse("experiments:dataset-list"),
+        {
+            "name": "faq",
+            "scorers": '["exact_match", {"name": "contains_any", "keywords": ["refund"]}]',
+            "primary_metric": "",
+        },
+    )
     dataset = Dataset.objects.get(name="faq")
-    assert response.status_code == 302 and response["Location"] == reverse("experiments:dataset-detail", args=[dataset.pk])
-    assert dataset.scorers == [{"name": "exact_match"}, {"name": "contains_any", "keywords": ["refund"]}] and dataset.created_by == author
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "experiments:dataset-detail", args=[dataset.pk]
+    )
+    assert (
+        dataset.scorers == [{"name": "exact_match"}, {"name": "contains_any", "keywords": ["refund"]}]
+        and dataset.created_by == author
+    )
     page = client.get(reverse("experiments:dataset-list"))
     assert b"faq" in page.content and b"Datasets</a>" in page.content
 
@@ -34,7 +46,10 @@ def test_bad_scorers_re_render_the_form_with_the_reason(client, author):
     response = client.post(reverse("experiments:dataset-list"), {"name": "faq", "scorers": '["bleu"]'})
     assert response.status_code == 200 and b"unknown scorer" in response.content
     response = client.post(reverse("experiments:dataset-list"), {"name": "faq", "scorers": "[not json"})
-    assert response.status_code == 200 and b"Scorers: not valid JSON, expecting value on line 1, column 2." in response.content
+    assert (
+        response.status_code == 200
+        and b"Scorers: not valid JSON, expecting value on line 1, column 2." in response.content
+    )
     assert not Dataset.objects.exists()
 
 
@@ -42,7 +57,9 @@ def test_outsider_sees_no_buttons_and_gets_403(client, outsider, dataset):
     login(client, outsider)
     page = client.get(reverse("experiments:dataset-detail", args=[dataset.pk]))
     assert page.status_code == 200 and b"Upload CSV" not in page.content and b"Add case" not in page.content
-    assert client.post(reverse("experiments:dataset-list"), {"name": "x", "scorers": '["exact_match"]'}).status_code == 403
+    assert (
+        client.post(reverse("experiments:dataset-list"), {"name": "x", "scorers": '["exact_match"]'}).status_code == 403
+    )
     upload = SimpleUploadedFile("c.jsonl", b'{"variables": {"q": "x"}}\n')
     assert client.post(reverse("experiments:dataset-upload", args=[dataset.pk]), {"file": upload}).status_code == 403
     case = dataset.active_cases().first()
@@ -52,11 +69,17 @@ def test_outsider_sees_no_buttons_and_gets_403(client, outsider, dataset):
 
 def test_upload_lists_every_bad_row_and_imports_nothing(client, author, dataset):
     login(client, author)
-    upload = SimpleUploadedFile("c.jsonl", b'{"variables": {"query": "ok"}}\n{oops\n{"variables": {"query": "ok"}, "tags": 1}\n')
+    upload = SimpleUploadedFile(
+        "c.jsonl", b'{"variables": {"query": "ok"}}\n{oops\n{"variables": {"query": "ok"}, "tags": 1}\n'
+    )
     response = client.post(reverse("experiments:dataset-upload", args=[dataset.pk]), {"file": upload})
     assert response.status_code == 200
     text = response.content.decode()
-    assert "2 bad rows; nothing was imported." in text and "line 2: not valid JSON" in text and "line 3: &#x27;tags&#x27; must be a list of text" in text
+    assert (
+        "2 bad rows; nothing was imported." in text
+        and "line 2: not valid JSON" in text
+        and "line 3: &#x27;tags&#x27; must be a list of text" in text
+    )
     assert dataset.active_cases().count() == 4
 
 
@@ -114,9 +137,14 @@ def test_one_click_evaluation_and_the_panel_on_the_version_page(client, author, 
     login(client, author)
     page = client.get(reverse("promptreg:version-detail", args=[version.prompt.name, version.number]))
     # Nothing is live yet: "Evaluate" alone; there is no production to compare with.
-    assert b'value="alone" class="primary">Evaluate</button>' in page.content and b"eval gate: v1 has no finished evaluation" in page.content
+    assert (
+        b'value="alone" class="primary">Evaluate</button>' in page.content
+        and b"eval gate: v1 has no finished evaluation" in page.content
+    )
     assert b"Evaluate against production" not in page.content
-    response = client.post(reverse("experiments:version-run", args=[version.prompt.name, version.number]), {"mode": "alone"})
+    response = client.post(
+        reverse("experiments:version-run", args=[version.prompt.name, version.number]), {"mode": "alone"}
+    )
     run = EvalRun.objects.get(version=version)
     assert response.status_code == 302 and response["Location"] == reverse("experiments:run-detail", args=[run.pk])
     run_execute(run.pk)
@@ -153,24 +181,42 @@ def test_choose_the_prompt_dataset_and_structure_checks(client, author, reviewer
     # The author alone may not choose what the gate measures: no picker, and the POST is refused.
     page = client.get(reverse("promptreg:prompt-detail", args=["geo-answer"]))
     assert b"Evaluation dataset:</strong> none" in page.content and b"A Reviewer or an Admin chooses it" in page.content
-    assert client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": dataset.pk}).status_code == 403
+    assert (
+        client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": dataset.pk}).status_code
+        == 403
+    )
     assert not PromptEvalSettings.objects.exists()
     login(client, reviewer)
     page = client.get(reverse("promptreg:prompt-detail", args=["geo-answer"]))
     assert b'<label for="evaluation-dataset-' in page.content and b">Evaluation dataset</label>" in page.content
-    response = client.post(reverse("experiments:prompt-dataset", args=[v1.prompt.name]), {"dataset": dataset.pk, "next": "/evaluations/"})
+    response = client.post(
+        reverse("experiments:prompt-dataset", args=[v1.prompt.name]), {"dataset": dataset.pk, "next": "/evaluations/"}
+    )
     assert response.status_code == 302 and PromptEvalSettings.objects.get(prompt=v1.prompt).dataset == dataset
     change = PolicyChange.objects.get()
-    assert (change.actor, change.area, change.before, change.after) == (reviewer, "gate_dataset", "(none) (alpha 0.05)", "capitals (alpha 0.05)")
+    assert (change.actor, change.area, change.before, change.after) == (
+        reviewer,
+        "gate_dataset",
+        "(none) (alpha 0.05)",
+        "capitals (alpha 0.05)",
+    )
     audit = client.get(reverse("promptreg:prompt-audit", args=["geo-answer"])).content.decode()
     assert "rita changed the gate dataset: (none) (alpha 0.05) → capitals (alpha 0.05)" in audit and "(button)" in audit
     bad = client.post(reverse("experiments:prompt-dataset", args=["geo-answer"]), {"dataset": "99999"}, follow=True)
-    assert b"Evaluation dataset: Select a valid choice." in bad.content and PromptEvalSettings.objects.get().dataset == dataset
+    assert (
+        b"Evaluation dataset: Select a valid choice." in bad.content
+        and PromptEvalSettings.objects.get().dataset == dataset
+    )
     login(client, author)
     page = client.get(reverse("experiments:version-structure", args=[v2.prompt.name, 2]) + "?against=1")
     text = page.content.decode()
     assert "4 of 4 cases need a look" in text and "missing substitution: lang" in text
-    assert "v2: missing variables: lang" in client.get(reverse("experiments:version-structure", args=[v1.prompt.name, 1]) + "?against=2").content.decode()
+    assert (
+        "v2: missing variables: lang"
+        in client.get(
+            reverse("experiments:version-structure", args=[v1.prompt.name, 1]) + "?against=2"
+        ).content.decode()
+    )
     publish(name="geo-answer", body="Q: {{ query }}")
     page = client.get(reverse("experiments:version-structure", args=[v1.prompt.name, 3]) + "?against=1")
     text = page.content.decode()
@@ -180,7 +226,9 @@ def test_choose_the_prompt_dataset_and_structure_checks(client, author, reviewer
 
 def test_outsider_cannot_run_or_cancel(client, outsider, fake_llm, version, dataset):
     login(client, outsider)
-    assert client.post(reverse("experiments:version-run", args=[version.prompt.name, version.number])).status_code == 403
+    assert (
+        client.post(reverse("experiments:version-run", args=[version.prompt.name, version.number])).status_code == 403
+    )
     run = evaluation_start(version=version, dataset=dataset, actor=SERVER)
     assert client.post(reverse("experiments:run-cancel", args=[run.pk])).status_code == 403
     run.refresh_from_db()

@@ -14,11 +14,21 @@ from experiments.models import EvalResult, EvalRun, RunState
 from tests.celery_worker import Worker, purge_queue, wait_for
 from tests.experiments.conftest import SERVER, make_dataset
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(120),
+]
 
 
 def worker_env(fake, **extra) -> dict[str, str]:
-    return {"LLM_BASE_URL": fake.base_url, "LLM_MODEL": "fake-model", "LLM_BACKOFF": "0.01", "LLM_TIMEOUT": "5", **extra}
+    return {
+        "LLM_BASE_URL": fake.base_url,
+        "LLM_MODEL": "fake-model",
+        "LLM_BACKOFF": "0.01",
+        "LLM_TIMEOUT": "5",
+        **extra,
+    }
 
 
 def state(run_id: int) -> EvalRun:
@@ -47,7 +57,9 @@ def test_an_evaluation_runs_on_the_worker_from_queue_to_results(fake_llm, publis
     version = publish(name="geo-answer", body="{{ query }}")
     run = evaluation_start(version=version, dataset=dataset, actor=SERVER)  # queued on commit
 
-    done = wait_for(lambda: state(run.pk).state in (RunState.DONE, RunState.FAILED) and state(run.pk), 60, "the run to finish")
+    done = wait_for(
+        lambda: state(run.pk).state in (RunState.DONE, RunState.FAILED) and state(run.pk), 60, "the run to finish"
+    )
 
     assert done.state == RunState.DONE, done.error
     assert done.done == 30 and EvalResult.objects.filter(run=run).count() == 30

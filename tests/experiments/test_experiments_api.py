@@ -16,8 +16,14 @@ from promptreg.services import label_move, rollback
 
 NAME = "support-system"
 BODY = {
-    "prompt": NAME, "control_version": 1, "treatment_version": 2, "traffic_fraction": 0.5,
-    "primary_metric": "quality_score", "alpha": 0.05, "min_samples_per_variant": 20, "mode": "sequential",
+    "prompt": NAME,
+    "control_version": 1,
+    "treatment_version": 2,
+    "traffic_fraction": 0.5,
+    "primary_metric": "quality_score",
+    "alpha": 0.05,
+    "min_samples_per_variant": 20,
+    "mode": "sequential",
     "guardrails": [{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
 }
 
@@ -70,7 +76,16 @@ def post_winning_scores(api, experiment, per_variant=40):
     for variant, version, quality in ((CONTROL, 1, 0.5), (TREATMENT, 2, 0.8)):
         for i, s in enumerate(sessions(experiment, variant, per_variant)):
             metrics = {"quality_score": quality + (i % 7) / 50, "latency_ms": 400 + i % 11}
-            scores.append({"id": s, "prompt": NAME, "version": version, "session_id": s, "experiment": experiment.pk, "metrics": metrics})
+            scores.append(
+                {
+                    "id": s,
+                    "prompt": NAME,
+                    "version": version,
+                    "session_id": s,
+                    "experiment": experiment.pk,
+                    "metrics": metrics,
+                }
+            )
     assert api.post("/scores", {"scores": scores}).status_code == 200
     assert api.get(f"/experiments/{experiment.pk}").json()["analysis"]["decision"] == "ship_treatment"
 
@@ -140,9 +155,16 @@ def test_stop_is_a_kill_switch(api, running, on_commit):
 def test_get_returns_config_state_and_analysis(api, running):
     control, treated = sessions(running, CONTROL, 30), sessions(running, TREATMENT, 30)
     scores = [
-        {"id": f"{s}-q", "prompt": NAME, "version": v, "session_id": s, "experiment": running.pk,
-         "metrics": {"quality_score": 0.5 + (0.3 if v == 2 else 0) + (i % 5) / 100, "latency_ms": 400 + i % 7}}
-        for v, group in ((1, control), (2, treated)) for i, s in enumerate(group)
+        {
+            "id": f"{s}-q",
+            "prompt": NAME,
+            "version": v,
+            "session_id": s,
+            "experiment": running.pk,
+            "metrics": {"quality_score": 0.5 + (0.3 if v == 2 else 0) + (i % 5) / 100, "latency_ms": 400 + i % 7},
+        }
+        for v, group in ((1, control), (2, treated))
+        for i, s in enumerate(group)
     ]
     assert api.post("/scores", {"scores": scores}).status_code == 200
     body = api.get(f"/experiments/{running.pk}").json()
@@ -155,7 +177,16 @@ def test_get_returns_config_state_and_analysis(api, running):
     assert lo < 0.3 < hi
     assert set(analysis["srm"]) >= {"p_value", "ok"} and analysis["srm"]["ok"]
     assert analysis["guardrails"][0]["metric"] == "latency_ms" and analysis["guardrails"][0]["non_inferior"]
-    assert set(analysis["primary"]) >= {"metric", "control", "treatment", "absolute_lift", "absolute_ci", "relative_lift", "relative_ci", "p_value"}
+    assert set(analysis["primary"]) >= {
+        "metric",
+        "control",
+        "treatment",
+        "absolute_lift",
+        "absolute_ci",
+        "relative_lift",
+        "relative_ci",
+        "p_value",
+    }
 
 
 def test_one_running_experiment_per_prompt_and_label(api, running):
@@ -203,8 +234,28 @@ def test_ship_moves_the_label_through_the_gates_and_is_recorded(api, running, on
 
 def test_ship_is_refused_on_sample_ratio_mismatch(api, running):
     control = sessions(running, CONTROL, 300)
-    scores = [{"id": s, "prompt": NAME, "version": 1, "session_id": s, "experiment": running.pk, "metrics": {"quality_score": 0.5}} for s in control]
-    scores += [{"id": s, "prompt": NAME, "version": 2, "session_id": s, "experiment": running.pk, "metrics": {"quality_score": 0.5}} for s in sessions(running, TREATMENT, 150)]
+    scores = [
+        {
+            "id": s,
+            "prompt": NAME,
+            "version": 1,
+            "session_id": s,
+            "experiment": running.pk,
+            "metrics": {"quality_score": 0.5},
+        }
+        for s in control
+    ]
+    scores += [
+        {
+            "id": s,
+            "prompt": NAME,
+            "version": 2,
+            "session_id": s,
+            "experiment": running.pk,
+            "metrics": {"quality_score": 0.5},
+        }
+        for s in sessions(running, TREATMENT, 150)
+    ]
     assert api.post("/scores", {"scores": scores}).status_code == 200
     assert api.get(f"/experiments/{running.pk}").json()["analysis"]["decision"] == "invalid_srm"
     r = api.post(f"/experiments/{running.pk}/ship", {"reason": "looks fine"})
@@ -222,7 +273,12 @@ def test_a_label_moved_under_a_running_experiment_stops_it(running, cli, on_comm
 def test_canary_promote_and_roll_back(api, live, cli, on_commit):
     with on_commit():
         canary = canary_start(actor=cli, prompt=NAME, version=2)
-    assert (canary.kind, canary.traffic_fraction, canary.state, canary.control_version.number) == ("canary", 0.05, "running", 1)
+    assert (canary.kind, canary.traffic_fraction, canary.state, canary.control_version.number) == (
+        "canary",
+        0.05,
+        "running",
+        1,
+    )
     treated = sessions(canary, TREATMENT, 50)
     share = sum(canary.assign(f"u{i}") == TREATMENT for i in range(20_000)) / 20_000
     assert 0.04 < share < 0.06
@@ -260,7 +316,21 @@ def test_beat_task_snapshots_running_experiments_once_per_change(api, running, s
     assert experiments_snapshot_running() == 1
     assert AnalysisSnapshot.objects.filter(experiment=running).count() == 1  # nothing new, nothing stored
     s = sessions(running, CONTROL)[0]
-    api.post("/scores", {"scores": [{"id": "a", "prompt": NAME, "version": 1, "session_id": s, "experiment": running.pk, "metrics": {"quality_score": 1}}]})
+    api.post(
+        "/scores",
+        {
+            "scores": [
+                {
+                    "id": "a",
+                    "prompt": NAME,
+                    "version": 1,
+                    "session_id": s,
+                    "experiment": running.pk,
+                    "metrics": {"quality_score": 1},
+                }
+            ]
+        },
+    )
     experiments_snapshot_running()
     snapshots = list(AnalysisSnapshot.objects.filter(experiment=running))
     assert len(snapshots) == 2 and snapshots[-1].result["primary"]["control"]["n"] == 1

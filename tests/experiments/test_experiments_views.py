@@ -28,9 +28,14 @@ def live(publish, cli):
 @pytest.fixture
 def draft(live, cli):
     return experiment_create(
-        actor=cli, prompt=NAME, control_version=1, treatment_version=2, min_samples_per_variant=5,
+        actor=cli,
+        prompt=NAME,
+        control_version=1,
+        treatment_version=2,
+        min_samples_per_variant=5,
         guardrails=[{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
-        minimum_detectable_effect=0.1, baseline_sd=0.2,
+        minimum_detectable_effect=0.1,
+        baseline_sd=0.2,
     )
 
 
@@ -44,10 +49,19 @@ def with_scores(experiment, cli, sessions=40):
     for i in range(sessions):
         s = f"sess-{i}"
         variant = experiment.assign(s)
-        items.append({
-            "id": s, "prompt": NAME, "version": 2 if variant == TREATMENT else 1, "session_id": s, "experiment": experiment.pk,
-            "metrics": {"quality_score": (0.8 if variant == TREATMENT else 0.5) + (i % 7) / 50, "latency_ms": 400 + i % 11},
-        })
+        items.append(
+            {
+                "id": s,
+                "prompt": NAME,
+                "version": 2 if variant == TREATMENT else 1,
+                "session_id": s,
+                "experiment": experiment.pk,
+                "metrics": {
+                    "quality_score": (0.8 if variant == TREATMENT else 0.5) + (i % 7) / 50,
+                    "latency_ms": 400 + i % 11,
+                },
+            }
+        )
     scores_ingest(scores=items, actor=cli)
 
 
@@ -61,11 +75,24 @@ def test_list_shows_experiments_and_the_nav_link(client, draft, outsider):
 
 def test_create_in_the_browser(client, live, deployer):
     form = {
-        "prompt": NAME, "kind": "experiment", "label": "production", "control_version": "", "treatment_version": "2",
-        "traffic_fraction": "0.5", "primary_metric": "quality_score", "primary_direction": "higher_is_better",
-        "primary_kind": "mean", "guardrails": "latency_ms lower_is_better 50", "minimum_detectable_effect": "0.05",
-        "baseline_sd": "0.2", "alpha": "0.05", "power": "0.8", "min_samples_per_variant": "100", "min_runtime_hours": "168",
-        "mode": "sequential", "hypothesis": "Shorter answers read better",
+        "prompt": NAME,
+        "kind": "experiment",
+        "label": "production",
+        "control_version": "",
+        "treatment_version": "2",
+        "traffic_fraction": "0.5",
+        "primary_metric": "quality_score",
+        "primary_direction": "higher_is_better",
+        "primary_kind": "mean",
+        "guardrails": "latency_ms lower_is_better 50",
+        "minimum_detectable_effect": "0.05",
+        "baseline_sd": "0.2",
+        "alpha": "0.05",
+        "power": "0.8",
+        "min_samples_per_variant": "100",
+        "min_runtime_hours": "168",
+        "mode": "sequential",
+        "hypothesis": "Shorter answers read better",
     }
     response = as_user(client, deployer).post("/experiments/ab/new/", form)
     experiment = Experiment.objects.get()
@@ -75,16 +102,34 @@ def test_create_in_the_browser(client, live, deployer):
 
 
 def test_create_form_errors_change_nothing(client, live, deployer):
-    response = as_user(client, deployer).post("/experiments/ab/new/", {"prompt": NAME, "treatment_version": "1", "kind": "experiment",
-        "label": "production", "traffic_fraction": "0.5", "primary_metric": "quality_score", "primary_direction": "higher_is_better",
-        "primary_kind": "mean", "alpha": "0.05", "power": "0.8", "min_samples_per_variant": "100", "min_runtime_hours": "0",
-        "mode": "fixed", "guardrails": "latency_ms lower_is_better"})
+    response = as_user(client, deployer).post(
+        "/experiments/ab/new/",
+        {
+            "prompt": NAME,
+            "treatment_version": "1",
+            "kind": "experiment",
+            "label": "production",
+            "traffic_fraction": "0.5",
+            "primary_metric": "quality_score",
+            "primary_direction": "higher_is_better",
+            "primary_kind": "mean",
+            "alpha": "0.05",
+            "power": "0.8",
+            "min_samples_per_variant": "100",
+            "min_runtime_hours": "0",
+            "mode": "fixed",
+            "guardrails": "latency_ms lower_is_better",
+        },
+    )
     assert response.status_code == 200 and "metric direction margin" in response.content.decode()
     assert not Experiment.objects.exists()
 
 
 def test_the_form_shows_the_required_sample_size(client, live, deployer):
-    page = as_user(client, deployer).get("/experiments/ab/sample-size/", {"minimum_detectable_effect": "0.05", "baseline_sd": "0.2", "traffic_fraction": "0.5"})
+    page = as_user(client, deployer).get(
+        "/experiments/ab/sample-size/",
+        {"minimum_detectable_effect": "0.05", "baseline_sd": "0.2", "traffic_fraction": "0.5"},
+    )
     assert page.status_code == 200
     assert "252 control + 252 treatment sessions" in page.content.decode()
     empty = client.get("/experiments/ab/sample-size/", {"prompt": NAME, "minimum_detectable_effect": "0.05"})
@@ -116,7 +161,10 @@ def test_start_stop_and_ship_from_the_page(client, draft, deployer, cli, django_
     client.post(f"/experiments/ab/{draft.pk}/ship/", {"reason": "clear win"})
     assert Label.objects.get(name=PRODUCTION).version.number == 2
     assert Experiment.objects.get(pk=draft.pk).state == "concluded"
-    assert "Concluded" in client.get(f"/experiments/ab/{draft.pk}/").content.decode().split('id="end-reason"')[1].split("</p>")[0]
+    assert (
+        "Concluded"
+        in client.get(f"/experiments/ab/{draft.pk}/").content.decode().split('id="end-reason"')[1].split("</p>")[0]
+    )
     assert "shipped: clear win" in client.get(f"/experiments/ab/{draft.pk}/").content.decode()
 
 
@@ -131,7 +179,14 @@ def test_analysis_page_draws_every_chart_from_local_plotly(client, draft, deploy
     html = client.get(f"/experiments/ab/{draft.pk}/").content.decode()
     assert "/static/vendor/plotly/plotly.min.js" in html and "/static/js/charts.js" in html
     assert "cdn" not in html.lower()
-    for name in ("means-over-time", "samples-over-time", "lift-over-time", "lift-now", "decisions-over-time", "distributions"):
+    for name in (
+        "means-over-time",
+        "samples-over-time",
+        "lift-over-time",
+        "lift-now",
+        "decisions-over-time",
+        "distributions",
+    ):
         assert f'data-plotly="fig-{name}"' in html and f'id="fig-{name}"' in html
     assert 'id="guardrails"' in html and "latency_ms" in html
     partial = client.get(f"/experiments/ab/{draft.pk}/", HTTP_HX_REQUEST="true").content.decode()
@@ -177,9 +232,14 @@ def test_every_axis_has_one_unit(draft, cli, deployer, client):
     assert now["layout"]["xaxis"]["title"]["text"] == "change in quality (%)"
     assert now["data"][0]["x"] == [pytest.approx(result["primary"]["relative_lift"] * 100)]
     guard = charts.guardrails_now(result)
-    assert [t["xaxis"] for t in guard["data"]] == ["x"] and guard["layout"]["xaxis"]["title"]["text"] == "change in latency (ms)"
+    assert [t["xaxis"] for t in guard["data"]] == ["x"] and guard["layout"]["xaxis"]["title"][
+        "text"
+    ] == "change in latency (ms)"
     assert [s["x0"] for s in guard["layout"]["shapes"]] == [50]  # the margin allowed, in ms
-    two = {**result, "guardrails": [*result["guardrails"], {**result["guardrails"][0], "metric": "cost_usd", "margin": 0.001}]}
+    two = {
+        **result,
+        "guardrails": [*result["guardrails"], {**result["guardrails"][0], "metric": "cost_usd", "margin": 0.001}],
+    }
     guard = charts.guardrails_now(two)
     assert [t["xaxis"] for t in guard["data"]] == ["x", "x2"]
     assert guard["layout"]["xaxis2"]["title"]["text"] == "change in cost (USD)"
@@ -205,14 +265,16 @@ def test_a_breaking_treatment_is_named_in_the_confirmation(client, live, deploye
     publish(body="Hey {{ name }}, your order {{ order_id }}")
     experiment = experiment_create(actor=cli, prompt=NAME, control_version=1, treatment_version=3, traffic_fraction=0.1)
     dialog = as_user(client, deployer).get(f"/experiments/ab/{experiment.pk}/start/").content.decode()
-    assert "Breaking change:" in dialog and "before 10% of sessions get v3" in dialog and "<code>order_id</code>" in dialog
+    assert (
+        "Breaking change:" in dialog and "before 10% of sessions get v3" in dialog and "<code>order_id</code>" in dialog
+    )
 
 
 def test_the_confirmations_say_when_gates_or_the_verdict_hold_the_action_back(client, draft, deployer, admin_user):
     ReviewPolicy.objects.update(requires_review=True)
     dialog = as_user(client, deployer).get(f"/experiments/ab/{draft.pk}/start/").content.decode()
     assert "v2 has not passed the gates of production" in dialog and "An admin can override them." in dialog
-    assert 'disabled>Start: 50% to v2</button>' in dialog
+    assert "disabled>Start: 50% to v2</button>" in dialog
     dialog = as_user(client, admin_user).get(f"/experiments/ab/{draft.pk}/start/").content.decode()
     assert 'name="override" required' in dialog and "the override and its reason are recorded" in dialog
     client.post(f"/experiments/ab/{draft.pk}/start/", {"override": "on", "reason": "hotfix, review follows"})

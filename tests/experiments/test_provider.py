@@ -38,7 +38,11 @@ def test_admin_sets_the_provider_key_stored_encrypted_never_shown_and_tested(cli
     assert KEY not in json.dumps(list(ProviderSettings.history.values()), default=str)  # history keeps no key
     page = client.get(PAGE).content.decode()
     assert KEY not in page and "A key is stored for" in page and 'name="api_key"' in page
-    assert (LLMConfig.for_version({}).base_url, LLMConfig.for_version({}).api_key, LLMConfig.for_version({"model": "m2"}).model) == (fake.base_url, KEY, "m2")
+    assert (
+        LLMConfig.for_version({}).base_url,
+        LLMConfig.for_version({}).api_key,
+        LLMConfig.for_version({"model": "m2"}).model,
+    ) == (fake.base_url, KEY, "m2")
 
     result = client.post(TEST, HTTP_HX_REQUEST="true").content.decode()
     assert f"Connected to {fake.base_url}: model fake-model answered in" in result and "<html" not in result
@@ -87,7 +91,12 @@ def test_environment_variables_win(client, admin_user, settings):
     client.force_login(admin_user)
     client.post(PAGE, {"base_url": "http://dashboard.example/v1", "model": "m", "api_key": KEY})
     effective = provider_effective()
-    assert (effective.base_url, effective.api_key, effective.model, effective.source) == ("http://env.example/v1", "sk-env", "env-model", "environment")
+    assert (effective.base_url, effective.api_key, effective.model, effective.source) == (
+        "http://env.example/v1",
+        "sk-env",
+        "env-model",
+        "environment",
+    )
     page = client.get(PAGE).content.decode()
     assert "from the environment" in page and "sk-env" not in page and KEY not in page
 

@@ -32,8 +32,12 @@ def versions(publish):
 def experiment(versions):
     v1, v2 = versions
     return Experiment.objects.create(
-        prompt=v1.prompt, control_version=v1, treatment_version=v2, traffic_fraction=0.5,
-        primary_metric="quality_score", state=ExperimentState.RUNNING,
+        prompt=v1.prompt,
+        control_version=v1,
+        treatment_version=v2,
+        traffic_fraction=0.5,
+        primary_metric="quality_score",
+        state=ExperimentState.RUNNING,
     )
 
 
@@ -43,11 +47,19 @@ def writer(api_key_factory):
 
 
 def post(client, secret, scores):
-    return client.post(URL, json.dumps({"scores": scores}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client.post(
+        URL, json.dumps({"scores": scores}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}"
+    )
 
 
 def score(i, **kw):
-    base = {"id": f"s-{i}", "prompt": "support-system", "version": 1, "session_id": f"sess-{i}", "metrics": {"quality_score": 0.5}}
+    base = {
+        "id": f"s-{i}",
+        "prompt": "support-system",
+        "version": 1,
+        "session_id": f"sess-{i}",
+        "metrics": {"quality_score": 0.5},
+    }
     return {**base, **kw}
 
 
@@ -60,7 +72,11 @@ def test_batch_is_stored_one_row_per_metric(client, versions, writer):
     assert r.status_code == 200, r.content
     assert r.json() == {"scores": 2, "values_stored": 3, "values_duplicate": 0}
     rows = {(s.client_id, s.metric): (s.version.number, s.value) for s in Score.objects.all()}
-    assert rows == {("s-1", "quality_score"): (1, 0.8), ("s-1", "latency_ms"): (1, 420.0), ("s-2", "quality_score"): (2, 0.5)}
+    assert rows == {
+        ("s-1", "quality_score"): (1, 0.8),
+        ("s-1", "latency_ms"): (1, 420.0),
+        ("s-2", "quality_score"): (2, 0.5),
+    }
 
 
 def test_repost_of_the_same_id_is_a_no_op(client, versions, writer):
@@ -134,7 +150,9 @@ def test_experiment_variant_comes_from_the_session(client, experiment, writer):
 
 def test_mismatching_variant_or_version_is_rejected(client, experiment, writer):
     treated = session_in(experiment, TREATMENT)
-    wrong_variant = post(client, writer, [score(1, session_id=treated, experiment=experiment.pk, version=2, variant="control")])
+    wrong_variant = post(
+        client, writer, [score(1, session_id=treated, experiment=experiment.pk, version=2, variant="control")]
+    )
     assert wrong_variant.status_code == 400 and wrong_variant.json()["error"]["code"] == "variant_mismatch"
     wrong_version = post(client, writer, [score(1, session_id=treated, experiment=experiment.pk, version=1)])
     assert wrong_version.status_code == 400 and wrong_version.json()["error"]["code"] == "version_mismatch"

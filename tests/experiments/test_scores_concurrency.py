@@ -18,8 +18,12 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 def test_concurrent_overlapping_batches_and_retries(publish):
     v1, v2 = publish(), publish(body="Hi {{ name }}")
     experiment = Experiment.objects.create(
-        prompt=v1.prompt, control_version=v1, treatment_version=v2, traffic_fraction=0.5,
-        primary_metric="quality_score", state=ExperimentState.RUNNING,
+        prompt=v1.prompt,
+        control_version=v1,
+        treatment_version=v2,
+        traffic_fraction=0.5,
+        primary_metric="quality_score",
+        state=ExperimentState.RUNNING,
     )
     cli = Actor(via=MoveVia.CLI)
     sessions = [f"s{i}" for i in range(60)]
@@ -27,8 +31,14 @@ def test_concurrent_overlapping_batches_and_retries(publish):
     def batch(worker: int) -> list[dict]:
         # every worker writes to every session, with ids of its own
         return [
-            {"id": f"w{worker}-{s}", "prompt": v1.prompt.name, "session_id": s, "experiment": experiment.pk,
-             "version": 2 if experiment.assign(s) == "treatment" else 1, "metrics": {"quality_score": (worker + i) % 10 / 10}}
+            {
+                "id": f"w{worker}-{s}",
+                "prompt": v1.prompt.name,
+                "session_id": s,
+                "experiment": experiment.pk,
+                "version": 2 if experiment.assign(s) == "treatment" else 1,
+                "metrics": {"quality_score": (worker + i) % 10 / 10},
+            }
             for i, s in enumerate(sessions)
         ]
 
@@ -51,7 +61,10 @@ def test_concurrent_overlapping_batches_and_retries(publish):
     assert not errors, errors
 
     def totals():
-        return {(t.variant, t.sessions, t.scores, round(t.sum, 9), round(t.sum_sq, 9)) for t in ExperimentTotal.objects.filter(experiment=experiment)}
+        return {
+            (t.variant, t.sessions, t.scores, round(t.sum, 9), round(t.sum_sq, 9))
+            for t in ExperimentTotal.objects.filter(experiment=experiment)
+        }
 
     incremental = totals()
     assert sum(row[2] for row in incremental) == 4 * 60  # retries stored nothing twice

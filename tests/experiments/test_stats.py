@@ -59,7 +59,9 @@ def test_srm_matches_gbstats(observed, p):
     assert sig4(stats.srm_test(observed, [0.5, 0.5])) == p
 
 
-@pytest.mark.parametrize(("tuning", "lo", "hi", "p"), [(1000, -0.01403, 0.04332, 1.0), (5000, -0.01714, 0.04643, 0.7697)])
+@pytest.mark.parametrize(
+    ("tuning", "lo", "hi", "p"), [(1000, -0.01403, 0.04332, 1.0), (5000, -0.01714, 0.04643, 0.7697)]
+)
 def test_confidence_sequence_matches_gbstats(oracle, tuning, lo, hi, p):
     result = stats.sequential_test(stats.welch_test(*oracle), n_total=1000, alpha=0.05, tuning=tuning)
     assert [sig4(result.absolute.ci[0]), sig4(result.absolute.ci[1]), sig4(result.absolute.p_value)] == [lo, hi, p]
@@ -127,7 +129,9 @@ def _aa_rejections(*, looks: int, per_arm: int, sequential: bool) -> float:
     control = rng.normal(0.7, 0.15, (SIMS, per_arm))
     treatment = rng.normal(0.7, 0.15, (SIMS, per_arm))
     rejected = np.zeros(SIMS, dtype=bool)
-    for (n, sc, ssc), (_, st, sst) in zip(_cumulative_stats(control, looks), _cumulative_stats(treatment, looks)):
+    for (n, sc, ssc), (_, st, sst) in zip(
+        _cumulative_stats(control, looks), _cumulative_stats(treatment, looks), strict=False
+    ):
         for i in np.flatnonzero(~rejected):
             result = stats.welch_test(SampleStats(n, sc[i], ssc[i]), SampleStats(n, st[i], sst[i]))
             if sequential:
@@ -154,8 +158,13 @@ def test_power_at_the_planned_sample_size_is_the_target():
     control = rng.normal(0.70, 0.15, (SIMS, n_c))
     treatment = rng.normal(0.73, 0.15, (SIMS, n_t))
     hits = 0
-    for c, t in zip(control, treatment):
-        hits += stats.welch_test(SampleStats(n_c, c.sum(), (c * c).sum()), SampleStats(n_t, t.sum(), (t * t).sum())).absolute.p_value < 0.05
+    for c, t in zip(control, treatment, strict=False):
+        hits += (
+            stats.welch_test(
+                SampleStats(n_c, c.sum(), (c * c).sum()), SampleStats(n_t, t.sum(), (t * t).sum())
+            ).absolute.p_value
+            < 0.05
+        )
     assert abs(hits / SIMS - 0.8) <= 0.03
 
 

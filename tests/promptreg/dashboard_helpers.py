@@ -25,4 +25,6 @@ def approved(author, reviewer, **kwargs):
 
 
 def activate(version, deployer, reason: str = "ship it"):
-    return label_move(name=version.prompt.name, label=PRODUCTION, version=version.number, actor=as_user(deployer), reason=reason)
+    return label_move(
+        name=version.prompt.name, label=PRODUCTION, version=version.number, actor=as_user(deployer), reason=reason
+    )

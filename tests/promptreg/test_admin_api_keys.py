@@ -51,7 +51,9 @@ def test_adding_a_key_issues_a_working_key_and_shows_its_secret_once(client, sta
         assert secret not in client.get(page).content.decode()
     # The change form edits the key as before (revocation included), scopes as checkboxes.
     change = client.get(reverse("admin:promptreg_apikey_change", args=[key.pk])).context["adminform"].form
-    assert {"name", "scopes", "owner", "gate_override", "revoked_at"} <= set(change.fields) and "secret_hash" not in change.fields
+    assert {"name", "scopes", "owner", "gate_override", "revoked_at"} <= set(
+        change.fields
+    ) and "secret_hash" not in change.fields
 
 
 @pytest.mark.parametrize(

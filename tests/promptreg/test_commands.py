@@ -44,8 +44,21 @@ def test_create_api_key_text_output_and_bad_scopes(db):
 
 
 def test_publish_activate_rollback_show(db, template, ungated_policies):
-    assert "Published support-system v1 (variables: company)" in run("prompt", "publish", "support-system", str(template), "--message", "first")
-    run("prompt", "publish", "support-system", str(template), "--message", "second", "--type", "extraction", "--config", '{"temperature": 0.1}')
+    assert "Published support-system v1 (variables: company)" in run(
+        "prompt", "publish", "support-system", str(template), "--message", "first"
+    )
+    run(
+        "prompt",
+        "publish",
+        "support-system",
+        str(template),
+        "--message",
+        "second",
+        "--type",
+        "extraction",
+        "--config",
+        '{"temperature": 0.1}',
+    )
     v2 = PromptVersion.objects.get(number=2)
     assert (v2.config, v2.prompt.prompt_type) == ({"temperature": 0.1}, "extraction")
     run("prompt", "activate", "support-system", "1", "--reason", "first ship")
@@ -59,7 +72,9 @@ def test_publish_activate_rollback_show(db, template, ungated_policies):
 
 def test_publish_a_chat_prompt_from_json(db, tmp_path):
     path = tmp_path / "chat.json"
-    path.write_text(json.dumps([{"role": "system", "content": "Hi {{ who }}"}, {"type": "placeholder", "name": "history"}]))
+    path.write_text(
+        json.dumps([{"role": "system", "content": "Hi {{ who }}"}, {"type": "placeholder", "name": "history"}])
+    )
     run("prompt", "publish", "agent-planner", str(path), "-m", "chat", "--chat")
     version = PromptVersion.objects.get()
     assert (version.kind, version.variables) == ("chat", ["who", "history"])

@@ -42,7 +42,9 @@ def run_together(n: int, work: Callable[[int], object]) -> tuple[list, list[Base
 
 def test_twenty_concurrent_publishes_number_versions_1_to_20():
     def publish(i: int) -> int:
-        return version_publish(name="race-system", kind="text", body=f"body {i}", commit_message=f"by thread {i}", actor=CLI).number
+        return version_publish(
+            name="race-system", kind="text", body=f"body {i}", commit_message=f"by thread {i}", actor=CLI
+        ).number
 
     numbers, errors = run_together(20, publish)
     assert errors == []
@@ -58,7 +60,9 @@ def test_ten_concurrent_label_moves_leave_one_production_and_a_history_that_adds
         version_publish(name="race-system", kind="text", body=f"v{i + 1}", commit_message="m", actor=CLI)
 
     def move(i: int) -> int:
-        return label_move(name="race-system", label=PRODUCTION, version=i + 1, actor=CLI, reason=f"thread {i}").to_version.number
+        return label_move(
+            name="race-system", label=PRODUCTION, version=i + 1, actor=CLI, reason=f"thread {i}"
+        ).to_version.number
 
     moved, errors = run_together(10, move)
     # Every move succeeds (each targets a different version), serialised on the prompt row.
@@ -68,7 +72,7 @@ def test_ten_concurrent_label_moves_leave_one_production_and_a_history_that_adds
     moves = list(LabelMove.objects.filter(prompt__name="race-system", label=PRODUCTION).order_by("id"))
     assert len(moves) == 10
     assert moves[0].from_version is None
-    for before, after in zip(moves, moves[1:]):
+    for before, after in zip(moves, moves[1:], strict=False):
         assert after.from_version_id == before.to_version_id  # a chain: nobody overwrote a move unseen
     assert moves[-1].to_version_id == labels.get().version_id
 

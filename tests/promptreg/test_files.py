@@ -22,8 +22,14 @@ CHAT = [
 
 @pytest.fixture
 def registry(publish):
-    publish("support-system", "Hello {{ name }},\nwelcome.\n", config={"model": "gpt-4o", "temperature": 0.2},
-            purpose="Greets customers", known_edge_cases="Empty name\nNon-Latin names", commit_message="Warmer tone\nfor #123")
+    publish(
+        "support-system",
+        "Hello {{ name }},\nwelcome.\n",
+        config={"model": "gpt-4o", "temperature": 0.2},
+        purpose="Greets customers",
+        known_edge_cases="Empty name\nNon-Latin names",
+        commit_message="Warmer tone\nfor #123",
+    )
     publish("support-system", "Hello {{ name }}!\n\n", config={"model": "gpt-4o"}, commit_message="v2")
     publish("billing/refund-extraction", CHAT, kind="chat", prompt_type="extraction", commit_message="chat v1")
 
@@ -39,11 +45,25 @@ def write(path, text):
 
 def test_export_writes_one_file_per_prompt_with_the_header(registry, tmp_path):
     export_dir(tmp_path)
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")) == ["billing/refund-extraction.json", "support-system.txt"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")) == [
+        "billing/refund-extraction.json",
+        "support-system.txt",
+    ]
     text = (tmp_path / "support-system.txt").read_text()
     header, body = text.split("\n---\n", 1)
     keys = [line.split(":")[0] for line in header.split("\n") if not line.startswith("  ")]
-    assert keys == ["PROMPT", "VERSION", "PURPOSE", "LAST_CHANGED", "CHANGED_BY", "REASON", "KNOWN_EDGE_CASES", "EVAL_SCORE", "PROMPT_TYPE", "CONFIG"]
+    assert keys == [
+        "PROMPT",
+        "VERSION",
+        "PURPOSE",
+        "LAST_CHANGED",
+        "CHANGED_BY",
+        "REASON",
+        "KNOWN_EDGE_CASES",
+        "EVAL_SCORE",
+        "PROMPT_TYPE",
+        "CONFIG",
+    ]
     assert "VERSION: 2\n" in header and "CHANGED_BY: system\n" in header and 'CONFIG: {"model": "gpt-4o"}' in header
     assert body == "Hello {{ name }}!\n\n\n"
     chat = json.loads((tmp_path / "billing/refund-extraction.json").read_text())
@@ -68,13 +88,28 @@ def test_multi_line_header_values_round_trip(publish, tmp_path):
 def test_import_publishes_only_changed_files_and_is_idempotent(registry, tmp_path):
     export_dir(tmp_path)
     path = tmp_path / "support-system.txt"
-    path.write_text(path.read_text().replace("Hello {{ name }}!", "Hi {{ name }}!").replace("REASON: v2", "REASON: shorter greeting"))
-    write(tmp_path / "new/welcome-system.txt", "PROMPT: new/welcome-system\nPROMPT_TYPE: output-format\nREASON: first\n---\nWelcome {{ user }}")
+    path.write_text(
+        path.read_text()
+        .replace("Hello {{ name }}!", "Hi {{ name }}!")
+        .replace("REASON: v2", "REASON: shorter greeting")
+    )
+    write(
+        tmp_path / "new/welcome-system.txt",
+        "PROMPT: new/welcome-system\nPROMPT_TYPE: output-format\nREASON: first\n---\nWelcome {{ user }}",
+    )
 
     first = import_dir(tmp_path)
-    assert sorted((v.prompt.name, v.number) for v in first.published) == [("new/welcome-system", 1), ("support-system", 3)]
+    assert sorted((v.prompt.name, v.number) for v in first.published) == [
+        ("new/welcome-system", 1),
+        ("support-system", 3),
+    ]
     v3 = PromptVersion.objects.get(prompt__name="support-system", number=3)
-    assert (v3.body, v3.commit_message, v3.config, v3.parent.number) == ("Hi {{ name }}!\n\n", "shorter greeting", {"model": "gpt-4o"}, 2)
+    assert (v3.body, v3.commit_message, v3.config, v3.parent.number) == (
+        "Hi {{ name }}!\n\n",
+        "shorter greeting",
+        {"model": "gpt-4o"},
+        2,
+    )
     assert Prompt.objects.get(name="new/welcome-system").prompt_type == "output-format"
 
     before = versions()
@@ -108,7 +143,11 @@ def test_bad_files_are_reported_by_name_and_line_and_nothing_is_imported(tmp_pat
     write(tmp_path / "no-header-system.txt", "Just a prompt {{ x }}")
     write(tmp_path / "bad-vars-system.txt", "PROMPT: bad-vars-system\nREASON: r\n---\nline one\nHello {{ user.name }}")
     write(tmp_path / "chat/not-a-list.json", json.dumps({"PROMPT": "chat/not-a-list", "messages": "hi"}, indent=2))
-    write(tmp_path / "chat/bad-message.json", '{\n  "PROMPT": "chat/bad-message",\n  "messages": [\n    {"role": "user", "content": "ok"},\n    {"content": "no role"}\n  ]\n}')
+    write(
+        tmp_path / "chat/bad-message.json",
+        '{\n  "PROMPT": "chat/bad-message",\n  "messages": [\n    {"role": "user", "content": "ok"},\n    {"content": '
+        '"no role"}\n  ]\n}',
+    )
     write(tmp_path / "chat/broken.json", '{\n  "PROMPT": "chat/broken",\n  "messages": [,]\n}')
     write(tmp_path / "chat/only-messages.json", json.dumps([{"role": "user", "content": "x"}]))
     write(tmp_path / "wrong-name.txt", "PROMPT: other-name\nREASON: r\n---\nx")
@@ -132,7 +171,9 @@ def test_bad_files_are_reported_by_name_and_line_and_nothing_is_imported(tmp_pat
     messages = {p.path: p.message for p in caught.value.problems}
     assert "no metadata header" in messages["no-header-system.txt"]
     assert "column 7: '{{ user.name }}' is not a variable name" in messages["bad-vars-system.txt"]
-    assert "'messages'" in messages["chat/not-a-list.json"] and "'role' is required" in messages["chat/bad-message.json"]
+    assert (
+        "'messages'" in messages["chat/not-a-list.json"] and "'role' is required" in messages["chat/bad-message.json"]
+    )
     assert not Prompt.objects.exists()
 
 
@@ -147,7 +188,10 @@ def test_changed_file_without_a_reason_needs_a_message(tmp_path, db):
 def test_label_moves_go_through_the_gates(registry, tmp_path, reviewer):
     export_dir(tmp_path)
     result = import_dir(tmp_path, label="staging")
-    assert {(m.prompt.name, m.to_version.number, m.via) for m in result.moves} == {("support-system", 2, MoveVia.PIPELINE), ("billing/refund-extraction", 1, MoveVia.PIPELINE)}
+    assert {(m.prompt.name, m.to_version.number, m.via) for m in result.moves} == {
+        ("support-system", 2, MoveVia.PIPELINE),
+        ("billing/refund-extraction", 1, MoveVia.PIPELINE),
+    }
     assert import_dir(tmp_path, label="staging").moves == []  # already there
 
     path = tmp_path / "support-system.txt"
@@ -193,7 +237,9 @@ def test_eval_score_hook(registry, tmp_path, monkeypatch):
 
 def test_nul_characters_are_refused(tmp_path, db):
     write(tmp_path / "a-system.txt", "PROMPT: a-system\nREASON: r\n---\nline\nbad \x00 here")
-    write(tmp_path / "b/chat.json", json.dumps({"PROMPT": "b/chat", "messages": [{"role": "user", "content": "\u0000"}]}))
+    write(
+        tmp_path / "b/chat.json", json.dumps({"PROMPT": "b/chat", "messages": [{"role": "user", "content": "\u0000"}]})
+    )
     with pytest.raises(FileErrors) as caught:
         import_dir(tmp_path)
     assert {(p.path, p.line) for p in caught.value.problems} == {("a-system.txt", 5), ("b/chat.json", 1)}

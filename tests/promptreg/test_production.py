@@ -36,7 +36,9 @@ def readme_steps() -> list[str]:
 
 
 def fresh_checkout(target: Path) -> Path:
-    ignore = shutil.ignore_patterns(".git", ".venv", "var", "__pycache__", "*.egg-info", "test-artifacts", "staticfiles", "node_modules")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "var", "__pycache__", "*.egg-info", "test-artifacts", "staticfiles", "node_modules"
+    )
     shutil.copytree(ROOT, target, ignore=ignore)
     return target
 
@@ -49,8 +51,14 @@ def database_url(tmp_path: Path):
     import psycopg
 
     name = f"{db['NAME']}_production"[:63]
-    server = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
-                             password=db["PASSWORD"] or None, dbname="postgres", autocommit=True)
+    server = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
     server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     server.execute(f'CREATE DATABASE "{name}"')
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
@@ -85,8 +93,17 @@ def test_the_production_steps_from_the_readme_work_in_a_fresh_folder(tmp_path):
     app = fresh_checkout(tmp_path / "app")
     port = free_port()
     url, drop_database = database_url(tmp_path)
-    ours = {"ALLOWED_HOSTS": "127.0.0.1", "DATABASE_URL": url, "PROMPTREG_VAR_DIR": str(tmp_path / "var"), "REDIS_URL": settings.REDIS_URL}
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY")}
+    ours = {
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": url,
+        "PROMPTREG_VAR_DIR": str(tmp_path / "var"),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY")
+    }
     env.update(PATH=f"{Path(sys.executable).parent}:{env['PATH']}", HTTPS_ONLY="false", PYTHONUNBUFFERED="1")
     if settings.REDIS_URL:
         import redis
@@ -103,10 +120,21 @@ def test_the_production_steps_from_the_readme_work_in_a_fresh_folder(tmp_path):
                     env[name] = value
             elif line.endswith("&"):
                 command = line.removesuffix("&").strip().replace("0.0.0.0:8000", f"127.0.0.1:{port}")
-                log = open(tmp_path / f"process-{len(processes)}.log", "w")
-                processes.append(subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+                log = open(tmp_path / f"process-{len(processes)}.log", "w")  # noqa: SIM115 — held open for the subprocess's whole life
+                processes.append(
+                    subprocess.Popen(
+                        ["bash", "-c", f"exec {command}"],
+                        cwd=app,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
             else:
-                done = subprocess.run(["bash", "-c", line], cwd=app, env=env, capture_output=True, text=True, timeout=180)
+                done = subprocess.run(
+                    ["bash", "-c", line], cwd=app, env=env, capture_output=True, text=True, timeout=180
+                )
                 assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
                 outputs.append(done.stdout)
         assert env["DEBUG"] == "false" and (tmp_path / "var" / "staticfiles" / "staticfiles.json").exists()
@@ -125,31 +153,71 @@ def test_the_production_steps_from_the_readme_work_in_a_fresh_folder(tmp_path):
             assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "gunicorn never answered"
             time.sleep(0.3)
 
-        # Something to look at: a pipeline key (as the README suggests) publishes two versions, a dataset, an experiment.
-        pipeline = subprocess.run([sys.executable, "manage.py", "create_api_key", "pipeline", "--scopes", "read,write,deploy", "--json"],
-                                  cwd=app, env=env, capture_output=True, text=True, check=True)
-        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {json.loads(pipeline.stdout)['secret']}"}, timeout=10)
+        # Something to look at: a pipeline key (as the README suggests) publishes two versions, a dataset, an
+        # experiment.
+        pipeline = subprocess.run(
+            [sys.executable, "manage.py", "create_api_key", "pipeline", "--scopes", "read,write,deploy", "--json"],
+            cwd=app,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        api = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {json.loads(pipeline.stdout)['secret']}"}, timeout=10
+        )
         for text in ("Answer {{ question }} briefly.", "Answer {{ question }} briefly and kindly."):
-            api.post("/api/v1/prompts/support-answer/versions",
-                     json={"type": "text", "prompt": text, "commit_message": "from the pipeline"}).raise_for_status()
-        api.post("/api/v1/datasets", json={"name": "support-golden", "scorers": ["exact_match"],
-                                           "cases": [{"variables": {"question": "hi"}, "expected": "hello"}]}).raise_for_status()
-        api.post("/api/v1/experiments", json={"prompt": "support-answer", "label": "production", "control_version": 1, "treatment_version": 2,
-                                              "traffic_fraction": 0.5, "primary_metric": "quality_score"}).raise_for_status()
-        fetched = httpx.get(base + "/api/v1/prompts/support-answer?label=latest", headers={"Authorization": f"Bearer {app_key['secret']}"})
+            api.post(
+                "/api/v1/prompts/support-answer/versions",
+                json={"type": "text", "prompt": text, "commit_message": "from the pipeline"},
+            ).raise_for_status()
+        api.post(
+            "/api/v1/datasets",
+            json={
+                "name": "support-golden",
+                "scorers": ["exact_match"],
+                "cases": [{"variables": {"question": "hi"}, "expected": "hello"}],
+            },
+        ).raise_for_status()
+        api.post(
+            "/api/v1/experiments",
+            json={
+                "prompt": "support-answer",
+                "label": "production",
+                "control_version": 1,
+                "treatment_version": 2,
+                "traffic_fraction": 0.5,
+                "primary_metric": "quality_score",
+            },
+        ).raise_for_status()
+        fetched = httpx.get(
+            base + "/api/v1/prompts/support-answer?label=latest",
+            headers={"Authorization": f"Bearer {app_key['secret']}"},
+        )
         assert fetched.status_code == 200 and fetched.json()["version"] == 2
 
         browser = httpx.Client(base_url=base, timeout=20)
         browser.get("/accounts/login/")
-        signed_in = browser.post("/accounts/login/", data={"username": "admin", "password": admin_password,
-                                                           "csrfmiddlewaretoken": browser.cookies["csrftoken"]}, headers={"Referer": base + "/"})
+        signed_in = browser.post(
+            "/accounts/login/",
+            data={"username": "admin", "password": admin_password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            headers={"Referer": base + "/"},
+        )
         assert signed_in.status_code == 302, signed_in.text
         pages = crawl(browser)
         pages.update(crawl(browser, "/admin/"))
         print(f"\n{len(pages)} pages, all 200:", " ".join(sorted(pages)))
         assert len(pages) >= 15, pages
         assert {path: status for path, status in pages.items() if status != 200} == {}
-        for must in ("/", "/reviews/", "/audit/", "/oncall/", "/prompts/support-answer/", "/experiments/ab/1/", "/admin/"):
+        for must in (
+            "/",
+            "/reviews/",
+            "/audit/",
+            "/oncall/",
+            "/prompts/support-answer/",
+            "/experiments/ab/1/",
+            "/admin/",
+        ):
             assert must in pages
         assert all(p.poll() is None for p in processes), "a process of the deployment exited"
     finally:
@@ -171,7 +239,11 @@ def test_the_image_and_compose_file_run_the_readme_commands():
     steps = readme_steps()
     web, worker, beat = (line.removesuffix("&").strip() for line in steps if line.endswith("&"))
     services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
-    assert (services["web"]["command"], services["worker"]["command"], services["beat"]["command"]) == (web, worker, beat)
+    assert (services["web"]["command"], services["worker"]["command"], services["beat"]["command"]) == (
+        web,
+        worker,
+        beat,
+    )
     assert services["migrate"]["command"] in steps
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert json.loads(re.search(r"^CMD (.*)$", dockerfile, re.M)[1]) == shlex.split(web)

@@ -12,7 +12,9 @@ def as_user(user):
 
 @pytest.fixture
 def draft(author):
-    return version_publish(name="support-system", kind="text", body="Hi {{ name }}", commit_message="first", actor=as_user(author))
+    return version_publish(
+        name="support-system", kind="text", body="Hi {{ name }}", commit_message="first", actor=as_user(author)
+    )
 
 
 def test_reviewer_cannot_approve_own_version(reviewer):
@@ -58,8 +60,12 @@ def test_eval_gate_without_any_evaluation_blocks(db, publish):
 
 def test_admin_override_is_recorded_with_bypassed_gates(draft, admin_user, deployer):
     with pytest.raises(Forbidden):
-        label_move(name="support-system", label=PRODUCTION, version=1, actor=as_user(deployer), reason="x", override=True)
-    move = label_move(name="support-system", label=PRODUCTION, version=1, actor=as_user(admin_user), reason="hotfix", override=True)
+        label_move(
+            name="support-system", label=PRODUCTION, version=1, actor=as_user(deployer), reason="x", override=True
+        )
+    move = label_move(
+        name="support-system", label=PRODUCTION, version=1, actor=as_user(admin_user), reason="hotfix", override=True
+    )
     assert move.is_override and "peer review" in move.bypassed_gates[0]
     assert LabelMove.objects.count() == 1
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management import call_command
 from plotly.offline import get_plotlyjs_version
 
@@ -25,13 +24,25 @@ def test_the_bundle_draws_every_trace_type_the_chart_builders_use():
     for builder in (ROOT / "experiments" / "charts.py", ROOT / "rollout" / "charts.py"):
         source = builder.read_text()
         used |= {name.lower() for name in re.findall(r"\bgo\.(\w+)\(", source)} - {"figure", "layout"}
-        used |= set(re.findall(r'"type":\s*"(\w+)"', source)) & {"bar", "box", "histogram", "heatmap", "pie", "violin", "scattergl", "scatter"}
+        used |= set(re.findall(r'"type":\s*"(\w+)"', source)) & {
+            "bar",
+            "box",
+            "histogram",
+            "heatmap",
+            "pie",
+            "violin",
+            "scattergl",
+            "scatter",
+        }
     assert used and used <= bundled, used - bundled
 
 
 def test_production_storage_keeps_hashed_gzipped_files_and_compresses_each_once(settings, tmp_path):
     settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "promptreg.staticfiles.CompressedStaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "promptreg.staticfiles.CompressedStaticFilesStorage"},
+    }
     call_command("collectstatic", interactive=False, verbosity=0)
     names = sorted(p.name for p in (tmp_path / "vendor" / "plotly").glob("plotly*"))
     assert len(names) == 2 and re.fullmatch(r"plotly\.min\.[0-9a-f]{12}\.js", names[0]) and names[1] == names[0] + ".gz"

@@ -51,7 +51,10 @@ def test_up_runs_like_production_and_a_restart_keeps_the_key(tmp_path):
             assert re.search(r"\.[0-9a-f]{12}\.js$", asset), asset
             served = browser.get(asset, headers={"Accept-Encoding": "gzip"})
             assert served.status_code == 200 and served.headers["Content-Encoding"] == "gzip"
-            assert "immutable" in served.headers["Cache-Control"] and "max-age=315360000" in served.headers["Cache-Control"]
+            assert (
+                "immutable" in served.headers["Cache-Control"]
+                and "max-age=315360000" in served.headers["Cache-Control"]
+            )
             if "plotly" in asset:
                 assert int(served.headers["Content-Length"]) < 1_600_000  # 4.8 MB uncompressed
         assert any("plotly" in a for a in re.findall(r'src="(/static/[^"]+\.js)"', oncall.text))
@@ -68,7 +71,9 @@ def test_up_runs_like_production_and_a_restart_keeps_the_key(tmp_path):
     (tmp_path / "up-output.txt").write_text(up.output)
     assert "Traceback" not in up.output
     # Quiet at INFO: beat's housekeeping every 5 s printed nothing.
-    assert "Sending due task" not in up.output and not re.search(r"dispatch_monitors\S* (received|succeeded)", up.output)
+    assert "Sending due task" not in up.output and not re.search(
+        r"dispatch_monitors\S* (received|succeeded)", up.output
+    )
     assert re.search(r"INFO/MainProcess\] celery@\S+ ready", up.output)  # INFO is on
 
     with running(tmp_path) as again:
@@ -95,19 +100,35 @@ def test_up_restarts_a_killed_worker_while_the_web_server_keeps_answering(tmp_pa
                     pass
             assert new_worker, f"no new worker within 15 s; output:\n{up.output[-3000:]}"
             assert len(statuses) >= 3 and set(statuses) == {200}
-            assert re.search(r"up: worker \(pid %d\) stopped \(killed by SIGKILL\); restarting in 1 s" % worker, up.output)
+            assert re.search(
+                r"up: worker \(pid %d\) stopped \(killed by SIGKILL\); restarting in 1 s" % worker,  # noqa: UP031
+                up.output,
+            )
 
             # The new worker takes work: an evaluation queued now finishes.
-            api.post("/api/v1/prompts/echo-answer/versions",
-                     json={"type": "text", "prompt": "{{ query }}", "commit_message": "for the test"}).raise_for_status()
-            dataset = api.post("/api/v1/datasets", json={
-                "name": "after-restart", "scorers": ["exact_match"],
-                "cases": [{"variables": {"query": f"[[answer:{n}]]"}, "expected": str(n)} for n in range(4)],
-            }).raise_for_status().json()["id"]
+            api.post(
+                "/api/v1/prompts/echo-answer/versions",
+                json={"type": "text", "prompt": "{{ query }}", "commit_message": "for the test"},
+            ).raise_for_status()
+            dataset = (
+                api.post(
+                    "/api/v1/datasets",
+                    json={
+                        "name": "after-restart",
+                        "scorers": ["exact_match"],
+                        "cases": [{"variables": {"query": f"[[answer:{n}]]"}, "expected": str(n)} for n in range(4)],
+                    },
+                )
+                .raise_for_status()
+                .json()["id"]
+            )
             run = api.post("/api/v1/evaluations", json={"prompt": "echo-answer", "version": 1, "dataset": dataset})
             assert run.status_code == 202, run.text
             deadline = time.monotonic() + 60
-            while (state := api.get(f"/api/v1/evaluations/{run.json()['id']}").json())["state"] in ("queued", "running"):
+            while (state := api.get(f"/api/v1/evaluations/{run.json()['id']}").json())["state"] in (
+                "queued",
+                "running",
+            ):
                 assert time.monotonic() < deadline, state
                 time.sleep(0.3)
         assert state["state"] == "done" and state["progress"] == {"done": 4, "total": 4}

@@ -23,7 +23,9 @@ def test_a_restart_keeps_the_demo_key(client, publish, settings, tmp_path):
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == 1
 
 
-def test_new_key_revokes_the_previous_one_at_once(client, publish, settings, tmp_path, django_capture_on_commit_callbacks):
+def test_new_key_revokes_the_previous_one_at_once(
+    client, publish, settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.VAR_DIR = tmp_path
     publish()
     first = Command()._demo_key()

@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent(
         {
             "crasher": [python, "-c", "import sys; sys.exit(3)"],
             # A process with a child of its own, like gunicorn's workers or celery's pool.
-            "steady": [python, "-c", "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)"],
+            "steady": [python, "-c", "import subprocess, sys, time; "
+                       "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)"],
         },
         env=dict(__import__("os").environ), cwd=".", log=lambda message: print("up:", message, flush=True),
     ).run()
@@ -49,8 +50,15 @@ def marked_processes(marker: str) -> list[int]:
 
 def test_a_crashing_process_is_restarted_with_backoff_and_sigterm_stops_everything():
     marker = f"UP_SUPERVISOR_TEST={time.monotonic_ns()}"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "promptreg.settings", "PYTHONUNBUFFERED": "1", marker.split("=")[0]: marker.split("=")[1]}
-    supervisor = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "promptreg.settings",
+        "PYTHONUNBUFFERED": "1",
+        marker.split("=")[0]: marker.split("=")[1],
+    }
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         output = ""
         while "restarting in 0.8 s" not in output:  # four crashes in a row
@@ -68,7 +76,9 @@ def test_a_crashing_process_is_restarted_with_backoff_and_sigterm_stops_everythi
             for pid in marked_processes(marker):
                 os.kill(pid, signal.SIGKILL)
 
-    delays = [float(d) for d in re.findall(r"crasher \(pid \d+\) stopped \(exit code 3\); restarting in ([\d.]+) s", output)]
+    delays = [
+        float(d) for d in re.findall(r"crasher \(pid \d+\) stopped \(exit code 3\); restarting in ([\d.]+) s", output)
+    ]
     assert delays[:4] == [0.1, 0.2, 0.4, 0.8], output
     assert "steady (pid" not in output, output  # never had to be restarted
     assert "up: stopping steady" in output

@@ -26,7 +26,12 @@ def write_api(api_key_factory):
 def test_publish_with_version_tags_keeps_them_apart_from_the_prompts_tags(write_api):
     response = write_api.post_json(
         "/api/v1/prompts/support-system/versions",
-        {"prompt": "Hi {{ name }}", "commit_message": "first", "tags": ["Support"], "version_tags": [" Legal-Approved ", ""]},
+        {
+            "prompt": "Hi {{ name }}",
+            "commit_message": "first",
+            "tags": ["Support"],
+            "version_tags": [" Legal-Approved ", ""],
+        },
     )
     assert response.status_code == 201, response.content
     assert tags_of(1) == ["legal-approved"]
@@ -66,7 +71,9 @@ def test_bad_tag_requests_change_nothing(write_api, publish, cli, url, body, sta
 def test_tagging_needs_the_write_scope(api_key_factory, publish):
     publish()
     read = ApiClient(api_key_factory("read")[1])
-    response = read.put("/api/v1/prompts/support-system/versions/1/tags", {"tags": ["a"]}, content_type="application/json")
+    response = read.put(
+        "/api/v1/prompts/support-system/versions/1/tags", {"tags": ["a"]}, content_type="application/json"
+    )
     assert response.status_code == 403
     assert tags_of(1) == []
 

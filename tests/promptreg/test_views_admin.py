@@ -24,8 +24,12 @@ def test_every_model_has_a_working_admin(client, superuser, author, reviewer, de
     for model in MODELS:
         meta = model._meta
         obj = model.objects.first()
-        assert client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")).status_code == 200, meta.model_name
-        assert client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])).status_code == 200, meta.model_name
+        assert client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")).status_code == 200, (
+            meta.model_name
+        )
+        assert (
+            client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])).status_code == 200
+        ), meta.model_name
 
 
 @pytest.mark.parametrize("model", [Prompt, PromptVersion, Label, Review, ReviewPolicy])

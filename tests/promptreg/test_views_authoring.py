@@ -55,12 +55,20 @@ def test_author_creates_a_prompt_with_its_first_draft(client, author):
     assert response["Location"] == reverse("promptreg:version-detail", args=["support-system", 1])
     prompt = Prompt.objects.get(name="support-system")
     version = prompt.versions.get()
-    assert (prompt.owner, prompt.description, sorted(t.name for t in prompt.tags.all())) == (author, "Support assistant", ["billing", "support"])
+    assert (prompt.owner, prompt.description, sorted(t.name for t in prompt.tags.all())) == (
+        author,
+        "Support assistant",
+        ["billing", "support"],
+    )
     assert version.status == "draft" and version.created_by == author
     assert version.body == "Hello {{ customer_name }}, how can I help?"
     assert version.config == {"top_p": 0.9, "model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 300}
     assert version.sample_values == {"customer_name": "Ada"}
-    assert (version.purpose, version.known_edge_cases, version.commit_message) == ("Greets customers", "Empty names", "First support prompt")
+    assert (version.purpose, version.known_edge_cases, version.commit_message) == (
+        "Greets customers",
+        "Empty names",
+        "First support prompt",
+    )
     page = client.get(response["Location"]).content.decode()
     assert "saved as a draft" in page and "Hello Ada, how can I help?" in page
 
@@ -68,11 +76,18 @@ def test_author_creates_a_prompt_with_its_first_draft(client, author):
 def test_chat_prompt_from_message_rows(client, author):
     client.force_login(author)
     data = form_data(kind="chat", text="")
-    data.update({
-        "msg-0-type": "message", "msg-0-role": "system", "msg-0-content": "You help {{ customer_name }}.",
-        "msg-1-type": "placeholder", "msg-1-name": "history",
-        "msg-2-type": "message", "msg-2-role": "user", "msg-2-content": "{{ question }}",
-    })
+    data.update(
+        {
+            "msg-0-type": "message",
+            "msg-0-role": "system",
+            "msg-0-content": "You help {{ customer_name }}.",
+            "msg-1-type": "placeholder",
+            "msg-1-name": "history",
+            "msg-2-type": "message",
+            "msg-2-role": "user",
+            "msg-2-content": "{{ question }}",
+        }
+    )
     assert client.post(NEW, data).status_code == 302
     version = PromptVersion.objects.get()
     assert version.kind == "chat"
@@ -93,8 +108,14 @@ def test_chat_prompt_from_message_rows(client, author):
         ({"commit_message": ""}, "This field is required."),
         ({"name": ""}, "This field is required."),
         ({"name": "Customer Support"}, "Prompt names use lowercase letters"),
-        ({"text": "x" * 1_000_000}, "The prompt text is 1,000,000 characters long; the limit is 200,000 characters. Nothing was cut"),
-        ({"extra_config": "{not json"}, "Other settings: not valid JSON, expecting property name enclosed in double quotes on line 1, column 2."),
+        (
+            {"text": "x" * 1_000_000},
+            "The prompt text is 1,000,000 characters long; the limit is 200,000 characters. Nothing was cut",
+        ),
+        (
+            {"extra_config": "{not json"},
+            "Other settings: not valid JSON, expecting property name enclosed in double quotes on line 1, column 2.",
+        ),
         ({"sample_values": "[1, 2]"}, "The sample values must be a JSON object with one entry per variable"),
         ({"temperature": "7"}, "less than or equal to 2"),
     ],
@@ -179,16 +200,33 @@ def test_chat_rows_add_remove_reorder_over_htmx_without_saving(client, author):
 
 def test_live_preview_reports_variables_and_compiles(client, author):
     client.force_login(author)
-    response = client.post(PREVIEW, {"name": "support", "kind": "text", "text": "Hi {{ customer_name }} about {{ orderId }}", "samples_as_json": "on", "sample_values": '{"customer_name": "Ada", "unused_one": 1}'})
+    response = client.post(
+        PREVIEW,
+        {
+            "name": "support",
+            "kind": "text",
+            "text": "Hi {{ customer_name }} about {{ orderId }}",
+            "samples_as_json": "on",
+            "sample_values": '{"customer_name": "Ada", "unused_one": 1}',
+        },
+    )
     html = response.content.decode()
     assert response.status_code == 200 and html.lstrip().startswith('<div id="live"')
     assert "Hi Ada about {{ orderId }}" in html
     assert "Missing sample value: <code>orderId</code>" in html
     assert "Unused sample value: <code>unused_one</code>" in html
     assert "Use snake_case for variables: <code>orderId</code>" in html
-    assert '<div id="name-notes" hx-swap-oob="true"' in html and "has no role suffix" in html  # shown next to the Name field
-    bad = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ name", "samples_as_json": "on", "sample_values": "{oops"}).content.decode()
-    assert "is never closed" in bad and "Sample values: not valid JSON, expecting property name enclosed in double quotes on line 1, column 2." in bad
+    assert (
+        '<div id="name-notes" hx-swap-oob="true"' in html and "has no role suffix" in html
+    )  # shown next to the Name field
+    bad = client.post(
+        PREVIEW, {"kind": "text", "text": "Hi {{ name", "samples_as_json": "on", "sample_values": "{oops"}
+    ).content.decode()
+    assert (
+        "is never closed" in bad
+        and "Sample values: not valid JSON, expecting property name enclosed in double quotes on line 1, column 2."
+        in bad
+    )
     assert "name-notes" not in bad
     taken = client.post(PREVIEW, {"name": "Bad Name", "kind": "text", "text": "x"}).content.decode()
     assert "Prompt names use lowercase letters" in taken
@@ -197,7 +235,12 @@ def test_live_preview_reports_variables_and_compiles(client, author):
 
 def test_script_tags_stay_text_everywhere(client, author):
     body = "<script>alert(1)</script> {{ name }}"
-    publish_as(author, body=body, sample_values={"name": "<img src=x onerror=alert(2)>"}, commit_message="<script>alert(3)</script>")
+    publish_as(
+        author,
+        body=body,
+        sample_values={"name": "<img src=x onerror=alert(2)>"},
+        commit_message="<script>alert(3)</script>",
+    )
     publish_as(author, body=body + "!")
     client.force_login(author)
     pages = [
@@ -213,25 +256,57 @@ def test_script_tags_stay_text_everywhere(client, author):
         html = client.get(url).content.decode()
         assert "<script>alert" not in html and "<img src=x" not in html, url
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get(pages[2]).content.decode()
-    preview = client.post(PREVIEW, {"kind": "text", "text": body, "samples_as_json": "on", "sample_values": '{"name": "<b>x</b>"}'}).content.decode()
+    preview = client.post(
+        PREVIEW, {"kind": "text", "text": body, "samples_as_json": "on", "sample_values": '{"name": "<b>x</b>"}'}
+    ).content.decode()
     assert "<script>alert" not in preview and "&lt;b&gt;x&lt;/b&gt;" in preview
 
 
 def test_sample_values_as_one_field_per_variable_and_a_message_list_per_placeholder(client, author):
     client.force_login(author)
     # The live panel draws a field per variable (out of band) when the variables change, and keeps the JSON box in step.
-    live = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ customer_name }}, re {{ order_id }}", "sample-customer_name": "Ada", "sample_fields_for": ""}).content.decode()
+    live = client.post(
+        PREVIEW,
+        {
+            "kind": "text",
+            "text": "Hi {{ customer_name }}, re {{ order_id }}",
+            "sample-customer_name": "Ada",
+            "sample_fields_for": "",
+        },
+    ).content.decode()
     assert '<div id="sample-fields" class="sample-fields" data-samples-from="fields" hx-swap-oob="true">' in live
-    assert '<textarea id="sample-customer_name" name="sample-customer_name" rows="1" class="sample-value" spellcheck="false">Ada</textarea>' in live
+    assert (
+        '<textarea id="sample-customer_name" name="sample-customer_name" rows="1" class="sample-value" '
+        'spellcheck="false">Ada</textarea>' in live
+    )
     assert 'name="sample-order_id"' in live and "Hi Ada, re {{ order_id }}" in live
-    assert '<div id="sample-json" class="sample-json" data-samples-from="fields" hx-swap-oob="true" hidden>' in live and "&quot;customer_name&quot;: &quot;Ada&quot;" in live
-    same = client.post(PREVIEW, {"kind": "text", "text": "Hi {{ customer_name }}, re {{ order_id }}", "sample_fields_for": "customer_name:text,order_id:text"}).content.decode()
+    assert (
+        '<div id="sample-json" class="sample-json" data-samples-from="fields" hx-swap-oob="true" hidden>' in live
+        and "&quot;customer_name&quot;: &quot;Ada&quot;" in live
+    )
+    same = client.post(
+        PREVIEW,
+        {
+            "kind": "text",
+            "text": "Hi {{ customer_name }}, re {{ order_id }}",
+            "sample_fields_for": "customer_name:text,order_id:text",
+        },
+    ).content.decode()
     assert 'id="sample-fields"' not in same  # same variables: the fields (and the focus in them) are left alone
     chat = {
-        "kind": "chat", "msg-0-type": "message", "msg-0-role": "system", "msg-0-content": "Help {{ customer_name }}.",
-        "msg-1-type": "placeholder", "msg-1-name": "history",
-        "sample-customer_name": "Ada", "sample-history-0-role": "user", "sample-history-0-content": "Where is my order?",
-        "sample-history-1-role": "assistant", "sample-history-1-content": "Checking.", "sample-history-2-role": "user", "sample-history-2-content": " ",
+        "kind": "chat",
+        "msg-0-type": "message",
+        "msg-0-role": "system",
+        "msg-0-content": "Help {{ customer_name }}.",
+        "msg-1-type": "placeholder",
+        "msg-1-name": "history",
+        "sample-customer_name": "Ada",
+        "sample-history-0-role": "user",
+        "sample-history-0-content": "Where is my order?",
+        "sample-history-1-role": "assistant",
+        "sample-history-1-content": "Checking.",
+        "sample-history-2-role": "user",
+        "sample-history-2-content": " ",
     }
     preview = client.post(PREVIEW, chat).content.decode()
     assert 'data-sample-list="history"' in preview and "Where is my order?" in preview and "Checking." in preview

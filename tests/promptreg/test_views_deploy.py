@@ -154,7 +154,9 @@ def test_activate_dialog_repeats_the_breaking_change_warning(client, author, rev
     approved(author, reviewer, body="Hello {{ name }} from {{ company }}")
     client.force_login(deployer)
     dialog = client.get(activate_url(2), headers={"HX-Request": "true"}).content.decode()
-    assert "<strong>Breaking change:</strong> the variables changed" in dialog and "Added: <code>company</code>" in dialog
+    assert (
+        "<strong>Breaking change:</strong> the variables changed" in dialog and "Added: <code>company</code>" in dialog
+    )
     approved(author, reviewer, body="Hello {{ name }}!")  # against production (v1): the same variables
     dialog = client.get(activate_url(3), headers={"HX-Request": "true"}).content.decode()
     assert "Activate v3" in dialog and "Breaking change" not in dialog

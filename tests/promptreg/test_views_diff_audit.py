@@ -19,7 +19,7 @@ def test_compare_defaults_to_production_against_latest(client, author, reviewer,
     client.force_login(outsider)  # reading is open to every signed-in user
     html = client.get(COMPARE).content.decode()
     assert 'value="1" selected>v1 (production)' in html and 'value="2" selected>v2' in html
-    assert '<ins>there </ins>' in html or "<ins> there</ins>" in html
+    assert "<ins>there </ins>" in html or "<ins> there</ins>" in html
     assert "Breaking change" in html and "<code>company</code>" in html
     assert "<code>temperature</code>" in html and "not set" in html
     assert 'class="split"' in html
@@ -54,12 +54,23 @@ def test_audit_trail_shows_versions_reviews_moves_and_rollbacks(client, author, 
     story(author, reviewer, deployer)
     client.force_login(author)
     html = client.get(AUDIT).content.decode()
-    for text in ["alice published v1", "alice published v2", "friendlier", "rita approved v2", "dave activated v1 in production (its first version there)",
-                 "launch", "dave rolled back production from v2 to v1", "complaints went up", "alice submitted v2 for review",
-                 "v2 is approved: it may be activated"]:
+    for text in [
+        "alice published v1",
+        "alice published v2",
+        "friendlier",
+        "rita approved v2",
+        "dave activated v1 in production (its first version there)",
+        "launch",
+        "dave rolled back production from v2 to v1",
+        "complaints went up",
+        "alice submitted v2 for review",
+        "v2 is approved: it may be activated",
+    ]:
         assert text in html, text
     assert "in_review" not in html and "<code>status</code>" not in html  # states in words, not raw values
-    assert html.index("dave rolled back production") < html.index("dave activated v2 in production (was v1)")  # newest first
+    assert html.index("dave rolled back production") < html.index(
+        "dave activated v2 in production (was v1)"
+    )  # newest first
     per_prompt = client.get(reverse("promptreg:prompt-audit", args=["support-system"])).content.decode()
     assert "dave rolled back production from v2 to v1</a>:" in per_prompt and "(dashboard button)" in per_prompt
 

@@ -15,7 +15,9 @@ def test_deployer_moves_staging_and_sees_its_history(client, author, reviewer, d
     publish_as(author, body="Hi {{ name }}")
     client.force_login(deployer)
     page = client.get(LABELS).content.decode()
-    assert 'id="label-production"' in page and "Move a label" in page and '<option value="2" selected>v2</option>' in page
+    assert (
+        'id="label-production"' in page and "Move a label" in page and '<option value="2" selected>v2</option>' in page
+    )
     response = client.post(LABELS, {"label": "staging", "version": "2", "reason": "try the new greeting"})
     assert response.status_code == 302 and response["Location"] == LABELS + "#label-staging"
     assert Label.objects.get(name="staging").version.number == 2

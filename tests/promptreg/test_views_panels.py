@@ -33,7 +33,14 @@ def test_registered_panel_renders_with_its_context(client, author, score_panel, 
     # The panel's template exists only in this test.
     def fake_render(name, context=None, request=None, using=None):
         if name == PANEL:
-            return engines["django"].from_string('<section class="card" id="scores">score {{ score }} for v{{ version.number }} {{ label }}</section>').render(context, request)
+            return (
+                engines["django"]
+                .from_string(
+                    '<section class="card" id="scores">score {{ score }} for v{{ version.number }} {{ label '
+                    "}}</section>"
+                )
+                .render(context, request)
+            )
         return real(name, context, request, using)
 
     monkeypatch.setattr("promptreg.templatetags.promptreg_panels.render_to_string", fake_render)

@@ -75,7 +75,13 @@ def test_new_prompt_button_only_for_authors(client, author, deployer):
 )
 def test_list_filters(client, author, second_author, reviewer, deployer, query, shown, hidden):
     activate(approved(author, reviewer), deployer)
-    publish_as(second_author, name="billing-extraction", prompt_type="extraction", body="Apply the refund policy to {{ text }}", tags=["money"])
+    publish_as(
+        second_author,
+        name="billing-extraction",
+        prompt_type="extraction",
+        body="Apply the refund policy to {{ text }}",
+        tags=["money"],
+    )
     client.force_login(author)
     html = client.get(LIST, query).content.decode()
     for name in shown:
@@ -128,7 +134,9 @@ def test_list_query_count_does_not_grow_with_prompts(client, author, deployer, r
 
 
 def test_prompt_page_shows_production_preview_labels_and_timeline(client, author, reviewer, deployer):
-    v1 = approved(author, reviewer, body="Hello {{ name }}, welcome!", sample_values={"name": "Ada"}, commit_message="greeting")
+    v1 = approved(
+        author, reviewer, body="Hello {{ name }}, welcome!", sample_values={"name": "Ada"}, commit_message="greeting"
+    )
     activate(v1, deployer)
     publish_as(author, body="Hi {{ name }}", commit_message="shorter greeting")
     client.force_login(reviewer)

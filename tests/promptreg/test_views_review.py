@@ -48,7 +48,11 @@ def test_inbox_lists_versions_waiting_for_review(client, in_review, reviewer, au
     client.force_login(reviewer)
     html = client.get(reverse("promptreg:review-inbox")).content.decode()
     assert "support-system" in html and ">Review</a>" in html and "Compare" in html
-    assert client.get(reverse("promptreg:review-count")).content.decode().strip() == '<span class="count" title="waiting for your review">1<span class="visually-hidden"> waiting for your review</span></span>'
+    assert (
+        client.get(reverse("promptreg:review-count")).content.decode().strip()
+        == '<span class="count" title="waiting for your review">1<span class="visually-hidden"> waiting for your '
+        "review</span></span>"
+    )
     client.force_login(author)
     html = client.get(reverse("promptreg:review-inbox")).content.decode()
     assert "Your versions in review" in html and "Nothing is waiting" in html
@@ -59,7 +63,9 @@ def test_reviewer_approves_over_htmx(client, in_review, reviewer):
     client.force_login(reviewer)
     html = client.get(url("detail")).content.decode()
     assert "Approve" in html and "Request changes" in html
-    response = client.post(url("review"), {"decision": "approve", "comment": "clear and safe"}, headers={"HX-Request": "true"})
+    response = client.post(
+        url("review"), {"decision": "approve", "comment": "clear and safe"}, headers={"HX-Request": "true"}
+    )
     body = response.content.decode()
     assert response.status_code == 200 and body.lstrip().startswith('<aside id="review-panel"')
     assert "versionReviewed" in response["HX-Trigger"]
@@ -71,7 +77,9 @@ def test_reviewer_approves_over_htmx(client, in_review, reviewer):
 
 def test_request_changes_needs_a_comment(client, in_review, reviewer):
     client.force_login(reviewer)
-    response = client.post(url("review"), {"decision": "request_changes", "comment": ""}, headers={"HX-Request": "true"})
+    response = client.post(
+        url("review"), {"decision": "request_changes", "comment": ""}, headers={"HX-Request": "true"}
+    )
     assert "Say what should change" in response.content.decode()
     assert not Review.objects.exists()
     client.post(url("review"), {"decision": "request_changes", "comment": "too long"})
@@ -108,15 +116,21 @@ def test_version_page_says_what_is_missing_before_production(client, in_review, 
     assert "Before it can go to production" in html and "peer review: needs 1 approval" in html
 
 
-def test_requested_changes_wait_for_the_author_until_revised_and_the_reviewer_sees_both_diffs(client, author, reviewer, deployer):
+def test_requested_changes_wait_for_the_author_until_revised_and_the_reviewer_sees_both_diffs(
+    client, author, reviewer, deployer
+):
     activate(approved(author, reviewer, body="Hello {{ name }}."), deployer)  # v1 in production
     v2 = publish_as(author, body="Hello {{ name }}, how are you?")
     version_submit_for_review(version=v2, actor=as_user(author))
-    review_submit(version=v2, actor=as_user(reviewer), decision="request_changes", comment="Too chatty: drop the question.")
+    review_submit(
+        version=v2, actor=as_user(reviewer), decision="request_changes", comment="Too chatty: drop the question."
+    )
     client.force_login(author)
     home = client.get(reverse("promptreg:prompt-list")).content.decode()
-    assert "Waiting for your changes" in home and "support-system v2" in home and "Too chatty: drop the question." in home
-    assert f'{reverse("promptreg:version-new", args=["support-system"])}?from=2' in home and ">rita <" in home
+    assert (
+        "Waiting for your changes" in home and "support-system v2" in home and "Too chatty: drop the question." in home
+    )
+    assert f"{reverse('promptreg:version-new', args=['support-system'])}?from=2" in home and ">rita <" in home
     assert "Waiting for your changes" in client.get(reverse("promptreg:review-inbox")).content.decode()
     assert 'title="waiting for your changes">1<' in client.get(reverse("promptreg:review-count")).content.decode()
     client.force_login(reviewer)

@@ -22,7 +22,10 @@ _ids = itertools.count()
 
 
 def publish(n: int = 1, name: str = NAME) -> list[PromptVersion]:
-    return [version_publish(name=name, kind="text", body=f"Hello {{{{ name }}}} #{i}", commit_message="change", actor=CLI) for i in range(n)]
+    return [
+        version_publish(name=name, kind="text", body=f"Hello {{{{ name }}}} #{i}", commit_message="change", actor=CLI)
+        for i in range(n)
+    ]
 
 
 def activate(number: int, name: str = NAME, actor: Actor = CLI) -> None:
@@ -33,7 +36,9 @@ def live(name: str = NAME) -> int:
     return Label.objects.get(prompt__name=name, name=PRODUCTION).version.number
 
 
-def add_scores(version: PromptVersion, values, *, end: datetime | None = None, spacing: float = 1.0, metric: str = "quality_score") -> None:
+def add_scores(
+    version: PromptVersion, values, *, end: datetime | None = None, spacing: float = 1.0, metric: str = "quality_score"
+) -> None:
     """Store scores ending at `end` (default now), `spacing` seconds apart."""
     end = end or timezone.now()
     values = list(values)

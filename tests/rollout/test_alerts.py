@@ -24,7 +24,9 @@ def eager(settings):
 
 
 def raise_rollback_alert():
-    return alerts.raise_alert(AlertKind.ROLLBACK, Severity.WARNING, "support-system: production rolled back", "v2 → v1: mean 0.4 < 0.6")
+    return alerts.raise_alert(
+        AlertKind.ROLLBACK, Severity.WARNING, "support-system: production rolled back", "v2 → v1: mean 0.4 < 0.6"
+    )
 
 
 def test_webhook_gets_slack_compatible_json(db, django_capture_on_commit_callbacks):
@@ -45,7 +47,9 @@ def test_webhook_gets_slack_compatible_json(db, django_capture_on_commit_callbac
 
 
 def test_email_channel_and_severity_filter(db):
-    AlertChannel.objects.create(name="oncall-mail", kind="email", target="a@example.com, b@example.com", min_severity="warning")
+    AlertChannel.objects.create(
+        name="oncall-mail", kind="email", target="a@example.com, b@example.com", min_severity="warning"
+    )
     AlertChannel.objects.create(name="pager", kind="email", target="pager@example.com", min_severity="critical")
     raise_rollback_alert()
     deliveries = AlertDelivery.objects.select_related("channel")
@@ -82,14 +86,34 @@ def test_a_dead_webhook_ends_failed_with_the_error(db, eager):
 def test_only_admins_manage_channels_and_bad_targets_are_form_errors(client, admin_user, deployer):
     client.login(username=deployer.username, password=PASSWORD)
     assert client.get(reverse("rollout:channels")).status_code == 403
-    assert client.post(reverse("rollout:channels"), {"name": "x", "kind": "webhook", "target": "http://127.0.0.1:9/"}).status_code == 403
+    assert (
+        client.post(
+            reverse("rollout:channels"), {"name": "x", "kind": "webhook", "target": "http://127.0.0.1:9/"}
+        ).status_code
+        == 403
+    )
     client.login(username=admin_user.username, password=PASSWORD)
-    r = client.post(reverse("rollout:channels"), {"name": "ops", "kind": "webhook", "target": "not a url", "min_severity": "warning", "enabled": "on"})
+    r = client.post(
+        reverse("rollout:channels"),
+        {"name": "ops", "kind": "webhook", "target": "not a url", "min_severity": "warning", "enabled": "on"},
+    )
     assert r.status_code == 200 and "target" in r.context["form"].errors
-    r = client.post(reverse("rollout:channels"), {"name": "mail", "kind": "email", "target": "ops@example.com, nope", "min_severity": "warning"})
+    r = client.post(
+        reverse("rollout:channels"),
+        {"name": "mail", "kind": "email", "target": "ops@example.com, nope", "min_severity": "warning"},
+    )
     assert "target" in r.context["form"].errors
     assert not AlertChannel.objects.exists()
-    r = client.post(reverse("rollout:channels"), {"name": "ops", "kind": "webhook", "target": "https://hooks.example.com/T000/B000", "min_severity": "critical", "enabled": "on"})
+    r = client.post(
+        reverse("rollout:channels"),
+        {
+            "name": "ops",
+            "kind": "webhook",
+            "target": "https://hooks.example.com/T000/B000",
+            "min_severity": "critical",
+            "enabled": "on",
+        },
+    )
     assert r.status_code == 302
     channel = AlertChannel.objects.get()
     assert (channel.kind, channel.min_severity, channel.history.count()) == ("webhook", "critical", 1)

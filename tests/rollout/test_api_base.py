@@ -24,10 +24,18 @@ def test_unstorable_text_names_where(value, problem):
     assert (found or "").startswith(problem) if problem else found is None
 
 
-@pytest.mark.parametrize("body", [{"prompt": "a\u0000b", "commit_message": "x"}, {"prompt": "ok", "commit_message": "x", "config": {"k": "\udb95"}}])
+@pytest.mark.parametrize(
+    "body",
+    [{"prompt": "a\u0000b", "commit_message": "x"}, {"prompt": "ok", "commit_message": "x", "config": {"k": "\udb95"}}],
+)
 def test_publish_refuses_unstorable_text(client, api_key_factory, body):
     _, secret = api_key_factory("admin")
-    response = client.post("/api/v1/prompts/a-system/versions", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = client.post(
+        "/api/v1/prompts/a-system/versions",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
     assert not PromptVersion.objects.exists()
 

@@ -18,8 +18,15 @@ def test_docs_page_uses_only_local_assets(client, db):
     assert "/static/ninja/swagger-ui-bundle.js" in sources and "/static/ninja/swagger-ui.css" in sources
     assert not [s for s in sources if s.startswith(("http:", "https:", "//"))]
     assert all(finders.find(s.removeprefix("/static/")) for s in sources if s.startswith("/static/"))
-    settings = json.loads(re.search(r'<script id="swagger-settings" type="application/json">(.*?)</script>', html, re.S)[1])
-    assert settings == {"url": "/api/v1/openapi.json", "layout": "BaseLayout", "deepLinking": True, "validatorUrl": None}
+    settings = json.loads(
+        re.search(r'<script id="swagger-settings" type="application/json">(.*?)</script>', html, re.S)[1]
+    )
+    assert settings == {
+        "url": "/api/v1/openapi.json",
+        "layout": "BaseLayout",
+        "deepLinking": True,
+        "validatorUrl": None,
+    }
 
 
 def test_nav_links_to_the_docs(client, author):

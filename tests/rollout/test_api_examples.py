@@ -44,7 +44,11 @@ STORY = [
     ("post", "/api/v1/experiments/{experiment_id}/ship"),
     ("delete", "/api/v1/webhooks/{webhook_id}"),
 ]
-CREATED_IDS = {"/api/v1/evaluations": "run_id", "/api/v1/experiments": "experiment_id", "/api/v1/webhooks": "webhook_id"}
+CREATED_IDS = {
+    "/api/v1/evaluations": "run_id",
+    "/api/v1/experiments": "experiment_id",
+    "/api/v1/webhooks": "webhook_id",
+}
 
 
 @pytest.fixture
@@ -101,7 +105,9 @@ def test_examples_fit_the_schemas(document):
 def test_examples_run_as_a_story_and_get_the_documented_answers(client, document, publish, cli, settings):
     settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "example-model"  # runs are only queued here
     ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
-    publish("customer-support-system", "You are the support assistant for {{ company }}.", commit_message="First version")
+    publish(
+        "customer-support-system", "You are the support assistant for {{ company }}.", commit_message="First version"
+    )
     label_move(name="customer-support-system", label=PRODUCTION, version=1, actor=cli, reason="first release")
     _, secret = ApiKey.issue(name="deploy-pipeline", scopes=["admin"])
     created: dict[str, int] = {}
@@ -118,15 +124,23 @@ def test_examples_run_as_a_story_and_get_the_documented_answers(client, document
             response = client.get(url, query, HTTP_AUTHORIZATION=f"Bearer {secret}")
         else:
             data = "" if example["request"] is None else json.dumps(example["request"])
-            response = client.generic(method.upper(), url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+            response = client.generic(
+                method.upper(), url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}"
+            )
         name = f"{method.upper()} {path}"
         assert response.status_code == example["status"], f"{name}: {response.content[:300]!r}"
         declared = document["paths"][path][method]["responses"][str(example["status"])]["content"]["application/json"]
         check(response.json(), declared["schema"], document, f"{name} response")
-        assert response.json().keys() == example["response"].keys(), f"{name}: the example's fields differ from the answer's"
+        assert response.json().keys() == example["response"].keys(), (
+            f"{name}: the example's fields differ from the answer's"
+        )
         if method == "post" and path in CREATED_IDS:
             created[CREATED_IDS[path]] = response.json()["id"]
     # The story ends with the treatment shipped to production; the webhook heard it all before it was removed.
     assert Label.objects.get(prompt__name="customer-support-system", name=PRODUCTION).version.number == 2
-    assert set(WebhookEvent.objects.values_list("event", flat=True)) == {"webhook.test", "version.created", "label.moved"}
+    assert set(WebhookEvent.objects.values_list("event", flat=True)) == {
+        "webhook.test",
+        "version.created",
+        "label.moved",
+    }
     assert not WebhookSubscription.objects.active().exists()

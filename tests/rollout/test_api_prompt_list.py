@@ -16,7 +16,12 @@ URL = "/api/v1/prompts"
 @pytest.fixture
 def catalogue(publish, cli, ungated):
     with time_machine.travel("2026-11-01T10:00:00Z", tick=False):
-        publish("billing/refund-extraction", "Extract the refund from {{ ticket }}", prompt_type="extraction", tags=["billing"])
+        publish(
+            "billing/refund-extraction",
+            "Extract the refund from {{ ticket }}",
+            prompt_type="extraction",
+            tags=["billing"],
+        )
         publish("support-system", "You help {{ name }}", tags=["support", "billing"])
         publish("support-chat", [{"role": "user", "content": "{{ question }}"}], kind="chat", tags=["support"])
         publish("legacy-router", "Route {{ query }}", description="old support router", prompt_type="agent-planning")

@@ -42,7 +42,9 @@ def test_fetch_returns_the_production_version_in_the_contract_shape(api_as, ship
     response = api_as("read").get(URL)
     assert response.status_code == 200
     body = response.json()
-    assert {k: body[k] for k in ("name", "version", "label", "type", "prompt", "config", "variables", "experiment")} == {
+    assert {
+        k: body[k] for k in ("name", "version", "label", "type", "prompt", "config", "variables", "experiment")
+    } == {
         "name": NAME,
         "version": 2,
         "label": "production",
@@ -76,7 +78,9 @@ def test_fetch_a_chat_prompt_in_a_folder(api_as, publish, cli, ungated):
     assert response.json()["variables"] == ["who", "history"]
 
 
-def test_etag_and_if_none_match_give_304_until_the_label_moves(api_as, shipped, cli, django_capture_on_commit_callbacks):
+def test_etag_and_if_none_match_give_304_until_the_label_moves(
+    api_as, shipped, cli, django_capture_on_commit_callbacks
+):
     client = api_as("read")
     etag = client.get(URL)["ETag"]
     not_modified = client.get(URL, HTTP_IF_NONE_MATCH=etag)
@@ -149,15 +153,30 @@ def test_methods_a_path_does_not_take_answer_json_405(api_as, shipped):
 
 def test_publish_creates_the_prompt_and_numbers_versions(api_as, db):
     client = api_as("write")
-    first = client.post_json("/api/v1/prompts/checkout/summary-system/versions", {
-        "type": "text", "prompt": "Summarise {{ cart }}", "config": {"model": "m"}, "commit_message": "first",
-        "prompt_type": "extraction",
-    })
+    first = client.post_json(
+        "/api/v1/prompts/checkout/summary-system/versions",
+        {
+            "type": "text",
+            "prompt": "Summarise {{ cart }}",
+            "config": {"model": "m"},
+            "commit_message": "first",
+            "prompt_type": "extraction",
+        },
+    )
     assert first.status_code == 201, first.content
-    assert (first.json()["name"], first.json()["version"], first.json()["variables"]) == ("checkout/summary-system", 1, ["cart"])
-    second = client.post_json("/api/v1/prompts/checkout/summary-system/versions", {
-        "type": "chat", "prompt": [{"role": "system", "content": "Hi"}], "commit_message": "chat",
-    })
+    assert (first.json()["name"], first.json()["version"], first.json()["variables"]) == (
+        "checkout/summary-system",
+        1,
+        ["cart"],
+    )
+    second = client.post_json(
+        "/api/v1/prompts/checkout/summary-system/versions",
+        {
+            "type": "chat",
+            "prompt": [{"role": "system", "content": "Hi"}],
+            "commit_message": "chat",
+        },
+    )
     assert (second.status_code, second.json()["version"], second.json()["type"]) == (201, 2, "chat")
     prompt = Prompt.objects.get(name="checkout/summary-system")
     assert prompt.prompt_type == "extraction"
@@ -223,10 +242,14 @@ def test_label_move_enforces_gates_and_names_the_missing_one(api_as, publish):
 
 def test_override_needs_an_admin_key_and_is_recorded(api_as, publish):
     publish()
-    refused = api_as("deploy").post_json(URL + "/labels/production", {"version": 1, "reason": "hotfix", "override": True})
+    refused = api_as("deploy").post_json(
+        URL + "/labels/production", {"version": 1, "reason": "hotfix", "override": True}
+    )
     assert (refused.status_code, error_of(refused)["code"]) == (403, "forbidden")
     assert not Label.objects.exists()
-    response = api_as("admin").post_json(URL + "/labels/production", {"version": 1, "reason": "hotfix", "override": True})
+    response = api_as("admin").post_json(
+        URL + "/labels/production", {"version": 1, "reason": "hotfix", "override": True}
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["version"], body["previous_version"], body["is_override"], body["via"]) == (1, None, True, "api")
@@ -259,7 +282,9 @@ def test_ungated_labels_move_and_bad_moves_are_refused(api_as, publish):
 # --- Rollback -----------------------------------------------------------------------------
 
 
-def test_rollback_through_the_api_walks_back_then_refuses(api_as, publish, cli, ungated, django_capture_on_commit_callbacks):
+def test_rollback_through_the_api_walks_back_then_refuses(
+    api_as, publish, cli, ungated, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         for n in (1, 2, 3):
             publish()
@@ -285,7 +310,10 @@ def test_rollback_errors(api_as, publish):
     nothing = deploy.post_json(URL + "/rollback", {"reason": "x"})
     assert (nothing.status_code, error_of(nothing)["code"]) == (400, "nothing_to_roll_back")
     assert deploy.post_json(URL + "/rollback", {}).status_code == 400
-    assert error_of(deploy.post_json("/api/v1/prompts/nobody-system/rollback", {"reason": "x"}))["code"] == "prompt_not_found"
+    assert (
+        error_of(deploy.post_json("/api/v1/prompts/nobody-system/rollback", {"reason": "x"}))["code"]
+        == "prompt_not_found"
+    )
     assert api_as("read", "write").post_json(URL + "/rollback", {"reason": "x"}).status_code == 403
     assert not LabelMove.objects.exists()
 

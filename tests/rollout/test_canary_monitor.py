@@ -49,7 +49,9 @@ def canary_monitor(experiment: Experiment) -> Monitor:
     return Monitor.objects.get(experiment=experiment)
 
 
-def scores_during(experiment: Experiment, *, control: float, treatment: float, seconds: int = 60, seed: int = 10) -> None:
+def scores_during(
+    experiment: Experiment, *, control: float, treatment: float, seconds: int = 60, seed: int = 10
+) -> None:
     """Concurrent traffic: 19 control scores for each treatment score, as a 5% canary sees it."""
     end = experiment.started_at + timedelta(seconds=seconds)
     add_scores(experiment.control_version, noisy(control, 19 * seconds, seed=seed), end=end, spacing=1 / 19)
@@ -59,7 +61,12 @@ def scores_during(experiment: Experiment, *, control: float, treatment: float, s
 def test_a_canary_on_a_monitored_label_gets_a_monitor_with_the_label_rules(db):
     v1, v2, label_monitor, experiment = canary_story()
     watcher = canary_monitor(experiment)
-    assert (watcher.parent, watcher.prompt, watcher.label, watcher.watched_version) == (label_monitor, label_monitor.prompt, "production", v2)
+    assert (watcher.parent, watcher.prompt, watcher.label, watcher.watched_version) == (
+        label_monitor,
+        label_monitor.prompt,
+        "production",
+        v2,
+    )
     assert watcher.config_dict() == label_monitor.config_dict()
     assert watcher.state == MonitorState.WAITING and watcher.id in claim_due()
     # the rules follow the label's monitor, and so does switching it off
@@ -83,7 +90,9 @@ def test_a_canary_is_watched_once_its_label_has_a_monitor_and_not_before(db):
     assert Monitor.objects.count() == 2
 
 
-def test_a_failing_canary_is_concluded_with_the_evidence_and_production_stays(db, api_as, django_capture_on_commit_callbacks):
+def test_a_failing_canary_is_concluded_with_the_evidence_and_production_stays(
+    db, api_as, django_capture_on_commit_callbacks
+):
     v1, v2, label_monitor, experiment = canary_story()
     watcher = canary_monitor(experiment)
     scores_during(experiment, control=0.8, treatment=0.5)
@@ -98,10 +107,21 @@ def test_a_failing_canary_is_concluded_with_the_evidence_and_production_stays(db
     experiment.refresh_from_db()
     assert experiment.state == ExperimentState.CONCLUDED and experiment.shipped_move is None
     assert experiment.snapshots.count() == 1  # the analysis as it stood at the end
-    for evidence in ("Automatic canary rollback", "canary v2", "5% of traffic", "failed 2 checks in a row", "floor: mean 0.49",
-                     "n=60", "Baseline: its control v1 from", "Welch p=", "the canary start"):  # fmt: skip
+    for evidence in (
+        "Automatic canary rollback",
+        "canary v2",
+        "5% of traffic",
+        "failed 2 checks in a row",
+        "floor: mean 0.49",
+        "n=60",
+        "Baseline: its control v1 from",
+        "Welch p=",
+        "the canary start",
+    ):
         assert evidence in experiment.end_reason, evidence
-    assert experiment.history.first().history_change_reason.startswith("concluded by promptreg: Automatic canary rollback")
+    assert experiment.history.first().history_change_reason.startswith(
+        "concluded by promptreg: Automatic canary rollback"
+    )
     # production itself never moved, and every session gets v1 again
     assert live() == 1 and not LabelMove.objects.filter(is_rollback=True).exists()
     reader = api_as("read")
@@ -110,11 +130,24 @@ def test_a_failing_canary_is_concluded_with_the_evidence_and_production_stays(db
         assert (body["version"], body["experiment"]) == (1, None)
 
     incident = RollbackIncident.objects.get()
-    assert (incident.experiment, incident.move, incident.from_version, incident.check_run) == (experiment, None, v2, second)
+    assert (incident.experiment, incident.move, incident.from_version, incident.check_run) == (
+        experiment,
+        None,
+        v2,
+        second,
+    )
     assert incident.succeeded
-    assert incident.headline == f"{NAME}: canary of v2 (canary #{experiment.pk}) rolled back automatically; all traffic on v1"
+    assert (
+        incident.headline
+        == f"{NAME}: canary of v2 (canary #{experiment.pk}) rolled back automatically; all traffic on v1"
+    )
     alert = Alert.objects.get()
-    assert (alert.kind, alert.severity, alert.incident, alert.title) == (AlertKind.CANARY_ROLLED_BACK, Severity.WARNING, incident, incident.headline)
+    assert (alert.kind, alert.severity, alert.incident, alert.title) == (
+        AlertKind.CANARY_ROLLED_BACK,
+        Severity.WARNING,
+        incident,
+        incident.headline,
+    )
     watcher.refresh_from_db()
     assert watcher.state == MonitorState.ROLLED_BACK
     markers = chart_markers(experiment.prompt)
@@ -143,8 +176,13 @@ def test_the_baseline_is_the_control_in_the_same_window_not_its_past(db):
     add_scores(v2, noisy(0.585, 300, seed=21), end=later)
     check = run_check(watcher.id, now=later + timedelta(seconds=1))
     rules = {r["rule"]: r for r in check.evidence["rules"]}
-    assert (rules["floor"]["outcome"], rules["relative"]["outcome"]) == (Outcome.SUCCESSFUL, Outcome.FAILED), check.summary
-    assert rules["relative"]["evidence"]["n"] == 420 and check.evidence["relative_window_start"] == experiment.started_at.isoformat()
+    assert (rules["floor"]["outcome"], rules["relative"]["outcome"]) == (Outcome.SUCCESSFUL, Outcome.FAILED), (
+        check.summary
+    )
+    assert (
+        rules["relative"]["evidence"]["n"] == 420
+        and check.evidence["relative_window_start"] == experiment.started_at.isoformat()
+    )
 
 
 def test_a_healthy_canary_keeps_running(db):
@@ -186,7 +224,13 @@ def test_the_monitor_api_lists_the_running_canaries(db, api_as):
     body = api_as("read").get(f"/api/v1/prompts/{NAME}/monitor").json()
     assert body["canary"] is None
     (watched,) = body["canaries"]
-    assert watched["canary"] == {"experiment": experiment.pk, "state": "running", "version": 2, "control_version": 1, "traffic_fraction": 0.05}
+    assert watched["canary"] == {
+        "experiment": experiment.pk,
+        "state": "running",
+        "version": 2,
+        "control_version": 1,
+        "traffic_fraction": 0.05,
+    }
     assert watched["floor"] == body["floor"] and watched["watched_version"] == 2 and "canaries" not in watched
     experiment_stop(experiment_id=experiment.pk, actor=CLI, reason="stop")
     assert api_as("read").get(f"/api/v1/prompts/{NAME}/monitor").json()["canaries"] == []
@@ -198,11 +242,18 @@ def test_admin_pages_show_canary_monitors_and_their_incidents(client, django_use
     scores_during(experiment, control=0.8, treatment=0.4)
     run_check(watcher.id, now=experiment.started_at + timedelta(seconds=61))
     client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
-    for model, obj in ((Monitor, watcher), (MonitorCheck, watcher.checks.get()), (RollbackIncident, RollbackIncident.objects.get()), (Alert, Alert.objects.get())):
+    for model, obj in (
+        (Monitor, watcher),
+        (MonitorCheck, watcher.checks.get()),
+        (RollbackIncident, RollbackIncident.objects.get()),
+        (Alert, Alert.objects.get()),
+    ):
         meta = model._meta
         changelist = client.get(f"/admin/{meta.app_label}/{meta.model_name}/")
         assert changelist.status_code == 200, meta.model_name
-        assert client.get(f"/admin/{meta.app_label}/{meta.model_name}/{obj.pk}/change/").status_code == 200, meta.model_name
+        assert client.get(f"/admin/{meta.app_label}/{meta.model_name}/{obj.pk}/change/").status_code == 200, (
+            meta.model_name
+        )
     assert f"canary #{experiment.pk}" in client.get("/admin/rollout/monitor/").content.decode()
     assert client.get(f"/admin/rollout/monitor/{watcher.pk}/history/").status_code == 200
 
@@ -232,8 +283,15 @@ def test_a_canary_rollback_that_is_refused_is_a_critical_incident_and_the_canary
     assert Experiment.objects.get(pk=experiment.pk).state == ExperimentState.RUNNING
     incident = RollbackIncident.objects.get()
     assert not incident.succeeded and incident.experiment == experiment
-    assert incident.headline == f"{NAME}: canary of v2 (canary #{experiment.pk}): automatic rollback FAILED — the experiments service said no"
+    assert (
+        incident.headline
+        == f"{NAME}: canary of v2 (canary #{experiment.pk}): automatic rollback FAILED — the experiments service said "
+        f"no"
+    )
     alert = Alert.objects.get()
-    assert (alert.kind, alert.severity) == (AlertKind.ROLLBACK_FAILED, Severity.CRITICAL) and "canary v2 FAILED" in alert.title
+    assert (alert.kind, alert.severity) == (
+        AlertKind.ROLLBACK_FAILED,
+        Severity.CRITICAL,
+    ) and "canary v2 FAILED" in alert.title
     watcher.refresh_from_db()
     assert watcher.state == MonitorState.NEEDS_HUMAN

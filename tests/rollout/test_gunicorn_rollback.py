@@ -42,8 +42,10 @@ def test_every_worker_serves_the_rolled_back_version_on_the_next_request(api_key
 
         before = serve_until_both_workers_answered(2)  # both workers have served (and cached) v2
         rolled = httpx.post(
-            server.url + url + "/rollback", json={"reason": "quality dropped"},
-            headers={"Authorization": f"Bearer {deployer}"}, timeout=10,
+            server.url + url + "/rollback",
+            json={"reason": "quality dropped"},
+            headers={"Authorization": f"Bearer {deployer}"},
+            timeout=10,
         )
         assert rolled.status_code == 200 and rolled.json()["version"] == 1
         after = serve_until_both_workers_answered(1)  # every request after the rollback: v1, from both workers

@@ -35,12 +35,25 @@ def test_folder_name_is_url_encoded_and_old_version_path_works(client, basic):
     got = client.get("/api/public/v2/prompts/billing%2Frefund-extraction?version=1", **admin)
     assert got.status_code == 200
     assert got.json() | {"createdAt": None, "updatedAt": None, "id": None} == {
-        "id": None, "createdAt": None, "updatedAt": None, "projectId": "promptreg", "createdBy": "API key test-key",
-        "name": "billing/refund-extraction", "version": 1, "type": "text", "prompt": "v1", "config": {},
-        "labels": [], "tags": [], "commitMessage": "Created via the Langfuse API", "resolutionGraph": None,
+        "id": None,
+        "createdAt": None,
+        "updatedAt": None,
+        "projectId": "promptreg",
+        "createdBy": "API key test-key",
+        "name": "billing/refund-extraction",
+        "version": 1,
+        "type": "text",
+        "prompt": "v1",
+        "config": {},
+        "labels": [],
+        "tags": [],
+        "commitMessage": "Created via the Langfuse API",
+        "resolutionGraph": None,
     }
     # Langfuse 2.x SDKs PATCH `/version/N`; 3.x and later `/versions/N`.
-    moved = patch(client, admin, "/api/public/v2/prompts/billing%2Frefund-extraction/version/1", {"newLabels": ["staging"]})
+    moved = patch(
+        client, admin, "/api/public/v2/prompts/billing%2Frefund-extraction/version/1", {"newLabels": ["staging"]}
+    )
     assert moved.status_code == 200 and moved.json()["labels"] == ["staging"]
     assert Label.objects.get(name="staging").version.number == 1
 
@@ -49,7 +62,10 @@ def test_no_trailing_slash_and_json_404_elsewhere(client, basic):
     read = basic("read")
     response = client.get("/api/public/v2/prompts/missing-prompt", **read)
     assert response.status_code == 404
-    assert response.json() == {"message": "Prompt not found: 'missing-prompt' with label 'production'", "error": "LangfuseNotFoundError"}
+    assert response.json() == {
+        "message": "Prompt not found: 'missing-prompt' with label 'production'",
+        "error": "LangfuseNotFoundError",
+    }
     assert client.get("/api/public/ingestion", **read).json()["error"] == "LangfuseNotFoundError"
     slash = post(client, basic("write"), {"name": "x-system", "prompt": "v1"}, path="/api/public/v2/prompts/")
     assert slash.status_code == 404 and slash.json()["error"] == "LangfuseNotFoundError"  # never a redirect
@@ -117,7 +133,11 @@ def test_list_prompts(client, basic):
     assert listed["meta"] == {"page": 1, "limit": 50, "totalItems": 1, "totalPages": 1}
     entry = listed["data"][0]
     assert (entry["name"], entry["versions"], entry["labels"], entry["tags"], entry["lastConfig"]) == (
-        "a-system", [1, 2], ["latest", "staging"], ["faq"], {"model": "m"},
+        "a-system",
+        [1, 2],
+        ["latest", "staging"],
+        ["faq"],
+        {"model": "m"},
     )
     assert client.get("/api/public/v2/prompts?page=2&limit=1", **admin).json()["data"][0]["name"] == "b-system"
 
@@ -131,13 +151,17 @@ def test_list_prompts(client, basic):
     ],
 )
 def test_text_the_database_cannot_store_is_a_400(client, basic, body):
-    response = client.post("/api/public/v2/prompts", json.dumps(body), content_type="application/json", **basic("admin"))
+    response = client.post(
+        "/api/public/v2/prompts", json.dumps(body), content_type="application/json", **basic("admin")
+    )
     assert response.status_code == 400 and "contains" in response.json()["message"]
     assert not PromptVersion.objects.exists()
     assert client.get("/api/public/v2/prompts/a%00b?label=x", **basic("read")).status_code == 400
 
 
-def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_once(client, basic, ungated, django_capture_on_commit_callbacks):
+def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_once(
+    client, basic, ungated, django_capture_on_commit_callbacks
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -159,8 +183,12 @@ def test_the_fetch_is_served_from_the_serving_cache_and_a_label_move_shows_at_on
     if settings.REDIS_URL:
         assert len(queries) == 0
     with django_capture_on_commit_callbacks(execute=True):
-        label_move(name="a-system", label="production", version=2, actor=Actor(via=MoveVia.CLI), reason="v2", override=True)
-    assert client.get(url, **reader).json() | {"labels": None} == client.get(url + "?version=2", **reader).json() | {"labels": None}
+        label_move(
+            name="a-system", label="production", version=2, actor=Actor(via=MoveVia.CLI), reason="v2", override=True
+        )
+    assert client.get(url, **reader).json() | {"labels": None} == client.get(url + "?version=2", **reader).json() | {
+        "labels": None
+    }
     assert client.get(url, **reader).json()["labels"] == ["production", "latest"]
 
 

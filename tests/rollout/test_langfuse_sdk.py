@@ -37,7 +37,9 @@ def sdk(live_server, api_key_factory):
 
     def make(*scopes: str, secret: str | None = None):
         key, real_secret = api_key_factory(*scopes, name="-".join(scopes))
-        client = Langfuse(public_key=key.public_id, secret_key=secret or real_secret, base_url=live_server.url, tracing_enabled=False)
+        client = Langfuse(
+            public_key=key.public_id, secret_key=secret or real_secret, base_url=live_server.url, tracing_enabled=False
+        )
         clients.append(client)
         return key, client
 
@@ -78,7 +80,13 @@ def test_text_prompt_round_trip_by_label_and_version(sdk):
         (2, key.pk, "Created via the Langfuse API"),
     ]
     move = LabelMove.objects.get(prompt__name="movie-critic")
-    assert (move.label, move.to_version.number, move.via, move.api_key_id, move.is_override) == ("staging", 1, MoveVia.API, key.pk, False)
+    assert (move.label, move.to_version.number, move.via, move.api_key_id, move.is_override) == (
+        "staging",
+        1,
+        MoveVia.API,
+        key.pk,
+        False,
+    )
 
 
 def test_chat_prompt_with_placeholder_in_a_folder(sdk):
@@ -131,7 +139,11 @@ def test_gate_override_key_move_is_an_override_in_the_audit_trail(sdk):
     assert get(lf, "support-system").prompt == "v1"
 
     moves = list(LabelMove.objects.filter(label=PRODUCTION).order_by("id"))
-    assert [(m.from_version and m.from_version.number, m.to_version.number) for m in moves] == [(None, 1), (1, 2), (2, 1)]
+    assert [(m.from_version and m.from_version.number, m.to_version.number) for m in moves] == [
+        (None, 1),
+        (1, 2),
+        (2, 1),
+    ]
     assert all(m.is_override and m.api_key_id == key.pk and m.reason == "set via Langfuse API" for m in moves)
     assert any("peer review" in gate for gate in moves[0].bypassed_gates)
 
@@ -141,7 +153,10 @@ def test_update_prompt_keeps_labels_unique_and_respects_scope(sdk):
     lf.create_prompt(name="faq-rag-query", prompt="v1", labels=["staging"])
     lf.create_prompt(name="faq-rag-query", prompt="v2")
     lf.update_prompt(name="faq-rag-query", version=2, new_labels=["staging", "canary"])
-    assert sorted(Label.objects.filter(prompt__name="faq-rag-query").values_list("name", "version__number")) == [("canary", 2), ("staging", 2)]
+    assert sorted(Label.objects.filter(prompt__name="faq-rag-query").values_list("name", "version__number")) == [
+        ("canary", 2),
+        ("staging", 2),
+    ]
     assert get(lf, "faq-rag-query", version=1).labels == []
 
     _, writer = sdk("write")

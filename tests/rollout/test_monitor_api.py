@@ -35,7 +35,12 @@ def test_put_creates_then_replaces_the_monitor(api_as, prompt):
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["floor"] == GOOD["floor"] and body["relative"] == GOOD["relative"]
-    assert (body["metric"], body["interval_seconds"], body["consecutive_failures"], body["enabled"]) == ("quality_score", 30, 3, True)
+    assert (body["metric"], body["interval_seconds"], body["consecutive_failures"], body["enabled"]) == (
+        "quality_score",
+        30,
+        3,
+        True,
+    )
     assert body["direction"] == "higher_is_better" and body["checks"] == []
     m = Monitor.objects.get()
     assert (m.floor_threshold, m.floor_window_minutes, m.relative_margin, m.relative_min_samples) == (0.7, 10, 0.05, 40)

@@ -44,7 +44,16 @@ def test_bad_version_is_rolled_back_after_two_failed_checks_with_the_evidence(db
     assert live() == 1
     move = LabelMove.objects.filter(is_rollback=True).get()
     assert (move.via, move.from_version, move.to_version) == (MoveVia.AUTO_ROLLBACK, v2, v1)
-    for evidence in ("mean 0.5", "n=60", "baseline 0.7", "n=300", "Baseline: v1 from", "p=", "failed 2 checks in a row", "since"):
+    for evidence in (
+        "mean 0.5",
+        "n=60",
+        "baseline 0.7",
+        "n=300",
+        "Baseline: v1 from",
+        "p=",
+        "failed 2 checks in a row",
+        "since",
+    ):
         assert evidence in move.reason, evidence
     incident = RollbackIncident.objects.get()
     assert (incident.move, incident.check_run, incident.acknowledged_at) == (move, second, None)
@@ -88,7 +97,9 @@ def test_latency_monitor_fails_when_latency_rises(db):
     activate(2)
     m = monitor(metric="latency_ms", floor_threshold=1500)
     t0 = activated_at(v2)
-    add_scores(v2, noisy(1300, 100, seed=6, sd=100, bounded=False), end=t0 + timedelta(seconds=100), metric="latency_ms")
+    add_scores(
+        v2, noisy(1300, 100, seed=6, sd=100, bounded=False), end=t0 + timedelta(seconds=100), metric="latency_ms"
+    )
     check = run_check(m.id, now=t0 + timedelta(seconds=101))
     rules = {r["rule"]: r["outcome"] for r in check.evidence["rules"]}
     assert rules == {"floor": Outcome.SUCCESSFUL, "relative": Outcome.FAILED}
@@ -142,7 +153,10 @@ def test_cooldown_holds_a_second_automatic_rollback(db):
     t1 = activated_at(v3)
     add_scores(v3, [0.3] * 30, end=t1 + timedelta(seconds=30))
     check = run_check(m.id, now=t1 + timedelta(seconds=31))
-    assert check.action == CheckAction.ROLLBACK_HELD and "cooldown" in check.monitor.alerts.get(kind=AlertKind.ROLLBACK_HELD).text
+    assert (
+        check.action == CheckAction.ROLLBACK_HELD
+        and "cooldown" in check.monitor.alerts.get(kind=AlertKind.ROLLBACK_HELD).text
+    )
     assert live() == 3
 
 
@@ -189,7 +203,9 @@ def test_a_manual_rollback_resets_the_record(db, deployer):
     t0 = activated_at(v2)
     add_scores(v2, [0.3] * 30, end=t0 + timedelta(seconds=30))
     run_check(m.id, now=t0 + timedelta(seconds=31))
-    rollback(name="support-system", actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks bad", expected_current=2)
+    rollback(
+        name="support-system", actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks bad", expected_current=2
+    )
     check = run_check(m.id, now=t0 + timedelta(seconds=91))
     assert check.version == v1 and check.action == CheckAction.NONE
     m.refresh_from_db()

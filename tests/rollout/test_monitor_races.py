@@ -1,4 +1,5 @@
-"""Exactly once: concurrent checks, and a human pressing "Roll back" (or promoting a canary) during an automatic rollback."""
+"""Exactly once: concurrent checks, and a human pressing "Roll back" (or promoting a canary) during an automatic
+rollback."""
 
 from __future__ import annotations
 
@@ -103,7 +104,12 @@ def test_a_manual_rollback_during_an_automatic_one_makes_one_rollback(ungated, d
 
     def roll_back():
         try:
-            rollback(name="support-system", actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="saw it on the dashboard", expected_current=2)
+            rollback(
+                name="support-system",
+                actor=Actor(via=MoveVia.BUTTON, user=deployer),
+                reason="saw it on the dashboard",
+                expected_current=2,
+            )
             return "rolled back"
         except Conflict:
             return "conflict"
@@ -151,14 +157,19 @@ def test_five_concurrent_checks_on_a_tripped_canary_conclude_it_once(ungated):
     assert live() == 1 and not LabelMove.objects.filter(is_rollback=True).exists()
 
 
-def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_decision(ungated, admin_user, monkeypatch):
+def test_a_person_promoting_a_canary_while_its_monitor_concludes_it_makes_one_decision(
+    ungated, admin_user, monkeypatch
+):
     watcher, experiment, now = tripped_canary()
 
     def promote():
         # The verdict does not allow a ship (the canary is failing): only an admin's override promotes it.
         try:
             experiment_ship(
-                experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=admin_user), reason="looks fine to me", override=True
+                experiment_id=experiment.pk,
+                actor=Actor(via=MoveVia.BUTTON, user=admin_user),
+                reason="looks fine to me",
+                override=True,
             )
             return "promoted"
         except InvalidInput:
@@ -200,7 +211,9 @@ def test_a_person_promoting_a_canary_its_monitor_is_concluding_waits_and_is_refu
         assert concluded.wait(timeout=10)
         clicked.set()
         try:
-            experiment_ship(experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks fine to me")
+            experiment_ship(
+                experiment_id=experiment.pk, actor=Actor(via=MoveVia.BUTTON, user=deployer), reason="looks fine to me"
+            )
             human.append("promoted")
         except InvalidInput as exc:
             human.append(exc.message)

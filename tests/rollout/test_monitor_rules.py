@@ -60,27 +60,47 @@ def test_floor_rule_outcomes_and_direction():
 def test_relative_rule_catches_a_ten_percent_drop_and_passes_an_equal_version():
     rng = np.random.default_rng(11)
     baseline = agg(rng.normal(0.8, 0.15, 2000))
-    dropped = relative_rule(agg(rng.normal(0.72, 0.15, 300)), baseline, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True)
+    dropped = relative_rule(
+        agg(rng.normal(0.72, 0.15, 300)), baseline, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True
+    )
     assert dropped.outcome == Outcome.FAILED
     assert dropped.evidence["p_value"] < 0.01 and dropped.evidence["baseline_n"] == 2000
-    same = relative_rule(agg(rng.normal(0.8, 0.15, 300)), baseline, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True)
+    same = relative_rule(
+        agg(rng.normal(0.8, 0.15, 300)), baseline, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True
+    )
     assert same.outcome == Outcome.SUCCESSFUL
     # within the margin: 2% worse is tolerated
-    slight = relative_rule(agg(rng.normal(0.784, 0.15, 5000)), baseline, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True)
+    slight = relative_rule(
+        agg(rng.normal(0.784, 0.15, 5000)), baseline, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True
+    )
     assert slight.outcome == Outcome.SUCCESSFUL
 
 
 def test_relative_rule_is_inconclusive_without_enough_data_or_a_baseline():
     current = Aggregate(10, 0.5, 0.01)
-    assert relative_rule(current, None, margin=0.03, alpha=0.01, min_samples=5, higher_is_better=True).outcome == Outcome.INCONCLUSIVE
-    assert relative_rule(current, Aggregate(500, 0.8, 0.01), margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True).outcome == Outcome.INCONCLUSIVE
+    assert (
+        relative_rule(current, None, margin=0.03, alpha=0.01, min_samples=5, higher_is_better=True).outcome
+        == Outcome.INCONCLUSIVE
+    )
+    assert (
+        relative_rule(
+            current, Aggregate(500, 0.8, 0.01), margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True
+        ).outcome
+        == Outcome.INCONCLUSIVE
+    )
 
 
 def test_relative_rule_with_zero_variance():
     flat_bad, flat_good = Aggregate(50, 0.5, 0.0), Aggregate(50, 0.9, 0.0)
     base = Aggregate(50, 0.8, 0.0)
-    assert relative_rule(flat_bad, base, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True).outcome == Outcome.FAILED
-    assert relative_rule(flat_good, base, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True).outcome == Outcome.SUCCESSFUL
+    assert (
+        relative_rule(flat_bad, base, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True).outcome
+        == Outcome.FAILED
+    )
+    assert (
+        relative_rule(flat_good, base, margin=0.03, alpha=0.01, min_samples=30, higher_is_better=True).outcome
+        == Outcome.SUCCESSFUL
+    )
 
 
 def test_combine_any_failure_fails_any_success_passes():

@@ -16,7 +16,9 @@ def test_a_ten_percent_drop_at_one_score_per_second_is_caught_within_the_window_
     monitor = default_monitor()
     limit = monitor.relative_window_minutes * 60 + 2 * monitor.interval_seconds
     for seed in range(5):
-        result = simulate(Stream(rate=1.0, drop=0.10), seconds=3600, seed=seed, monitor=monitor, stop_at_first_trip=True)
+        result = simulate(
+            Stream(rate=1.0, drop=0.10), seconds=3600, seed=seed, monitor=monitor, stop_at_first_trip=True
+        )
         assert result.first_trip is not None and result.first_trip <= limit, (seed, result.first_trip)
         assert result.first_trip <= 5 * 60  # the benchmark's goal
 
@@ -38,15 +40,19 @@ def test_stable_canaries_on_little_traffic_are_not_concluded():
     # 6-hour canaries by chance; all the scores since the start conclude none
     def concluded(sliding: bool) -> list[int]:
         stream = Stream(rate=1.0, canary=0.05, canary_sliding_window=sliding)
-        return [seed for seed in range(200) if simulate(stream, seconds=6 * 3600, seed=seed, stop_at_first_trip=True).trips]
+        return [
+            seed for seed in range(200) if simulate(stream, seconds=6 * 3600, seed=seed, stop_at_first_trip=True).trips
+        ]
 
     assert concluded(sliding=False) == []
     assert len(concluded(sliding=True)) >= 2
 
 
-def test_a_ten_percent_worse_canary_at_5_percent_of_10_scores_per_second_is_caught_within_the_window_plus_two_intervals():
+def test_a_ten_percent_worse_canary_at_5_percent_of_10_scores_per_second_is_caught_within_the_window_plus_two_intervals():  # noqa: E501
     monitor = default_monitor()
     limit = monitor.relative_window_minutes * 60 + 2 * monitor.interval_seconds
     for seed in range(5):
-        result = simulate(Stream(rate=10.0, drop=0.10, canary=0.05), seconds=3600, seed=seed, monitor=monitor, stop_at_first_trip=True)
+        result = simulate(
+            Stream(rate=10.0, drop=0.10, canary=0.05), seconds=3600, seed=seed, monitor=monitor, stop_at_first_trip=True
+        )
         assert result.first_trip is not None and result.first_trip <= limit, (seed, result.first_trip)

@@ -23,11 +23,13 @@ from tests.rollout.webhook_receiver import Receiver
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL = 2
 MONITOR = {
-    "metric": "quality_score", "interval_seconds": INTERVAL, "consecutive_failures": 2,
+    "metric": "quality_score",
+    "interval_seconds": INTERVAL,
+    "consecutive_failures": 2,
     "floor": {"threshold": 0.6, "window_minutes": 15, "min_samples": 20},
     "relative": {"margin": 0.03, "alpha": 0.01, "window_minutes": 15, "min_samples": 20},
     "enabled": True,
-}  # fmt: skip
+}
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
@@ -62,16 +64,23 @@ def celery_processes(tmp_path):
     celery = [sys.executable, "-m", "celery", "-A", "promptreg"]
     if settings.REDIS_URL:
         subprocess.run([*celery, "purge", "-f"], env=env, cwd=ROOT, check=True, capture_output=True, timeout=60)
-    logs = [open(tmp_path / name, "w") for name in ("worker.log", "beat.log")]
+    logs = [open(tmp_path / name, "w") for name in ("worker.log", "beat.log")]  # noqa: SIM115 — held open for the subprocess's whole life
     procs = [
         subprocess.Popen(
             [*celery, "worker", "-P", "threads", "-c", "4", "--without-gossip", "--without-mingle", "-l", "warning"],
-            env=env, cwd=ROOT, stdout=logs[0], stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
-            [*celery, "beat", "-s", str(tmp_path / "beat-schedule"), "-l", "warning"], env=env, cwd=ROOT, stdout=logs[1], stderr=subprocess.STDOUT
+            [*celery, "beat", "-s", str(tmp_path / "beat-schedule"), "-l", "warning"],
+            env=env,
+            cwd=ROOT,
+            stdout=logs[1],
+            stderr=subprocess.STDOUT,
         ),
-    ]  # fmt: skip
+    ]
     yield tmp_path
     for proc in procs:
         proc.terminate()
@@ -105,21 +114,39 @@ def post_scores(client, version: int, values: list[float], *, seconds_ago: float
 def test_worker_and_beat_roll_back_a_bad_version_and_alert(api_as, ungated, celery_processes):
     writer, deployer = api_as("write"), api_as("deploy")
     publish(2)
-    assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}).status_code == 200
+    assert (
+        deployer.post_json(
+            "/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}
+        ).status_code
+        == 200
+    )
     post_scores(writer, 1, [0.8, 0.85, 0.75, 0.9, 0.7] * 40, seconds_ago=1800, prefix="good")
-    assert deployer.put("/api/v1/prompts/support-system/monitor", MONITOR, content_type="application/json").status_code == 200
+    assert (
+        deployer.put("/api/v1/prompts/support-system/monitor", MONITOR, content_type="application/json").status_code
+        == 200
+    )
     with Receiver() as hook:
         AlertChannel.objects.create(name="ops", kind="webhook", target=hook.url)
         wait_for(lambda: MonitorCheck.objects.exists(), 60, "beat and the worker to run a first check", step=0.25)
-        assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 2, "reason": "ship v2"}).status_code == 200
+        assert (
+            deployer.post_json(
+                "/api/v1/prompts/support-system/labels/production", {"version": 2, "reason": "ship v2"}
+            ).status_code
+            == 200
+        )
         posted = time.monotonic()
         post_scores(writer, 2, [0.3, 0.2, 0.4, 0.35, 0.25] * 6, prefix="bad")
         try:
             wait_for(lambda: live() == 1, 30, "the automatic rollback")
         except AssertionError:
-            checks = [f"{c.created_at:%H:%M:%S.%f} {c.outcome} {c.action}: {c.summary}" for c in MonitorCheck.objects.all()[:8]]
+            checks = [
+                f"{c.created_at:%H:%M:%S.%f} {c.outcome} {c.action}: {c.summary}"
+                for c in MonitorCheck.objects.all()[:8]
+            ]
             worker_log = (celery_processes / "worker.log").read_text()[-3000:]
-            raise AssertionError("no rollback; last checks:\n" + "\n".join(checks) + "\nworker log:\n" + worker_log) from None
+            raise AssertionError(
+                "no rollback; last checks:\n" + "\n".join(checks) + "\nworker log:\n" + worker_log
+            ) from None
         took = time.monotonic() - posted
         assert hook.received.wait(30), "no alert reached the webhook"
         alert = hook.bodies[0]
@@ -136,11 +163,25 @@ def test_worker_and_beat_roll_back_a_bad_version_and_alert(api_as, ungated, cele
 def test_worker_and_beat_roll_back_a_bad_canary_and_alert(api_as, ungated, celery_processes):
     writer, deployer, reader = api_as("write"), api_as("deploy"), api_as("read")
     publish(2)
-    assert deployer.post_json("/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}).status_code == 200
-    assert deployer.put("/api/v1/prompts/support-system/monitor", MONITOR, content_type="application/json").status_code == 200
+    assert (
+        deployer.post_json(
+            "/api/v1/prompts/support-system/labels/production", {"version": 1, "reason": "ship v1"}
+        ).status_code
+        == 200
+    )
+    assert (
+        deployer.put("/api/v1/prompts/support-system/monitor", MONITOR, content_type="application/json").status_code
+        == 200
+    )
     created = deployer.post_json(
         "/api/v1/experiments",
-        {"prompt": "support-system", "kind": "canary", "control_version": 1, "treatment_version": 2, "traffic_fraction": 0.2},
+        {
+            "prompt": "support-system",
+            "kind": "canary",
+            "control_version": 1,
+            "treatment_version": 2,
+            "traffic_fraction": 0.2,
+        },
     )
     assert created.status_code == 201, created.content
     canary_id = created.json()["id"]
@@ -148,15 +189,29 @@ def test_worker_and_beat_roll_back_a_bad_canary_and_alert(api_as, ungated, celer
         AlertChannel.objects.create(name="ops", kind="webhook", target=hook.url)
         assert deployer.post_json(f"/api/v1/experiments/{canary_id}/start").status_code == 200
         canary = Experiment.objects.get(pk=canary_id)
-        sessions = {variant: [s for s in (f"user-{i}" for i in range(2000)) if canary.assign(s) == variant] for variant in VARIANTS}
+        sessions = {
+            variant: [s for s in (f"user-{i}" for i in range(2000)) if canary.assign(s) == variant]
+            for variant in VARIANTS
+        }
         scores = [
-            {"id": f"{variant}-{s}", "prompt": "support-system", "version": 2 if variant == TREATMENT else 1, "session_id": s,
-             "experiment": canary_id, "metrics": {"quality_score": (0.3 if variant == TREATMENT else 0.8) + (i % 5) / 50}}
-            for variant, count in ((CONTROL, 160), (TREATMENT, 40)) for i, s in enumerate(sessions[variant][:count])
-        ]  # fmt: skip
+            {
+                "id": f"{variant}-{s}",
+                "prompt": "support-system",
+                "version": 2 if variant == TREATMENT else 1,
+                "session_id": s,
+                "experiment": canary_id,
+                "metrics": {"quality_score": (0.3 if variant == TREATMENT else 0.8) + (i % 5) / 50},
+            }
+            for variant, count in ((CONTROL, 160), (TREATMENT, 40))
+            for i, s in enumerate(sessions[variant][:count])
+        ]
         posted = time.monotonic()
         assert writer.post_json("/api/v1/scores", {"scores": scores}).status_code == 200
-        wait_for(lambda: Experiment.objects.get(pk=canary_id).state == ExperimentState.CONCLUDED, 30, "the automatic canary rollback")
+        wait_for(
+            lambda: Experiment.objects.get(pk=canary_id).state == ExperimentState.CONCLUDED,
+            30,
+            "the automatic canary rollback",
+        )
         took = time.monotonic() - posted
         assert hook.received.wait(30), "no alert reached the webhook"
         alert = hook.bodies[0]

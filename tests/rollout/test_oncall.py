@@ -80,20 +80,31 @@ def test_oncall_page_shows_versions_monitor_chart_and_timeline(client, deployer,
 def test_rollback_button_is_hidden_and_refused_without_the_deployer_role(client, author, rolled_back):
     login(client, author)
     assert "Roll back from" not in client.get(ONCALL).content.decode()
-    r = client.post(reverse("promptreg:prompt-rollback", args=["support-system"]), {"reason": "x", "expected_current": 1, "next": ONCALL})
+    r = client.post(
+        reverse("promptreg:prompt-rollback", args=["support-system"]),
+        {"reason": "x", "expected_current": 1, "next": ONCALL},
+    )
     assert r.status_code == 403
     assert live() == 1 and LabelMove.objects.filter(is_rollback=True).count() == 1
 
 
-def test_oncall_rollback_opens_the_prompt_pages_dialog_names_the_target_and_returns_to_oncall(client, deployer, db, ungated):
+def test_oncall_rollback_opens_the_prompt_pages_dialog_names_the_target_and_returns_to_oncall(
+    client, deployer, db, ungated
+):
     v1, v2 = story()
     login(client, deployer)
     url = reverse("promptreg:prompt-rollback", args=["support-system"])
     dialog = client.get(url, {"seen": 2, "next": ONCALL}, HTTP_HX_REQUEST="true").content.decode()
-    assert "<html" not in dialog and "Production goes from <strong>v2</strong> back to <strong>v1</strong> (live " in dialog
+    assert (
+        "<html" not in dialog
+        and "Production goes from <strong>v2</strong> back to <strong>v1</strong> (live " in dialog
+    )
     assert "Roll back to v1</button>" in dialog and 'name="next" value="/oncall/"' in dialog
     assert "changed since your page was loaded" not in dialog
-    assert "changed since your page was loaded: it now serves v2" in client.get(url, {"seen": 1, "next": ONCALL}).content.decode()
+    assert (
+        "changed since your page was loaded: it now serves v2"
+        in client.get(url, {"seen": 1, "next": ONCALL}).content.decode()
+    )
     refused = client.post(url, {"reason": "", "expected_current": 2, "next": ONCALL})
     assert refused.status_code == 200 and "This field is required" in refused.content.decode() and live() == 2
     stale = client.post(url, {"reason": "bad answers", "expected_current": 1, "next": ONCALL})
@@ -125,7 +136,10 @@ def test_banner_on_every_page_until_acknowledged(client, deployer, outsider, rol
     assert r.status_code == 302 and r.url == reverse("rollout:oncall")
     incident.refresh_from_db()
     assert incident.acknowledged_by == deployer and incident.acknowledged_at is not None
-    assert 'id="rollback-banner"' not in client.get(reverse("rollout:monitor-edit", args=["support-system"])).content.decode()
+    assert (
+        'id="rollback-banner"'
+        not in client.get(reverse("rollout:monitor-edit", args=["support-system"])).content.decode()
+    )
 
 
 def test_monitor_form_shows_errors_and_saves_nothing_then_saves(client, deployer, db, ungated):
@@ -133,11 +147,22 @@ def test_monitor_form_shows_errors_and_saves_nothing_then_saves(client, deployer
     login(client, deployer)
     url = reverse("rollout:monitor-edit", args=["support-system"])
     form = {
-        "metric": "quality_score", "interval_seconds": 60, "consecutive_failures": 2, "inconclusive_before_page": 10,
-        "cooldown_minutes": 30, "floor_enabled": "on", "floor_threshold": 1.5, "floor_window_minutes": -3,
-        "floor_min_samples": 20, "relative_enabled": "on", "relative_margin": 0.03, "relative_alpha": 0.01,
-        "relative_window_minutes": 15, "relative_min_samples": 30, "enabled": "on",
-    }  # fmt: skip
+        "metric": "quality_score",
+        "interval_seconds": 60,
+        "consecutive_failures": 2,
+        "inconclusive_before_page": 10,
+        "cooldown_minutes": 30,
+        "floor_enabled": "on",
+        "floor_threshold": 1.5,
+        "floor_window_minutes": -3,
+        "floor_min_samples": 20,
+        "relative_enabled": "on",
+        "relative_margin": 0.03,
+        "relative_alpha": 0.01,
+        "relative_window_minutes": 15,
+        "relative_min_samples": 30,
+        "enabled": "on",
+    }
     r = client.post(url, form)
     assert r.status_code == 200
     errors = r.context["form"].errors

@@ -28,7 +28,9 @@ def two_live_versions(publish, cli):
     ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
     for number in (1, 2):
         publish("customer-support-system", f"v{number}: you help {{{{ company }}}} customers.")
-        label_move(name="customer-support-system", label=PRODUCTION, version=number, actor=cli, reason=f"ship v{number}")
+        label_move(
+            name="customer-support-system", label=PRODUCTION, version=number, actor=cli, reason=f"ship v{number}"
+        )
 
 
 def closed_port_url() -> str:
@@ -51,7 +53,9 @@ def test_python_example_fetches_scores_and_rolls_back(live_server, api_key_facto
 def test_cache_serves_fresh_then_revalidates_then_stale_on_error(live_server, api_key_factory, two_live_versions, cli):
     _, key = api_key_factory("read")
     namespace: dict = {}
-    exec(compile(python_block_after("### App-server cache with stale-on-error fallback"), "README.md", "exec"), namespace)
+    exec(
+        compile(python_block_after("### App-server cache with stale-on-error fallback"), "README.md", "exec"), namespace
+    )
     cache = namespace["PromptCache"](live_server.url, key, ttl=0.3)
 
     assert cache.get("customer-support-system")["version"] == 2

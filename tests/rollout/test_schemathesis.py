@@ -21,7 +21,12 @@ from promptreg.models import ApiKey
 from promptreg.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-CHECKS = [schemathesis.checks.not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -38,7 +43,11 @@ def keep_test_connection():
 @pytest.fixture
 def admin_secret(db, publish, keep_test_connection):
     publish("support-system", "Hello {{ name }}")
-    publish("support-system", [{"role": "system", "content": "Hi {{ name }}"}, {"type": "placeholder", "name": "history"}], kind="chat")
+    publish(
+        "support-system",
+        [{"role": "system", "content": "Hi {{ name }}"}, {"type": "placeholder", "name": "history"}],
+        kind="chat",
+    )
     return ApiKey.issue(name="fuzz", scopes=["admin"])[1]
 
 

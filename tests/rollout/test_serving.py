@@ -64,7 +64,9 @@ def test_a_rollback_is_served_on_the_next_fetch(reader, two_live, cli, django_ca
     assert reader.get(URL, {"version": 2}).json()["labels"] == []
 
 
-def test_a_reader_that_resolved_before_a_move_cannot_cache_its_stale_answer(two_live, cli, django_capture_on_commit_callbacks):
+def test_a_reader_that_resolved_before_a_move_cannot_cache_its_stale_answer(
+    two_live, cli, django_capture_on_commit_callbacks
+):
     """The race: resolve (v2) … label moves to v1 and invalidates … the slow reader writes."""
     stale = serving.resolve(NAME, PRODUCTION, None)
     r = serving.client()
@@ -88,7 +90,9 @@ def _secret_with_read() -> str:
     return ApiKey.issue(name="race", scopes=["read"])[1]
 
 
-def test_publishing_invalidates_latest_and_unknown_version(reader, two_live, publish, django_capture_on_commit_callbacks):
+def test_publishing_invalidates_latest_and_unknown_version(
+    reader, two_live, publish, django_capture_on_commit_callbacks
+):
     assert reader.get(URL, {"version": 3}).status_code == 404  # cached as a miss
     assert reader.get(URL, {"label": "latest"}).json()["version"] == 2
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,7 +121,9 @@ def test_redis_down_still_counts_as_down_briefly_then_is_retried(reader, two_liv
     assert serving._trusted_client(layer) is None and serving._redis_down_until > 1.0
 
 
-def test_a_revocation_wins_over_a_reader_that_checked_the_key_before_it(api_key_factory, two_live, django_capture_on_commit_callbacks):
+def test_a_revocation_wins_over_a_reader_that_checked_the_key_before_it(
+    api_key_factory, two_live, django_capture_on_commit_callbacks
+):
     key, secret = api_key_factory("read")
     checked_before = serving.key_verdict(secret)
     assert checked_before == serving.CAN_READ + key.public_id.encode()
@@ -131,7 +137,9 @@ def test_a_revocation_wins_over_a_reader_that_checked_the_key_before_it(api_key_
     assert ApiClient(secret).get(URL).status_code == 401
 
 
-def test_a_new_key_and_a_scope_change_take_effect_at_once(api_key_factory, two_live, django_capture_on_commit_callbacks):
+def test_a_new_key_and_a_scope_change_take_effect_at_once(
+    api_key_factory, two_live, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         key, secret = api_key_factory("write")
     client = ApiClient(secret)
@@ -146,7 +154,9 @@ def unreachable_redis() -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=closed_port(), socket_timeout=0.2, socket_connect_timeout=0.2)
 
 
-def test_an_invalidation_that_cannot_reach_redis_is_retried_until_it_lands(reader, two_live, cli, monkeypatch, django_capture_on_commit_callbacks):
+def test_an_invalidation_that_cannot_reach_redis_is_retried_until_it_lands(
+    reader, two_live, cli, monkeypatch, django_capture_on_commit_callbacks
+):
     assert reader.get(URL).json()["version"] == 2  # cached, where there is a cache
     reachable = serving.client
     monkeypatch.setattr(serving, "client", unreachable_redis)  # the process that rolls back cannot reach Redis
@@ -159,7 +169,9 @@ def test_an_invalidation_that_cannot_reach_redis_is_retried_until_it_lands(reade
         assert serving.client().get(f"pr:e:{NAME}:l:{PRODUCTION}") is not None  # Redis still holds v2's answer…
     assert reader.get(URL).json()["version"] == 1  # …the database serves while Redis counts as down…
     serving._redis_down_until = 0.0  # …and once the retry interval is over,
-    assert reader.get(URL).json()["version"] == 1  # this process, having seen the fault, lands the debt before reading Redis
+    assert (
+        reader.get(URL).json()["version"] == 1
+    )  # this process, having seen the fault, lands the debt before reading Redis
     if django_settings.REDIS_URL:
         assert serving.client().get(f"pr:e:{NAME}:l:{PRODUCTION}") is not None  # v1, cached again
     else:
@@ -167,7 +179,9 @@ def test_an_invalidation_that_cannot_reach_redis_is_retried_until_it_lands(reade
     assert not PendingInvalidation.objects.exists()
 
 
-def test_a_change_whose_invalidation_reached_redis_leaves_no_debt(reader, two_live, cli, django_capture_on_commit_callbacks):
+def test_a_change_whose_invalidation_reached_redis_leaves_no_debt(
+    reader, two_live, cli, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         rollback(name=NAME, actor=cli, reason="bad")
     assert not PendingInvalidation.objects.exists() and not PendingKeyVerdict.objects.exists()
@@ -231,7 +245,9 @@ def redis_must_not_be_read(monkeypatch) -> list[tuple]:
     return calls
 
 
-def test_a_warm_fetch_is_served_from_memory_and_a_rollback_still_shows_on_the_next_fetch(with_redis, reader, two_live, cli, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_warm_fetch_is_served_from_memory_and_a_rollback_still_shows_on_the_next_fetch(
+    with_redis, reader, two_live, cli, monkeypatch, django_capture_on_commit_callbacks
+):
     redis_reads = redis_must_not_be_read(monkeypatch)
     for _ in range(50):  # a loaded machine may make the listener miss a PING, which flushes the layer: fetch again
         sure_listener()
@@ -250,7 +266,9 @@ def test_a_warm_fetch_is_served_from_memory_and_a_rollback_still_shows_on_the_ne
     assert reader.get(URL).json()["version"] == 1 and len(redis_reads) == 1  # in memory again
 
 
-def test_when_the_invalidation_channel_drops_the_layer_is_flushed_and_redis_serves(with_redis, reader, two_live, monkeypatch):
+def test_when_the_invalidation_channel_drops_the_layer_is_flushed_and_redis_serves(
+    with_redis, reader, two_live, monkeypatch
+):
     layer = sure_listener()
     reader.get(URL)
     assert layer.entries
@@ -265,7 +283,9 @@ def test_when_the_invalidation_channel_drops_the_layer_is_flushed_and_redis_serv
     assert reader.get(URL).json()["version"] == 2 and len(redis_reads) + (serving._redis_down_until > 0) >= 1
 
 
-def test_the_layer_keeps_at_most_its_setting_of_entries(with_redis, reader, two_live, publish, settings, django_capture_on_commit_callbacks):
+def test_the_layer_keeps_at_most_its_setting_of_entries(
+    with_redis, reader, two_live, publish, settings, django_capture_on_commit_callbacks
+):
     settings.SERVING_LOCAL_ENTRIES = 3
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(3, 7):
@@ -275,17 +295,26 @@ def test_the_layer_keeps_at_most_its_setting_of_entries(with_redis, reader, two_
         assert reader.get(URL, {"version": n}).json()["version"] == n
     # At most 3, and never the least recently used (a flush on a loaded machine may have emptied it meanwhile).
     assert len(layer.entries) <= 3 and not any(f"pr:e:{NAME}:v:{n}" in layer.entries for n in (1, 2, 3, 4))
-    assert set(layer.entries) <= {f"pr:e:{NAME}:v:5", serving.KEY_PREFIX + hash_secret(reader.secret), f"pr:e:{NAME}:v:6"}
+    assert set(layer.entries) <= {
+        f"pr:e:{NAME}:v:5",
+        serving.KEY_PREFIX + hash_secret(reader.secret),
+        f"pr:e:{NAME}:v:6",
+    }
 
 
-def test_a_key_revoked_after_its_verdict_was_cached_in_memory_is_refused_by_the_next_request(with_redis, api_key_factory, two_live, django_capture_on_commit_callbacks):
+def test_a_key_revoked_after_its_verdict_was_cached_in_memory_is_refused_by_the_next_request(
+    with_redis, api_key_factory, two_live, django_capture_on_commit_callbacks
+):
     key, secret = api_key_factory("read")
     for _ in range(50):  # a loaded machine may make the listener miss a PING, which flushes the layer: fetch again
         sure_listener()
         assert ApiClient(secret).get(URL).status_code == 200
         if serving.hotcache.listener().get(serving.KEY_PREFIX + hash_secret(secret), "k:" + hash_secret(secret)):
             break
-    assert serving.hotcache.listener().get(serving.KEY_PREFIX + hash_secret(secret), "k:" + hash_secret(secret))[:1] == serving.CAN_READ
+    assert (
+        serving.hotcache.listener().get(serving.KEY_PREFIX + hash_secret(secret), "k:" + hash_secret(secret))[:1]
+        == serving.CAN_READ
+    )
     with django_capture_on_commit_callbacks(execute=True):
         key.revoked_at = timezone.now()
         key.save()
@@ -306,7 +335,9 @@ def test_a_generation_never_comes_back_after_the_cache_is_wiped(with_redis, two_
     assert fresh not in (seen, b"") and serving.store(r, gen_k, entry_k, seen, stale) is False
 
 
-def test_a_key_revoked_in_the_django_admin_is_refused_by_the_next_request(with_redis, api_key_factory, two_live, client, admin_user, django_capture_on_commit_callbacks):
+def test_a_key_revoked_in_the_django_admin_is_refused_by_the_next_request(
+    with_redis, api_key_factory, two_live, client, admin_user, django_capture_on_commit_callbacks
+):
     """The admin's change form saves the model like the CLI and the dashboard: the verdict follows on commit."""
     key, secret = api_key_factory("read")
     admin_user.is_staff = admin_user.is_superuser = True

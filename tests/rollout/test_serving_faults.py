@@ -44,9 +44,15 @@ def fetch_statuses(server, secret: str, count: int) -> list[int]:
 
 def test_a_key_revoked_while_redis_is_stalled_never_gets_another_200(live_prompt, tmp_path, settings):
     key, secret = ApiKey.issue(name="app", scopes=["read"])
-    with redis_server(tmp_path) as redis, gunicorn(
-        {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis.url}, tmp_path, workers=2, threads=4
-    ) as server:
+    with (
+        redis_server(tmp_path) as redis,
+        gunicorn(
+            {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis.url},
+            tmp_path,
+            workers=2,
+            threads=4,
+        ) as server,
+    ):
         settings.REDIS_URL = redis.url  # this process revokes, as `manage.py revoke_api_key` would
         start = server.log_lines()
         assert set(fetch_statuses(server, secret, 30)) == {200}
@@ -74,26 +80,43 @@ def redis_client(redis):
     return redis_py.Redis.from_url(redis.url)
 
 
-def test_a_rollback_storm_through_a_stall_a_kill_and_a_restart_serves_nothing_stale(live_prompt, tmp_path, api_key_factory):
+def test_a_rollback_storm_through_a_stall_a_kill_and_a_restart_serves_nothing_stale(
+    live_prompt, tmp_path, api_key_factory
+):
     _, reader = api_key_factory("read", name="reader")
     _, deployer = api_key_factory("deploy", name="deployer")
-    with redis_server(tmp_path) as redis, gunicorn(
-        {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis.url}, tmp_path, workers=2, threads=4,
-        access_log=False,
-    ) as server:
+    with (
+        redis_server(tmp_path) as redis,
+        gunicorn(
+            {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis.url},
+            tmp_path,
+            workers=2,
+            threads=4,
+            access_log=False,
+        ) as server,
+    ):
         done = []
 
         def faults(elapsed: float) -> None:
             # 0-1 s healthy, 1-2 s stalled, 2-3 s healthy, 3-4 s killed, then restarted (empty)
-            for at, name, action in ((1.0, "stall", redis.stall), (2.0, "resume", redis.resume), (3.0, "kill", redis.kill), (4.0, "restart", redis.start)):
+            for at, name, action in (
+                (1.0, "stall", redis.stall),
+                (2.0, "resume", redis.resume),
+                (3.0, "kill", redis.kill),
+                (4.0, "restart", redis.start),
+            ):
                 if elapsed >= at and name not in done:
                     done.append(name)
                     action()
 
-        result = run_storm(server.url, NAME, reader, deployer, versions=[1, 2, 3], seconds=6.0, threads=6, during=faults)
+        result = run_storm(
+            server.url, NAME, reader, deployer, versions=[1, 2, 3], seconds=6.0, threads=6, during=faults
+        )
 
     assert done == ["stall", "resume", "kill", "restart"]
     assert len(result.changes) >= 5 and result.ok_fetches >= 100
-    assert [f.status for f in result.fetches if f.status != 200] == []  # served throughout, from the database when needed
+    assert [
+        f.status for f in result.fetches if f.status != 200
+    ] == []  # served throughout, from the database when needed
     assert result.stale() == []
     assert not PendingInvalidation.objects.exists()  # every invalidation owed during the faults has landed

@@ -30,7 +30,9 @@ def subscribe(url: str, events=("label.moved",), prompts=None, secret=SECRET) ->
     from promptreg.models import MoveVia
     from promptreg.services import Actor
 
-    return webhooks.webhook_subscribe(url=url, events=list(events), prompts=prompts, secret=secret, actor=Actor(via=MoveVia.CLI))
+    return webhooks.webhook_subscribe(
+        url=url, events=list(events), prompts=prompts, secret=secret, actor=Actor(via=MoveVia.CLI)
+    )
 
 
 def valid_signature(headers: dict, raw: bytes, secret: str = SECRET) -> bool:
@@ -43,14 +45,21 @@ def valid_signature(headers: dict, raw: bytes, secret: str = SECRET) -> bool:
 
 def test_admin_key_subscribes_lists_and_removes(api_as):
     admin = api_as("admin")
-    body = {"url": "http://127.0.0.1:9/hooks", "events": ["label.moved", "version.created"], "prompts": ["support-system"], "secret": SECRET}
+    body = {
+        "url": "http://127.0.0.1:9/hooks",
+        "events": ["label.moved", "version.created"],
+        "prompts": ["support-system"],
+        "secret": SECRET,
+    }
     r = admin.post_json("/api/v1/webhooks", body)
     assert r.status_code == 201, r.content
     created = r.json()
     assert created["events"] == ["version.created", "label.moved"] and created["prompts"] == ["support-system"]
     assert "secret" not in created and created["created_by"] == "API key admin"
     subscription = WebhookSubscription.objects.get(pk=created["id"])
-    assert subscription.secret == SECRET and subscription.history.get().history_change_reason == "added by API key admin"
+    assert (
+        subscription.secret == SECRET and subscription.history.get().history_change_reason == "added by API key admin"
+    )
     assert not hasattr(subscription.history.get(), "secret")  # the audit trail never holds the secret
 
     listed = admin.get("/api/v1/webhooks").json()["data"]
@@ -80,7 +89,13 @@ def test_admin_key_subscribes_lists_and_removes(api_as):
 )
 def test_bad_subscriptions_are_400s_naming_the_field(api_as, settings, change, field):
     settings.ALERT_ALLOWED_HOSTS = []
-    body = {"url": "https://93.184.215.14/hooks", "events": ["label.moved"], "prompts": None, "secret": SECRET, **change}
+    body = {
+        "url": "https://93.184.215.14/hooks",
+        "events": ["label.moved"],
+        "prompts": None,
+        "secret": SECRET,
+        **change,
+    }
     r = api_as("admin").post_json("/api/v1/webhooks", body)
     assert r.status_code == 400, r.content
     assert r.json()["error"]["message"].startswith(f"{field}:")
@@ -91,7 +106,12 @@ def test_only_admin_keys_manage_webhooks(api_as):
     subscription = subscribe("http://127.0.0.1:9/hooks")
     deployer = api_as("deploy")
     assert deployer.get("/api/v1/webhooks").status_code == 403
-    assert deployer.post_json("/api/v1/webhooks", {"url": "http://127.0.0.1:9/", "events": ["label.moved"], "secret": SECRET}).status_code == 403
+    assert (
+        deployer.post_json(
+            "/api/v1/webhooks", {"url": "http://127.0.0.1:9/", "events": ["label.moved"], "secret": SECRET}
+        ).status_code
+        == 403
+    )
     assert deployer.delete(f"/api/v1/webhooks/{subscription.pk}").status_code == 403
     assert deployer.post_json(f"/api/v1/webhooks/{subscription.pk}/test").status_code == 403
     assert WebhookSubscription.objects.count() == 1 and not WebhookEvent.objects.exists()
@@ -140,7 +160,12 @@ def test_a_delivery_is_a_signed_post_of_the_event(publish, cli):
     assert body["data"]["is_rollback"] is False and body["data"]["reason"] == "first release"
     assert headers["X-Promptreg-Event"] == "label.moved" and headers["X-Promptreg-Delivery"] == body["id"]
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.response_snippet) == (DeliveryStatus.SENT, 1, 200, "ok")
+    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.response_snippet) == (
+        DeliveryStatus.SENT,
+        1,
+        200,
+        "ok",
+    )
     assert subscription.deliveries.get() == delivery
 
 
@@ -167,7 +192,12 @@ def test_a_failed_delivery_is_retried_once_with_backoff_and_succeeds(publish, cl
     assert first == second and valid_signature(headers, second)  # the same event, same id: receivers can dedupe
     assert len(hook.bodies) == 1
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.last_error) == (DeliveryStatus.SENT, 2, 200, "")
+    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.last_error) == (
+        DeliveryStatus.SENT,
+        2,
+        200,
+        "",
+    )
 
 
 def test_a_first_attempt_the_broker_never_took_is_swept_up_after_a_grace_period(publish, cli):
@@ -175,7 +205,9 @@ def test_a_first_attempt_the_broker_never_took_is_swept_up_after_a_grace_period(
     publish("support-system", "Hi {{ name }}")
     subscribe("http://127.0.0.1:9/hooks")
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="first release")  # never committed: never published
+        label_move(
+            name="support-system", label=PRODUCTION, version=1, actor=cli, reason="first release"
+        )  # never committed: never published
         assert webhooks.due() == []  # the after-commit publish has its grace period
         clock.shift(timedelta(seconds=11))
         assert webhooks.due() == [WebhookDelivery.objects.get().pk]
@@ -196,7 +228,11 @@ def test_retries_back_off_exponentially_for_about_a_day_then_give_up(publish, cl
         WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=webhooks.MAX_ATTEMPTS - 1)
         assert webhooks.deliver(delivery.pk) == "failed"
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (DeliveryStatus.FAILED, webhooks.MAX_ATTEMPTS, None)
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        DeliveryStatus.FAILED,
+        webhooks.MAX_ATTEMPTS,
+        None,
+    )
 
 
 def test_a_target_that_turns_internal_is_refused_at_delivery_and_not_retried(publish, cli, settings):
@@ -209,7 +245,9 @@ def test_a_target_that_turns_internal_is_refused_at_delivery_and_not_retried(pub
         assert webhooks.deliver(WebhookDelivery.objects.get().pk) == "failed"
     assert hook.requests == []
     delivery = WebhookDelivery.objects.get()
-    assert delivery.last_error.startswith("refused: 127.0.0.1 is an internal address") and delivery.next_attempt_at is None
+    assert (
+        delivery.last_error.startswith("refused: 127.0.0.1 is an internal address") and delivery.next_attempt_at is None
+    )
 
 
 def test_an_event_recorded_before_its_webhook_was_removed_is_not_sent(publish, cli):
@@ -219,7 +257,9 @@ def test_an_event_recorded_before_its_webhook_was_removed_is_not_sent(publish, c
         subscription = subscribe(hook.url)
         label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="first release")
         delivery = WebhookDelivery.objects.get()
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(removed_at=timezone.now())  # as if removed meanwhile
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+            removed_at=timezone.now()
+        )  # as if removed meanwhile
         assert webhooks.deliver(delivery.pk) == "failed"
         label_move(name="support-system", label="staging", version=1, actor=cli, reason="staging too")
     assert hook.requests == [] and WebhookDelivery.objects.count() == 1
@@ -244,29 +284,56 @@ def test_the_api_test_event_reaches_only_that_subscription(api_as):
 def test_admins_manage_webhooks_in_the_dashboard(client, admin_user, deployer):
     client.login(username=deployer.username, password=PASSWORD)
     assert client.get(reverse("rollout:webhooks")).status_code == 403
-    assert client.post(reverse("rollout:webhooks"), {"url": "http://127.0.0.1:9/", "events": ["label.moved"], "secret": SECRET}).status_code == 403
+    assert (
+        client.post(
+            reverse("rollout:webhooks"), {"url": "http://127.0.0.1:9/", "events": ["label.moved"], "secret": SECRET}
+        ).status_code
+        == 403
+    )
 
     client.login(username=admin_user.username, password=PASSWORD)
     page = client.get(reverse("rollout:webhooks"))
     assert page.status_code == 200 and len(page.context["form"]["secret"].value()) == 64  # a fresh secret to copy
-    r = client.post(reverse("rollout:webhooks"), {"url": "http://10.0.0.5/hooks", "events": ["label.moved"], "prompts": "", "secret": SECRET})
+    r = client.post(
+        reverse("rollout:webhooks"),
+        {"url": "http://10.0.0.5/hooks", "events": ["label.moved"], "prompts": "", "secret": SECRET},
+    )
     assert r.status_code == 200 and "internal address" in str(r.context["form"].errors["url"])
-    r = client.post(reverse("rollout:webhooks"), {"url": "http://127.0.0.1:9/hooks", "events": ["label.moved", "review.decided"], "prompts": "support-system, billing-system", "secret": SECRET})
+    r = client.post(
+        reverse("rollout:webhooks"),
+        {
+            "url": "http://127.0.0.1:9/hooks",
+            "events": ["label.moved", "review.decided"],
+            "prompts": "support-system, billing-system",
+            "secret": SECRET,
+        },
+    )
     assert r.status_code == 302
     subscription = WebhookSubscription.objects.get()
-    assert (subscription.events, subscription.prompts, subscription.created_by) == (["review.decided", "label.moved"], ["billing-system", "support-system"], admin_user)
+    assert (subscription.events, subscription.prompts, subscription.created_by) == (
+        ["review.decided", "label.moved"],
+        ["billing-system", "support-system"],
+        admin_user,
+    )
     page = client.get(reverse("rollout:webhooks"))
     assert SECRET not in page.content.decode()
 
     assert client.post(reverse("rollout:webhook-test", args=[subscription.pk])).status_code == 302
     delivery = WebhookDelivery.objects.select_related("event").get()
-    assert (delivery.event.event, delivery.status, delivery.event.data["actor"]) == ("webhook.test", DeliveryStatus.PENDING, "ada")
+    assert (delivery.event.event, delivery.status, delivery.event.data["actor"]) == (
+        "webhook.test",
+        DeliveryStatus.PENDING,
+        "ada",
+    )
     assert "webhook.test" in client.get(reverse("rollout:webhooks")).content.decode()  # the delivery log
 
     assert client.post(reverse("rollout:webhook-remove", args=[subscription.pk])).status_code == 302
     assert not WebhookSubscription.objects.active().exists()
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.last_error) == (DeliveryStatus.FAILED, "the webhook was removed")  # its retries stop
+    assert (delivery.status, delivery.last_error) == (
+        DeliveryStatus.FAILED,
+        "the webhook was removed",
+    )  # its retries stop
     assert "webhook.test" in client.get(reverse("rollout:webhooks")).content.decode()  # the log stays
 
 

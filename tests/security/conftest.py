@@ -66,11 +66,23 @@ def credentials(kind: str) -> tuple[ApiKey | None, str | None]:
 def v1_live(author, reviewer, django_capture_on_commit_callbacks):
     """support-system: v1 reviewed and live in production, v2 an unreviewed draft."""
     with django_capture_on_commit_callbacks(execute=True):
-        v1 = version_publish(name=NAME, kind="text", body="Hello {{ name }}", commit_message="first", actor=Actor(via=MoveVia.BUTTON, user=author))
+        v1 = version_publish(
+            name=NAME,
+            kind="text",
+            body="Hello {{ name }}",
+            commit_message="first",
+            actor=Actor(via=MoveVia.BUTTON, user=author),
+        )
         version_submit_for_review(version=v1, actor=Actor(via=MoveVia.BUTTON, user=author))
         review_submit(version=v1, actor=Actor(via=MoveVia.BUTTON, user=reviewer), decision=ReviewDecision.APPROVE)
         label_move(name=NAME, label=PRODUCTION, version=1, actor=SERVER, reason="first release")
-        v2 = version_publish(name=NAME, kind="text", body="Hey {{ name }}", commit_message="draft", actor=Actor(via=MoveVia.BUTTON, user=author))
+        v2 = version_publish(
+            name=NAME,
+            kind="text",
+            body="Hey {{ name }}",
+            commit_message="draft",
+            actor=Actor(via=MoveVia.BUTTON, user=author),
+        )
     return v1, v2
 
 
@@ -78,7 +90,9 @@ def v1_live(author, reviewer, django_capture_on_commit_callbacks):
 def approve(reviewer):
     def approve_(version, by=None):
         version_submit_for_review(version=version, actor=SERVER)
-        review_submit(version=version, actor=Actor(via=MoveVia.BUTTON, user=by or reviewer), decision=ReviewDecision.APPROVE)
+        review_submit(
+            version=version, actor=Actor(via=MoveVia.BUTTON, user=by or reviewer), decision=ReviewDecision.APPROVE
+        )
         version.refresh_from_db()
         return version
 

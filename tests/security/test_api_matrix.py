@@ -49,17 +49,24 @@ REQUIRED = {
 
 def has(kind: str, scope: str) -> bool:
     """The documented scope rules: admin implies every scope, deploy implies read."""
-    return kind == ADMIN or kind == scope or (scope == READ and kind == DEPLOY)
+    return kind in (ADMIN, scope) or (scope == READ and kind == DEPLOY)
 
 
 def world() -> tuple:
     """What any write would change."""
     return (
-        PromptVersion.objects.count(), list(Label.objects.values_list("name", "version_id")), LabelMove.objects.count(),
-        list(Experiment.objects.values_list("state", flat=True)), Dataset.objects.count(), EvalRun.objects.count(),
-        Score.objects.count(), Monitor.objects.count(), PolicyChange.objects.count(),
+        PromptVersion.objects.count(),
+        list(Label.objects.values_list("name", "version_id")),
+        LabelMove.objects.count(),
+        list(Experiment.objects.values_list("state", flat=True)),
+        Dataset.objects.count(),
+        EvalRun.objects.count(),
+        Score.objects.count(),
+        Monitor.objects.count(),
+        PolicyChange.objects.count(),
         list(Prompt.objects.values_list("prompt_type", "retired_at")),
-        list(WebhookSubscription.objects.values_list("removed_at", flat=True)), WebhookEvent.objects.count(),
+        list(WebhookSubscription.objects.values_list("removed_at", flat=True)),
+        WebhookEvent.objects.count(),
     )
 
 
@@ -69,8 +76,12 @@ def story(v1_live):
     from promptreg.services import label_move, version_publish
     from tests.security.conftest import SERVER
 
-    version_publish(name="customer-support-system", kind="text", body="Hi {{ company }}", commit_message="first", actor=SERVER)
-    label_move(name="customer-support-system", label="production", version=1, actor=SERVER, reason="first", override=True)
+    version_publish(
+        name="customer-support-system", kind="text", body="Hi {{ company }}", commit_message="first", actor=SERVER
+    )
+    label_move(
+        name="customer-support-system", label="production", version=1, actor=SERVER, reason="first", override=True
+    )
 
 
 def documented(client) -> set[tuple[str, str]]:

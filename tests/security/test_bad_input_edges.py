@@ -27,11 +27,20 @@ def raw_post(client, path: str, text: str, **headers):
 
 V1_BODIES = {
     "nan_in_config": ('{"prompt": "Hi", "commit_message": "c", "config": {"temperature": NaN}}', "config.temperature"),
-    "infinity_in_config": ('{"prompt": "Hi", "commit_message": "c", "config": {"temperature": -Infinity}}', "config.temperature"),
-    "overflowing_float": ('{"prompt": "Hi", "commit_message": "c", "config": {"temperature": 1e400}}', "config.temperature"),
+    "infinity_in_config": (
+        '{"prompt": "Hi", "commit_message": "c", "config": {"temperature": -Infinity}}',
+        "config.temperature",
+    ),
+    "overflowing_float": (
+        '{"prompt": "Hi", "commit_message": "c", "config": {"temperature": 1e400}}',
+        "config.temperature",
+    ),
     "long_tag": (json.dumps({"prompt": "Hi", "commit_message": "c", "tags": ["t" * 65]}), "tags"),
     "long_model": (json.dumps({"prompt": "Hi", "commit_message": "c", "config": {"model": "m" * 201}}), "config.model"),
-    "deep_nesting": ('{"prompt": "Hi", "commit_message": "c", "config": {"x": ' + "[" * 1000 + "]" * 1000 + "}}", "nested"),
+    "deep_nesting": (
+        '{"prompt": "Hi", "commit_message": "c", "config": {"x": ' + "[" * 1000 + "]" * 1000 + "}}",
+        "nested",
+    ),
 }
 
 
@@ -44,8 +53,8 @@ def test_v1_publish_refuses_bad_input_with_a_400_naming_the_field(api_as, text, 
 
 
 LANGFUSE_BODIES = {
-    "nan_in_config": ('{"name": "%s", "prompt": "Hi", "config": {"temperature": NaN}}' % NAME, "config.temperature"),
-    "deep_nesting": ('{"name": "%s", "prompt": "Hi", "config": ' % NAME + "[" * 1000 + "]" * 1000 + "}", "nested"),
+    "nan_in_config": ('{"name": "%s", "prompt": "Hi", "config": {"temperature": NaN}}' % NAME, "config.temperature"),  # noqa: UP031 — the text has braces of its own
+    "deep_nesting": ('{"name": "%s", "prompt": "Hi", "config": ' % NAME + "[" * 1000 + "]" * 1000 + "}", "nested"),  # noqa: UP031 — the text has braces of its own
     "long_tag": (json.dumps({"name": NAME, "prompt": "Hi", "tags": ["t" * 65]}), "tags"),
 }
 
@@ -59,10 +68,54 @@ def test_langfuse_create_refuses_bad_input_with_a_400_naming_the_field(client, a
 
 
 SCORES = {
-    "huge_integer_value": ('{"scores": [{"id": "s1", "prompt": "%s", "version": 1, "metrics": {"quality_score": %s}}]}' % (NAME, "9" * 400), "quality_score"),
-    "month_13": (json.dumps({"scores": [{"id": "s1", "prompt": NAME, "version": 1, "metrics": {"q": 1}, "timestamp": "2026-13-45T00:00:00Z"}]}), "timestamp"),
-    "offset_99h": (json.dumps({"scores": [{"id": "s1", "prompt": NAME, "version": 1, "metrics": {"q": 1}, "timestamp": "2026-01-02T00:00:00+99:00"}]}), "timestamp"),
-    "huge_experiment_id": (json.dumps({"scores": [{"id": "s1", "prompt": NAME, "version": 1, "session_id": "s", "experiment": 10**30, "metrics": {"q": 1}}]}), "experiment"),
+    "huge_integer_value": (
+        '{"scores": [{"id": "s1", "prompt": "%s", "version": 1, "metrics": {"quality_score": %s}}]}'  # noqa: UP031 — the text has braces of its own
+        % (NAME, "9" * 400),
+        "quality_score",
+    ),
+    "month_13": (
+        json.dumps(
+            {
+                "scores": [
+                    {"id": "s1", "prompt": NAME, "version": 1, "metrics": {"q": 1}, "timestamp": "2026-13-45T00:00:00Z"}
+                ]
+            }
+        ),
+        "timestamp",
+    ),
+    "offset_99h": (
+        json.dumps(
+            {
+                "scores": [
+                    {
+                        "id": "s1",
+                        "prompt": NAME,
+                        "version": 1,
+                        "metrics": {"q": 1},
+                        "timestamp": "2026-01-02T00:00:00+99:00",
+                    }
+                ]
+            }
+        ),
+        "timestamp",
+    ),
+    "huge_experiment_id": (
+        json.dumps(
+            {
+                "scores": [
+                    {
+                        "id": "s1",
+                        "prompt": NAME,
+                        "version": 1,
+                        "session_id": "s",
+                        "experiment": 10**30,
+                        "metrics": {"q": 1},
+                    }
+                ]
+            }
+        ),
+        "experiment",
+    ),
 }
 
 
@@ -76,7 +129,12 @@ def test_scores_refuse_bad_input_with_a_400_naming_the_field(api_as, publish, te
 
 
 HUGE = "9" * 30
-QUERIES = ["/api/v1/prompts/%s?version=" + HUGE, "/api/v1/evaluations/" + HUGE, "/api/v1/experiments/" + HUGE, "/api/v1/datasets/" + HUGE]
+QUERIES = [
+    "/api/v1/prompts/%s?version=" + HUGE,
+    "/api/v1/evaluations/" + HUGE,
+    "/api/v1/experiments/" + HUGE,
+    "/api/v1/datasets/" + HUGE,
+]
 
 
 @pytest.mark.parametrize("path", QUERIES)
@@ -88,7 +146,9 @@ def test_huge_numbers_in_the_url_are_not_a_500(api_as, publish, path):
 
 def test_a_form_over_the_upload_limit_says_so_and_saves_nothing(client, author):
     client.force_login(author)
-    response = client.post(reverse("promptreg:prompt-new"), {"name": "big-system", "kind": "text", "text": "x" * (1024 * 1024 + 1)})
+    response = client.post(
+        reverse("promptreg:prompt-new"), {"name": "big-system", "kind": "text", "text": "x" * (1024 * 1024 + 1)}
+    )
     assert response.status_code == 413
     assert "larger than the 1 MiB a form may carry" in response.content.decode()
     assert not PromptVersion.objects.exists()

@@ -32,7 +32,10 @@ def test_import_refuses_symlinks_that_leave_the_directory_and_imports_nothing(tm
     err = StringIO()
     with pytest.raises(CommandError, match="nothing was imported"):
         call_command("prompts", "import", str(repo), stderr=err)
-    assert f"leak-system.txt:0: is a symlink that leads outside {repo} (to {outside / 'secret.txt'}); refused" in err.getvalue()
+    assert (
+        f"leak-system.txt:0: is a symlink that leads outside {repo} (to {outside / 'secret.txt'}); refused"
+        in err.getvalue()
+    )
     assert "alias-system.txt:" in err.getvalue()  # its header names team/inner-system: a normal problem, not a refusal
     assert not PromptVersion.objects.exists()
 

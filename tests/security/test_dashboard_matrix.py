@@ -58,14 +58,33 @@ POSTS = {
     "experiments:provider-test": (ADMIN, []),
 }
 GET_ONLY = {
-    "promptreg:prompt-list", "promptreg:review-inbox", "promptreg:review-count", "promptreg:audit", "promptreg:prompt-detail",
-    "promptreg:version-diff", "promptreg:prompt-audit", "promptreg:version-detail",
-    "experiments:experiment-list", "experiments:experiment-sample-size", "experiments:experiment-detail",
-    "experiments:dataset-detail", "experiments:dataset-export", "experiments:dataset-history", "experiments:run-detail",
-    "experiments:run-progress", "experiments:version-evaluation", "experiments:version-structure",
+    "promptreg:prompt-list",
+    "promptreg:review-inbox",
+    "promptreg:review-count",
+    "promptreg:audit",
+    "promptreg:prompt-detail",
+    "promptreg:version-diff",
+    "promptreg:prompt-audit",
+    "promptreg:version-detail",
+    "experiments:experiment-list",
+    "experiments:experiment-sample-size",
+    "experiments:experiment-detail",
+    "experiments:dataset-detail",
+    "experiments:dataset-export",
+    "experiments:dataset-history",
+    "experiments:run-detail",
+    "experiments:run-progress",
+    "experiments:version-evaluation",
+    "experiments:version-structure",
     "rollout:oncall",
 }
-ROLES_OF = {"outsider": (), "author": (AUTHOR,), "reviewer": (REVIEWER, AUTHOR), "deployer": (DEPLOYER,), "admin": (ADMIN,)}
+ROLES_OF = {
+    "outsider": (),
+    "author": (AUTHOR,),
+    "reviewer": (REVIEWER, AUTHOR),
+    "deployer": (DEPLOYER,),
+    "admin": (ADMIN,),
+}
 
 
 def dashboard_url_names() -> set[str]:
@@ -77,40 +96,74 @@ def dashboard_url_names() -> set[str]:
 
 
 def test_every_dashboard_url_is_classified(db):
-    assert dashboard_url_names() == set(POSTS) | GET_ONLY, "classify each new dashboard URL in POSTS (with its role) or GET_ONLY"
+    assert dashboard_url_names() == set(POSTS) | GET_ONLY, (
+        "classify each new dashboard URL in POSTS (with its role) or GET_ONLY"
+    )
 
 
 def world() -> tuple:
     return (
-        PromptVersion.objects.count(), list(PromptVersion.objects.order_by("id").values_list("status", flat=True)),
-        list(Label.objects.values_list("name", "version_id")), LabelMove.objects.count(), Review.objects.count(),
-        list(Prompt.objects.values_list("retired_at", "prompt_type")), list(Experiment.objects.values_list("state", flat=True)),
-        AnalysisSnapshot.objects.count(), Dataset.objects.count(), list(Dataset.objects.values_list("name", "scorers")),
-        list(Case.objects.values_list("removed_at", "expected")), list(EvalRun.objects.values_list("state", "cancel_requested")),
-        AlertChannel.objects.count(), Monitor.objects.count(), PolicyChange.objects.count(),
+        PromptVersion.objects.count(),
+        list(PromptVersion.objects.order_by("id").values_list("status", flat=True)),
+        list(Label.objects.values_list("name", "version_id")),
+        LabelMove.objects.count(),
+        Review.objects.count(),
+        list(Prompt.objects.values_list("retired_at", "prompt_type")),
+        list(Experiment.objects.values_list("state", flat=True)),
+        AnalysisSnapshot.objects.count(),
+        Dataset.objects.count(),
+        list(Dataset.objects.values_list("name", "scorers")),
+        list(Case.objects.values_list("removed_at", "expected")),
+        list(EvalRun.objects.values_list("state", "cancel_requested")),
+        AlertChannel.objects.count(),
+        Monitor.objects.count(),
+        PolicyChange.objects.count(),
         list(ApiKey.objects.values_list("name", "revoked_at")),
-        list(WebhookSubscription.objects.values_list("removed_at", flat=True)), WebhookEvent.objects.count(),
+        list(WebhookSubscription.objects.values_list("removed_at", flat=True)),
+        WebhookEvent.objects.count(),
         list(ProviderSettings.objects.values_list("base_url", "model", "api_key_encrypted")),
     )
 
 
 @pytest.fixture
 def objects(v1_live, settings):
-    """A live prompt (v1) with a draft (v2), a dataset with a case, a queued run, a draft experiment, a channel, a webhook."""
+    """A live prompt (v1) with a draft (v2), a dataset with a case, a queued run, a draft experiment, a channel, a
+    webhook."""
     settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "matrix-model"  # runs are only queued
-    dataset = dataset_create(name="golden", scorers=["exact_match"], actor=SERVER, cases=[{"variables": {"name": "x"}, "expected": "Hello x"}])
+    dataset = dataset_create(
+        name="golden",
+        scorers=["exact_match"],
+        actor=SERVER,
+        cases=[{"variables": {"name": "x"}, "expected": "Hello x"}],
+    )
     run = EvalRun.objects.create(version=v1_live[0], dataset=dataset, case_ids=[dataset.cases.get().pk], total=1)
     experiment = experiment_create(actor=SERVER, prompt=NAME, control_version=1, treatment_version=2)
     channel = AlertChannel.objects.create(name="ops", kind="email", target="ops@example.com")
     key, _ = ApiKey.issue(name="app", scopes=["read"])
-    webhook = webhook_subscribe(url="http://127.0.0.1:9/hooks", events=["label.moved"], prompts=None, secret="matrix-secret-0123", actor=SERVER)
+    webhook = webhook_subscribe(
+        url="http://127.0.0.1:9/hooks", events=["label.moved"], prompts=None, secret="matrix-secret-0123", actor=SERVER
+    )
     return {
-        "dataset": dataset.pk, "case": dataset.cases.get().pk, "run": run.pk, "experiment": experiment.pk, "channel": channel.pk,
-        "key": key.pk, "webhook": webhook.pk,
+        "dataset": dataset.pk,
+        "case": dataset.cases.get().pk,
+        "run": run.pk,
+        "experiment": experiment.pk,
+        "channel": channel.pk,
+        "key": key.pk,
+        "webhook": webhook.pk,
     }
 
 
-DATA = {"scopes": "read", "reason": "matrix", "comment": "matrix", "decision": "approve", "name": "matrix-set", "scorers": "exact_match", "expected": "x", "variables": "{}"}
+DATA = {
+    "scopes": "read",
+    "reason": "matrix",
+    "comment": "matrix",
+    "decision": "approve",
+    "name": "matrix-set",
+    "scorers": "exact_match",
+    "expected": "x",
+    "variables": "{}",
+}
 
 
 @pytest.mark.parametrize("url_name", sorted(POSTS))
@@ -128,7 +181,9 @@ def test_role_matrix(client, objects, url_name):
         response = client.post(url, DATA)
         if name in allowed:
             # let through to the view's own work (the incident is made up: its 404 comes after the role check)
-            assert response.status_code not in (403, 404) or url_name == "rollout:incident-acknowledge", f"{url_name}: {name} got {response.status_code}"
+            assert response.status_code not in (403, 404) or url_name == "rollout:incident-acknowledge", (
+                f"{url_name}: {name} got {response.status_code}"
+            )
         else:
             assert response.status_code == 403, f"{url_name}: {name} got {response.status_code}"
             assert world() == before, f"{url_name}: {name}'s refused POST changed something"

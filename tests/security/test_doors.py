@@ -32,8 +32,12 @@ from rollout.tasks import deliver_alert
 from tests.security.conftest import NAME, SERVER, Api, basic, bearer, issue
 
 EXPERIMENT = {
-    "prompt": NAME, "control_version": 1, "treatment_version": 2, "primary_metric": "quality_score",
-    "min_samples_per_variant": 20, "guardrails": [{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
+    "prompt": NAME,
+    "control_version": 1,
+    "treatment_version": 2,
+    "primary_metric": "quality_score",
+    "min_samples_per_variant": 20,
+    "guardrails": [{"metric": "latency_ms", "direction": "lower_is_better", "margin": 50}],
 }
 
 
@@ -41,14 +45,25 @@ def sessions(experiment, variant, k):
     return [s for s in (f"s{i}" for i in range(20_000)) if experiment.assign(s) == variant][:k]
 
 
-def post_scores(api: Api, experiment, per_variant: dict[str, int], quality: dict[str, float], latency: dict[str, float]):
+def post_scores(
+    api: Api, experiment, per_variant: dict[str, int], quality: dict[str, float], latency: dict[str, float]
+):
     """What app servers post (with a write key) for sessions of each variant."""
     writer = Api(api.client, bearer(issue("write", name="app-server")[1]))
     scores = []
     for variant, version in ((CONTROL, 1), (TREATMENT, 2)):
         for i, s in enumerate(sessions(experiment, variant, per_variant[variant])):
             metrics = {"quality_score": quality[variant] + (i % 7) / 50, "latency_ms": latency[variant] + i % 11}
-            scores.append({"id": s, "prompt": NAME, "version": version, "session_id": s, "experiment": experiment.pk, "metrics": metrics})
+            scores.append(
+                {
+                    "id": s,
+                    "prompt": NAME,
+                    "version": version,
+                    "session_id": s,
+                    "experiment": experiment.pk,
+                    "metrics": metrics,
+                }
+            )
     assert writer.post("/api/v1/scores", {"scores": scores}).status_code == 200
 
 
@@ -64,7 +79,9 @@ def started(api: Api, body: dict, on_commit) -> Experiment:
 # 1 ------------------------------------------------------------------------------------------------
 
 
-def test_door_1_an_experiment_cannot_start_an_unreviewed_treatment(v1_live, api_for, client, django_capture_on_commit_callbacks):
+def test_door_1_an_experiment_cannot_start_an_unreviewed_treatment(
+    v1_live, api_for, client, django_capture_on_commit_callbacks
+):
     deploy, _ = api_for("deploy")
     created = deploy.post("/api/v1/experiments", {**EXPERIMENT, "traffic_fraction": 0.9999})
     experiment_id = created.json()["id"]
@@ -75,15 +92,26 @@ def test_door_1_an_experiment_cannot_start_an_unreviewed_treatment(v1_live, api_
     served = {deploy.get(f"/api/v1/prompts/{NAME}", {"session_id": f"u{i}"}).json()["version"] for i in range(200)}
     assert served == {1}  # not one of 200 sessions gets the draft
     # A deploy key cannot override; an admin must give a reason, and the override is recorded.
-    assert deploy.post(f"/api/v1/experiments/{experiment_id}/start", {"override": True, "reason": "trust me"}).status_code == 403
+    assert (
+        deploy.post(f"/api/v1/experiments/{experiment_id}/start", {"override": True, "reason": "trust me"}).status_code
+        == 403
+    )
     admin, admin_key = api_for("admin")
     no_reason = admin.post(f"/api/v1/experiments/{experiment_id}/start", {"override": True})
     assert no_reason.status_code == 400 and Experiment.objects.get(pk=experiment_id).state == "draft"
     with django_capture_on_commit_callbacks(execute=True):
-        ok = admin.post(f"/api/v1/experiments/{experiment_id}/start", {"override": True, "reason": "hotfix canary, reviewed on the call"})
+        ok = admin.post(
+            f"/api/v1/experiments/{experiment_id}/start",
+            {"override": True, "reason": "hotfix canary, reviewed on the call"},
+        )
     assert ok.status_code == 200 and ok.json()["state"] == "running"
     event = ExperimentEvent.objects.get()
-    assert (event.action, event.is_override, event.api_key, event.reason) == (ExperimentAction.START, True, admin_key, "hotfix canary, reviewed on the call")
+    assert (event.action, event.is_override, event.api_key, event.reason) == (
+        ExperimentAction.START,
+        True,
+        admin_key,
+        "hotfix canary, reviewed on the call",
+    )
     assert any("peer review" in gate for gate in event.bypassed)
 
 
@@ -96,8 +124,12 @@ def test_door_1_a_canary_from_the_dashboard_meets_the_same_gates(v1_live, client
     assert not Experiment.objects.exists()
     client.force_login(deployer)
     draft = Experiment.objects.create(
-        prompt=Prompt.objects.get(name=NAME), control_version_id=v1_live[0].pk, treatment_version_id=v1_live[1].pk,
-        traffic_fraction=0.05, primary_metric="quality_score", kind="canary",
+        prompt=Prompt.objects.get(name=NAME),
+        control_version_id=v1_live[0].pk,
+        treatment_version_id=v1_live[1].pk,
+        traffic_fraction=0.05,
+        primary_metric="quality_score",
+        kind="canary",
     )
     client.post(f"/experiments/ab/{draft.pk}/start/", {"override": "on", "reason": "a deployer cannot override"})
     assert Experiment.objects.get(pk=draft.pk).state == "draft"
@@ -106,7 +138,9 @@ def test_door_1_a_canary_from_the_dashboard_meets_the_same_gates(v1_live, client
 # 2 ------------------------------------------------------------------------------------------------
 
 
-def test_door_2_experiment_traffic_changes_are_in_the_audit_trail_and_the_timeline(v1_live, approve, api_for, client, deployer, django_capture_on_commit_callbacks):
+def test_door_2_experiment_traffic_changes_are_in_the_audit_trail_and_the_timeline(
+    v1_live, approve, api_for, client, deployer, django_capture_on_commit_callbacks
+):
     approve(v1_live[1])
     deploy, key = api_for("deploy")
     experiment = started(deploy, {**EXPERIMENT, "traffic_fraction": 0.2}, django_capture_on_commit_callbacks)
@@ -114,13 +148,21 @@ def test_door_2_experiment_traffic_changes_are_in_the_audit_trail_and_the_timeli
         assert deploy.post(f"/api/v1/experiments/{experiment.pk}/stop", {"reason": "latency alarm"}).status_code == 200
         assert deploy.post(f"/api/v1/experiments/{experiment.pk}/conclude", {"reason": "keep v1"}).status_code == 200
     events = list(ExperimentEvent.objects.order_by("id").values_list("action", "treatment_share", "api_key", "reason"))
-    assert events == [("start", 0.2, key.pk, ""), ("stop", 0.0, key.pk, "latency alarm"), ("conclude", 0.0, key.pk, "keep v1")]
+    assert events == [
+        ("start", 0.2, key.pk, ""),
+        ("stop", 0.0, key.pk, "latency alarm"),
+        ("conclude", 0.0, key.pk, "keep v1"),
+    ]
     client.force_login(deployer)
     audit = client.get(f"/prompts/{NAME}/-/audit/", {"kind": "experiment"}).content.decode()
     assert f"Experiment #{experiment.pk} started on production: v1 / v2, 20.00% of traffic on v2" in audit
     assert "latency alarm" in audit and f"API key {key.name}" in audit
     timeline = client.get("/oncall/").content.decode()
-    assert f"experiment #{experiment.pk} stopped: v1 / v2" in timeline and "0.00% on v2" in timeline and "20.00% on v2" in timeline
+    assert (
+        f"experiment #{experiment.pk} stopped: v1 / v2" in timeline
+        and "0.00% on v2" in timeline
+        and "20.00% on v2" in timeline
+    )
 
 
 # 3 ------------------------------------------------------------------------------------------------
@@ -131,30 +173,56 @@ def test_door_3_ship_follows_the_verdict(v1_live, approve, api_for, django_captu
     deploy, _ = api_for("deploy")
     experiment = started(deploy, {**EXPERIMENT, "traffic_fraction": 0.5}, django_capture_on_commit_callbacks)
     # Better quality, but latency 200 ms worse against a 50 ms margin: the guardrail says no.
-    post_scores(deploy, experiment, {CONTROL: 40, TREATMENT: 40}, {CONTROL: 0.5, TREATMENT: 0.8}, {CONTROL: 400, TREATMENT: 600})
+    post_scores(
+        deploy, experiment, {CONTROL: 40, TREATMENT: 40}, {CONTROL: 0.5, TREATMENT: 0.8}, {CONTROL: 400, TREATMENT: 600}
+    )
     refused = deploy.post(f"/api/v1/experiments/{experiment.pk}/ship", {"reason": "quality is up"})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "ship_blocked"
     assert "reject_guardrail_degraded" in refused.json()["error"]["message"]
-    assert Label.objects.get(name=PRODUCTION).version.number == 1 and Experiment.objects.get(pk=experiment.pk).state == "running"
-    assert deploy.post(f"/api/v1/experiments/{experiment.pk}/ship", {"reason": "x", "override": True}).status_code == 403
+    assert (
+        Label.objects.get(name=PRODUCTION).version.number == 1
+        and Experiment.objects.get(pk=experiment.pk).state == "running"
+    )
+    assert (
+        deploy.post(f"/api/v1/experiments/{experiment.pk}/ship", {"reason": "x", "override": True}).status_code == 403
+    )
     admin, admin_key = api_for("admin")
     with django_capture_on_commit_callbacks(execute=True):
-        shipped = admin.post(f"/api/v1/experiments/{experiment.pk}/ship", {"reason": "latency budget raised", "override": True})
+        shipped = admin.post(
+            f"/api/v1/experiments/{experiment.pk}/ship", {"reason": "latency budget raised", "override": True}
+        )
     assert shipped.status_code == 200 and Label.objects.get(name=PRODUCTION).version.number == 2
     event = ExperimentEvent.objects.get(action=ExperimentAction.SHIP)
-    assert (event.is_override, event.decision, event.api_key, event.treatment_share) == (True, "reject_guardrail_degraded", admin_key, 1.0)
+    assert (event.is_override, event.decision, event.api_key, event.treatment_share) == (
+        True,
+        "reject_guardrail_degraded",
+        admin_key,
+        1.0,
+    )
     assert event.bypassed[0].startswith("ship verdict: the analysis decision is reject_guardrail_degraded")
 
 
-def test_door_3_a_canary_ships_on_no_harm_with_guardrails_held_and_not_before(v1_live, approve, api_for, django_capture_on_commit_callbacks):
+def test_door_3_a_canary_ships_on_no_harm_with_guardrails_held_and_not_before(
+    v1_live, approve, api_for, django_capture_on_commit_callbacks
+):
     approve(v1_live[1])
     deploy, _ = api_for("deploy")
-    canary = started(deploy, {**EXPERIMENT, "kind": "canary", "traffic_fraction": 0.2}, django_capture_on_commit_callbacks)
+    canary = started(
+        deploy, {**EXPERIMENT, "kind": "canary", "traffic_fraction": 0.2}, django_capture_on_commit_callbacks
+    )
     early = deploy.post(f"/api/v1/experiments/{canary.pk}/ship", {"reason": "looks fine"})
-    assert early.status_code == 400 and early.json()["error"]["code"] == "ship_blocked" and "insufficient_data" in early.json()["error"]["message"]
-    post_scores(deploy, canary, {CONTROL: 160, TREATMENT: 40}, {CONTROL: 0.7, TREATMENT: 0.7}, {CONTROL: 400, TREATMENT: 400})
+    assert (
+        early.status_code == 400
+        and early.json()["error"]["code"] == "ship_blocked"
+        and "insufficient_data" in early.json()["error"]["message"]
+    )
+    post_scores(
+        deploy, canary, {CONTROL: 160, TREATMENT: 40}, {CONTROL: 0.7, TREATMENT: 0.7}, {CONTROL: 400, TREATMENT: 400}
+    )
     analysis = deploy.get(f"/api/v1/experiments/{canary.pk}").json()["analysis"]
-    assert analysis["decision"] == "no_significant_difference" and all(g["non_inferior"] for g in analysis["guardrails"])
+    assert analysis["decision"] == "no_significant_difference" and all(
+        g["non_inferior"] for g in analysis["guardrails"]
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert deploy.post(f"/api/v1/experiments/{canary.pk}/ship", {"reason": "canary healthy"}).status_code == 200
     assert Label.objects.get(name=PRODUCTION).version.number == 2
@@ -180,11 +248,19 @@ def test_door_5_a_write_key_cannot_change_a_prompts_type(v1_live, api_for):
     refused = write.post(f"/api/v1/prompts/{NAME}/versions", body)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "policy_change_requires_admin"
     assert Prompt.objects.get(name=NAME).prompt_type == "system" and PromptVersion.objects.count() == 2
-    assert write.post(f"/api/v1/prompts/{NAME}/versions", {**body, "prompt_type": "system"}).status_code == 201  # same type: fine
+    assert (
+        write.post(f"/api/v1/prompts/{NAME}/versions", {**body, "prompt_type": "system"}).status_code == 201
+    )  # same type: fine
     admin, admin_key = api_for("admin")
     assert admin.post(f"/api/v1/prompts/{NAME}/versions", body).status_code == 201
     change = PolicyChange.objects.get()
-    assert (change.area, change.before, change.after, change.api_key, change.prompt.name) == (PolicyArea.PROMPT_TYPE, "system", "extraction", admin_key, NAME)
+    assert (change.area, change.before, change.after, change.api_key, change.prompt.name) == (
+        PolicyArea.PROMPT_TYPE,
+        "system",
+        "extraction",
+        admin_key,
+        NAME,
+    )
 
 
 def test_door_5_the_authoring_form_keeps_an_authors_version_but_not_a_type_change(v1_live, client, author):
@@ -200,7 +276,12 @@ def test_door_5_the_authoring_form_keeps_an_authors_version_but_not_a_type_chang
 
 def test_door_5_gate_dataset_scorers_and_review_policy_are_reviewer_actions(v1_live, client, author, reviewer):
     prompt = Prompt.objects.get(name=NAME)
-    strict = dataset_create(name="strict", scorers=["exact_match"], actor=SERVER, cases=[{"variables": {"name": "x"}, "expected": "Hello x"}])
+    strict = dataset_create(
+        name="strict",
+        scorers=["exact_match"],
+        actor=SERVER,
+        cases=[{"variables": {"name": "x"}, "expected": "Hello x"}],
+    )
     as_author, as_reviewer = Actor(via=MoveVia.BUTTON, user=author), Actor(via=MoveVia.BUTTON, user=reviewer)
     with pytest.raises(Forbidden):
         prompt_set_dataset(prompt=prompt, dataset=strict, actor=as_author)
@@ -208,16 +289,24 @@ def test_door_5_gate_dataset_scorers_and_review_policy_are_reviewer_actions(v1_l
     assert client.post(f"/experiments/prompts/{NAME}/-/dataset/", {"dataset": strict.pk}).status_code == 403
     prompt_set_dataset(prompt=prompt, dataset=strict, actor=as_reviewer)
     with pytest.raises(Forbidden):  # an author cannot make the gate lenient by editing its dataset's scorers
-        dataset_update(dataset=strict, actor=as_author, name="strict", scorers=[{"name": "contains_any", "keywords": ["Hello"]}])
+        dataset_update(
+            dataset=strict, actor=as_author, name="strict", scorers=[{"name": "contains_any", "keywords": ["Hello"]}]
+        )
     assert strict.__class__.objects.get(pk=strict.pk).scorers == [{"name": "exact_match"}]
-    dataset_update(dataset=strict, actor=as_author, name="strict", scorers=["exact_match"], description="typo fixed")  # not a policy change
+    dataset_update(
+        dataset=strict, actor=as_author, name="strict", scorers=["exact_match"], description="typo fixed"
+    )  # not a policy change
     dataset_update(dataset=strict, actor=as_reviewer, name="strict", scorers=[{"name": "regex", "pattern": "^Hello"}])
     with pytest.raises(Forbidden):
         review_policy_update(prompt_type="system", actor=as_author, changes={"requires_review": False})
-    review_policy_update(prompt_type="system", actor=as_reviewer, changes={"min_approvals": 2}, reason="two pairs of eyes")
+    review_policy_update(
+        prompt_type="system", actor=as_reviewer, changes={"min_approvals": 2}, reason="two pairs of eyes"
+    )
     assert ReviewPolicy.for_type("system").min_approvals == 2
     assert list(PolicyChange.objects.order_by("id").values_list("area", "actor__username")) == [
-        (PolicyArea.GATE_DATASET, "rita"), (PolicyArea.DATASET_SCORERS, "rita"), (PolicyArea.REVIEW_POLICY, "rita"),
+        (PolicyArea.GATE_DATASET, "rita"),
+        (PolicyArea.DATASET_SCORERS, "rita"),
+        (PolicyArea.REVIEW_POLICY, "rita"),
     ]
     audit = client.get(f"/prompts/{NAME}/-/audit/", {"kind": "policy"}).content.decode()
     assert "rita changed the gate dataset: (none) (alpha 0.05) → strict (alpha 0.05)" in audit
@@ -231,9 +320,15 @@ def test_door_6_a_keys_owner_authors_its_versions_and_cannot_approve_them(v1_liv
     ar = User.objects.create_user("ar", "ar@example.com", "pw")
     ar.groups.set(reviewer.groups.all())  # a reviewer who also writes through a key
     _, secret = issue("write", name="ar-laptop", owner=ar)
-    created = Api(client, bearer(secret)).post(f"/api/v1/prompts/{NAME}/versions", {"prompt": "Hi {{ name }}", "commit_message": "mine"})
+    created = Api(client, bearer(secret)).post(
+        f"/api/v1/prompts/{NAME}/versions", {"prompt": "Hi {{ name }}", "commit_message": "mine"}
+    )
     version = PromptVersion.objects.get(prompt__name=NAME, number=created.json()["version"])
-    assert (version.created_by, version.created_by_key.name, version.author_name) == (ar, "ar-laptop", "ar (API key ar-laptop)")
+    assert (version.created_by, version.created_by_key.name, version.author_name) == (
+        ar,
+        "ar-laptop",
+        "ar (API key ar-laptop)",
+    )
     version_submit_for_review(version=version, actor=SERVER)
     with pytest.raises(Forbidden):
         review_submit(version=version, actor=Actor(via=MoveVia.BUTTON, user=ar), decision=ReviewDecision.APPROVE)
@@ -242,9 +337,13 @@ def test_door_6_a_keys_owner_authors_its_versions_and_cannot_approve_them(v1_liv
     assert version.approval_count() == 1
 
 
-def test_door_6_versions_without_a_person_are_flagged_and_the_commands_name_one(v1_live, client, author, reviewer, tmp_path):
+def test_door_6_versions_without_a_person_are_flagged_and_the_commands_name_one(
+    v1_live, client, author, reviewer, tmp_path
+):
     _, secret = issue("write", name="legacy")
-    Api(client, bearer(secret)).post(f"/api/v1/prompts/{NAME}/versions", {"prompt": "Yo {{ name }}", "commit_message": "legacy key"})
+    Api(client, bearer(secret)).post(
+        f"/api/v1/prompts/{NAME}/versions", {"prompt": "Yo {{ name }}", "commit_message": "legacy key"}
+    )
     legacy = PromptVersion.objects.get(prompt__name=NAME, number=3)
     assert legacy.created_by is None and not legacy.has_accountable_author
     version_submit_for_review(version=legacy, actor=SERVER)
@@ -260,11 +359,15 @@ def test_door_6_versions_without_a_person_are_flagged_and_the_commands_name_one(
         call_command("create_api_key", "x", "--scopes", "write", "--owner", "nobody", stdout=StringIO())
     template = tmp_path / "t.txt"
     template.write_text("Howdy {{ name }}")
-    call_command("prompt", "publish", NAME, str(template), "-m", "from the shell", "--author", "alice", stdout=StringIO())
+    call_command(
+        "prompt", "publish", NAME, str(template), "-m", "from the shell", "--author", "alice", stdout=StringIO()
+    )
     assert PromptVersion.objects.get(prompt__name=NAME, number=4).created_by == author
 
 
-def test_door_6_the_dashboard_key_page_issues_keys_owned_by_the_signed_in_user(v1_live, client, author, admin_user, deployer):
+def test_door_6_the_dashboard_key_page_issues_keys_owned_by_the_signed_in_user(
+    v1_live, client, author, admin_user, deployer
+):
     client.force_login(author)
     page = client.post("/keys/", {"name": "alice-laptop", "scopes": ["write"]})
     key = ApiKey.objects.get(name="alice-laptop")
@@ -280,10 +383,18 @@ def test_door_6_the_dashboard_key_page_issues_keys_owned_by_the_signed_in_user(v
     assert not ApiKey.objects.filter(name__in=["x", "y"]).exists()
     other, _ = issue("deploy", name="dave-ci", owner=deployer)
     assert "dave-ci" not in client.get("/keys/").content.decode()  # others' keys are not listed
-    assert client.post(f"/keys/{other.pk}/revoke/").status_code == 403 and ApiKey.objects.get(pk=other.pk).revoked_at is None
+    assert (
+        client.post(f"/keys/{other.pk}/revoke/").status_code == 403
+        and ApiKey.objects.get(pk=other.pk).revoked_at is None
+    )
     client.post(f"/keys/{key.pk}/revoke/")
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
-    assert Api(client, bearer(secret)).post(f"/api/v1/prompts/{NAME}/versions", {"prompt": "x", "commit_message": "x"}).status_code == 401
+    assert (
+        Api(client, bearer(secret))
+        .post(f"/api/v1/prompts/{NAME}/versions", {"prompt": "x", "commit_message": "x"})
+        .status_code
+        == 401
+    )
     client.force_login(admin_user)
     client.post("/keys/", {"name": "gitops", "scopes": ["write", "deploy"], "gate_override": "on"})
     assert ApiKey.objects.get(name="gitops").gate_override and "dave-ci" in client.get("/keys/").content.decode()
@@ -296,7 +407,9 @@ def test_door_6_the_dashboard_key_page_issues_keys_owned_by_the_signed_in_user(v
 
 def test_door_7_protected_labels_globally_and_per_type(v1_live, api_for, client, reviewer, settings):
     deploy, _ = api_for("deploy")
-    assert deploy.post(f"/api/v1/prompts/{NAME}/labels/staging", {"version": 2, "reason": "try"}).status_code == 200  # unprotected
+    assert (
+        deploy.post(f"/api/v1/prompts/{NAME}/labels/staging", {"version": 2, "reason": "try"}).status_code == 200
+    )  # unprotected
     settings.PROTECTED_LABELS = ["production", "staging"]
     moved = deploy.post(f"/api/v1/prompts/{NAME}/labels/staging", {"version": 1, "reason": "x"})
     assert moved.status_code == 200  # v1 is approved: the gates pass
@@ -304,9 +417,15 @@ def test_door_7_protected_labels_globally_and_per_type(v1_live, api_for, client,
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "gate_blocked"
     assert Label.objects.get(name="staging").version.number == 1
     settings.PROTECTED_LABELS = ["production"]
-    review_policy_update(prompt_type="system", actor=Actor(via=MoveVia.BUTTON, user=reviewer), changes={"protected_labels": ["eu-prod"]})
+    review_policy_update(
+        prompt_type="system", actor=Actor(via=MoveVia.BUTTON, user=reviewer), changes={"protected_labels": ["eu-prod"]}
+    )
     refused = deploy.post(f"/api/v1/prompts/{NAME}/labels/eu-prod", {"version": 2, "reason": "x"})
-    assert refused.status_code == 400 and refused.json()["error"]["code"] == "gate_blocked" and not Label.objects.filter(name="eu-prod").exists()
+    assert (
+        refused.status_code == 400
+        and refused.json()["error"]["code"] == "gate_blocked"
+        and not Label.objects.filter(name="eu-prod").exists()
+    )
     client.force_login(reviewer)
     page = client.get(f"/prompts/{NAME}/").content.decode()
     shown = page.split('id="protected-labels"')[1].split("</p>")[0]
@@ -319,17 +438,37 @@ def test_door_7_protected_labels_globally_and_per_type(v1_live, api_for, client,
 def test_door_8_the_langfuse_route_never_bypasses_a_gate_silently(v1_live, client):
     admin, secret = issue("admin", name="lf-admin")
     body = {"name": NAME, "prompt": "Sneaky {{ name }}", "labels": ["production"]}
-    refused = client.post("/api/public/v2/prompts", body, content_type="application/json", **basic(admin.public_id, secret))
-    assert refused.status_code == 400 and refused.json()["error"] == "GateBlockedError" and "peer review" in refused.json()["message"]
-    assert PromptVersion.objects.filter(prompt__name=NAME).count() == 2 and Label.objects.get(name=PRODUCTION).version.number == 1
-    patched = client.patch(f"/api/public/v2/prompts/{NAME}/versions/2", {"newLabels": ["production"]}, content_type="application/json", **basic(admin.public_id, secret))
+    refused = client.post(
+        "/api/public/v2/prompts", body, content_type="application/json", **basic(admin.public_id, secret)
+    )
+    assert (
+        refused.status_code == 400
+        and refused.json()["error"] == "GateBlockedError"
+        and "peer review" in refused.json()["message"]
+    )
+    assert (
+        PromptVersion.objects.filter(prompt__name=NAME).count() == 2
+        and Label.objects.get(name=PRODUCTION).version.number == 1
+    )
+    patched = client.patch(
+        f"/api/public/v2/prompts/{NAME}/versions/2",
+        {"newLabels": ["production"]},
+        content_type="application/json",
+        **basic(admin.public_id, secret),
+    )
     assert patched.status_code == 400 and Label.objects.get(name=PRODUCTION).version.number == 1
 
     pipeline, secret = issue("write", "deploy", name="gitops", gate_override=True)
-    ok = client.post("/api/public/v2/prompts", body, content_type="application/json", **basic(pipeline.public_id, secret))
+    ok = client.post(
+        "/api/public/v2/prompts", body, content_type="application/json", **basic(pipeline.public_id, secret)
+    )
     assert ok.status_code == 201 and Label.objects.get(name=PRODUCTION).version.number == 3
     move = LabelMove.objects.latest("id")
-    assert (move.is_override, move.api_key, move.to_version.number) == (True, pipeline, 3) and "peer review" in move.bypassed_gates[0]
+    assert (move.is_override, move.api_key, move.to_version.number) == (
+        True,
+        pipeline,
+        3,
+    ) and "peer review" in move.bypassed_gates[0]
     with pytest.raises(Exception, match="deploy scope"):
         issue("write", name="bad", gate_override=True)
 
@@ -341,7 +480,10 @@ def test_door_9_a_pinned_rollback_moves_once(v1_live, approve, api_for):
     approve(v1_live[1])
     deploy, _ = api_for("deploy")
     assert deploy.post(f"/api/v1/prompts/{NAME}/labels/production", {"version": 2, "reason": "ship"}).status_code == 200
-    answers = [deploy.post(f"/api/v1/prompts/{NAME}/rollback", {"reason": "bad answers", "expected_current": 2}) for _ in range(3)]
+    answers = [
+        deploy.post(f"/api/v1/prompts/{NAME}/rollback", {"reason": "bad answers", "expected_current": 2})
+        for _ in range(3)
+    ]
     assert [a.status_code for a in answers] == [200, 409, 409]
     assert answers[1].json()["error"]["code"] == "stale_expectation"
     assert Label.objects.get(name=PRODUCTION).version.number == 1
@@ -351,7 +493,9 @@ def test_door_9_a_pinned_rollback_moves_once(v1_live, approve, api_for):
 # 12 -----------------------------------------------------------------------------------------------
 
 
-def test_door_12_refreshing_an_analysis_needs_the_deployer_role(v1_live, approve, client, outsider, author, deployer, django_capture_on_commit_callbacks):
+def test_door_12_refreshing_an_analysis_needs_the_deployer_role(
+    v1_live, approve, client, outsider, author, deployer, django_capture_on_commit_callbacks
+):
     approve(v1_live[1])
     deploy = Api(client, bearer(issue("deploy")[1]))
     experiment = started(deploy, EXPERIMENT, django_capture_on_commit_callbacks)
@@ -368,7 +512,9 @@ def test_door_12_refreshing_an_analysis_needs_the_deployer_role(v1_live, approve
 # 18 -----------------------------------------------------------------------------------------------
 
 
-def test_door_18_every_production_rollback_alerts_who_from_to_and_why(v1_live, approve, api_for, client, deployer, django_capture_on_commit_callbacks):
+def test_door_18_every_production_rollback_alerts_who_from_to_and_why(
+    v1_live, approve, api_for, client, deployer, django_capture_on_commit_callbacks
+):
     approve(v1_live[1])
     AlertChannel.objects.create(name="oncall", kind="email", target="oncall@example.com")
     deploy, key = api_for("deploy")
@@ -376,10 +522,15 @@ def test_door_18_every_production_rollback_alerts_who_from_to_and_why(v1_live, a
         deploy.post(f"/api/v1/prompts/{NAME}/labels/production", {"version": 2, "reason": reason})
         with django_capture_on_commit_callbacks(execute=True):
             if reason == "ship":
-                assert deploy.post(f"/api/v1/prompts/{NAME}/rollback", {"reason": "refund answers wrong"}).status_code == 200
+                assert (
+                    deploy.post(f"/api/v1/prompts/{NAME}/rollback", {"reason": "refund answers wrong"}).status_code
+                    == 200
+                )
             else:
                 client.force_login(deployer)
-                client.post(f"/prompts/{NAME}/-/rollback/", {"reason": "still wrong", "expected_current": 2, "next": "/oncall/"})  # the on-call button opens this dialog
+                client.post(
+                    f"/prompts/{NAME}/-/rollback/", {"reason": "still wrong", "expected_current": 2, "next": "/oncall/"}
+                )  # the on-call button opens this dialog
     alerts = list(Alert.objects.order_by("id"))
     assert [a.kind for a in alerts] == [AlertKind.MANUAL_ROLLBACK] * 2
     assert alerts[0].title == f"{NAME}: production rolled back from v2 to v1 by API key {key.name}"
@@ -400,16 +551,33 @@ def test_door_5_the_django_admin_is_no_side_door_to_policy_or_approvals(v1_live,
     root = User.objects.create_superuser("root", "root@example.com", "x")
     prompt = Prompt.objects.get(name=NAME)
     client.force_login(root)
-    form = {"name": NAME, "description": "", "prompt_type": "extraction", "owner": "", "tags": [], "created_at_0": "2026-01-01", "created_at_1": "00:00:00", "retired_at_0": "", "retired_at_1": ""}
+    form = {
+        "name": NAME,
+        "description": "",
+        "prompt_type": "extraction",
+        "owner": "",
+        "tags": [],
+        "created_at_0": "2026-01-01",
+        "created_at_1": "00:00:00",
+        "retired_at_0": "",
+        "retired_at_1": "",
+    }
     changed = client.post(f"/admin/promptreg/prompt/{prompt.pk}/change/", form)
     assert changed.status_code == 302 and Prompt.objects.get(pk=prompt.pk).prompt_type == "extraction"
     assert PolicyChange.objects.get().actor == root
     # Staff with the model permission but no Reviewer role: refused by the service, nothing saved.
     author.is_staff = True
     author.save()
-    author.user_permissions.set(Permission.objects.filter(codename__in=["change_prompt", "view_prompt", "change_reviewpolicy", "view_reviewpolicy"]))
+    author.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["change_prompt", "view_prompt", "change_reviewpolicy", "view_reviewpolicy"]
+        )
+    )
     client.force_login(author)
-    assert client.post(f"/admin/promptreg/prompt/{prompt.pk}/change/", {**form, "prompt_type": "system"}).status_code == 403
+    assert (
+        client.post(f"/admin/promptreg/prompt/{prompt.pk}/change/", {**form, "prompt_type": "system"}).status_code
+        == 403
+    )
     assert Prompt.objects.get(pk=prompt.pk).prompt_type == "extraction" and PolicyChange.objects.count() == 1
     policy = ReviewPolicy.objects.get(prompt_type="system")
     policy_form = {"prompt_type": "system", "min_approvals": 0, "protected_labels": "[]"}  # requires_review unticked

@@ -45,7 +45,8 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
         port = probe.getsockname()[1]
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, socket_timeout=1)
     try:
@@ -65,7 +66,11 @@ def django_script(code: str, env: dict[str, str]) -> str:
     """Run `code` in a fresh Django process (its own Celery producer on `env`'s broker); what it printed."""
     done = subprocess.run(
         [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
-        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "promptreg.settings", **env}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "promptreg.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
@@ -85,14 +90,20 @@ def test_a_broker_stall_bounds_evaluation_posts_spares_fetches_and_beat_requeues
     ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
     version_publish(name=NAME, kind="text", body="Answer: {{ query }}", commit_message="v1", actor=cli)
     label_move(name=NAME, label=PRODUCTION, version=1, actor=cli, reason="ship")
-    dataset_create(name="stall-cases", scorers=["exact_match"], cases=[{"variables": {"query": "q"}, "expected": "a"}], actor=cli)
+    dataset_create(
+        name="stall-cases", scorers=["exact_match"], cases=[{"variables": {"query": "q"}, "expected": "a"}], actor=cli
+    )
     _, writer = api_key_factory("write", name="writer")
     _, reader = api_key_factory("read", name="reader")
     evaluate = {"prompt": NAME, "version": 1, "dataset": "stall-cases"}
 
     with private_redis() as (url, redis_server):
         # No worker runs here, so the provider is never called; runs only need one configured to be queued.
-        env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": url, "LLM_BASE_URL": "http://127.0.0.1:9/v1"}
+        env = {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": url,
+            "LLM_BASE_URL": "http://127.0.0.1:9/v1",
+        }
         with gunicorn(env, tmp_path, workers=1, threads=4) as server:
             api = httpx.Client(base_url=server.url, timeout=30)
             healthy = api.post("/api/v1/evaluations", json=evaluate, headers={"Authorization": f"Bearer {writer}"})
@@ -113,7 +124,9 @@ def test_a_broker_stall_bounds_evaluation_posts_spares_fetches_and_beat_requeues
             def post() -> tuple[int, float]:
                 started = time.monotonic()
                 with httpx.Client(base_url=server.url, timeout=30) as c:
-                    status = c.post("/api/v1/evaluations", json=evaluate, headers={"Authorization": f"Bearer {writer}"}).status_code
+                    status = c.post(
+                        "/api/v1/evaluations", json=evaluate, headers={"Authorization": f"Bearer {writer}"}
+                    ).status_code
                 return status, time.monotonic() - started
 
             fetcher = threading.Thread(target=fetch_loop)
@@ -129,11 +142,14 @@ def test_a_broker_stall_bounds_evaluation_posts_spares_fetches_and_beat_requeues
             assert fetches and all(status == 200 for status, _ in fetches)
             assert max(elapsed for _, elapsed in fetches) < BOUND, fetches
             print(
-                f"\nbroker stall: 8 evaluation POSTs answered in {min(e for _, e in posts):.2f}–{max(e for _, e in posts):.2f} s; "
+                f"\nbroker stall: 8 evaluation POSTs answered in "
+                f"{min(e for _, e in posts):.2f}–{max(e for _, e in posts):.2f} s; "
                 f"{len(fetches)} fetches meanwhile, slowest {max(e for _, e in fetches):.2f} s"
             )
             stalled = EvalRun.objects.exclude(pk=healthy.json()["id"])
-            assert stalled.count() == 8 and set(stalled.values_list("state", "enqueued_at")) == {(RunState.QUEUED, None)}
+            assert stalled.count() == 8 and set(stalled.values_list("state", "enqueued_at")) == {
+                (RunState.QUEUED, None)
+            }
 
             # An alert raised while the broker is stalled: its delivery waits, unqueued, as the runs do.
             AlertChannel.objects.create(name="ops", kind="email", target="ops@example.com")

@@ -15,9 +15,15 @@ RUNAWAY = "(a|aa)+$"  # exponential backtracking in the `regex` engine too
 NESTED = "^(a+)+$"  # the classic; `regex` answers it at once, Python's `re` takes minutes on "a" * 40 + "!"
 
 
-def test_a_runaway_pattern_fails_each_case_with_a_message_and_the_run_finishes_within_the_budget(fake_llm, publish, settings):
+def test_a_runaway_pattern_fails_each_case_with_a_message_and_the_run_finishes_within_the_budget(
+    fake_llm, publish, settings
+):
     settings.SCORER_REGEX_TIMEOUT = 0.1
-    scorers = [{"name": "regex", "pattern": RUNAWAY, "metric": "runaway"}, {"name": "regex", "pattern": NESTED, "metric": "nested"}, "exact_match"]
+    scorers = [
+        {"name": "regex", "pattern": RUNAWAY, "metric": "runaway"},
+        {"name": "regex", "pattern": NESTED, "metric": "nested"},
+        "exact_match",
+    ]
     dataset = make_dataset("abuse", answers=["a" * 40 + "!"] * 5, scorers=scorers)
     version = publish(name="abuse-answer", body="{{ query }}")
     run = evaluation_start(version=version, dataset=dataset, actor=SERVER)
@@ -52,7 +58,11 @@ def test_a_pattern_too_costly_to_compile_is_refused_at_save(api_as):
     started = time.monotonic()
     response = api_as("write").post(
         "/api/v1/datasets",
-        {"name": "bomb", "scorers": [{"name": "regex", "pattern": "(a{65535}){65535}"}], "cases": [{"variables": {}, "expected": "a"}]},
+        {
+            "name": "bomb",
+            "scorers": [{"name": "regex", "pattern": "(a{65535}){65535}"}],
+            "cases": [{"variables": {}, "expected": "a"}],
+        },
         content_type="application/json",
     )
     assert response.status_code == 400 and "repeats too much" in response.json()["error"]["message"]

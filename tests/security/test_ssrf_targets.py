@@ -32,7 +32,10 @@ INTERNAL = [
 
 
 def add_channel(client, target: str):
-    return client.post(reverse("rollout:channels"), {"name": "ops", "kind": "webhook", "target": target, "min_severity": "warning", "enabled": "on"})
+    return client.post(
+        reverse("rollout:channels"),
+        {"name": "ops", "kind": "webhook", "target": target, "min_severity": "warning", "enabled": "on"},
+    )
 
 
 @pytest.mark.parametrize("target", INTERNAL)
@@ -80,7 +83,9 @@ def dns(monkeypatch):
     return answers
 
 
-def test_a_name_rebound_to_loopback_after_save_is_refused_at_delivery(client, admin_user, settings, dns, django_capture_on_commit_callbacks):
+def test_a_name_rebound_to_loopback_after_save_is_refused_at_delivery(
+    client, admin_user, settings, dns, django_capture_on_commit_callbacks
+):
     settings.ALERT_ALLOWED_HOSTS = []
     dns["rebind.test"] = ["93.184.216.34", "127.0.0.1"]  # public when saved, loopback afterwards
     client.login(username=admin_user.username, password=PASSWORD)
@@ -103,7 +108,9 @@ def test_delivery_connects_to_the_address_that_was_checked(settings, db, dns, dj
     settings.ALERT_ALLOWED_HOSTS = ["hooks.test"]
     dns["hooks.test"] = ["127.0.0.1", "127.0.0.2"]
     with Receiver() as hook:
-        AlertChannel.objects.create(name="ops", kind="webhook", target=f"http://hooks.test:{hook.server.server_address[1]}/hooks/alerts")
+        AlertChannel.objects.create(
+            name="ops", kind="webhook", target=f"http://hooks.test:{hook.server.server_address[1]}/hooks/alerts"
+        )
         with django_capture_on_commit_callbacks(execute=False):
             raise_rollback_alert()
         assert deliver_alert.apply(args=[AlertDelivery.objects.get().id]).get() == "sent"

@@ -19,14 +19,23 @@ class Command(BaseCommand):
         parser.add_argument("name", help="What the key is for, e.g. 'support-app-prod'.")
         parser.add_argument("--scopes", required=True, help="Comma-separated: read, write, deploy, admin.")
         parser.add_argument(
-            "--owner", help="The user who answers for the key: versions published with it are theirs, so they cannot approve them."
+            "--owner",
+            help="The user who answers for the key: versions published with it are theirs, so they cannot approve "
+            "them.",
         )
         parser.add_argument(
-            "--gate-override", action="store_true",
-            help="A pipeline key whose changes were reviewed elsewhere (a pull request): its label moves bypass the gates "
+            "--gate-override",
+            action="store_true",
+            help="A pipeline key whose changes were reviewed elsewhere (a pull request): its label moves bypass the "
+            "gates "
             "on every route, each recorded as an override naming the key. Needs the deploy scope.",
         )
-        parser.add_argument("--json", dest="as_json", action="store_true", help='Print {"name","public_id","secret","scopes","owner","gate_override"}.')
+        parser.add_argument(
+            "--json",
+            dest="as_json",
+            action="store_true",
+            help='Print {"name","public_id","secret","scopes","owner","gate_override"}.',
+        )
 
     def handle(self, *args, name: str, scopes: str, owner: str | None, gate_override: bool, as_json: bool, **options):
         name = name.strip()
@@ -43,15 +52,24 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(exc.messages[0]) from None
         if as_json:
-            self.stdout.write(json.dumps({
-                "name": key.name, "public_id": key.public_id, "secret": secret, "scopes": key.scopes,
-                "owner": owner or None, "gate_override": key.gate_override,
-            }))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "name": key.name,
+                        "public_id": key.public_id,
+                        "secret": secret,
+                        "scopes": key.scopes,
+                        "owner": owner or None,
+                        "gate_override": key.gate_override,
+                    }
+                )
+            )
             return
         self.stdout.write(f"Created API key '{key.name}' ({key.public_id}), scopes: {', '.join(key.scopes)}.")
         if user is None:
-            self.stdout.write("No owner: versions published with this key have no accountable author and are flagged in review.")
+            self.stdout.write(
+                "No owner: versions published with this key have no accountable author and are flagged in review."
+            )
         if key.gate_override:
             self.stdout.write("Gate override: this key's label moves bypass the gates, each recorded as an override.")
         self.stdout.write(f"Secret (shown once, store it now): {secret}")
-

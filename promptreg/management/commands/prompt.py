@@ -31,11 +31,14 @@ class Command(BaseCommand):
         publish.add_argument("name")
         publish.add_argument("file", help="The template; with --chat, a JSON list of messages. '-' reads stdin.")
         publish.add_argument("--message", "-m", required=True, help="Commit message: what changed and why.")
-        publish.add_argument("--type", dest="prompt_type", choices=PromptType.values, help="Prompt type (sets the review policy).")
+        publish.add_argument(
+            "--type", dest="prompt_type", choices=PromptType.values, help="Prompt type (sets the review policy)."
+        )
         publish.add_argument("--chat", action="store_true", help="FILE is a chat prompt (JSON messages).")
         publish.add_argument("--config", help="Model config as a JSON object, e.g. '{\"temperature\": 0.2}'.")
         publish.add_argument(
-            "--author", help="The user who answers for the version (they cannot approve it); without one, review flags it."
+            "--author",
+            help="The user who answers for the version (they cannot approve it); without one, review flags it.",
         )
 
         activate = sub.add_parser("activate", help="Point a label (production by default) at VERSION.")
@@ -43,7 +46,9 @@ class Command(BaseCommand):
         activate.add_argument("version", type=int)
         activate.add_argument("--reason", required=True)
         activate.add_argument("--label", default=PRODUCTION)
-        activate.add_argument("--override", action="store_true", help="Bypass the promotion gates (recorded as an override).")
+        activate.add_argument(
+            "--override", action="store_true", help="Bypass the promotion gates (recorded as an override)."
+        )
 
         rollback = sub.add_parser("rollback", help="Move production back to the version live before the current one.")
         rollback.add_argument("name")
@@ -59,7 +64,18 @@ class Command(BaseCommand):
         except RegistryError as exc:
             raise CommandError(exc.message) from None
 
-    def _publish(self, *, name: str, file: str, message: str, prompt_type: str | None, chat: bool, config: str | None, author: str | None, **_):
+    def _publish(
+        self,
+        *,
+        name: str,
+        file: str,
+        message: str,
+        prompt_type: str | None,
+        chat: bool,
+        config: str | None,
+        author: str | None,
+        **_,
+    ):
         text = self._read(file)
         body = _parse_json(text, f"{file} (with --chat, a JSON list of messages)") if chat else text
         config_data = _parse_json(config, "--config") if config else {}
@@ -70,8 +86,13 @@ class Command(BaseCommand):
                 raise CommandError(f"--author: no active user named '{author}'.")
             actor = services.Actor(via=MoveVia.CLI, user=user)
         version = services.version_publish(
-            name=name, kind="chat" if chat else "text", body=body, config=config_data,
-            commit_message=message, prompt_type=prompt_type, actor=actor,
+            name=name,
+            kind="chat" if chat else "text",
+            body=body,
+            config=config_data,
+            commit_message=message,
+            prompt_type=prompt_type,
+            actor=actor,
         )
         variables = ", ".join(version.variables) or "none"
         self.stdout.write(f"Published {name} v{version.number} (variables: {variables}).")

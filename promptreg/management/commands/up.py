@@ -95,7 +95,10 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         child.process = subprocess.Popen(
-            child.command, cwd=self.cwd, env=self.env, start_new_session=True,
+            child.command,
+            cwd=self.cwd,
+            env=self.env,
+            start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         child.started_at, child.restart_at = time.monotonic(), None
@@ -139,7 +142,8 @@ class Supervisor:
         self.stop()
 
     def stop(self) -> None:
-        """Each process its stop signal, then SIGKILL to every process group after the grace period; returns when all are gone."""
+        """Each process its stop signal, then SIGKILL to every process group after the grace period; returns when all
+        are gone."""
         started = time.monotonic()
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
         self.log("stopping " + ", ".join(c.name for c in running) + "…" if running else "stopping…")
@@ -160,7 +164,10 @@ class Supervisor:
 
 
 class Command(BaseCommand):
-    help = "Install-and-run entry point: migrate, collect static files, create the admin and demo data, start and supervise worker, beat and web server."
+    help = (
+        "Install-and-run entry point: migrate, collect static files, create the admin and demo data, start and "
+        "supervise worker, beat and web server."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -175,12 +182,18 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if env["DEBUG"].lower() not in ("1", "true", "yes", "on"):
             # In a process with the children's settings: the production storage hashes and compresses.
-            subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-                           cwd=settings.BASE_DIR, env=env, check=True)
+            subprocess.run(
+                [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                cwd=settings.BASE_DIR,
+                env=env,
+                check=True,
+            )
         password = self._admin_account()
         if not no_demo and password and seed_demo(password):
             accounts = ", ".join(f"{name} ({role.lower()})" for name, role in ACCOUNTS)
-            self.stdout.write(f"Demo data: {DEMO_PROMPT} with six versions; accounts {accounts}, same password as admin.")
+            self.stdout.write(
+                f"Demo data: {DEMO_PROMPT} with six versions; accounts {accounts}, same password as admin."
+            )
         secret = self._demo_key(rotate=new_key)
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\npromptreg is starting at {url}"))
@@ -190,8 +203,12 @@ class Command(BaseCommand):
             "Stop with Ctrl-C.\n"
         )
         self.stdout.flush()
-        Supervisor(self._commands(host, port, web_workers), env=env, cwd=settings.BASE_DIR,
-                   log=lambda message: self.stderr.write(f"up: {message}")).run()
+        Supervisor(
+            self._commands(host, port, web_workers),
+            env=env,
+            cwd=settings.BASE_DIR,
+            log=lambda message: self.stderr.write(f"up: {message}"),
+        ).run()
 
     @staticmethod
     def _check_port_free(host: str, port: int) -> None:
@@ -202,7 +219,9 @@ class Command(BaseCommand):
                 probe.bind((host, port))
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise CommandError(f"Port {port} on {host} is in use: stop what holds it, or pass --port.") from None
+                    raise CommandError(
+                        f"Port {port} on {host} is in use: stop what holds it, or pass --port."
+                    ) from None
                 raise
 
     @staticmethod
@@ -211,8 +230,12 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMPTREG_VAR_DIR": str(settings.VAR_DIR)}
         env["DEBUG"] = env.get("DEBUG") or "false"
         # Kept, so that sessions and signed links survive a restart.
-        env["SECRET_KEY"] = env.get("SECRET_KEY") or kept_secret(settings.VAR_DIR / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(50))
-        env["HTTPS_ONLY"] = env.get("HTTPS_ONLY") or "false"  # gunicorn serves plain HTTP here; a TLS proxy sets it true
+        env["SECRET_KEY"] = env.get("SECRET_KEY") or kept_secret(
+            settings.VAR_DIR / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(50)
+        )
+        env["HTTPS_ONLY"] = (
+            env.get("HTTPS_ONLY") or "false"
+        )  # gunicorn serves plain HTTP here; a TLS proxy sets it true
         if not env.get("ALLOWED_HOSTS") and host not in WILDCARD_HOSTS:
             env["ALLOWED_HOSTS"] = ",".join(dict.fromkeys([*settings.ALLOWED_HOSTS, host]))
         return env
@@ -244,8 +267,21 @@ class Command(BaseCommand):
     def _commands(self, host: str, port: int, web_workers: int) -> dict[str, list[str]]:
         celery = [sys.executable, "-m", "celery", "-A", "promptreg"]
         return {
-            "web": [sys.executable, "-m", "gunicorn", "promptreg.wsgi:application", "--bind", f"{host}:{port}",
-                    "--workers", str(web_workers), "--access-logfile", "-", "--no-control-socket", "--graceful-timeout", "5"],
+            "web": [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "promptreg.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(web_workers),
+                "--access-logfile",
+                "-",
+                "--no-control-socket",
+                "--graceful-timeout",
+                "5",
+            ],
             "worker": [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "--without-mingle", "--without-gossip"],
             "beat": [*celery, "beat", "--loglevel=INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }

@@ -1,4 +1,5 @@
-"""`manage.py check_monitors`: one pass over every enabled monitor (and running canary's), now, whatever its interval."""
+"""`manage.py check_monitors`: one pass over every enabled monitor (and running canary's), now, whatever its
+interval."""
 
 from __future__ import annotations
 
