@@ -269,16 +269,11 @@ def version_tags_set(*, name: str, number: int, tags: list[str], actor: Actor) -
         prompt = _lock_prompt(name)
         version = _get_version(prompt, number)
         new = _tags(tags, "tags")
-        set_change_reason(version, f"tags set by {actor.name}: {', '.join(t.name for t in new) or 'none'}")
-        _record_person(version, actor)
+        set_change_reason(
+            version, f"tags set by {actor.name}: {', '.join(t.name for t in new) or 'none'}", user=actor.person
+        )
         version.tags.set(new)
     return version
-
-
-def _record_person(instance: Any, actor: Actor) -> None:
-    """Name the accountable person in the history record this save writes (the audit trail's "who"),
-    also when no request is behind the change (API keys: the key's owner)."""
-    instance._history_user = actor.person
 
 
 def validate_content(kind: str, body: Any, config: Any) -> Template:
@@ -631,8 +626,7 @@ def version_submit_for_review(*, version: PromptVersion, actor: Actor) -> Prompt
             code="invalid_state",
         )
     version.status = VersionStatus.IN_REVIEW
-    set_change_reason(version, f"submitted for review by {actor.name}")
-    _record_person(version, actor)
+    set_change_reason(version, f"submitted for review by {actor.name}", user=actor.person)
     version.save()
     transaction.on_commit(partial(signals.version_submitted.send, sender=PromptVersion, version=version))
     return version
@@ -667,8 +661,7 @@ def review_submit(*, version: PromptVersion, actor: Actor, decision: str, commen
             status = VersionStatus.APPROVED
     if status != version.status:
         version.status = status
-        set_change_reason(version, f"{review.get_decision_display().lower()} by {actor.name}")
-        _record_person(version, actor)
+        set_change_reason(version, f"{review.get_decision_display().lower()} by {actor.name}", user=actor.person)
         version.save()
     if decision != ReviewDecision.COMMENT:
         event_emit("review.decided", version.prompt, review, actor, review.comment)
