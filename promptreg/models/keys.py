@@ -1,0 +1,116 @@
+"""API keys: scopes, hashed secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+
+class Scope(models.TextChoices):
+    READ = "read", "read (fetch prompts)"
+    WRITE = "write", "write (create versions, post scores)"
+    DEPLOY = "deploy", "deploy (move labels within the gates)"
+    ADMIN = "admin", "admin (override gates, with a reason)"
+
+
+SECRET_PREFIX = "sk-pr-"
+
+
+PUBLIC_PREFIX = "pk-pr-"
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256-bit random tokens, so a fast hash is enough (no dictionary
+    # attack is possible) and keeps the fetch path fast.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def usable(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    name = models.CharField(max_length=100)
+    public_id = models.CharField(max_length=40, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    # The person who answers for what the key does: versions published with it are theirs (four-eyes).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_keys"
+    )
+    # A pipeline key whose changes were reviewed elsewhere (a pull request): its label moves bypass
+    # the gates on every route, each recorded as an override naming the key.
+    gate_override = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["secret_hash"])
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @staticmethod
+    def issue_problem(*, scopes: list[str], owner=None, gate_override: bool = False) -> str | None:
+        """Why a key with these settings cannot be issued, or None."""
+        unknown = sorted(set(scopes) - set(Scope.values))
+        if unknown or not scopes:
+            return f"scopes must be some of {', '.join(Scope.values)}; got {', '.join(unknown) or 'none'}"
+        if gate_override and not ({Scope.DEPLOY, Scope.ADMIN} & set(scopes)):
+            return "a gate-override key moves labels: give it the deploy scope"
+        if owner is not None and not owner.is_active:
+            return f"the owner {owner.get_username()} is not an active user"
+        return None
+
+    @classmethod
+    def issue(
+        cls, *, name: str, scopes: list[str], created_by=None, owner=None, gate_override: bool = False
+    ) -> tuple[ApiKey, str]:
+        """Create a key; the secret is returned once and only its hash is stored."""
+        problem = cls.issue_problem(scopes=scopes, owner=owner, gate_override=gate_override)
+        if problem:
+            raise ValidationError(problem)
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            name=name,
+            public_id=PUBLIC_PREFIX + secrets.token_hex(8),
+            secret_hash=hash_secret(secret),
+            scopes=[s for s in Scope.values if s in scopes],
+            owner=owner,
+            gate_override=gate_override,
+            created_by=created_by,
+        )
+        return key, secret
+
+    @classmethod
+    def find(cls, secret: str) -> ApiKey | None:
+        return cls.objects.usable().filter(secret_hash=hash_secret(secret)).first()
+
+    @classmethod
+    def find_pair(cls, public_id: str, secret: str) -> ApiKey | None:
+        """HTTP Basic (public id + secret), as the Langfuse SDK sends it."""
+        key = cls.objects.usable().filter(public_id=public_id).first()
+        if key and hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+            return key
+        return None
+
+    def has_scope(self, scope: str) -> bool:
+        # admin implies every other scope; deploy implies read.
+        if Scope.ADMIN in self.scopes:
+            return True
+        return scope in self.scopes or (scope == Scope.READ and Scope.DEPLOY in self.scopes)
