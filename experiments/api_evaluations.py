@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from ninja import Router, Schema
 
-from experiments import evaluation
+from experiments import eval_datasets, evaluation
 from promptreg.api_auth import ApiKeyAuth, api_actor
 from promptreg.exceptions import NotFound
 from promptreg.models import Prompt
@@ -48,7 +48,7 @@ def _dataset_dict(dataset) -> dict[str, Any]:
     "/datasets", auth=ApiKeyAuth("write"), response={201: dict}, summary="Create a dataset with its scorers and cases"
 )
 def dataset_create(request: HttpRequest, body: DatasetIn):
-    dataset = evaluation.dataset_create(
+    dataset = eval_datasets.dataset_create(
         name=body.name,
         scorers=body.scorers,
         cases=body.cases,
@@ -61,7 +61,7 @@ def dataset_create(request: HttpRequest, body: DatasetIn):
 
 @router.get("/datasets/{ref}", auth=ApiKeyAuth("read"), response=dict, summary="A dataset (by id or name)")
 def dataset_get(request: HttpRequest, ref: str):
-    return _dataset_dict(evaluation.get_dataset(ref))
+    return _dataset_dict(eval_datasets.get_dataset(ref))
 
 
 @router.put(
@@ -74,8 +74,8 @@ def prompt_dataset_put(request: HttpRequest, name: str, body: PromptDatasetIn):
     prompt = Prompt.objects.filter(name=name).first()
     if prompt is None:
         raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found")
-    dataset = None if body.dataset in (None, "") else evaluation.get_dataset(body.dataset)
-    evaluation.prompt_set_dataset(prompt=prompt, dataset=dataset, actor=api_actor(request))
+    dataset = None if body.dataset in (None, "") else eval_datasets.get_dataset(body.dataset)
+    eval_datasets.prompt_set_dataset(prompt=prompt, dataset=dataset, actor=api_actor(request))
     return {"prompt": prompt.name, "dataset": None if dataset is None else {"id": dataset.pk, "name": dataset.name}}
 
 
@@ -93,7 +93,7 @@ def evaluation_create(request: HttpRequest, body: EvaluationIn):
     if body.dataset is None:
         run = evaluation.evaluation_compare_start(version=version, actor=actor)
     else:
-        run = evaluation.evaluation_start(version=version, dataset=evaluation.get_dataset(body.dataset), actor=actor)
+        run = evaluation.evaluation_start(version=version, dataset=eval_datasets.get_dataset(body.dataset), actor=actor)
     return JsonResponse(evaluation.run_to_dict(run), status=202)
 
 

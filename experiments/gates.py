@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.evaluation import DEFAULT_ALPHA, prompt_alpha, prompt_dataset
+from experiments.eval_datasets import DEFAULT_ALPHA, prompt_alpha, prompt_dataset
 from experiments.models.evaluation import (
     QUALITY_SCORE,
     Case,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from experiments import evaluation, gates
+from experiments import eval_datasets, evaluation, gates
 from experiments.datasets import RowErrors, export_csv, export_jsonl, parse_upload
 from experiments.forms_evaluation import CaseForm, DatasetForm, PromptDatasetForm, UploadForm
 from experiments.models.evaluation import Case, Dataset, EvalRun
@@ -52,7 +52,7 @@ def dataset_list(request):
         require(can_author)
         if form.is_valid():
             data = form.cleaned_data
-            dataset = _service(request, lambda: evaluation.dataset_create(actor=actor(request), **data), form)
+            dataset = _service(request, lambda: eval_datasets.dataset_create(actor=actor(request), **data), form)
             if dataset:
                 messages.success(request, f"Dataset '{dataset.name}' created. Add cases or upload a file.")
                 return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
@@ -91,7 +91,9 @@ def dataset_edit(request, pk: int):
         request.method == "POST"
         and form.is_valid()
         and _service(
-            request, lambda: evaluation.dataset_update(dataset=dataset, actor=actor(request), **form.cleaned_data), form
+            request,
+            lambda: eval_datasets.dataset_update(dataset=dataset, actor=actor(request), **form.cleaned_data),
+            form,
         )
     ):
         messages.success(request, "Dataset saved.")
@@ -117,7 +119,7 @@ def dataset_upload(request, pk: int):
         else:
             count = _service(
                 request,
-                lambda: evaluation.dataset_import(
+                lambda: eval_datasets.dataset_import(
                     dataset=dataset, actor=actor(request), rows=rows, replace=form.cleaned_data["replace"]
                 ),
                 form,
@@ -146,7 +148,7 @@ def dataset_history(request, pk: int):
     return render(
         request,
         "experiments/evaluation/dataset_history.html",
-        {"dataset": dataset, "events": evaluation.dataset_history(dataset)},
+        {"dataset": dataset, "events": eval_datasets.dataset_history(dataset)},
     )
 
 
@@ -159,7 +161,7 @@ def case_edit(request, pk: int, case_pk: int | None = None):
         form = CaseForm(request.POST)
         if form.is_valid() and _service(
             request,
-            lambda: evaluation.case_save(dataset=dataset, case=case, actor=actor(request), **form.cleaned_data),
+            lambda: eval_datasets.case_save(dataset=dataset, case=case, actor=actor(request), **form.cleaned_data),
             form,
         ):
             messages.success(request, "Case saved.")
@@ -175,7 +177,7 @@ def case_remove(request, pk: int, case_pk: int):
     dataset = _dataset(pk)
     require(permissions.can_author(request.user))
     case = get_object_or_404(Case, pk=case_pk, dataset=dataset)
-    _service(request, lambda: evaluation.case_remove(case=case, actor=actor(request)))
+    _service(request, lambda: eval_datasets.case_remove(case=case, actor=actor(request)))
     messages.success(request, f"Case {case.position} removed; past results keep it.")
     return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
 
@@ -193,7 +195,7 @@ def run_detail(request, pk: int):
     results = run.results.select_related("case").order_by("case__position", "case_id")
     comparison = None
     if run.baseline and run.is_finished and run.baseline.state == "done" and run.state == "done":
-        comparison = gates.compare(run, run.baseline, evaluation.prompt_alpha(run.version.prompt))
+        comparison = gates.compare(run, run.baseline, eval_datasets.prompt_alpha(run.version.prompt))
     context = {
         "run": run,
         "metrics": evaluation.run_to_dict(run)["metrics"],
@@ -278,7 +280,7 @@ def prompt_dataset(request, name: str):
         messages.error(request, "Evaluation dataset: " + " ".join(str(e) for e in form.errors["dataset"]))
     elif _service(
         request,
-        lambda: evaluation.prompt_set_dataset(
+        lambda: eval_datasets.prompt_set_dataset(
             prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request)
         ),
     ):
@@ -300,7 +302,7 @@ def version_structure(request, name: str, number: int):
     version = get_version(prompt, number)
     dataset_id = request.GET.get("dataset", "")
     dataset = (
-        Dataset.objects.filter(pk=dataset_id).first() if dataset_id.isdigit() else evaluation.prompt_dataset(prompt)
+        Dataset.objects.filter(pk=dataset_id).first() if dataset_id.isdigit() else eval_datasets.prompt_dataset(prompt)
     )
     against = request.GET.get("against", "")
     other = prompt.versions.filter(number=against).first() if against.isdigit() else None

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from django.conf import settings  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
 
-from experiments.evaluation import dataset_create, evaluation_start
+from experiments.eval_datasets import dataset_create
+from experiments.evaluation import evaluation_start
 from experiments.llm import LLMClient, LLMConfig  # noqa: E402
 from experiments.models import EvalRun, RunState  # noqa: E402
 from promptreg.models import MoveVia  # noqa: E402

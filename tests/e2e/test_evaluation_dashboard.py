@@ -8,7 +8,8 @@ import threading
 import pytest
 from django.db import connection
 
-from experiments.evaluation import evaluation_start, prompt_set_dataset
+from experiments.eval_datasets import prompt_set_dataset
+from experiments.evaluation import evaluation_start
 from experiments.models import Dataset, EvalRun, RunState
 from experiments.runner import run_execute
 from promptreg.models import MoveVia

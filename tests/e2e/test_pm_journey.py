@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from playwright.sync_api import Page, expect
 
-from experiments.evaluation import dataset_create
+from experiments.eval_datasets import dataset_create
 from experiments.models import EvalRun, PromptEvalSettings, RunState
 from experiments.runner import run_execute
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion

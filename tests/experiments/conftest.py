@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.evaluation import dataset_create, prompt_set_dataset
+from experiments.eval_datasets import dataset_create, prompt_set_dataset
 from promptreg.models import MoveVia
 from promptreg.services import Actor
 from tests.fake_llm import FakeLLM

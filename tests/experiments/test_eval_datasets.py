@@ -7,7 +7,7 @@ import json
 import pytest
 
 from experiments.datasets import RowErrors, export_csv, export_jsonl, parse_upload
-from experiments.evaluation import case_remove, case_save, dataset_create, dataset_import, dataset_update
+from experiments.eval_datasets import case_remove, case_save, dataset_create, dataset_import, dataset_update
 from experiments.models import Case, Dataset
 from promptreg.exceptions import Forbidden, InvalidInput
 from promptreg.models import MoveVia

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.evaluation import evaluation_compare_start, evaluation_start, prompt_set_dataset
+from experiments.eval_datasets import prompt_set_dataset
+from experiments.evaluation import evaluation_compare_start, evaluation_start
 from experiments.gates import compare, version_comparison
 from experiments.models import EvalRun, RunState
 from experiments.runner import run_execute
@@ -101,7 +102,7 @@ def test_compare_start_reuses_a_fresh_production_run(live, publish, dataset):
     assert run.baseline.version == live and run.baseline.state == RunState.DONE
     # After the dataset changes, production is run again.
     make_case = dataset.active_cases().first()
-    from experiments.evaluation import case_save
+    from experiments.eval_datasets import case_save
 
     case_save(dataset=dataset, case=make_case, actor=SERVER, variables=make_case.variables, expected="Paris!")
     run2 = evaluation_compare_start(version=v2, actor=SERVER)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.core.management import call_command
 
-from experiments.evaluation import dataset_create, dataset_update, prompt_set_dataset
+from experiments.eval_datasets import dataset_create, dataset_update, prompt_set_dataset
 from experiments.models import CONTROL, TREATMENT, AnalysisSnapshot, Experiment, ExperimentAction, ExperimentEvent
 from promptreg.exceptions import Forbidden
 from promptreg.models import (

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F
 
-from experiments.evaluation import dataset_create
+from experiments.eval_datasets import dataset_create
 from experiments.models import EvalRun, RunState
 from promptreg.models import PRODUCTION, MoveVia, ReviewPolicy
 from promptreg.services import Actor, label_move, version_publish
