@@ -15,15 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from experiments.analysis import (
-    INVALID_SRM,
-    NO_DIFFERENCE,
-    SHIP,
-    Analysis,
-    baseline_estimate,
-    experiment_analyse,
-    experiment_snapshot,
-)
+from experiments.analysis import baseline_estimate, experiment_analyse, experiment_snapshot
+from experiments.decision import INVALID_SRM, NO_DIFFERENCE, SHIP, Analysis
 from experiments.models import (
     Direction,
     Experiment,

@@ -8,7 +8,7 @@ metric and its values are written (also on the charts' axes). Pure functions of 
 
 from __future__ import annotations
 
-from experiments.analysis import GUARDRAIL, INSUFFICIENT, INVALID_SRM, KEEP, NO_DIFFERENCE, SHIP
+from experiments.decision import GUARDRAIL, INSUFFICIENT, INVALID_SRM, KEEP, NO_DIFFERENCE, SHIP
 
 DECISION_LABELS = {
     INVALID_SRM: "Split broken",

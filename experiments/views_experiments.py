@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from experiments import analysis, charts, services, verdict
+from experiments import analysis, charts, decision, services, verdict
 from experiments.analysis import (
     experiment_analyse,
     experiment_history,
@@ -239,7 +239,7 @@ def _required_n(data: dict) -> dict:
                 sd = (mean * (1 - mean)) ** 0.5
             estimated = {"n": n, "version": version.number}
     valid = 0 < alpha < 0.5 and 0.5 <= power < 1 and 0 < fraction < 1
-    required = analysis.required_n(sd=sd, mde=mde, alpha=alpha, power=power, fraction=fraction) if valid else None
+    required = decision.required_n(sd=sd, mde=mde, alpha=alpha, power=power, fraction=fraction) if valid else None
     return {"required": required, "sd": sd, "mde": mde, "estimated": estimated, "alpha": alpha, "power": power}
 
 

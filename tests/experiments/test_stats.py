@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from experiments import analysis, stats
-from experiments.analysis import Design, Guardrail
+from experiments import decision, stats
+from experiments.decision import Design, Guardrail
 from experiments.stats import SampleStats
 
 # ../shared/reference/gbstats_oracle.txt (gbstats 0.8.0, scipy 1.17.1), copied so the test stands alone.
@@ -181,51 +181,51 @@ def decide(control, treatment, guard=None, **design):
     if guard is not None:
         data["latency_ms"] = guard
         guardrails = (Guardrail("latency_ms", margin=50, higher_is_better=False),)
-    return analysis.analyse(Design(primary_metric="quality_score", guardrails=guardrails, **design), data)
+    return decision.analyse(Design(primary_metric="quality_score", guardrails=guardrails, **design), data)
 
 
 def test_clear_win_ships_and_explains_it():
     rng = np.random.default_rng(1)
     result = decide(normal_stats(rng, 2000, 0.70), normal_stats(rng, 2000, 0.75))
-    assert result.decision == analysis.SHIP
+    assert result.decision == decision.SHIP
     assert "better" in result.explanation and "Ship" in result.explanation
     assert result.primary["relative_lift"] == pytest.approx(0.05 / 0.70, abs=0.02)
 
 
 def test_clear_loss_keeps_control():
     rng = np.random.default_rng(2)
-    assert decide(normal_stats(rng, 2000, 0.75), normal_stats(rng, 2000, 0.70)).decision == analysis.KEEP
+    assert decide(normal_stats(rng, 2000, 0.75), normal_stats(rng, 2000, 0.70)).decision == decision.KEEP
 
 
 def test_lower_is_better_primary_flips_the_verdict():
     rng = np.random.default_rng(2)
     result = decide(normal_stats(rng, 2000, 0.75), normal_stats(rng, 2000, 0.70), higher_is_better=False)
-    assert result.decision == analysis.SHIP
+    assert result.decision == decision.SHIP
 
 
 def test_no_difference():
     rng = np.random.default_rng(3)
     result = decide(normal_stats(rng, 2000, 0.70), normal_stats(rng, 2000, 0.70))
-    assert result.decision == analysis.NO_DIFFERENCE
+    assert result.decision == decision.NO_DIFFERENCE
 
 
 def test_too_few_sessions_is_insufficient_data():
     rng = np.random.default_rng(4)
     result = decide(normal_stats(rng, 50, 0.5), normal_stats(rng, 50, 0.9), min_samples_per_variant=100)
-    assert result.decision == analysis.INSUFFICIENT and "at least 100" in result.explanation
+    assert result.decision == decision.INSUFFICIENT and "at least 100" in result.explanation
 
 
 def test_fixed_horizon_waits_for_the_planned_size_even_with_a_big_effect():
     rng = np.random.default_rng(4)
     control, treatment = normal_stats(rng, 300, 0.5), normal_stats(rng, 300, 0.9)
-    assert decide(control, treatment, sequential=False, required_n=(400, 400)).decision == analysis.INSUFFICIENT
-    assert decide(control, treatment, sequential=False, required_n=(300, 300)).decision == analysis.SHIP
+    assert decide(control, treatment, sequential=False, required_n=(400, 400)).decision == decision.INSUFFICIENT
+    assert decide(control, treatment, sequential=False, required_n=(300, 300)).decision == decision.SHIP
 
 
 def test_sample_ratio_mismatch_blocks_everything():
     rng = np.random.default_rng(5)
     result = decide(normal_stats(rng, 1000, 0.70), normal_stats(rng, 1200, 0.80))
-    assert result.decision == analysis.INVALID_SRM
+    assert result.decision == decision.INVALID_SRM
     assert result.srm["ok"] is False and result.srm["p_value"] < 0.001
 
 
@@ -233,7 +233,7 @@ def test_a_degraded_guardrail_rejects_a_winning_treatment():
     rng = np.random.default_rng(6)
     latency = (normal_stats(rng, 2000, 400, 60), normal_stats(rng, 2000, 500, 60))
     result = decide(normal_stats(rng, 2000, 0.70), normal_stats(rng, 2000, 0.75), guard=latency)
-    assert result.decision == analysis.GUARDRAIL
+    assert result.decision == decision.GUARDRAIL
     assert result.guardrails[0]["degraded"] and not result.guardrails[0]["non_inferior"]
 
 
@@ -241,7 +241,7 @@ def test_a_guardrail_within_margin_lets_it_ship():
     rng = np.random.default_rng(6)
     latency = (normal_stats(rng, 2000, 400, 60), normal_stats(rng, 2000, 405, 60))
     result = decide(normal_stats(rng, 2000, 0.70), normal_stats(rng, 2000, 0.75), guard=latency)
-    assert result.decision == analysis.SHIP
+    assert result.decision == decision.SHIP
     assert result.guardrails[0]["non_inferior"] and result.guardrails[0]["p_value"] < 0.05
 
 
@@ -249,5 +249,5 @@ def test_an_unproven_guardrail_blocks_shipping():
     rng = np.random.default_rng(6)
     noisy = (normal_stats(rng, 2000, 400, 2000), normal_stats(rng, 2000, 420, 2000))
     result = decide(normal_stats(rng, 2000, 0.70), normal_stats(rng, 2000, 0.75), guard=noisy)
-    assert result.decision == analysis.GUARDRAIL
+    assert result.decision == decision.GUARDRAIL
     assert "cannot yet rule out" in result.explanation

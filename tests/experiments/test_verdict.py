@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments import analysis as decisions
+from experiments import decision as decisions
 from experiments import stats
 from experiments.verdict import guardrail_rows, headline, metric_name, metric_unit, p_value, signed
 
