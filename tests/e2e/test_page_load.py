@@ -2,8 +2,10 @@
 production settings (DEBUG off, static files collected: hashed names, gzip, cached for ever) under gunicorn.
 
 "Fully loaded" is the `load` event and every Plotly chart drawn, timed from navigation start by the page
-itself (`performance.now()`): a first visit (empty cache, printed) then five returning visits, whose median
-is held to the budget (static files are cached for ever, so a returning visitor downloads nothing again).
+itself (`performance.now()`): a first visit (empty browser cache: every static file downloaded and compiled) then
+five returning visits (static files are cached for ever, so a returning visitor downloads nothing again). Both the
+first visit and the median returning visit are held to the budget. The server is warm, as a deployed one is: each
+page is requested a few times before the browser visits, so a worker's first-request imports are not counted.
 
 The machine is shared: the budget is stretched by the contention measured in the same run (wall time over CPU
 time of a busy loop in this process, before and after the visits: 1.0 on an idle machine), never shrunk.
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -95,6 +98,8 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
     first_visit: dict[str, list[float]] = {name: [] for name in pages}
     server_time: dict[str, list[float]] = {name: [] for name in pages}
     with gunicorn(env, tmp_path, workers=2, threads=2, ready_path="/accounts/login/") as server, sync_playwright() as p:
+        for path in [*pages.values()] * 4:
+            assert httpx.get(server.url + path, cookies={"sessionid": session}, timeout=30).status_code == 200
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             signed_in = {
@@ -154,3 +159,4 @@ def test_oncall_and_experiment_pages_fully_load_within_a_second(tmp_path):
         h.get("content-encoding") == "gzip" and "immutable" in h.get("cache-control", "") for h in plotly
     )
     assert all(medians[name] <= allowed for name in pages), (medians, allowed)
+    assert all(first_visit[name][0] <= allowed for name in pages), (first_visit, allowed)
