@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -17,6 +18,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def readme_screenshot(page, name: str) -> Path:
+    """Take one of the README's screenshots: into docs/screenshots/ with `UPDATE_SCREENSHOTS=1`, else into
+    test-artifacts/ (so an ordinary run leaves the tracked pictures alone)."""
+    folder = README_SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path))
+    return path
 
 
 @pytest.hookimpl(hookwrapper=True)

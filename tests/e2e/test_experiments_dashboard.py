@@ -4,7 +4,6 @@ the Plotly charts are drawn from locally served plotly.js and redrawn by the htm
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,11 +16,11 @@ from experiments.services import experiment_create
 from promptreg.models import PRODUCTION, Label, MoveVia, ReviewPolicy
 from promptreg.services import Actor, label_move, version_publish
 from tests.conftest import make_user
+from tests.e2e.conftest import readme_screenshot
 from tests.e2e.test_dashboard_story import sign_in
 
 CHARTS = 7
 # The README's dashboard section shows this screenshot; the suite takes it anew on every run.
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "experiment-verdict.png"
 
 pytestmark = [
     pytest.mark.e2e,
@@ -106,7 +105,7 @@ def test_experiment_page_confirms_start_and_ship_speaks_in_sentences_and_draws_i
     expect(page.locator("#guardrails")).to_contain_text("Held: latency changed by")
     main = page.locator("main").inner_text()
     assert "ship_treatment" not in main and "e-0" not in main
-    page.screenshot(path=str(SCREENSHOT))
+    readme_screenshot(page, "experiment-verdict.png")
 
     page.evaluate("document.querySelectorAll('.chart').forEach(function (c) { c.classList.add('old'); })")
     page.click("text=Refresh now")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -21,6 +20,7 @@ from experiments.runner import run_execute
 from promptreg.models import PRODUCTION, Label, MoveVia, PromptVersion
 from promptreg.services import Actor
 from tests.conftest import make_user
+from tests.e2e.conftest import readme_screenshot
 from tests.e2e.test_dashboard_story import fill_samples, sign_in
 from tests.experiments.conftest import fake_llm  # noqa: F401  (the OpenAI-compatible stub)
 
@@ -31,7 +31,6 @@ pytestmark = [
 ]
 
 NAME = "refund-answer-rag"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "authoring.png"
 RULES = [
     "You are the returns assistant of Northwind Outfitters, answering customers by e-mail.",
     "Use only the policy excerpts under CONTEXT; if they do not answer the question, say that you will pass it to a "
@@ -94,8 +93,7 @@ def test_a_pm_writes_gets_review_evaluates_and_ships(browser_page: Page, fake_ll
     expect(page.locator("#live .prompt-text")).to_contain_text("QUESTION:\nCan I still return my boots after 40 days?")
     page.get_by_label("Reason for the change").fill("First returns assistant, grounded in the policy")
     page.evaluate("window.scrollTo(0, 0)")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    readme_screenshot(page, "authoring.png")
     page.get_by_role("button", name="Save and submit for review").click()
     expect(page.get_by_text(f"v1 of '{NAME}' is saved and waiting for review.")).to_be_visible()
     assert PromptVersion.objects.get(prompt__name=NAME).body == text  # 3,000 characters, LF line endings
