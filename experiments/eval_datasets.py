@@ -95,6 +95,29 @@ def _touch(dataset: Dataset, reason: str) -> None:
     dataset.save()
 
 
+def gated_by(dataset: Dataset) -> list[Prompt]:
+    """The prompts whose eval gate runs on `dataset`."""
+    return list(Prompt.objects.filter(eval_settings__dataset=dataset).order_by("name"))
+
+
+def _gate_change(dataset: Dataset, actor: Actor, area: str, what: str, *, before: Any, after: Any) -> None:
+    """A change that could loosen the eval gate of every prompt gated by `dataset` (its scorers, or its existing
+    cases edited or removed): a policy change (Reviewer or Admin), written into those prompts' audit trails.
+    Nothing to check for a dataset no prompt is gated by."""
+    gated = gated_by(dataset)
+    if not gated:
+        return
+    actor.require(POLICY, f"{what} of '{dataset.name}', the gate dataset of {', '.join(p.name for p in gated)}")
+    for prompt in gated:
+        policy_change_record(
+            actor=actor, area=area, before=before, after=after, prompt=prompt, reason=f"dataset '{dataset.name}'"
+        )
+
+
+def _case_text(case: Case) -> str:
+    return json.dumps({"variables": case.variables, "expected": case.expected, "tags": case.tags}, sort_keys=True)
+
+
 def _scoring(scorers: Any, primary_metric: str) -> str:
     return json.dumps({"scorers": scorers, "primary_metric": primary_metric or QUALITY_SCORE}, sort_keys=True)
 
@@ -112,20 +135,8 @@ def dataset_update(
         raise InvalidInput(f"A dataset named '{name}' already exists.", code="duplicate_name")
     specs = _check_scorers(scorers, primary_metric)
     before, after = _scoring(dataset.scorers, dataset.primary_metric), _scoring(specs, primary_metric)
-    gated = list(Prompt.objects.filter(eval_settings__dataset=dataset).order_by("name"))
-    if gated and before != after:
-        actor.require(
-            POLICY, f"Changing the scorers of '{dataset.name}', the gate dataset of {', '.join(p.name for p in gated)}"
-        )
-        for prompt in gated:
-            policy_change_record(
-                actor=actor,
-                area=PolicyArea.DATASET_SCORERS,
-                before=before,
-                after=after,
-                prompt=prompt,
-                reason=f"dataset '{dataset.name}'",
-            )
+    if before != after:
+        _gate_change(dataset, actor, PolicyArea.DATASET_SCORERS, "Changing the scorers", before=before, after=after)
     dataset.scorers = specs
     dataset.name, dataset.description, dataset.primary_metric = name, description, primary_metric
     _touch(dataset, f"edited by {actor.name}")
@@ -143,11 +154,22 @@ def _add_cases(dataset: Dataset, rows: list[CaseData]) -> None:
 
 @transaction.atomic
 def dataset_import(*, dataset: Dataset, actor: Actor, rows: list[CaseData], replace: bool = False) -> int:
-    """Add validated cases (see experiments.datasets.parse_upload); `replace` removes the current ones first."""
+    """Add validated cases (see experiments.datasets.parse_upload); `replace` removes the current ones first
+    (on a gate dataset, a policy change: see `_gate_change`). Adding cases only makes a gate ask more."""
     actor.require(Scope.WRITE, "Importing cases")
     dataset = _lock_dataset(dataset)
     if replace:
-        for case in dataset.active_cases():
+        current = list(dataset.active_cases())
+        if current:
+            _gate_change(
+                dataset,
+                actor,
+                PolicyArea.DATASET_CASES,
+                "Replacing the cases",
+                before=f"{len(current)} cases",
+                after=f"{len(rows)} imported cases",
+            )
+        for case in current:
             _remove(case)
     _add_cases(dataset, rows)
     _touch(dataset, f"{len(rows)} cases imported by {actor.name}")
@@ -171,7 +193,7 @@ def case_save(
     tags: list[str] | None = None,
     case: Case | None = None,
 ) -> Case:
-    """Add a case, or edit one (history keeps the old values)."""
+    """Add a case, or edit one (history keeps the old values; on a gate dataset an edit is a policy change)."""
     actor.require(Scope.WRITE, "Editing cases")
     dataset = _lock_dataset(dataset)
     data = _one_case(variables, expected, tags or [])
@@ -181,7 +203,18 @@ def case_save(
         assert case is not None, "the case just added"
     else:
         case = Case.objects.get(pk=case.pk, dataset=dataset, removed_at__isnull=True)
+        before = _case_text(case)
         case.variables, case.expected, case.tags = data.variables, data.expected, data.tags
+        if _case_text(case) == before:
+            return case
+        _gate_change(
+            dataset,
+            actor,
+            PolicyArea.DATASET_CASES,
+            f"Editing case {case.position}",
+            before=before,
+            after=_case_text(case),
+        )
         set_change_reason(case, f"edited by {actor.name}")
         case.save()
     _touch(dataset, f"case {case.position} saved by {actor.name}")
@@ -195,11 +228,19 @@ def _remove(case: Case) -> None:
 
 @transaction.atomic
 def case_remove(*, case: Case, actor: Actor) -> None:
-    """Hide a case from new runs; past runs keep their results for it."""
+    """Hide a case from new runs; past runs keep their results for it (on a gate dataset, a policy change)."""
     actor.require(Scope.WRITE, "Removing cases")
     dataset = _lock_dataset(case.dataset)
     case = Case.objects.get(pk=case.pk, dataset=dataset)
     if case.removed_at is None:
+        _gate_change(
+            dataset,
+            actor,
+            PolicyArea.DATASET_CASES,
+            f"Removing case {case.position}",
+            before=_case_text(case),
+            after="",
+        )
         set_change_reason(case, f"removed by {actor.name}")
         _remove(case)
         _touch(dataset, f"case {case.position} removed by {actor.name}")

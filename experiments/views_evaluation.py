@@ -71,11 +71,16 @@ def _dataset(pk: int) -> Dataset:
 @login_required
 def dataset_detail(request, pk: int):
     dataset = _dataset(pk)
+    gated = eval_datasets.gated_by(dataset)
     context = {
         "dataset": dataset,
         "cases": Paginator(dataset.active_cases(), RESULTS_PER_PAGE).get_page(request.GET.get("page")),
         "runs": dataset.runs.select_related("version__prompt").order_by("-created_at")[:20],
         "can_author": permissions.can_author(request.user),
+        "gated_by": gated,
+        # Editing or removing a gate dataset's cases could loosen the gate: Reviewers and Admins (the service checks).
+        "can_change_cases": permissions.can_author(request.user)
+        and (not gated or permissions.can_review(request.user)),
         "upload_form": UploadForm(),
         "case_form": CaseForm(),
     }

@@ -65,6 +65,7 @@ class PolicyArea(models.TextChoices):
     REVIEW_POLICY = "review_policy", "Review policy"
     GATE_DATASET = "gate_dataset", "Gate dataset"
     DATASET_SCORERS = "dataset_scorers", "Gate dataset's scorers"
+    DATASET_CASES = "dataset_cases", "Gate dataset's cases"
 
 
 class PolicyChange(ActorNamed, models.Model):

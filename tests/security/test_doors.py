@@ -10,7 +10,15 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.core.management import call_command
 
-from experiments.eval_datasets import dataset_create, dataset_update, prompt_set_dataset
+from experiments.datasets import validate_cases
+from experiments.eval_datasets import (
+    case_remove,
+    case_save,
+    dataset_create,
+    dataset_import,
+    dataset_update,
+    prompt_set_dataset,
+)
 from experiments.models import CONTROL, TREATMENT, AnalysisSnapshot, Experiment, ExperimentAction, ExperimentEvent
 from promptreg.exceptions import Forbidden
 from promptreg.models import (
@@ -311,6 +319,45 @@ def test_door_5_gate_dataset_scorers_and_review_policy_are_reviewer_actions(v1_l
     audit = client.get(f"/prompts/{NAME}/-/audit/", {"kind": "policy"}).content.decode()
     assert "rita changed the gate dataset: (none) (alpha 0.05) → strict (alpha 0.05)" in audit
     assert "rita changed the review policy: min_approvals=1 → min_approvals=2" in audit and "two pairs of eyes" in audit
+
+
+def test_door_5_a_gate_datasets_cases_are_edited_or_removed_only_by_reviewers(v1_live, client, author, reviewer):
+    """Removing the case a bad version fails (or rewriting its `expected`) would let it through the gate."""
+    prompt = Prompt.objects.get(name=NAME)
+    gate = dataset_create(
+        name="gate",
+        scorers=["exact_match"],
+        actor=SERVER,
+        cases=[{"variables": {"name": n}, "expected": f"Hello {n}"} for n in ("ann", "bob")],
+    )
+    as_author, as_reviewer = Actor(via=MoveVia.BUTTON, user=author), Actor(via=MoveVia.BUTTON, user=reviewer)
+    first, second = gate.active_cases()
+    loose = {"variables": {"name": "ann"}, "expected": ""}
+    case_save(dataset=gate, actor=as_author, case=first, **loose)  # not a gate dataset yet: the author's to edit
+    prompt_set_dataset(prompt=prompt, dataset=gate, actor=as_reviewer)
+    with pytest.raises(Forbidden, match="the gate dataset of " + NAME):
+        case_remove(case=second, actor=as_author)
+    with pytest.raises(Forbidden):
+        case_save(dataset=gate, actor=as_author, case=second, variables={"name": "bob"}, expected="anything")
+    with pytest.raises(Forbidden):
+        dataset_import(dataset=gate, actor=as_author, rows=validate_cases([loose]), replace=True)
+    assert [(c.variables["name"], c.expected) for c in gate.active_cases()] == [("ann", ""), ("bob", "Hello bob")]
+    client.force_login(author)
+    page = client.get(f"/experiments/datasets/{gate.pk}/").content.decode()
+    assert "is a policy change for a Reviewer or Admin" in page and f"/cases/{second.pk}/remove/" not in page
+    assert client.post(f"/experiments/datasets/{gate.pk}/cases/{second.pk}/remove/").status_code in (302, 403)
+    assert gate.active_cases().count() == 2
+    case_save(dataset=gate, actor=as_author, variables={"name": "cy"}, expected="Hello cy")  # adding asks more
+    case_save(dataset=gate, actor=as_reviewer, case=first, variables={"name": "ann"}, expected="Hello ann")
+    case_remove(case=second, actor=as_reviewer)
+    assert [(c.variables["name"], c.expected) for c in gate.active_cases()] == [
+        ("ann", "Hello ann"),
+        ("cy", "Hello cy"),
+    ]
+    changes = PolicyChange.objects.filter(area=PolicyArea.DATASET_CASES).order_by("id")
+    assert [(c.actor.username, c.prompt.name) for c in changes] == [("rita", NAME), ("rita", NAME)]
+    assert '"expected": ""' in changes[0].before and '"expected": "Hello ann"' in changes[0].after
+    assert '"expected": "Hello bob"' in changes[1].before and changes[1].after == ""
 
 
 # 6 ------------------------------------------------------------------------------------------------
