@@ -7,9 +7,9 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from ninja import Router, Schema
 
-from experiments import eval_datasets, evaluation
+from experiments import eval_datasets, evaluation, samples
 from promptreg.api_auth import ApiKeyAuth, api_actor
-from promptreg.exceptions import NotFound
+from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.models import Prompt
 
 router = Router(tags=["evaluations"])
@@ -21,6 +21,16 @@ class DatasetIn(Schema):
     cases: list[Any] = []
     description: str = ""
     primary_metric: str = ""
+
+
+class SamplePick(Schema):
+    id: int
+    expected: str | None = None
+
+
+class CasesIn(Schema):
+    from_samples: list[int | SamplePick] | None = None
+    cases: list[Any] | None = None
 
 
 class PromptDatasetIn(Schema):
@@ -59,9 +69,36 @@ def dataset_create(request: HttpRequest, body: DatasetIn):
     return JsonResponse(_dataset_dict(dataset), status=201)
 
 
-@router.get("/datasets/{ref}", auth=ApiKeyAuth("read"), response=dict, summary="A dataset (by id or name)")
+@router.get(
+    "/datasets/{ref}", auth=ApiKeyAuth("read"), response=dict, summary="A dataset (by id or name) and its cases"
+)
 def dataset_get(request: HttpRequest, ref: str):
-    return _dataset_dict(eval_datasets.get_dataset(ref))
+    dataset = eval_datasets.get_dataset(ref)
+    cases = [
+        {"id": c.pk, "position": c.position, "variables": c.variables, "expected": c.expected, "tags": c.tags}
+        for c in dataset.active_cases()
+    ]
+    return {**_dataset_dict(dataset), "case_list": cases}
+
+
+@router.post(
+    "/datasets/{ref}/cases",
+    auth=ApiKeyAuth("write"),
+    response={201: dict},
+    summary="Add cases: explicit ones, or from production samples",
+    description="`from_samples`: sample ids, or `{id, expected}` to give `expected` (by default the sample's output).",
+)
+def dataset_cases_add(request: HttpRequest, ref: str, body: CasesIn):
+    dataset = eval_datasets.get_dataset(ref)
+    actor = api_actor(request)
+    if (body.from_samples is None) == (body.cases is None):
+        raise InvalidInput("Send either 'from_samples' (sample ids) or 'cases'.", code="invalid")
+    if body.from_samples is not None:
+        picks = [(p, None) if isinstance(p, int) else (p.id, p.expected) for p in body.from_samples]
+        added = samples.cases_from_samples(dataset=dataset, picks=picks, actor=actor)
+    else:
+        added = eval_datasets.dataset_add_cases(dataset=dataset, actor=actor, cases=body.cases)
+    return JsonResponse({**_dataset_dict(dataset), "added": added}, status=201)
 
 
 @router.put(

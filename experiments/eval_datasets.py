@@ -176,6 +176,17 @@ def dataset_import(*, dataset: Dataset, actor: Actor, rows: list[CaseData], repl
     return len(rows)
 
 
+def dataset_add_cases(*, dataset: Dataset, actor: Actor, cases: Any) -> int:
+    """Add cases in their JSON shape (`[{"variables", "expected", "tags"}]`), all or nothing."""
+    try:
+        rows = validate_cases(cases)
+    except RowErrors as exc:
+        raise _row_errors(exc) from None
+    if not rows:
+        raise InvalidInput("'cases' is empty.", code="invalid_cases")
+    return dataset_import(dataset=dataset, actor=actor, rows=rows)
+
+
 def _one_case(variables: Any, expected: str, tags: list[str]) -> CaseData:
     try:
         return validate_cases([{"variables": variables, "expected": expected, "tags": tags}])[0]

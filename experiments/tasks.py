@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from experiments import analysis, runner
+from experiments import analysis, runner, samples
 from experiments.models import EvalRun, RunState
 from promptreg import broker
 
@@ -55,3 +55,12 @@ def experiment_snapshot(experiment_id: int) -> int | None:
     """On demand (the dashboard's refresh button)."""
     snapshot = analysis.experiment_snapshot(experiment_id)
     return snapshot.pk if snapshot else None
+
+
+# ---------------------------------------------------------------- production samples
+
+
+@shared_task(name="experiments.samples_purge")
+def samples_purge() -> int:
+    """Beat: delete the samples past their retention."""
+    return samples.samples_purge()

@@ -230,7 +230,14 @@ CELERY_BEAT_SCHEDULE = {
     "rollout-requeue-deliveries": {"task": "rollout.tasks.requeue_deliveries", "schedule": 10.0},
     # Webhook retries are scheduled in the database; beat queues those that are due.
     "rollout-dispatch-webhooks": {"task": "rollout.tasks.dispatch_webhooks", "schedule": 10.0},
+    # Production samples older than their prompt's retention are deleted.
+    "experiments-purge-samples": {"task": "experiments.samples_purge", "schedule": 3600.0},
 }
+# Production samples posted with scores: the share kept (a prompt's sampling policy may set its own), the days
+# they are kept, and the largest sample accepted (bytes of its JSON).
+SAMPLE_RATE = float(os.environ.get("SAMPLE_RATE", "1.0"))
+SAMPLE_RETENTION_DAYS = envint("SAMPLE_RETENTION_DAYS", 30)
+SAMPLE_MAX_BYTES = envint("SAMPLE_MAX_BYTES", 32 * 1024)
 # Seconds a web request waits for the broker to take a task (any transport); then beat queues it later.
 BROKER_PUBLISH_TIMEOUT = float(os.environ.get("BROKER_PUBLISH_TIMEOUT", "2"))
 

@@ -17,6 +17,7 @@ from promptreg.exceptions import RegistryError
 from rollout.api_base import PromptregAPI
 from rollout.api_errors import error_response
 from rollout.api_monitors import router as monitors_router
+from rollout.api_samples import router as samples_router
 from rollout.api_webhooks import router as webhooks_router
 
 api = PromptregAPI(
@@ -28,6 +29,7 @@ api = PromptregAPI(
 )
 api.add_router("", experiments_router)
 api.add_router("", evaluations_router)
+api.add_router("", samples_router)  # before the prompts router, like the monitors
 api.add_router("", monitors_router)  # before the prompts router, whose /prompts/{name} takes folder names
 api.add_router("", webhooks_router)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollout.api_examples_samples import SAMPLE_EXAMPLES
+
 NAME = "customer-support-system"
 PROMPT = "/api/v1/prompts/{name}"
 EXPERIMENT = "/api/v1/experiments/{experiment_id}"
@@ -302,7 +304,25 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "params": {"ref": "support-regression"},
         "request": None,
         "status": 200,
-        "response": DATASET_OUT,
+        "response": {
+            **DATASET_OUT,
+            "case_list": [
+                {
+                    "id": 1,
+                    "position": 1,
+                    "variables": {"company": "Acme"},
+                    "expected": "refund within 30 days",
+                    "tags": ["refunds"],
+                },
+                {
+                    "id": 2,
+                    "position": 2,
+                    "variables": {"company": "Acme"},
+                    "expected": "reset your password",
+                    "tags": ["accounts"],
+                },
+            ],
+        },
     },
     ("put", PROMPT + "/dataset"): {
         "params": {"name": NAME},
@@ -392,3 +412,4 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("delete", WEBHOOK): {"params": {"webhook_id": 1}, "request": None, "status": 200, "response": WEBHOOK_OUT},
 }
+EXAMPLES.update(SAMPLE_EXAMPLES)

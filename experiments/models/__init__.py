@@ -3,3 +3,4 @@
 from experiments.models.ab import *  # noqa: F403
 from experiments.models.evaluation import *  # noqa: F403
 from experiments.models.provider import *  # noqa: F403
+from experiments.models.samples import *  # noqa: F403

@@ -22,7 +22,7 @@ LATEST = "latest"
 
 
 # Segments the API appends to a prompt name; a name ending in one would be unreachable.
-RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor", "tags", "dataset"})
+RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor", "tags", "dataset", "samples", "sampling"})
 
 
 def validate_prompt_name(name: str) -> None:

@@ -15,7 +15,10 @@ BUNDLE = ROOT / "static" / "vendor" / "plotly" / "plotly.min.js"
 
 def test_the_vendored_plotly_bundle_is_the_version_the_plotly_package_ships():
     header = BUNDLE.read_text()[:300]
-    assert re.search(r"plotly\.js \(promptreg: scatter, histogram - minified\) v(\S+)", header)[1] == get_plotlyjs_version()
+    assert (
+        re.search(r"plotly\.js \(promptreg: scatter, histogram - minified\) v(\S+)", header)[1]
+        == get_plotlyjs_version()
+    )
 
 
 def test_the_bundle_draws_every_trace_type_the_chart_builders_use():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.models import Dataset, EvalRun, Experiment, Score
+from experiments.models import Case, Dataset, EvalRun, Experiment, SamplingPolicy, Score
 from promptreg.models import Label, LabelMove, PolicyChange, Prompt, PromptVersion
 from rollout.api_examples import EXAMPLES
 from rollout.models import Monitor, WebhookEvent, WebhookSubscription
@@ -28,6 +28,10 @@ REQUIRED = {
     ("post", f"{V1}/experiments/{{experiment_id}}/conclude"): DEPLOY,
     ("post", f"{V1}/datasets"): WRITE,
     ("get", f"{V1}/datasets/{{ref}}"): READ,
+    ("post", f"{V1}/datasets/{{ref}}/cases"): WRITE,
+    ("get", f"{V1}/prompts/{{name}}/samples"): READ,
+    ("get", f"{V1}/prompts/{{name}}/sampling"): READ,
+    ("put", f"{V1}/prompts/{{name}}/sampling"): DEPLOY,
     ("put", f"{V1}/prompts/{{name}}/dataset"): ADMIN,  # a policy change
     ("post", f"{V1}/evaluations"): WRITE,
     ("get", f"{V1}/evaluations/{{run_id}}"): READ,
@@ -60,6 +64,8 @@ def world() -> tuple:
         LabelMove.objects.count(),
         list(Experiment.objects.values_list("state", flat=True)),
         Dataset.objects.count(),
+        Case.objects.count(),
+        list(SamplingPolicy.objects.values_list("rate", "retention_days")),
         EvalRun.objects.count(),
         Score.objects.count(),
         Monitor.objects.count(),

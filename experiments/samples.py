@@ -1,0 +1,269 @@
+"""Production samples: kept from score ingestion at a per-prompt rate, listed worst first, purged after retention,
+and turned into evaluation cases.
+
+A score may carry `"sample": {"variables": {...}, "output": "…"}`. Ingestion validates every sample (shape and
+size, so a bad one is a 400 like any bad score), decides which to keep before writing anything, and stores the kept
+ones with one INSERT in the scores' transaction. The decision is a hash of the score's `id`, not a coin flip: a
+retried batch keeps exactly the samples the first post kept, so retries do not raise the kept share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from experiments.datasets import VARIABLE_NAME_RE, CaseData
+from experiments.eval_datasets import dataset_import
+from experiments.models import Dataset, Sample, SamplingPolicy, Score
+from promptreg.exceptions import InvalidInput, NotFound
+from promptreg.history import set_change_reason
+from promptreg.models import Prompt, PromptVersion, Scope
+from promptreg.services import Actor
+
+ORDERS = ("worst", "best", "recent")
+MAX_LIMIT = 200
+FROM_SAMPLE_TAG = "from-sample"
+
+
+def _bad(index: int, message: str, code: str = "invalid_sample") -> InvalidInput:
+    return InvalidInput(
+        f"scores[{index}].sample: {message}; nothing from this request was stored.", code=code, details={"index": index}
+    )
+
+
+def sample_validate(value: Any, index: int) -> tuple[dict[str, Any], str]:
+    """One score's `sample`: `{"variables": {name: JSON}, "output": text}`, at most `SAMPLE_MAX_BYTES` as JSON."""
+    if not isinstance(value, dict) or set(value) - {"variables", "output"}:
+        raise _bad(index, "must be an object with 'variables' and 'output'")
+    variables, output = value.get("variables"), value.get("output")
+    if not isinstance(variables, dict) or not variables:
+        raise _bad(index, "'variables' must be a non-empty object of variable values")
+    bad = next((name for name in variables if not VARIABLE_NAME_RE.match(name)), None)
+    if bad is not None:
+        raise _bad(index, f"variable name {bad!r} is not letters, digits and underscores")
+    if not isinstance(output, str):
+        raise _bad(index, "'output' must be text")
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > settings.SAMPLE_MAX_BYTES:
+        raise _bad(index, f"is {size:,} bytes as JSON; at most {settings.SAMPLE_MAX_BYTES:,}", code="sample_too_large")
+    return variables, output
+
+
+def sample_kept(client_id: str, rate: float) -> bool:
+    """Whether the sample of score `client_id` is kept at `rate`: the first 8 bytes of SHA-256(id) as a number in
+    [0, 1) below the rate. Uniform over distinct ids, so the kept count over n ids is Binomial(n, rate)."""
+    if rate >= 1.0:
+        return True
+    digest = hashlib.sha256(client_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def sampling_rates(prompt_ids: Iterable[int]) -> dict[int, float]:
+    """Each prompt's sampling rate (the `SAMPLE_RATE` setting unless its policy sets one)."""
+    ids = set(prompt_ids)
+    rates = dict.fromkeys(ids, settings.SAMPLE_RATE)
+    rates.update(SamplingPolicy.objects.filter(prompt_id__in=ids).values_list("prompt_id", "rate"))
+    return rates
+
+
+def samples_pick(items: list[Any], rows: Iterable[Any]) -> list[Sample]:
+    """The samples of an already validated batch to keep (unsaved). `rows` are the validated score rows (any objects
+    with `client_id`, `prompt_id`, `version_id`, `timestamp`). Raises InvalidInput for a bad sample."""
+    carried = [(i, item) for i, item in enumerate(items) if isinstance(item, dict) and "sample" in item]
+    if not carried:
+        return []
+    checked = [(item["id"], *sample_validate(item["sample"], i)) for i, item in carried]
+    wanted = {client_id for client_id, _, _ in checked}
+    where = {r.client_id: r for r in rows if r.client_id in wanted}
+    rates = sampling_rates({where[c].prompt_id for c in wanted})
+    kept: dict[str, Sample] = {}
+    for client_id, variables, output in checked:
+        row = where[client_id]
+        if client_id not in kept and sample_kept(client_id, rates[row.prompt_id]):
+            kept[client_id] = Sample(
+                client_id=client_id,
+                prompt_id=row.prompt_id,
+                version_id=row.version_id,
+                variables=variables,
+                output=output,
+                timestamp=row.timestamp,
+            )
+    return list(kept.values())
+
+
+def samples_store(samples: list[Sample]) -> None:
+    """One INSERT; a sample already stored (a retried score) is skipped."""
+    if samples:
+        Sample.objects.bulk_create(samples, ignore_conflicts=True)
+
+
+# ---------------------------------------------------------------- settings and retention
+
+
+def _retention_days(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
+        raise InvalidInput("retention_days must be a whole number of days from 1 to 3650, or null.", code="invalid")
+    return value
+
+
+@transaction.atomic
+def sampling_configure(*, prompt: Prompt, actor: Actor, rate: float, retention_days: int | None) -> SamplingPolicy:
+    """Set a prompt's sampling rate (0–1) and retention in days (None: the `SAMPLE_RETENTION_DAYS` default)."""
+    actor.require(Scope.DEPLOY, "Changing a prompt's sampling")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+        raise InvalidInput("rate must be a number from 0 (keep none) to 1 (keep every sample).", code="invalid")
+    days = _retention_days(retention_days)
+    policy, _ = SamplingPolicy.objects.select_for_update().get_or_create(prompt=prompt)
+    policy.rate, policy.retention_days, policy.updated_at = float(rate), days, timezone.now()
+    set_change_reason(policy, f"set by {actor.name}", user=actor.person)
+    policy.save()
+    return policy
+
+
+def sampling_dict(prompt: Prompt) -> dict[str, Any]:
+    policy = SamplingPolicy.objects.filter(prompt=prompt).first()
+    return {
+        "prompt": prompt.name,
+        "rate": policy.rate if policy else settings.SAMPLE_RATE,
+        "retention_days": (policy.retention_days if policy else None) or settings.SAMPLE_RETENTION_DAYS,
+    }
+
+
+def samples_purge(*, now: datetime | None = None) -> int:
+    """Delete samples older than their prompt's retention (a day count per policy, else `SAMPLE_RETENTION_DAYS`)."""
+    now = now or timezone.now()
+    custom: dict[int, list[int]] = {}
+    for policy in SamplingPolicy.objects.filter(retention_days__isnull=False).only("prompt_id", "retention_days"):
+        custom.setdefault(policy.retention_days or settings.SAMPLE_RETENTION_DAYS, []).append(policy.prompt_id)
+    deleted, _ = (
+        Sample.objects.exclude(prompt_id__in=[p for ids in custom.values() for p in ids])
+        .filter(timestamp__lt=now - timedelta(days=settings.SAMPLE_RETENTION_DAYS))
+        .delete()
+    )
+    for days, prompt_ids in custom.items():
+        deleted += Sample.objects.filter(prompt_id__in=prompt_ids, timestamp__lt=now - timedelta(days=days)).delete()[0]
+    return deleted
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class SampleView:
+    sample: Sample
+    metrics: dict[str, float]
+    value: float | None  # of the metric it was ordered or filtered by
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.sample
+        return {
+            "id": s.pk,
+            "version": s.version.number,
+            "variables": s.variables,
+            "output": s.output,
+            "metrics": self.metrics,
+            "timestamp": s.timestamp.isoformat(),
+        }
+
+
+def samples_of(
+    *,
+    prompt: Prompt,
+    version: PromptVersion | None = None,
+    metric: str = "",
+    order: str = "recent",
+    lower_is_better: bool = False,
+    limit: int = 20,
+) -> list[SampleView]:
+    """A prompt's samples (of one version, if given) with their metric values.
+
+    `worst` and `best` order by `metric` (lowest first is worst unless `lower_is_better`) and leave out samples
+    without it; `recent` is newest first (only those with `metric`, if one is named)."""
+    if order not in ORDERS:
+        raise InvalidInput(f"order must be one of {', '.join(ORDERS)}.", code="invalid")
+    if order != "recent" and not metric:
+        raise InvalidInput(f"order={order} needs a metric.", code="invalid")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be from 1 to {MAX_LIMIT}.", code="invalid")
+    samples: QuerySet[Sample] = Sample.objects.filter(prompt=prompt).select_related("version")
+    if version is not None:
+        samples = samples.filter(version=version)
+    if metric:
+        value = Score.objects.filter(client_id=OuterRef("client_id"), metric=metric).values("value")[:1]
+        samples = samples.annotate(metric_value=Subquery(value)).filter(metric_value__isnull=False)
+    if order == "recent":
+        samples = samples.order_by("-timestamp", "-id")
+    else:
+        ascending = (order == "worst") != lower_is_better
+        samples = samples.order_by("metric_value" if ascending else "-metric_value", "-timestamp", "-id")
+    found = list(samples[:limit])
+    metrics: dict[str, dict[str, float]] = {s.client_id: {} for s in found}
+    for client_id, name, number in Score.objects.filter(client_id__in=list(metrics)).values_list(
+        "client_id", "metric", "value"
+    ):
+        metrics[client_id][name] = number
+    return [SampleView(s, metrics[s.client_id], getattr(s, "metric_value", None)) for s in found]
+
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def _words(variables: dict[str, Any]) -> frozenset[str]:
+    return frozenset(_WORD_RE.findall(json.dumps(list(variables.values()), ensure_ascii=False).lower()))
+
+
+def most_similar(targets: list[Sample], candidates: list[Sample]) -> dict[int, tuple[Sample, float]]:
+    """For each target, the candidate whose input is most alike: the Jaccard similarity |A ∩ B| / |A ∪ B| of the
+    sets of words in the variables' values (1.0: the same words). Targets with no word in common are left out."""
+    candidate_words = [(c, _words(c.variables)) for c in candidates]
+    found: dict[int, tuple[Sample, float]] = {}
+    for target in targets:
+        words = _words(target.variables)
+        best, score = None, 0.0
+        for candidate, other in candidate_words:
+            union = len(words | other)
+            similarity = len(words & other) / union if union else 0.0
+            if similarity > score:
+                best, score = candidate, similarity
+        if best is not None:
+            found[target.pk] = (best, score)
+    return found
+
+
+# ---------------------------------------------------------------- samples become cases
+
+
+def cases_from_samples(*, dataset: Dataset, picks: list[tuple[int, str | None]], actor: Actor) -> int:
+    """Add one case per picked sample: its variables, and as `expected` the text given (a correction, or a better
+    version's output) or else the sample's own output. All or nothing; unknown sample ids are a 404."""
+    actor.require(Scope.WRITE, "Adding cases")
+    if not picks:
+        raise InvalidInput("Pick at least one sample.", code="invalid")
+    ids = [sample_id for sample_id, _ in picks]
+    found = Sample.objects.select_related("version").in_bulk(ids)
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"No sample {', '.join(missing)} (samples are purged after their retention).", code="not_found")
+    rows = []
+    for sample_id, expected in picks:
+        sample = found[sample_id]
+        rows.append(
+            CaseData(
+                variables=sample.variables,
+                expected=sample.output if expected is None else expected,
+                tags=[FROM_SAMPLE_TAG, f"v{sample.version.number}"],
+            )
+        )
+    return dataset_import(dataset=dataset, actor=actor, rows=rows)
