@@ -23,7 +23,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from experiments.datasets import VARIABLE_NAME_RE, CaseData
-from experiments.eval_datasets import dataset_import
+from experiments.eval_datasets import dataset_create, dataset_import, prompt_dataset
 from experiments.models import Dataset, Sample, SamplingPolicy, Score
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.history import set_change_reason
@@ -31,7 +31,6 @@ from promptreg.models import Prompt, PromptVersion, Scope
 from promptreg.services import Actor
 
 ORDERS = ("worst", "best", "recent")
-MAX_LIMIT = 200
 FROM_SAMPLE_TAG = "from-sample"
 
 
@@ -195,8 +194,8 @@ def samples_of(
         raise InvalidInput(f"order must be one of {', '.join(ORDERS)}.", code="invalid")
     if order != "recent" and not metric:
         raise InvalidInput(f"order={order} needs a metric.", code="invalid")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be from 1 to {MAX_LIMIT}.", code="invalid")
+    if limit < 1:
+        raise InvalidInput("limit must be at least 1.", code="invalid")
     samples: QuerySet[Sample] = Sample.objects.filter(prompt=prompt).select_related("version")
     if version is not None:
         samples = samples.filter(version=version)
@@ -245,6 +244,7 @@ def most_similar(targets: list[Sample], candidates: list[Sample]) -> dict[int, t
 # ---------------------------------------------------------------- samples become cases
 
 
+@transaction.atomic
 def cases_from_samples(*, dataset: Dataset, picks: list[tuple[int, str | None]], actor: Actor) -> int:
     """Add one case per picked sample: its variables, and as `expected` the text given (a correction, or a better
     version's output) or else the sample's own output. All or nothing; unknown sample ids are a 404."""
@@ -267,3 +267,24 @@ def cases_from_samples(*, dataset: Dataset, picks: list[tuple[int, str | None]],
             )
         )
     return dataset_import(dataset=dataset, actor=actor, rows=rows)
+
+
+DEFAULT_SCORERS = ["reference_f1"]
+
+
+@transaction.atomic
+def samples_to_dataset(
+    *, prompt: Prompt, picks: list[tuple[int, str | None]], actor: Actor, dataset: Dataset | None, new_name: str = ""
+) -> tuple[Dataset, int]:
+    """Add picked samples to `dataset`, or to a new dataset named `new_name` that grades like the prompt's gate
+    dataset (its scorers and primary metric; `reference_f1` against `expected` when the prompt has none)."""
+    if dataset is None:
+        model = prompt_dataset(prompt)
+        dataset = dataset_create(
+            name=new_name,
+            scorers=model.scorers if model else DEFAULT_SCORERS,
+            primary_metric=model.primary_metric if model else "",
+            description=f"Production samples of {prompt.name}",
+            actor=actor,
+        )
+    return dataset, cases_from_samples(dataset=dataset, picks=picks, actor=actor)

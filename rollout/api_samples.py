@@ -14,13 +14,14 @@ from promptreg.models import Prompt, PromptVersion, Scope
 from rollout.models import METRICS
 
 router = Router(tags=["samples"])
+MAX_LIMIT = 200
 
 
 class SamplesQuery(Schema):
     version: int | None = Field(None, ge=1, description="Only this version's samples.")
     metric: str = Field("", max_length=64, description="Order by (and keep only samples with) this metric.")
     order: Literal["worst", "best", "recent"] = Field("recent", description="`worst`/`best` need a metric.")
-    limit: int = Field(20, ge=1, le=samples.MAX_LIMIT)
+    limit: int = Field(20, ge=1, le=MAX_LIMIT)
 
 
 class SamplingIn(Schema):
