@@ -15,12 +15,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from experiments.bulk import bulk_insert, upsert
 from experiments.models import (
     Experiment,
     ExperimentSession,
@@ -37,7 +38,6 @@ MAX_METRICS = 50
 MAX_ABS_VALUE = 1e9
 MAX_FUTURE = timedelta(minutes=5)
 METRIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
-_INSERT_CHUNK = 1000  # rows per INSERT: 9 parameters each stays far below SQLite's limit
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ def _int(item: dict, key: str, index: int, *, required: bool) -> int | None:
     return value
 
 
-def _metrics(item: dict, index: int) -> dict[str, float]:
+def _metrics(item: dict, index: int, known: set[str]) -> dict[str, float]:
+    """The score's metrics as floats; `known` holds the names already checked in this batch."""
     metrics = item.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
         raise _bad(index, "'metrics' must be a non-empty object of name → number")
@@ -88,12 +89,18 @@ def _metrics(item: dict, index: int) -> dict[str, float]:
         raise _bad(index, f"at most {MAX_METRICS} metrics per score")
     clean: dict[str, float] = {}
     for name, value in metrics.items():
-        if not METRIC_RE.match(name):
-            raise _bad(
-                index,
-                f"metric name {name!r} must start with a letter and use letters, digits, '_', '.', ':' or '-' (≤64)",
-                "invalid_metric",
-            )
+        if name not in known:
+            if not METRIC_RE.match(name):
+                raise _bad(
+                    index,
+                    f"metric name {name!r} must start with a letter and use letters, digits, '_', '.', ':' or '-'"
+                    " (≤64)",
+                    "invalid_metric",
+                )
+            known.add(name)
+        if type(value) is float and -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:  # the usual case; NaN fails it
+            clean[name] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad(index, f"metric '{name}' must be a number, got {type(value).__name__}", "invalid_metric")
         if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
@@ -125,8 +132,9 @@ def _timestamp(item: dict, index: int, now: datetime) -> datetime:
     return value
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
+    """One metric value of one score: a Score row, fields named and ordered as its columns."""
+
     client_id: str
     prompt_id: int
     version_id: int
@@ -135,51 +143,55 @@ class _Row:
     variant: str
     metric: str
     value: float
-    timestamp: datetime
+    timestamp: Any  # as the database driver takes it (`adapt_datetimefield_value`)
 
 
-def _lookups(items: list[dict]) -> tuple[dict, dict]:
-    names = {i.get("prompt") for i in items if isinstance(i.get("prompt"), str)}
-    versions = {
-        (name, number): (prompt_id, version_id)
-        for version_id, prompt_id, name, number in PromptVersion.objects.filter(prompt__name__in=names).values_list(
-            "id", "prompt_id", "prompt__name", "number"
-        )
-    }
-    ids = {i["experiment"] for i in items if isinstance(i.get("experiment"), int)}
-    experiments = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)} if ids else {}
-    return versions, experiments
+_PG_TYPES = {
+    "client_id": "text",
+    "prompt_id": "bigint",
+    "version_id": "bigint",
+    "session_id": "text",
+    "experiment_id": "bigint",
+    "variant": "text",
+    "metric": "text",
+    "value": "float8",
+    "timestamp": "timestamptz",
+}
 
 
-def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
-    """Check a batch and turn it into one row per metric value; raises InvalidInput naming the index."""
-    if not isinstance(items, list) or not items:
-        raise InvalidInput("'scores' must be a non-empty list.", code="invalid_score")
-    if len(items) > MAX_BATCH:
-        raise InvalidInput(f"At most {MAX_BATCH:,} scores per request; got {len(items):,}.", code="too_many_scores")
-    now = now or timezone.now()
-    versions, experiments = _lookups([i for i in items if isinstance(i, dict)])
-    prompt_names = {name for name, _ in versions}
-    rows: list[_Row] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise _bad(index, "each score must be an object")
-        client_id = _text(item, "id", index, max_length=100)
-        prompt = _text(item, "prompt", index, max_length=200)
-        number = _int(item, "version", index, required=True)
-        session_id = _text(item, "session_id", index, max_length=200, required=False)
-        experiment_id = _int(item, "experiment", index, required=False)
-        sent_variant = _text(item, "variant", index, max_length=12, required=False)
-        metrics = _metrics(item, index)
-        timestamp = _timestamp(item, index, now)
-        if (prompt, number) not in versions:
-            if prompt not in prompt_names:
+class _Batch:
+    """What a batch's scores refer to, looked up once: versions by (prompt, number), experiments by id,
+    and each (prompt, version, experiment, session, variant) already resolved to its row fields."""
+
+    def __init__(self, items: list[dict]) -> None:
+        names = {i.get("prompt") for i in items if isinstance(i.get("prompt"), str)}
+        self.versions = {
+            (name, number): (prompt_id, version_id)
+            for version_id, prompt_id, name, number in PromptVersion.objects.filter(prompt__name__in=names).values_list(
+                "id", "prompt_id", "prompt__name", "number"
+            )
+        }
+        self.prompt_names = {name for name, _ in self.versions}
+        ids = {i["experiment"] for i in items if isinstance(i.get("experiment"), int)}
+        self.experiments = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)} if ids else {}
+        self.resolved: dict[tuple, tuple[int, int, str]] = {}
+        self.metric_names: set[str] = set()
+
+    def resolve(
+        self, index: int, prompt: str, number: int, experiment_id: int | None, session_id: str, sent_variant: str
+    ) -> tuple[int, int, str]:
+        """(prompt_id, version_id, variant) of one score, or the error naming its index."""
+        key = (prompt, number, experiment_id, session_id, sent_variant)
+        if key in self.resolved:  # a session's scores come in a few at a time
+            return self.resolved[key]
+        if (prompt, number) not in self.versions:
+            if prompt not in self.prompt_names:
                 raise _bad(index, f"no prompt named '{prompt}'", "prompt_not_found")
             raise _bad(index, f"'{prompt}' has no version {number}", "version_not_found")
-        prompt_id, version_id = versions[(prompt, number)]
+        prompt_id, version_id = self.versions[(prompt, number)]
         variant = ""
         if experiment_id is not None:
-            experiment = experiments.get(experiment_id)
+            experiment = self.experiments.get(experiment_id)
             if experiment is None or experiment.prompt_id != prompt_id:
                 raise _bad(index, f"no experiment {experiment_id} on '{prompt}'", "experiment_not_found")
             if experiment.state == ExperimentState.DRAFT:
@@ -198,6 +210,33 @@ def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
                 )
         elif sent_variant:
             raise _bad(index, "'variant' needs an 'experiment'", "variant_mismatch")
+        self.resolved[key] = (prompt_id, version_id, variant)
+        return prompt_id, version_id, variant
+
+
+def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
+    """Check a batch and turn it into one row per metric value; raises InvalidInput naming the index."""
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("'scores' must be a non-empty list.", code="invalid_score")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"At most {MAX_BATCH:,} scores per request; got {len(items):,}.", code="too_many_scores")
+    now = now or timezone.now()
+    batch = _Batch([i for i in items if isinstance(i, dict)])
+    adapt = connection.ops.adapt_datetimefield_value
+    rows: list[_Row] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _bad(index, "each score must be an object")
+        client_id = _text(item, "id", index, max_length=100)
+        prompt = _text(item, "prompt", index, max_length=200)
+        number = _int(item, "version", index, required=True)
+        session_id = _text(item, "session_id", index, max_length=200, required=False)
+        experiment_id = _int(item, "experiment", index, required=False)
+        sent_variant = _text(item, "variant", index, max_length=12, required=False)
+        metrics = _metrics(item, index, batch.metric_names)
+        timestamp = adapt(_timestamp(item, index, now))
+        assert number is not None  # required=True
+        prompt_id, version_id, variant = batch.resolve(index, prompt, number, experiment_id, session_id, sent_variant)
         rows.extend(
             _Row(client_id, prompt_id, version_id, session_id, experiment_id, variant, metric, value, timestamp)
             for metric, value in metrics.items()
@@ -205,93 +244,17 @@ def validate_scores(items: Any, *, now: datetime | None = None) -> list[_Row]:
     return rows
 
 
-def _bulk_insert(
-    cursor, model, columns: tuple[str, ...], pg_types: tuple[str, ...], rows: list[tuple], tail: str
-) -> list[tuple]:
-    """`INSERT INTO model (columns) <rows> <tail>`, returning what `tail`'s RETURNING gives.
-
-    PostgreSQL gets one array per column through `unnest`: a handful of
-    parameters whatever the batch size, where a VALUES list of thousands of
-    placeholders spends most of its time in the driver's query parsing.
-    `cursor` must come from `connection.cursor()` (it opens the connection).
-    SQLite, which has no arrays, gets VALUES in chunks."""
-    q = connection.ops.quote_name
-    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
-    returning = " RETURNING " in f" {tail} "
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
-        # psycopg's own cursor binds server-side, sending the arrays in binary (Django's client-side
-        # cursor would quote every element in Python); same connection, same transaction.
-        with connection.connection.cursor() as raw:
-            raw.execute(f"{head}SELECT * FROM unnest({arrays}) {tail}", [list(col) for col in zip(*rows, strict=False)])
-            return raw.fetchall() if returning else []
-    out: list[tuple] = []
-    row_sql = "(" + ",".join(["%s"] * len(columns)) + ")"
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
-        cursor.execute(f"{head}VALUES {','.join([row_sql] * len(chunk))} {tail}", [v for row in chunk for v in row])
-        if returning:
-            out += cursor.fetchall()
-    return out
-
-
 def _insert(rows: list[_Row]) -> tuple[int, list[tuple[int, str, str, str, float]]]:
     """Insert, skipping (client_id, metric) pairs already stored; returns how many were
     stored and the experiment rows among them."""
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        returned = _bulk_insert(
-            cursor,
-            Score,
-            (
-                "client_id",
-                "prompt_id",
-                "version_id",
-                "session_id",
-                "experiment_id",
-                "variant",
-                "metric",
-                "value",
-                "timestamp",
-            ),
-            ("text", "bigint", "bigint", "text", "bigint", "text", "text", "float8", "timestamptz"),
-            [
-                (
-                    r.client_id,
-                    r.prompt_id,
-                    r.version_id,
-                    r.session_id,
-                    r.experiment_id,
-                    r.variant,
-                    r.metric,
-                    r.value,
-                    adapt(r.timestamp),
-                )
-                for r in rows
-            ],
-            "ON CONFLICT (client_id, metric) DO NOTHING RETURNING experiment_id, session_id, variant, metric, value",
-        )
-    return len(returned), [row for row in returned if row[0] is not None]
-
-
-def _upsert(
-    cursor,
-    model,
-    columns: tuple[str, ...],
-    pg_types: tuple[str, ...],
-    key: tuple[str, ...],
-    added: tuple[str, ...],
-    rows: list[tuple],
-    returning: str = "",
-) -> list[tuple]:
-    """Insert rows or add their `added` columns to the stored ones (`c = c + excluded.c`)."""
-    q = connection.ops.quote_name
-    table = q(model._meta.db_table)
-    sets = ", ".join(f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in added)
-    tail = f"ON CONFLICT ({', '.join(q(c) for c in key)}) DO UPDATE SET {sets}" + (
-        f" RETURNING {returning}" if returning else ""
+    returned = bulk_insert(
+        Score,
+        _Row._fields,
+        [_PG_TYPES[c] for c in _Row._fields],
+        rows,
+        "ON CONFLICT (client_id, metric) DO NOTHING RETURNING experiment_id, session_id, variant, metric, value",
     )
-    return _bulk_insert(cursor, model, columns, pg_types, rows, tail)
+    return len(returned), [row for row in returned if row[0] is not None]
 
 
 def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
@@ -301,8 +264,7 @@ def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
     One upsert adds (Δn, Δtotal) to each session row and returns its new sums;
     the sums before are new − Δ. The row lock the upsert takes orders concurrent
     batches touching the same session, so each sees the state the previous one
-    left. The variant totals then take one upsert of increments, which commute.
-    Keys are sorted so concurrent batches lock rows in the same order."""
+    left. The variant totals then take one upsert of increments, which commute."""
     per_session: dict[tuple[int, str, str], list] = {}
     for experiment_id, session_id, variant, metric, value in inserted:
         entry = per_session.setdefault((experiment_id, metric, session_id), [variant, 0, 0.0])
@@ -310,38 +272,34 @@ def _accumulate(inserted: Iterable[tuple[int, str, str, str, float]]) -> None:
         entry[2] += value
     if not per_session:
         return
-    rows = [(e, m, s, v[0], v[1], v[2]) for (e, m, s), v in sorted(per_session.items())]
-    with connection.cursor() as cursor:
-        updated = _upsert(
-            cursor,
-            ExperimentSession,
-            ("experiment_id", "metric", "session_id", "variant", "n", "total"),
-            ("bigint", "text", "text", "text", "integer", "float8"),
-            ("experiment_id", "metric", "session_id"),
-            ("n", "total"),
-            rows,
-            returning="experiment_id, metric, session_id, variant, n, total",
-        )
-        deltas: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, 0.0, 0.0, 0])
-        for experiment_id, metric, session_id, variant, n, total in updated:
-            _, dn, dtotal = per_session[(experiment_id, metric, session_id)]
-            new_mean = total / n
-            old_n = n - dn
-            old_mean = (total - dtotal) / old_n if old_n else 0.0
-            delta = deltas[(experiment_id, variant, metric)]
-            delta[0] += 0 if old_n else 1
-            delta[1] += new_mean - old_mean
-            delta[2] += new_mean * new_mean - old_mean * old_mean
-            delta[3] += dn
-        _upsert(
-            cursor,
-            ExperimentTotal,
-            ("experiment_id", "variant", "metric", "sessions", "sum", "sum_sq", "scores"),
-            ("bigint", "text", "text", "bigint", "float8", "float8", "bigint"),
-            ("experiment_id", "variant", "metric"),
-            ("sessions", "sum", "sum_sq", "scores"),
-            [(e, v, m, *deltas[(e, v, m)]) for e, v, m in sorted(deltas)],
-        )
+    updated = upsert(
+        ExperimentSession,
+        ("experiment_id", "metric", "session_id", "variant", "n", "total"),
+        ("bigint", "text", "text", "text", "integer", "float8"),
+        ("experiment_id", "metric", "session_id"),
+        ("n", "total"),
+        [(e, m, s, v[0], v[1], v[2]) for (e, m, s), v in per_session.items()],
+        returning="experiment_id, metric, session_id, variant, n, total",
+    )
+    deltas: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+    for experiment_id, metric, session_id, variant, n, total in updated:
+        _, dn, dtotal = per_session[(experiment_id, metric, session_id)]
+        new_mean = total / n
+        old_n = n - dn
+        old_mean = (total - dtotal) / old_n if old_n else 0.0
+        delta = deltas[(experiment_id, variant, metric)]
+        delta[0] += 0 if old_n else 1
+        delta[1] += new_mean - old_mean
+        delta[2] += new_mean * new_mean - old_mean * old_mean
+        delta[3] += dn
+    upsert(
+        ExperimentTotal,
+        ("experiment_id", "variant", "metric", "sessions", "sum", "sum_sq", "scores"),
+        ("bigint", "text", "text", "bigint", "float8", "float8", "bigint"),
+        ("experiment_id", "variant", "metric"),
+        ("sessions", "sum", "sum_sq", "scores"),
+        [(e, v, m, *deltas[(e, v, m)]) for e, v, m in deltas],
+    )
 
 
 def scores_ingest(*, scores: Any, actor: Actor) -> IngestResult:

@@ -16,6 +16,10 @@ from promptreg.storable import unstorable_text
         ({"prompt": "a\u0000b"}, "body.prompt contains a NUL character"),
         ({"config": {"k": ["ok", "\udb95"]}}, "body.config.k.1 contains an unpaired UTF-16 surrogate"),
         ({"config": {"\u0000": 1}}, "body.config key contains a NUL character"),
+        ({"scores": [{"metrics": {"q": float("nan")}}]}, "body.scores.0.metrics.q is nan"),
+        ({"k": [1.5, float("-inf")]}, "body.k.1 is -inf"),
+        ({"n": 2**63}, "body.n is an integer out of range"),
+        ({"n": -(2**63 - 1), "m": 1e308, "ok": True}, None),
         ({"prompt": "fine ü 😀", "n": 1, "x": None}, None),
     ],
 )
