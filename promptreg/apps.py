@@ -6,6 +6,7 @@ class PromptregConfig(AppConfig):
     verbose_name = "Prompt registry"
 
     def ready(self) -> None:
-        from promptreg import converters
+        from promptreg import composition_audit, converters
 
         converters.register()
+        composition_audit.register()

@@ -50,6 +50,12 @@ def missing_gates(version: PromptVersion, label: str) -> list[str]:
     policy = ReviewPolicy.for_type(version.prompt.prompt_type)
     if label not in policy.gated_labels:
         return []
+    return policy_gaps(version, policy)
+
+
+def policy_gaps(version: PromptVersion, policy: ReviewPolicy | None = None) -> list[str]:
+    """Sentences naming each gate of its type's policy that the version has not passed, whatever the label."""
+    policy = policy or ReviewPolicy.for_type(version.prompt.prompt_type)
     missing = [review_gate(version, policy)]
     if policy.requires_eval:
         missing.append(_extra_checks.get("eval", eval_gate_missing)(version, policy))

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from promptreg import permissions, signals
+from promptreg import composition, permissions, signals
 from promptreg.exceptions import Conflict, Forbidden, GateBlocked, InvalidInput, NotFound, NothingToRollBack
 from promptreg.gates import missing_gates
 from promptreg.history import set_change_reason
@@ -366,6 +366,7 @@ def version_publish(
     commit_message = _require_text(commit_message, "A commit message (what changed and why)")
     template = validate_content(kind, body, config)
     prompt = _prompt_for_publish(name, actor, prompt_type, description)
+    included = composition.check_body(name, kind, body)
     if prompt.is_retired:
         raise InvalidInput(f"'{name}' is retired; restore it before publishing.", code="prompt_retired")
     latest = prompt.versions.order_by("-number").first()
@@ -394,6 +395,7 @@ def version_publish(
         created_by=actor.accountable_user,
         created_by_key=actor.api_key,
     )
+    composition.record_inclusions(version, included)
     if tags is not None:
         prompt.tags.set(_tags(tags, "tags"))
     if version_tags:
@@ -438,13 +440,18 @@ def label_move(
         )
     if current and current.version_id == target.id:
         raise InvalidInput(f"{label} already points at v{target.number}.", code="no_change")
-    missing = missing_gates(target, label)
+    composition.check_target(target)
+    dependents = composition.affected(prompt.name, label)
+    missing = missing_gates(target, label) or composition.dependents_gates(target, label, dependents)
     if missing and not override:
         raise GateBlocked(
             f"v{target.number} cannot take the {label} label yet: " + "; ".join(missing) + ".",
             details={"missing": missing},
         )
-    return _move(prompt, label, current, target, actor, reason, is_rollback=False, bypassed=missing if override else [])
+    bypassed = missing if override else []
+    return _move(
+        prompt, label, current, target, actor, reason, is_rollback=False, bypassed=bypassed, dependents=dependents
+    )
 
 
 def _move(
@@ -457,7 +464,9 @@ def _move(
     *,
     is_rollback: bool,
     bypassed: list[str],
+    dependents: list[composition.Affected],
 ) -> LabelMove:
+    """Point the label, log the move, and write it into the audit trail of each dependent whose text follows it."""
     from_version = current.version if current else None
     if current is None:
         current = Label(prompt=prompt, name=label)
@@ -477,6 +486,7 @@ def _move(
         reason=reason,
         **actor.record(),
     )
+    composition.record_dependent_changes(move, dependents)
     _on_commit_changed(prompt.name)
     transaction.on_commit(partial(signals.label_moved.send, sender=LabelMove, move=move))
     event_emit("label.moved", prompt, move, actor, reason)
@@ -569,7 +579,8 @@ def rollback(
         raise NothingToRollBack(
             f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to."
         )
-    move = _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[])
+    dependents = composition.affected(prompt.name, label)
+    move = _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[], dependents=dependents)
     signals.rolled_back.send(sender=LabelMove, move=move)
     return move
 

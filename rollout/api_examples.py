@@ -40,6 +40,7 @@ PROMPT_OUT = {
     "config": {"model": "gpt-4o-mini", "temperature": 0.2},
     "variables": ["company"],
     "experiment": None,
+    "dependencies": [],
     "labels": ["production"],
     "prompt_type": "system",
     "commit_message": "Shorter answers: users skim",
@@ -58,6 +59,8 @@ MOVE_OUT = {
     "via": "api",
     "actor": "API key deploy-pipeline",
     "created_at": "2026-11-24T18:09:35.992Z",
+    "dependents": [],
+    "impact": "",
 }
 DATASET_OUT = {
     "id": 1,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from promptreg import services
+from promptreg import composition, services
 from promptreg.api_auth import ApiKeyAuth, api_actor
 from promptreg.models import PRODUCTION, LabelMove, Scope
 from rollout import serving, views_fetch
@@ -48,6 +48,19 @@ MESSAGE_EXAMPLE: list[Any] = [
 ]
 
 
+class DependencyOut(Schema):
+    name: str = Field(examples=["company-voice"])
+    version: int = Field(examples=[3])
+    label: str | None = Field(description="null when included by version number.", examples=["production"])
+
+
+class DependentOut(Schema):
+    name: str = Field(examples=["customer-support-system"])
+    label: str = Field(description="The dependent's label whose text changed.", examples=["production"])
+    version: int = Field(examples=[7])
+    gated: bool = Field(description="Whether that label is gated for the dependent.")
+
+
 class PromptOut(Schema):
     name: str = Field(examples=["customer-support-system"])
     version: int = Field(examples=[5])
@@ -63,6 +76,10 @@ class PromptOut(Schema):
     variables: list[str] = Field(examples=[["company"]])
     experiment: ExperimentRef | None = Field(
         description="Set when an A/B experiment chose this version for the session."
+    )
+    dependencies: list[DependencyOut] = Field(
+        description="The prompts this one includes (`@@@langfusePrompt:name=…|label=…@@@`), nested ones too, as "
+        "resolved for this answer; `prompt` and `variables` are the resolved text's."
     )
     labels: list[str] = Field(description="Every label pointing at this version.", examples=[["production", "staging"]])
     prompt_type: str = Field(examples=["system"])
@@ -132,12 +149,22 @@ class MoveOut(Schema):
     via: str = Field(examples=["api"])
     actor: str = Field(examples=["API key deploy-pipeline"])
     created_at: datetime
+    dependents: list[DependentOut] = Field(
+        description="Prompts that include this one at the moved label: their served text changed with it."
+    )
+    impact: str = Field(
+        description="The dependents in words; empty when none.",
+        examples=[
+            "2 prompts include this at production: faq-answer (production v4, gated), refund-system (latest v2)."
+        ],
+    )
 
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut}
 
 
 def move_out(move: LabelMove) -> dict[str, Any]:
+    dependents = composition.move_dependents(move)
     return {
         "id": move.id,
         "name": move.prompt.name,
@@ -151,6 +178,8 @@ def move_out(move: LabelMove) -> dict[str, Any]:
         "via": move.via,
         "actor": move.actor_name,
         "created_at": move.created_at,
+        "dependents": dependents,
+        "impact": composition.impact(move.label, dependents),
     }
 
 
@@ -278,11 +307,12 @@ class FetchQuery(Schema):
 @router.get(
     "/prompts/{prompt:name}",
     auth=DocumentedBearer(Scope.READ),
-    response={200: PromptOut, 304: None, **ERRORS, 410: ErrorOut},
+    response={200: PromptOut, 304: None, **ERRORS, 409: ErrorOut, 410: ErrorOut},
     summary="Fetch a prompt",
     description=(
         "The version a label points at (`production` by default) or a given version. Send the `ETag` back as "
-        "`If-None-Match` to get a 304 while it is unchanged. A retired prompt answers 410 `prompt_retired`."
+        "`If-None-Match` to get a 304 while it is unchanged. A retired prompt answers 410 `prompt_retired`; one whose "
+        "includes no longer resolve, 409 `dependency_unresolved`."
     ),
 )
 def fetch_prompt(request: HttpRequest, name: str, query: Query[FetchQuery]):

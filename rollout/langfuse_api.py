@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 
+from promptreg import composition
 from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound, RegistryError
 from promptreg.models import LABEL_RE, LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, label_move, version_publish
@@ -163,9 +164,13 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "type"}
 
 
-def prompt_json(version: PromptVersion, latest_number: int | None = None) -> dict[str, Any]:
-    """A version in Langfuse's Prompt shape; `latest` is on the newest version."""
+def prompt_json(
+    version: PromptVersion, latest_number: int | None = None, resolved: composition.Resolved | None = None
+) -> dict[str, Any]:
+    """A version in Langfuse's Prompt shape; `latest` is on the newest version. A fetch sends it `resolved` (its
+    includes replaced, with Langfuse's `resolutionGraph`); a write answers with the version as stored."""
     prompt = version.prompt
+    body = resolved.body if resolved is not None else version.body
     labels = sorted(version.labels.values_list("name", flat=True))
     if version.number == (latest_number if latest_number is not None else _latest_number(prompt)):
         labels.append(LATEST)
@@ -178,12 +183,26 @@ def prompt_json(version: PromptVersion, latest_number: int | None = None) -> dic
         "name": prompt.name,
         "version": version.number,
         "type": version.kind,
-        "prompt": [_message(m) for m in version.body] if version.kind == "chat" else version.body,
+        "prompt": [_message(m) for m in body] if version.kind == "chat" else body,
         "config": version.config,
         "labels": labels,
         "tags": sorted(prompt.tags.values_list("name", flat=True)),
         "commitMessage": version.commit_message,
-        "resolutionGraph": None,
+        "resolutionGraph": _resolution_graph(version, resolved),
+    }
+
+
+def _resolution_graph(version: PromptVersion, resolved: composition.Resolved | None) -> dict[str, Any] | None:
+    """Langfuse's shape: the root, and per including version's id the versions it includes."""
+    if resolved is None or not resolved.graph:
+        return None
+
+    def node(v: PromptVersion) -> dict[str, Any]:
+        return {"id": str(v.pk), "name": v.prompt.name, "version": v.number}
+
+    return {
+        "root": node(version),
+        "dependencies": {str(parent): [node(v) for v in included] for parent, included in resolved.graph.items()},
     }
 
 
@@ -212,7 +231,14 @@ def _resolve(name: str, label: str | None, version: int | None) -> serving.Entry
     if found is None or prompt is None:
         return serving.encode({"message": missing, "error": "LangfuseNotFoundError"}, 404)
     found.prompt = prompt  # already loaded: saves a query per fetch
-    return serving.encode(prompt_json(found))
+    try:
+        resolved = composition.resolve(found)
+    except composition.CompositionError as exc:
+        # A 400, like every deterministic refusal here: the SDK retries a 409.
+        return serving.encode(
+            {"message": f"'{name}' cannot be served: {exc.message}", "error": "InvalidRequestError"}, 400
+        )
+    return serving.encode(prompt_json(found, resolved=resolved))
 
 
 @csrf_exempt

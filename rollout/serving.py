@@ -51,6 +51,7 @@ from django.dispatch import receiver
 from django.test.signals import setting_changed
 from django.utils import timezone
 
+from promptreg import composition
 from promptreg.models import LATEST, ApiKey, Prompt, PromptVersion, Scope, hash_secret
 from promptreg.signals import serving_changed
 from rollout import hotcache
@@ -116,17 +117,20 @@ def set_experiment_router(resolve: ExperimentResolve, assign: ExperimentAssign) 
 
 
 def payload(version: PromptVersion, label: str | None, experiment: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The fetch response for a version (the public contract's fields first, then extras)."""
+    """The fetch response for a version (the public contract's fields first, then extras), its includes resolved
+    (`composition.CompositionError` when one does not resolve)."""
     prompt = version.prompt
+    resolved = composition.resolve(version)
     return {
         "name": prompt.name,
         "version": version.number,
         "label": label,
         "type": version.kind,
-        "prompt": version.body,
+        "prompt": resolved.body,
         "config": version.config,
-        "variables": version.variables,
+        "variables": resolved.variables,
         "experiment": experiment,
+        "dependencies": resolved.dependencies,
         "labels": sorted(version.labels.values_list("name", flat=True)),
         "prompt_type": prompt.prompt_type,
         "commit_message": version.commit_message,
@@ -145,8 +149,15 @@ def _error(status: int, code: str, message: str) -> Entry:
 
 
 def resolve(name: str, label: str | None, version: int | None) -> Entry:
-    """Resolve a fetch from the database. Unknown or retired prompts resolve to error entries,
-    which are cached like any other (a publish or restore invalidates them)."""
+    """Resolve a fetch from the database. Unknown or retired prompts, and includes that do not resolve, resolve to
+    error entries, which are cached like any other (a publish, restore or label move invalidates them)."""
+    try:
+        return _resolve(name, label, version)
+    except composition.CompositionError as exc:
+        return _error(409, "dependency_unresolved", f"'{name}' cannot be served: {exc.message}")
+
+
+def _resolve(name: str, label: str | None, version: int | None) -> Entry:
     prompt = Prompt.objects.filter(name=name).first()
     if prompt is None:
         return _error(404, "prompt_not_found", f"No prompt named '{name}'.")
@@ -486,7 +497,10 @@ def invalidations_retry(r: redis.Redis | None = None) -> bool:
 
 @receiver(serving_changed)
 def _on_serving_changed(sender: object, prompt_name: str, **kwargs: object) -> None:
-    invalidate_prompt(prompt_name)
+    # The prompts that include it serve its text too: they go stale with it (read after its commit, so a dependent
+    # published meanwhile is either listed here or invalidated by its own publish).
+    for name in (prompt_name, *composition.dependents([prompt_name])):
+        invalidate_prompt(name)
 
 
 @receiver(post_save, sender=ApiKey)

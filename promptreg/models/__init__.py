@@ -1,6 +1,7 @@
 """The registry: prompts, immutable versions, labels and their move log, reviews, API keys."""
 
 from promptreg.models.actor import ActorNamed
+from promptreg.models.inclusion import DependentChange, Inclusion
 from promptreg.models.keys import PUBLIC_PREFIX, SECRET_PREFIX, ApiKey, ApiKeyQuerySet, Scope, hash_secret
 from promptreg.models.label import Label, LabelMove, MoveVia
 from promptreg.models.prompt import (
@@ -53,4 +54,6 @@ __all__ = [
     "hash_secret",
     "ApiKeyQuerySet",
     "ApiKey",
+    "Inclusion",
+    "DependentChange",
 ]

@@ -1,0 +1,221 @@
+"""Prompt composition in the registry: tags parsed, resolved recursively, refused at publish and at label moves when
+they would not resolve or would cycle, and an included prompt's label moves reaching its dependents' gates and audit
+trails."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptreg import composition
+from promptreg.audit import AuditFilter, audit_page
+from promptreg.exceptions import GateBlocked, InvalidInput
+from promptreg.models import PRODUCTION, DependentChange, Inclusion, Label, PromptVersion, ReviewPolicy
+from promptreg.services import label_move, rollback
+
+VOICE = "company-voice"
+
+
+def tag(name: str, pin: str = "label=production") -> str:
+    return f"@@@langfusePrompt:name={name}|{pin}@@@"
+
+
+@pytest.fixture
+def voice(publish, cli, ungated_system):
+    """company-voice v1 and v2, production at v2."""
+    publish(VOICE, "Be brief, {{ customer }}.")
+    publish(VOICE, "Be warm and brief, {{ customer }}.")
+    label_move(name=VOICE, label=PRODUCTION, version=1, actor=cli, reason="v1")
+    label_move(name=VOICE, label=PRODUCTION, version=2, actor=cli, reason="v2")
+
+
+@pytest.fixture
+def ungated_system(db):
+    ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
+
+
+@pytest.mark.parametrize(
+    ("inner", "expected"),
+    [
+        ("name=a-b|label=production", composition.Reference("a-b", label="production")),
+        ("name=a/b-c|version=3", composition.Reference("a/b-c", number=3)),
+        (" name = x | label = latest ", composition.Reference("x", label="latest")),
+    ],
+)
+def test_tags_parse(inner, expected):
+    assert composition.parse_tag(inner) == expected
+
+
+@pytest.mark.parametrize(
+    ("inner", "says"),
+    [
+        ("name=x", "exactly one of label= or version="),
+        ("name=x|label=production|version=2", "exactly one of label= or version="),
+        ("name=x|version=0", "positive whole number"),
+        ("name=x|label=Prod uction", "is not a label name"),
+        ("name=x|colour=red", "is not a prompt reference"),
+    ],
+)
+def test_malformed_tags_are_refused_at_publish_naming_the_problem(publish, inner, says):
+    with pytest.raises(InvalidInput, match=says) as caught:
+        publish("support-system", f"Hi @@@langfusePrompt:{inner}@@@")
+    assert caught.value.code == "invalid_reference"
+    assert not PromptVersion.objects.filter(prompt__name="support-system").exists()
+
+
+def test_composition_resolves_recursively_with_variables_and_dependencies(publish, cli, voice):
+    publish("sign-off", f"{tag(VOICE)} Sign as {{{{ agent }}}}.")
+    label_move(name="sign-off", label=PRODUCTION, version=1, actor=cli, reason="live")
+    root = publish("support-system", f"Answer {{{{ question }}}}. {tag('sign-off')} {tag(VOICE, 'version=1')}")
+
+    resolved = composition.resolve(root)
+
+    assert resolved.body == (
+        "Answer {{ question }}. Be warm and brief, {{ customer }}. Sign as {{ agent }}. Be brief, {{ customer }}."
+    )
+    assert resolved.variables == ["question", "customer", "agent"]
+    assert resolved.dependencies == [
+        {"name": "sign-off", "version": 1, "label": "production"},
+        {"name": VOICE, "version": 2, "label": "production"},
+        {"name": VOICE, "version": 1, "label": None},
+    ]
+    assert sorted(Inclusion.objects.filter(version=root).values_list("name", "label", "number")) == [
+        (VOICE, "", 1),
+        ("sign-off", "production", None),
+    ]
+
+
+def test_a_chat_prompt_includes_text_in_its_messages(publish, voice):
+    version = publish(
+        "support-chat",
+        [{"role": "system", "content": f"Rules: {tag(VOICE)}"}, {"type": "placeholder", "name": "history"}],
+        kind="chat",
+    )
+    resolved = composition.resolve(version)
+    assert resolved.body == [
+        {"role": "system", "content": "Rules: Be warm and brief, {{ customer }}."},
+        {"type": "placeholder", "name": "history"},
+    ]
+    assert resolved.variables == ["customer", "history"]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (tag("nobody-here"), "there is no prompt named 'nobody-here'"),
+        (tag(VOICE, "label=staging"), "'company-voice' has no label 'staging'"),
+        (tag(VOICE, "version=9"), "'company-voice' has no version 9"),
+    ],
+)
+def test_missing_references_are_refused_at_publish(publish, voice, body, says):
+    with pytest.raises(InvalidInput, match=says):
+        publish("support-system", body)
+    assert not PromptVersion.objects.filter(prompt__name="support-system").exists()
+
+
+def test_only_text_prompts_can_be_included(publish, voice):
+    publish("chatty", [{"role": "system", "content": "hi"}], kind="chat")
+    with pytest.raises(InvalidInput, match="is a chat prompt; only text prompts can be included"):
+        publish("support-system", tag("chatty", "version=1"))
+
+
+def test_cycles_are_refused_at_publish(publish, cli, voice):
+    with pytest.raises(InvalidInput, match=r"cannot include itself \(support-system → support-system\)") as caught:
+        publish("support-system", "x")  # create it, then make it include itself
+        publish("support-system", tag("support-system", "version=1"))
+    assert caught.value.code == "reference_cycle"
+
+    publish("a-system", tag(VOICE))
+    label_move(name="a-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    with pytest.raises(InvalidInput, match=r"company-voice → a-system → company-voice"):
+        publish(VOICE, f"Voice {tag('a-system')}")
+    assert PromptVersion.objects.filter(prompt__name=VOICE).count() == 2
+
+
+def test_a_label_move_that_would_close_a_cycle_is_refused(publish, cli, voice):
+    # a-system v1 includes company-voice@production (v2, no tags); company-voice v3 includes a-system@staging, which
+    # is not there yet: publish refuses it. With a-system@staging at a version free of tags, v3 publishes; moving
+    # a-system@staging to v1 later would close the loop.
+    publish("a-system", tag(VOICE))
+    publish("a-system", "plain")
+    label_move(name="a-system", label="staging", version=2, actor=cli, reason="plain")
+    publish(VOICE, f"Voice {tag('a-system', 'label=staging')}")
+    label_move(name=VOICE, label=PRODUCTION, version=3, actor=cli, reason="v3")
+
+    with pytest.raises(InvalidInput, match="a prompt cannot include itself") as caught:
+        label_move(name="a-system", label="staging", version=1, actor=cli, reason="loop")
+    assert caught.value.code == "reference_cycle"
+    assert Label.objects.get(prompt__name="a-system", name="staging").version.number == 2
+
+
+def test_resolution_depth_is_bounded(publish, voice):
+    previous = VOICE
+    for i in range(5):
+        publish(f"level{i}-system", tag(previous, "version=1"))
+        previous = f"level{i}-system"
+    with pytest.raises(InvalidInput, match="nest more than 5 deep") as caught:
+        publish("top-system", tag(previous, "version=1"))
+    assert caught.value.code == "reference_too_deep"
+
+
+def test_dependents_are_found_through_every_level(publish, voice):
+    publish("sign-off", tag(VOICE))
+    publish("support-system", tag("sign-off", "version=1"))
+    publish("other-system", "no tags")
+    assert composition.dependents([VOICE]) == ["sign-off", "support-system"]
+
+
+@pytest.fixture
+def gated_dependent(publish, cli, voice):
+    """support-system includes company-voice at staging and is live in production, which is gated for it."""
+    publish(VOICE, "staging voice")
+    label_move(name=VOICE, label="staging", version=3, actor=cli, reason="stage")
+    publish("support-system", f"Hi. {tag(VOICE, 'label=staging')}")
+    label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    ReviewPolicy.objects.update(requires_review=True)
+
+
+def test_an_ungated_label_included_at_a_gated_one_takes_the_included_prompts_gates(publish, cli, gated_dependent):
+    with pytest.raises(GateBlocked, match=r"peer review.*\(support-system@production includes it at staging\)"):
+        label_move(name=VOICE, label="staging", version=1, actor=cli, reason="sneak")
+    assert Label.objects.get(prompt__name=VOICE, name="staging").version.number == 3
+    assert not DependentChange.objects.exists()
+
+
+def test_an_override_is_recorded_in_the_dependents_audit_trail(publish, cli, admin_user, gated_dependent):
+    from promptreg.models import MoveVia
+    from promptreg.services import Actor
+
+    move = label_move(
+        name=VOICE,
+        label="staging",
+        version=1,
+        actor=Actor(via=MoveVia.BUTTON, user=admin_user),
+        reason="hotfix",
+        override=True,
+    )
+    assert move.is_override
+    change = DependentChange.objects.get()
+    assert (change.prompt.name, change.labels) == (
+        "support-system",
+        [{"label": PRODUCTION, "version": 1, "gated": True}, {"label": "latest", "version": 1, "gated": False}],
+    )
+    from promptreg.models import Prompt
+
+    events, _ = audit_page(AuditFilter(prompt=Prompt.objects.get(name="support-system")), 1)
+    sentence = events[0].sentence
+    assert sentence.startswith("ada moved company-voice@staging from v3 to v1, which support-system includes")
+    assert "overriding the gates" in sentence
+
+
+def test_a_rollback_lists_and_records_the_dependents(publish, cli, voice):
+    publish("support-system", f"Hi. {tag(VOICE)}")
+    label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    move = rollback(name=VOICE, actor=cli, reason="bad voice")
+    found = composition.move_dependents(move)
+    assert found == [
+        {"name": "support-system", "label": PRODUCTION, "version": 1, "gated": True},
+        {"name": "support-system", "label": "latest", "version": 1, "gated": False},
+    ]
+    assert composition.impact(PRODUCTION, found) == (
+        "1 prompt includes this at production: support-system (production v1, gated; latest v1)."
+    )

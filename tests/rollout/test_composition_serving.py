@@ -1,0 +1,102 @@
+"""Composition at the fetch: the resolved text and its dependencies, dependents invalidated when an included prompt's
+label moves (the next fetch shows the old text after a rollback), and the label-move API stating the impact.
+With REDIS_URL set these run through the real Redis cache and this process's local layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptreg.models import PRODUCTION
+from promptreg.services import label_move, rollback
+from tests.rollout.conftest import ApiClient
+
+VOICE = "company-voice"
+URL = "/api/v1/prompts/support-system"
+INCLUDE = f"@@@langfusePrompt:name={VOICE}|label=production@@@"
+
+
+@pytest.fixture
+def reader(api_key_factory):
+    return ApiClient(api_key_factory("read")[1])
+
+
+@pytest.fixture
+def composed(publish, cli, ungated, django_capture_on_commit_callbacks):
+    """support-system (production v1) includes company-voice at production (v1, then v2)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(VOICE, "Be brief.")
+        publish(VOICE, "Be warm, {{ customer }}.")
+        label_move(name=VOICE, label=PRODUCTION, version=1, actor=cli, reason="v1")
+        label_move(name=VOICE, label=PRODUCTION, version=2, actor=cli, reason="v2")
+        publish("support-system", f"Answer {{{{ question }}}}. {INCLUDE}")
+        label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+
+
+def test_the_fetch_serves_the_resolved_text_and_lists_its_dependencies(reader, composed):
+    body = reader.get(URL).json()
+    assert body["prompt"] == "Answer {{ question }}. Be warm, {{ customer }}."
+    assert body["variables"] == ["question", "customer"]
+    assert body["dependencies"] == [{"name": VOICE, "version": 2, "label": "production"}]
+    assert reader.get(f"/api/v1/prompts/{VOICE}").json()["dependencies"] == []
+
+
+def test_a_rollback_of_the_included_prompt_is_served_by_the_dependent_on_its_next_fetch(
+    reader, composed, cli, django_capture_on_commit_callbacks
+):
+    first = reader.get(URL)
+    assert reader.get(URL)["ETag"] == first["ETag"]  # warm: from the cache
+    with django_capture_on_commit_callbacks(execute=True):
+        rollback(name=VOICE, actor=cli, reason="too warm")
+    after = reader.get(URL, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert after.status_code == 200
+    assert after.json()["prompt"] == "Answer {{ question }}. Be brief."
+    assert after.json()["dependencies"] == [{"name": VOICE, "version": 1, "label": "production"}]
+
+
+def test_a_dependent_two_levels_up_is_invalidated_too(
+    reader, composed, publish, cli, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        publish("faq-system", "FAQ: @@@langfusePrompt:name=support-system|label=production@@@")
+        label_move(name="faq-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    assert reader.get("/api/v1/prompts/faq-system").json()["prompt"].endswith("Be warm, {{ customer }}.")
+    with django_capture_on_commit_callbacks(execute=True):
+        rollback(name=VOICE, actor=cli, reason="too warm")
+    body = reader.get("/api/v1/prompts/faq-system").json()
+    assert body["prompt"] == "FAQ: Answer {{ question }}. Be brief."
+    assert [d["name"] for d in body["dependencies"]] == ["support-system", VOICE]
+
+
+def test_a_fetch_whose_include_no_longer_resolves_is_a_clear_409(
+    reader, composed, cli, django_capture_on_commit_callbacks
+):
+    from promptreg.services import prompt_retire
+
+    with django_capture_on_commit_callbacks(execute=True):
+        prompt_retire(name=VOICE, actor=cli, reason="gone")
+    response = reader.get(URL)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "dependency_unresolved"
+    assert "'company-voice' is retired" in response.json()["error"]["message"]
+
+
+def test_publishing_through_the_api_refuses_a_missing_reference(api_as):
+    writer = api_as("write")
+    response = writer.post_json(
+        "/api/v1/prompts/support-system/versions",
+        {"prompt": "@@@langfusePrompt:name=nowhere|label=production@@@", "commit_message": "x"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_reference"
+    assert "there is no prompt named 'nowhere'" in response.json()["error"]["message"]
+
+
+def test_the_label_move_api_states_the_impact(api_as, composed):
+    deployer = api_as("deploy")
+    response = deployer.post_json(f"/api/v1/prompts/{VOICE}/labels/production", {"version": 1, "reason": "calmer"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["impact"] == "1 prompt includes this at production: support-system (production v1, gated; latest v1)."
+    assert body["dependents"][0] == {"name": "support-system", "label": PRODUCTION, "version": 1, "gated": True}
+    rolled = deployer.post_json(f"/api/v1/prompts/{VOICE}/rollback", {"reason": "back"}).json()
+    assert rolled["impact"].startswith("1 prompt includes this at production")
