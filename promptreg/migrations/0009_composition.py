@@ -23,7 +23,7 @@ def index_existing_tags(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("promptreg", "0007_gate_policy_owner_protected"),
+        ("promptreg", "0008_policy_area_dataset_cases"),
     ]
 
     operations = [
