@@ -191,7 +191,7 @@ def test_a_check_that_cannot_run_is_stored_as_error(db, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr("rollout.monitoring.score_aggregate", broken)
+    monkeypatch.setattr("rollout.judgement.score_aggregate", broken)
     check = run_check(m.id)
     assert check.outcome == Outcome.ERROR and "database on fire" in check.summary
     assert MonitorCheck.objects.filter(outcome=Outcome.ERROR).count() == 1
