@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('promptreg', '0007_gate_policy_owner_protected'),
+        ("promptreg", "0007_gate_policy_owner_protected"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='policychange',
-            name='area',
-            field=models.CharField(choices=[('prompt_type', 'Prompt type'), ('review_policy', 'Review policy'), ('gate_dataset', 'Gate dataset'), ('dataset_scorers', "Gate dataset's scorers"), ('dataset_cases', "Gate dataset's cases")], max_length=20),
+            model_name="policychange",
+            name="area",
+            field=models.CharField(
+                choices=[
+                    ("prompt_type", "Prompt type"),
+                    ("review_policy", "Review policy"),
+                    ("gate_dataset", "Gate dataset"),
+                    ("dataset_scorers", "Gate dataset's scorers"),
+                    ("dataset_cases", "Gate dataset's cases"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
