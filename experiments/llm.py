@@ -41,6 +41,10 @@ class ProviderError(Exception):
     """The provider could not give an answer, after retries where retrying made sense."""
 
 
+class ProviderTimeout(ProviderError):
+    """The last attempt ran out of time (the playground's API answers it with a 504)."""
+
+
 @dataclass(frozen=True)
 class ChatResult:
     content: str
@@ -125,7 +129,7 @@ class LLMClient:
     def chat(self, messages: list[dict[str, Any]], **params: Any) -> ChatResult:
         """One completion; latency covers the successful attempt only."""
         body = {"model": self.config.model, "messages": messages, **self.config.params, **params}
-        last_error, retry_after = "", None
+        last_error, retry_after, timed_out = "", None, False
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 delay = self.config.backoff * 2 ** (attempt - 1)
@@ -136,14 +140,14 @@ class LLMClient:
                 try:
                     response = self._http.post(self.url, json=body)
                 except httpx.TimeoutException:
-                    last_error = f"timed out after {self.config.timeout:g} s"
+                    last_error, timed_out = f"timed out after {self.config.timeout:g} s", True
                     continue
                 except httpx.TransportError as exc:
-                    last_error = f"could not connect ({exc.__class__.__name__}: {exc})"
+                    last_error, timed_out = f"could not connect ({exc.__class__.__name__}: {exc})", False
                     continue
                 latency_ms = (time.perf_counter() - started) * 1000
             if response.status_code in RETRY_STATUSES:
-                last_error = f"HTTP {response.status_code}"
+                last_error, timed_out = f"HTTP {response.status_code}", False
                 retry_after = _retry_after(response)
                 continue
             if response.status_code >= 400:
@@ -151,9 +155,10 @@ class LLMClient:
                     f"The LLM provider refused the request: HTTP {response.status_code} {_short(response.text)}"
                 )
             return _parse(response, latency_ms)
-        raise ProviderError(
-            f"The LLM provider at {self.config.base_url} failed {self.config.max_retries + 1} times; last error: "
-            f"{last_error}."
+        attempts = self.config.max_retries + 1
+        tries = f"failed {attempts} times; last error" if attempts > 1 else "failed"
+        raise (ProviderTimeout if timed_out else ProviderError)(
+            f"The LLM provider at {self.config.base_url} {tries}: {last_error}."
         )
 
 

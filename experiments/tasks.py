@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from experiments import analysis, runner, samples
+from experiments import analysis, playground, runner, samples
 from experiments.models import EvalRun, RunState
 from promptreg import broker
 
@@ -39,6 +39,19 @@ def _resume_on_start(sender, **kwargs) -> None:
     # A worker that starts after a crash picks up what the dead one left; the
     # countdown lets the dead worker's heartbeat go stale first.
     evaluation_resume_stale.apply_async(countdown=settings.EVAL_STALE_SECONDS + 1)
+
+
+# ---------------------------------------------------------------- the playground
+
+
+@shared_task(
+    name="experiments.playground_run",
+    soft_time_limit=int(settings.PLAYGROUND_TIMEOUT) + 5,
+    time_limit=int(settings.PLAYGROUND_TIMEOUT) + 10,
+)
+def playground_run_task(run_id: int) -> str:
+    """One version's run of a playground compare; a duplicate finds the run claimed and does nothing."""
+    return playground.run_execute(run_id)
 
 
 # ---------------------------------------------------------------- online experiments

@@ -4,7 +4,7 @@ from django.urls import path
 
 import promptreg.urls_web  # noqa: F401  (registers the <prompt:…> path converter)
 from experiments import views_evaluation as ev
-from experiments import views_experiments, views_provider
+from experiments import views_experiments, views_playground, views_provider
 
 app_name = "experiments"
 urlpatterns = [
@@ -24,6 +24,8 @@ urlpatterns = [
     path("datasets/<int:pk>/cases/new/", ev.case_edit, name="case-new"),
     path("datasets/<int:pk>/cases/<int:case_pk>/", ev.case_edit, name="case-edit"),
     path("datasets/<int:pk>/cases/<int:case_pk>/remove/", ev.case_remove, name="case-remove"),
+    path("playground/compare/", views_playground.playground_compare, name="playground-compare"),
+    path("playground/<uuid:group>/", views_playground.playground_result, name="playground-result"),
     path("provider/", views_provider.provider_settings, name="provider"),
     path("provider/test/", views_provider.provider_check, name="provider-test"),
     path("runs/<int:pk>/", ev.run_detail, name="run-detail"),

@@ -78,7 +78,7 @@ class PromptFilterForm(forms.Form):
         return prompts
 
 
-def _json_object(value: str, what: str) -> dict[str, Any]:
+def json_object(value: str, what: str) -> dict[str, Any]:
     value = (value or "").strip()
     if not value:
         return {}
@@ -146,6 +146,14 @@ def body_from_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
         else {"role": r["role"], "content": r["content"]}
         for r in rows
     ]
+
+
+def posted_body(data) -> tuple[str, Any]:
+    """(kind, body) of the template as posted right now by the authoring form."""
+    kind = data.get("kind", PromptKind.TEXT)
+    if kind == PromptKind.CHAT:
+        return kind, body_from_rows(rows_from_data(data))
+    return kind, normalize_newlines(data.get("text", ""))
 
 
 def too_long_message(what: str, size: int) -> str:
@@ -220,7 +228,7 @@ class VersionForm(forms.Form):
         return name
 
     def clean_extra_config(self) -> dict[str, Any]:
-        return _json_object(self.cleaned_data["extra_config"], "Other settings")
+        return json_object(self.cleaned_data["extra_config"], "Other settings")
 
     def clean_sample_values(self) -> dict[str, Any]:
         values, error = samples_from_post(self.data)

@@ -6,6 +6,7 @@ broker on the filesystem, DEBUG on.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,14 @@ LLM_TIMEOUT = float(os.environ.get("LLM_TIMEOUT", "30"))
 LLM_MAX_RETRIES = envint("LLM_MAX_RETRIES", 3)
 LLM_BACKOFF = float(os.environ.get("LLM_BACKOFF", "0.5"))
 LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 16)
+# The playground (try a version or a draft on sample values; `POST /api/v1/prompts/{name}/run`): seconds one call may
+# take (no retries), seconds the page waits for a worker to pick a run up before saying so, hours runs are kept.
+PLAYGROUND_TIMEOUT = float(os.environ.get("PLAYGROUND_TIMEOUT", "30"))
+PLAYGROUND_PICKUP_SECONDS = envint("PLAYGROUND_PICKUP_SECONDS", 15)
+PLAYGROUND_KEEP_HOURS = envint("PLAYGROUND_KEEP_HOURS", 24)
+# Optional prices in USD per million tokens, per model, for the playground's cost column (unpriced models show no
+# cost): '{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}'.
+LLM_PRICES: dict[str, dict[str, float]] = json.loads(os.environ.get("LLM_PRICES", "") or "{}")
 # CPU seconds a regex scorer may spend on one output; a case whose match runs out fails with a message.
 SCORER_REGEX_TIMEOUT = float(os.environ.get("SCORER_REGEX_TIMEOUT", "0.1"))
 

@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from experiments.api_evaluations import router as evaluations_router
 from experiments.api_experiments import router as experiments_router
+from experiments.api_playground import router as playground_router
 from promptreg.exceptions import RegistryError
 from rollout.api_base import PromptregAPI
 from rollout.api_errors import error_response
@@ -29,6 +30,7 @@ api = PromptregAPI(
 )
 api.add_router("", experiments_router)
 api.add_router("", evaluations_router)
+api.add_router("", playground_router)  # /prompts/{name}/run: before the prompts router, like the monitors
 api.add_router("", samples_router)  # before the prompts router, like the monitors
 api.add_router("", monitors_router)  # before the prompts router, whose /prompts/{name} takes folder names
 api.add_router("", webhooks_router)

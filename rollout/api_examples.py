@@ -333,6 +333,19 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "status": 200,
         "response": {"prompt": NAME, "dataset": {"id": 1, "name": "support-regression"}},
     },
+    ("post", PROMPT + "/run"): {
+        "params": {"name": NAME},
+        "request": {"label": "production", "variables": {"company": "Acme"}, "config": {"temperature": 0}},
+        "status": 200,
+        "response": {
+            "output": "Hello! I'm the Acme support assistant. How can I help?",
+            "model": "gpt-4o-mini",
+            "latency_ms": 412.7,
+            "usage": {"input_tokens": 31, "output_tokens": 14},
+            "cost_usd": 0.0000131,
+            "version": 2,
+        },
+    },
     ("post", "/api/v1/evaluations"): {
         "params": {},
         "request": {"prompt": NAME, "version": 2, "dataset": "support-regression"},

@@ -2,5 +2,6 @@
 
 from experiments.models.ab import *  # noqa: F403
 from experiments.models.evaluation import *  # noqa: F403
+from experiments.models.playground import *  # noqa: F403
 from experiments.models.provider import *  # noqa: F403
 from experiments.models.samples import *  # noqa: F403

@@ -22,7 +22,9 @@ LATEST = "latest"
 
 
 # Segments the API appends to a prompt name; a name ending in one would be unreachable.
-RESERVED_SEGMENTS = frozenset({"versions", "labels", "rollback", "monitor", "tags", "dataset", "samples", "sampling"})
+RESERVED_SEGMENTS = frozenset(
+    {"versions", "labels", "rollback", "monitor", "tags", "dataset", "samples", "sampling", "run"}
+)
 
 
 def validate_prompt_name(name: str) -> None:
@@ -36,7 +38,7 @@ def validate_prompt_name(name: str) -> None:
     if reserved:
         raise ValidationError(
             f"'{sorted(reserved)[0]}' cannot be a folder or name segment after the first: "
-            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor, …/dataset)."
+            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor, …/dataset, …/samples, …/run)."
         )
 
 

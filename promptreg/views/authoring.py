@@ -20,7 +20,7 @@ from django_htmx.http import trigger_client_event
 
 from promptreg import permissions, services
 from promptreg.exceptions import Conflict, Forbidden, RegistryError
-from promptreg.forms import VersionForm, apply_row_op, body_from_rows, rows_from_body, rows_from_data, too_long_message
+from promptreg.forms import VersionForm, apply_row_op, posted_body, rows_from_body, too_long_message
 from promptreg.models import (
     PRODUCTION,
     Prompt,
@@ -33,7 +33,7 @@ from promptreg.models import (
 from promptreg.preview import build_preview
 from promptreg.samples import AS_JSON, as_json, fields_for, fields_key, samples_from_post
 from promptreg.services import MAX_BODY_CHARS
-from promptreg.templating import MESSAGE_ROLES, Template, normalize_newlines
+from promptreg.templating import MESSAGE_ROLES, Template
 from promptreg.views.common import actor, get_prompt, require
 
 TEMPLATE = "promptreg/authoring_form.html"
@@ -94,7 +94,7 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
         )
         return render(request, TEMPLATE, {**context, **samples, "form": form, "rows": rows})
     form = VersionForm(request.POST, prompt=prompt)
-    kind, body = _posted_body(request.POST)
+    kind, body = posted_body(request.POST)
     context.update(_samples_context(kind, body, samples_from_post(request.POST)[0]))
     op = request.POST.get("op", "")
     if op:  # add / remove / reorder a chat row: nothing is saved
@@ -144,7 +144,7 @@ def authoring_preview(request):
     """The live panel for whatever is in the form right now; validates, never saves."""
     require(permissions.can_author(request.user))
     data = request.POST
-    kind, body = _posted_body(data)
+    kind, body = posted_body(data)
     samples, sample_error = samples_from_post(data)
     name_errors, name_warnings = [], []
     if "name" in data:
@@ -186,11 +186,3 @@ def authoring_preview(request):
     for fragment in fragments:
         response.content += render_to_string(f"{TEMPLATE}#{fragment}", context, request).encode()
     return response
-
-
-def _posted_body(data):
-    """(kind, body) of the template as posted right now."""
-    kind = data.get("kind", PromptKind.TEXT)
-    return kind, body_from_rows(rows_from_data(data)) if kind == PromptKind.CHAT else normalize_newlines(
-        data.get("text", "")
-    )

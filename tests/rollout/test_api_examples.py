@@ -13,6 +13,7 @@ from promptreg.models import PRODUCTION, ApiKey, Label, ReviewPolicy
 from promptreg.services import label_move
 from rollout.api_examples import EXAMPLES
 from rollout.models import WebhookEvent, WebhookSubscription
+from tests.experiments.conftest import fake_llm  # noqa: F401  (the fake provider fixture)
 
 # The story the examples tell, in order; created ids flow into later steps.
 STORY = [
@@ -22,6 +23,7 @@ STORY = [
     ("post", "/api/v1/prompts/{name}/versions"),
     ("post", "/api/v1/prompts/{name}/labels/{label}"),
     ("get", "/api/v1/prompts/{name}"),
+    ("post", "/api/v1/prompts/{name}/run"),
     ("put", "/api/v1/prompts/{name}/versions/{number}/tags"),
     ("get", "/api/v1/prompts"),
     ("post", "/api/v1/scores"),
@@ -106,8 +108,8 @@ def test_examples_fit_the_schemas(document):
         check(answer["example"], answer["schema"], document, f"{name} response example")
 
 
-def test_examples_run_as_a_story_and_get_the_documented_answers(client, document, publish, cli, settings):
-    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "example-model"  # runs are only queued here
+def test_examples_run_as_a_story_and_get_the_documented_answers(client, document, publish, cli, settings, fake_llm):
+    settings.LLM_MODEL = "example-model"  # the fake answers the playground run; evaluation runs are only queued here
     ReviewPolicy.objects.update(requires_review=False, requires_eval=False)
     publish(
         "customer-support-system", "You are the support assistant for {{ company }}.", commit_message="First version"

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from promptreg.models import ApiKey
 from promptreg.wsgi import application
+from tests.experiments.conftest import fake_llm  # noqa: F401  (POST …/run reaches a provider: the fake)
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
 CHECKS = [
@@ -41,7 +42,7 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def admin_secret(db, publish, keep_test_connection):
+def admin_secret(db, publish, keep_test_connection, fake_llm):
     publish("support-system", "Hello {{ name }}")
     publish(
         "support-system",

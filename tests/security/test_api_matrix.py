@@ -34,6 +34,7 @@ REQUIRED = {
     ("put", f"{V1}/prompts/{{name}}/sampling"): DEPLOY,
     ("put", f"{V1}/prompts/{{name}}/dataset"): ADMIN,  # a policy change
     ("post", f"{V1}/evaluations"): WRITE,
+    ("post", f"{V1}/prompts/{{name}}/run"): WRITE,
     ("get", f"{V1}/evaluations/{{run_id}}"): READ,
     ("post", f"{V1}/evaluations/{{run_id}}/cancel"): WRITE,
     ("put", f"{V1}/prompts/{{name}}/monitor"): DEPLOY,

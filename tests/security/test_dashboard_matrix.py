@@ -44,6 +44,7 @@ POSTS = {
     "experiments:case-remove": (AUTHOR, ["dataset", "case"]),
     "experiments:run-cancel": (AUTHOR, ["run"]),
     "experiments:version-run": (AUTHOR, [NAME, 2]),
+    "experiments:playground-compare": (AUTHOR, []),
     "experiments:prompt-dataset": (REVIEWER, [NAME]),  # a policy change
     "rollout:channels": (ADMIN, []),
     "rollout:channel-delete": (ADMIN, ["channel"]),
@@ -75,6 +76,7 @@ GET_ONLY = {
     "experiments:dataset-history",
     "experiments:run-detail",
     "experiments:run-progress",
+    "experiments:playground-result",
     "experiments:version-evaluation",
     "experiments:version-structure",
     "rollout:oncall",

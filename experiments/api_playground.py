@@ -1,0 +1,92 @@
+"""`POST /api/v1/prompts/{name}/run`: run a version on variables against the provider, synchronously (mounted under
+/api/v1/ by rollout.api, before the prompts router whose `/prompts/{name}` takes folder names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from experiments.llm import ProviderError, ProviderTimeout
+from experiments.playground import playground_run
+from promptreg.api_auth import ApiKeyAuth
+from promptreg.exceptions import InvalidInput, NotFound, RegistryError
+from promptreg.models import PRODUCTION, Prompt
+
+router = Router(tags=["playground"])
+ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}  # see rollout.api_base
+
+
+class ProviderFailed(RegistryError):
+    code = "provider_error"
+    status = 502
+
+
+class ProviderTimedOut(RegistryError):
+    code = "provider_timeout"
+    status = 504
+
+
+class RunIn(Schema):
+    version: int | None = Field(None, ge=1, description="A version number; or send `label`.")
+    label: str | None = Field(None, description="A label (default `production`; `latest` is the newest version).")
+    variables: dict[str, Any] = Field(default_factory=dict, examples=[{"customer_name": "Ada"}])
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the version's config for this run: model and request parameters.",
+        examples=[{"temperature": 0}],
+    )
+
+
+class UsageOut(Schema):
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+class RunOut(Schema):
+    output: str
+    model: str
+    latency_ms: float
+    usage: UsageOut
+    cost_usd: float | None = Field(description="Only when LLM_PRICES has the model's price.")
+    version: int
+
+
+@router.post(
+    "/prompts/{path:name}/run",
+    auth=ApiKeyAuth("write"),
+    response={200: RunOut},
+    openapi_extra={
+        "responses": {
+            502: {"description": "`provider_error`: the provider failed; the message says how.", "content": ERROR},
+            504: {"description": "`provider_timeout`: no answer within PLAYGROUND_TIMEOUT.", "content": ERROR},
+        }
+    },
+    summary="Run a version on variables against the provider (synchronous; nothing is recorded)",
+    description="One call, no retries, bounded by PLAYGROUND_TIMEOUT: 504 `provider_timeout` when it runs out, "
+    "502 `provider_error` with the provider's failure as a sentence.",
+)
+def prompt_run(request: HttpRequest, name: str, body: RunIn):
+    prompt = Prompt.objects.filter(name=name).first()
+    if prompt is None:
+        raise NotFound(f"No prompt named '{name}'.", code="prompt_not_found")
+    if body.version is not None and body.label is not None:
+        raise InvalidInput("Send either 'version' or 'label', not both.")
+    if body.version is not None:
+        version = prompt.versions.filter(number=body.version).first()
+        if version is None:
+            raise NotFound(f"'{prompt.name}' has no version {body.version}.", code="version_not_found")
+    else:
+        label = body.label or PRODUCTION
+        version = prompt.label_version(label)
+        if version is None:
+            raise NotFound(f"'{prompt.name}' has no label '{label}'.", code="label_not_found")
+    version.prompt = prompt
+    try:
+        result = playground_run(version=version, variables=body.variables, overrides=body.config)
+    except ProviderTimeout as exc:
+        raise ProviderTimedOut(str(exc)) from None
+    except ProviderError as exc:
+        raise ProviderFailed(str(exc)) from None
+    return result.to_dict()
