@@ -38,7 +38,8 @@ def validate_prompt_name(name: str) -> None:
     if reserved:
         raise ValidationError(
             f"'{sorted(reserved)[0]}' cannot be a folder or name segment after the first: "
-            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor, …/dataset, …/samples, …/run)."
+            "the API uses it after a prompt name (…/versions, …/labels/…, …/rollback, …/monitor, …/dataset, "
+            "…/samples, …/run)."
         )
 
 

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("experiments", "0009_provider_settings"),
+        ("experiments", "0010_samples"),
         ("promptreg", "0007_gate_policy_owner_protected"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
