@@ -90,6 +90,15 @@ def latest_done_run(version: PromptVersion, dataset: Dataset) -> EvalRun | None:
     )
 
 
+def headline_score(version: PromptVersion) -> float | None:
+    """A version's evaluation score as its prompt file carries it (EVAL_SCORE): the quality score of its latest
+    finished run on its prompt's gate dataset; None without one."""
+    dataset = prompt_dataset(version.prompt)
+    run = latest_done_run(version, dataset) if dataset is not None else None
+    score = (run.metrics or {}).get(QUALITY_SCORE, {}).get("mean") if run is not None else None
+    return None if score is None else float(score)
+
+
 def version_comparison(version: PromptVersion) -> Comparison | None:
     """The latest finished run of `version` on its prompt's dataset against production's."""
     dataset = prompt_dataset(version.prompt)

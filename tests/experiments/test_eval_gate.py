@@ -10,6 +10,7 @@ from experiments.gates import compare, version_comparison
 from experiments.models import EvalRun, RunState
 from experiments.runner import run_execute
 from promptreg.exceptions import GateBlocked
+from promptreg.files import export_dir
 from promptreg.services import label_move, version_submit_for_review
 from tests.experiments.conftest import SERVER, make_dataset
 
@@ -125,3 +126,16 @@ def test_submitting_with_cases_that_cannot_compile_records_a_failed_run(
         version_submit_for_review(version=v2, actor=SERVER)
     run = EvalRun.objects.get(version=v2)
     assert run.state == RunState.FAILED and "case 1 lacks city" in run.error and run.results.count() == 0
+
+
+def test_exported_files_carry_the_latest_finished_runs_quality_score(live, publish, tmp_path):
+    """EVAL_SCORE: v1's run on the gate dataset; v2, not evaluated yet, and a prompt without a dataset stay empty."""
+    publish(name="no-dataset", body="Hi")
+    export_dir(tmp_path)
+    score = EvalRun.objects.get(version=live, state=RunState.DONE).metrics["quality_score"]["mean"]
+    assert 0 < score <= 1
+    assert f"\nEVAL_SCORE: {round(score, 4)}\n" in (tmp_path / "geo-answer.txt").read_text()
+    assert "\nEVAL_SCORE:\n" in (tmp_path / "no-dataset.txt").read_text()
+    publish(name="geo-answer", body="Answer in one word: {{ query }}", prompt_type="extraction")
+    export_dir(tmp_path)
+    assert "\nEVAL_SCORE:\n" in (tmp_path / "geo-answer.txt").read_text()
