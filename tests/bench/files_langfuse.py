@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=300)
     parser.add_argument("--fetches", type=int, default=300)
     args = parser.parse_args()
-    from promptreg import files
+    from promptreg import file_format, files
     from promptreg.models import ApiKey, MoveVia, ReviewPolicy
     from promptreg.services import Actor, label_move, version_publish
 
@@ -53,7 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         files.export_dir(directory)
-        baseline = min(timed(lambda: files.read_dir(directory)) for _ in range(3))
+        baseline = min(timed(lambda: file_format.read_dir(directory)) for _ in range(3))
         noop = min(timed(lambda: files.import_dir(directory)) for _ in range(3))
         for path in sorted(directory.rglob("*.txt"))[::10]:
             path.write_text(path.read_text().replace("Prompt", "A prompt"))

@@ -9,8 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from promptreg import files
-from promptreg.files import FileErrors, export_dir, import_dir
+from promptreg import file_format, files
+from promptreg.file_format import FileErrors
+from promptreg.files import export_dir, import_dir
 from promptreg.models import PRODUCTION, Label, LabelMove, MoveVia, Prompt, PromptVersion
 
 CHAT = [
@@ -81,7 +82,7 @@ def test_export_then_import_changes_nothing(registry, tmp_path):
 def test_multi_line_header_values_round_trip(publish, tmp_path):
     publish("faq-system", "Hi", purpose="Line one\n\nLine three", commit_message="Why:\n  indented")
     export_dir(tmp_path)
-    (parsed,) = files.read_dir(tmp_path)
+    (parsed,) = file_format.read_dir(tmp_path)
     assert parsed.header["PURPOSE"] == "Line one\n\nLine three" and parsed.header["REASON"] == "Why:\n  indented"
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from promptreg.files import FileErrors, export_dir, import_dir
+from promptreg.file_format import FileErrors
+from promptreg.files import export_dir, import_dir
 
 
 class Command(BaseCommand):
