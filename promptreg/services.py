@@ -23,6 +23,7 @@ from promptreg.gates import missing_gates
 from promptreg.history import set_change_reason
 from promptreg.models import (
     PRODUCTION,
+    ROLE_FOR_SCOPE,
     ApiKey,
     Label,
     LabelMove,
@@ -38,6 +39,7 @@ from promptreg.models import (
     Scope,
     Tag,
     VersionStatus,
+    owner_holds,
     validate_label_name,
     validate_prompt_name,
 )
@@ -585,14 +587,6 @@ def rollback(
     return move
 
 
-# The role a signed-in user needs to give a key each scope: nobody issues a key stronger than themselves.
-_ROLE_FOR_KEY_SCOPE: dict[str, str] = {
-    Scope.WRITE: permissions.AUTHOR,
-    Scope.DEPLOY: permissions.DEPLOYER,
-    Scope.ADMIN: permissions.ADMIN,
-}
-
-
 def api_key_issue(*, actor: Actor, name: str, scopes: list[str], gate_override: bool = False) -> tuple[ApiKey, str]:
     """A key owned by the signed-in user (the dashboard's key page): versions published with it are
     theirs. Scopes beyond the user's roles, and gate overrides, are refused; `read` needs any role."""
@@ -600,10 +594,9 @@ def api_key_issue(*, actor: Actor, name: str, scopes: list[str], gate_override: 
     if user is None or not any(permissions.has_role(user, role) for role in permissions.ROLES):
         raise Forbidden("Issuing an API key needs a role (Author, Reviewer, Deployer or Admin).")
     name = _require_text(name, "A name (what the key is for)")[:100]
-    for scope in scopes:
-        role = _ROLE_FOR_KEY_SCOPE.get(scope)
-        if role and not permissions.has_role(user, role):
-            raise Forbidden(f"A key with the '{scope}' scope needs the {role} role.")
+    for scope in scopes:  # nobody issues a key stronger than themselves
+        if scope in ROLE_FOR_SCOPE and not owner_holds(user, scope):
+            raise Forbidden(f"A key with the '{scope}' scope needs the {ROLE_FOR_SCOPE[scope]} role.")
     if gate_override and not permissions.has_role(user, permissions.ADMIN):
         raise Forbidden("A gate-override key bypasses the release gates: only an Admin issues one.")
     try:

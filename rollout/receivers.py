@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from django.db.models.signals import post_save
+from functools import partial
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
 from experiments.models import Experiment, ExperimentKind, ExperimentState
 from promptreg import signals
+from promptreg.models import ApiKey
 from rollout.alerts import rollback_alert
 from rollout.models import Monitor
 from rollout.services import canary_watch
+from rollout.serving import remember_api_key
+
+User = get_user_model()
 
 
 @receiver(post_save, sender=Experiment, dispatch_uid="rollout.watch_started_canary")
@@ -26,3 +34,26 @@ def watch_started_canary(sender, instance: Experiment, **kwargs) -> None:
 def alert_on_rollback(sender, move, **kwargs) -> None:
     """Every rollback of a protected label alerts, in the rollback's own transaction."""
     rollback_alert(move)
+
+
+def _owner_changed(user_ids) -> None:
+    """A key does what its owner may (`ApiKey.has_scope`): when an owner's roles or active flag change, every server
+    re-reads the verdicts of their keys from the next request, as after a revocation."""
+    for secret_hash in ApiKey.objects.usable().filter(owner_id__in=user_ids).values_list("secret_hash", flat=True):
+        transaction.on_commit(partial(remember_api_key, secret_hash))
+
+
+@receiver(post_save, sender=User, dispatch_uid="rollout.key_owner_saved")
+def key_owner_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    if not created and set(update_fields or ["is_active"]) != {"last_login"}:  # a sign-in changes no role
+        _owner_changed([instance.pk])
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="rollout.key_owner_roles")
+def key_owner_roles(sender, instance, action: str, reverse: bool, pk_set, **kwargs) -> None:
+    if not reverse and action in ("post_add", "post_remove", "post_clear"):  # user.groups.add(...)
+        _owner_changed([instance.pk])
+    elif reverse and action in ("post_add", "post_remove"):  # group.user_set.remove(...): the users in pk_set
+        _owner_changed(pk_set or [])
+    elif reverse and action == "pre_clear":  # group.user_set.clear(): its users, while they are still in it
+        _owner_changed(instance.user_set.values_list("pk", flat=True))

@@ -2,7 +2,16 @@
 
 from promptreg.models.actor import ActorNamed
 from promptreg.models.inclusion import DependentChange, Inclusion
-from promptreg.models.keys import PUBLIC_PREFIX, SECRET_PREFIX, ApiKey, ApiKeyQuerySet, Scope, hash_secret
+from promptreg.models.keys import (
+    PUBLIC_PREFIX,
+    ROLE_FOR_SCOPE,
+    SECRET_PREFIX,
+    ApiKey,
+    ApiKeyQuerySet,
+    Scope,
+    hash_secret,
+    owner_holds,
+)
 from promptreg.models.label import Label, LabelMove, MoveVia
 from promptreg.models.prompt import (
     LABEL_RE,
@@ -49,6 +58,8 @@ __all__ = [
     "PolicyArea",
     "PolicyChange",
     "Scope",
+    "ROLE_FOR_SCOPE",
+    "owner_holds",
     "SECRET_PREFIX",
     "PUBLIC_PREFIX",
     "hash_secret",

@@ -12,12 +12,29 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from promptreg import permissions
+
 
 class Scope(models.TextChoices):
     READ = "read", "read (fetch prompts)"
     WRITE = "write", "write (create versions, post scores)"
     DEPLOY = "deploy", "deploy (move labels within the gates)"
     ADMIN = "admin", "admin (override gates, with a reason)"
+
+
+# The role a key's owner needs for the key to use each scope (`read` needs any role).
+ROLE_FOR_SCOPE: dict[str, str] = {
+    Scope.WRITE: permissions.AUTHOR,
+    Scope.DEPLOY: permissions.DEPLOYER,
+    Scope.ADMIN: permissions.ADMIN,
+}
+
+
+def owner_holds(user, scope: str) -> bool:
+    """Whether `user` holds the role a key's `scope` stands for (Admins hold every role)."""
+    if scope in ROLE_FOR_SCOPE:
+        return permissions.has_role(user, ROLE_FOR_SCOPE[scope])
+    return any(permissions.has_role(user, role) for role in permissions.ROLES)
 
 
 SECRET_PREFIX = "sk-pr-"
@@ -75,6 +92,13 @@ class ApiKey(models.Model):
             return "a gate-override key moves labels: give it the deploy scope"
         if owner is not None and not owner.is_active:
             return f"the owner {owner.get_username()} is not an active user"
+        lacking = [scope for scope in scopes if owner is not None and not owner_holds(owner, scope)]
+        if lacking:
+            scope = lacking[0]
+            role = ROLE_FOR_SCOPE.get(scope, "a")
+            return (
+                f"a key with the '{scope}' scope needs an owner with the {role} role; {owner.get_username()} lacks it"
+            )
         return None
 
     @classmethod
@@ -99,18 +123,21 @@ class ApiKey(models.Model):
 
     @classmethod
     def find(cls, secret: str) -> ApiKey | None:
-        return cls.objects.usable().filter(secret_hash=hash_secret(secret)).first()
+        return cls.objects.usable().select_related("owner").filter(secret_hash=hash_secret(secret)).first()
 
     @classmethod
     def find_pair(cls, public_id: str, secret: str) -> ApiKey | None:
         """HTTP Basic (public id + secret), as the Langfuse SDK sends it."""
-        key = cls.objects.usable().filter(public_id=public_id).first()
+        key = cls.objects.usable().select_related("owner").filter(public_id=public_id).first()
         if key and hmac.compare_digest(key.secret_hash, hash_secret(secret)):
             return key
         return None
 
     def has_scope(self, scope: str) -> bool:
-        # admin implies every other scope; deploy implies read.
-        if Scope.ADMIN in self.scopes:
-            return True
-        return scope in self.scopes or (scope == Scope.READ and Scope.DEPLOY in self.scopes)
+        """The key was given `scope` (admin implies every other scope; deploy implies read) and its owner, if it has
+        one, holds the role for it now: a key is never stronger than the person who answers for it, so a key whose
+        owner lost the Deployer role (or left: an inactive user) no longer deploys."""
+        granted = Scope.ADMIN in self.scopes or (
+            scope in self.scopes or (scope == Scope.READ and Scope.DEPLOY in self.scopes)
+        )
+        return granted and (self.owner is None or owner_holds(self.owner, scope))

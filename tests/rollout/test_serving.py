@@ -11,14 +11,17 @@ import time
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from promptreg.models import PRODUCTION, hash_secret
+from promptreg.models import PRODUCTION, ApiKey, Label, hash_secret
 from promptreg.services import label_move, rollback
 from rollout import hotcache, serving
 from rollout.models import PendingInvalidation, PendingKeyVerdict
+from tests.conftest import make_user
 from tests.redis_server import redis_server
 from tests.rollout.conftest import ApiClient
 
@@ -364,3 +367,30 @@ def test_a_key_revoked_in_the_django_admin_is_refused_by_the_next_request(
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert ApiClient(secret).get(URL).status_code == 401
+
+
+def test_a_key_is_never_stronger_than_its_owner_from_the_next_request(
+    with_redis, two_live, django_capture_on_commit_callbacks
+):
+    """A key does what its owner may now: losing the Deployer role (or leaving) takes it from their keys at once,
+    on the cached fetch path as on the database-checked deploy path."""
+    dave = make_user("dave", "Deployer")
+    deployer = Group.objects.get(name="Deployer")
+    key, secret = ApiKey.issue(name="dave's pipeline", scopes=["deploy"], owner=dave)
+    api = ApiClient(secret)
+    sure_listener()
+    assert api.get(URL).status_code == 200 and api.get(URL).status_code == 200  # the verdict is in memory now
+    with django_capture_on_commit_callbacks(execute=True):
+        dave.groups.remove(deployer)
+    assert api.get(URL).status_code == 403
+    rollback = api.post_json(f"{URL}/rollback", {"reason": "bad", "expected_current": 2})
+    assert rollback.status_code == 403 and Label.objects.get(prompt__name=NAME, name=PRODUCTION).version.number == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        deployer.user_set.add(dave)  # the other side of the relation
+    assert api.get(URL).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        dave.is_active = False
+        dave.save()
+    assert api.get(URL).status_code == 403
+    with pytest.raises(ValidationError, match="needs an owner with the Deployer role"):
+        ApiKey.issue(name="alice's", scopes=["deploy"], owner=make_user("alice", "Author"))
