@@ -36,7 +36,8 @@ class ScoresOut(Schema):
         f'Up to {MAX_BATCH:,} scores: `{{"id","prompt","version","session_id","experiment","variant",'
         '"metrics": {"quality_score": 0.8},"timestamp"}`. Idempotent on `id` (per metric). All or nothing: '
         "a bad item is a 400 whose `error.index` names it, and nothing from the request is stored. "
-        "An experiment's variant comes from the session; a `variant` that disagrees is a 400."
+        "An experiment's variant comes from the session; a `variant` that disagrees is a 400. "
+        'A score may carry `"sample": {"variables": {...}, "output": "…"}`, kept at the prompt\'s sampling rate.'
     ),
 )
 def post_scores(request: HttpRequest, payload: ScoresIn):

@@ -29,6 +29,7 @@ from experiments.models import (
     ExperimentTotal,
     Score,
 )
+from experiments.samples import samples_pick, samples_store
 from promptreg.exceptions import InvalidInput
 from promptreg.models import PromptVersion, Scope
 from promptreg.services import Actor
@@ -306,14 +307,16 @@ def scores_ingest(*, scores: Any, actor: Actor) -> IngestResult:
     """Store a batch of scores (up to 1,000): all or nothing, idempotent on each score's `id`.
 
     Each item: `{"id", "prompt", "version", "session_id", "experiment", "variant", "metrics": {name: number},
-    "timestamp"}`;
+    "timestamp", "sample"}`; `sample` (`{"variables", "output"}`) is kept at the prompt's sampling rate;
     `experiment`, `variant`, `session_id` and `timestamp` are optional (an experiment needs a session).
     """
     actor.require(Scope.WRITE, "Posting scores")
     rows = validate_scores(scores)
+    kept = samples_pick(scores, rows)  # every sample checked and the rate applied before anything is written
     with transaction.atomic():
         stored, inserted = _insert(rows)
         _accumulate(inserted)
+        samples_store(kept)
     return IngestResult(scores=len(scores), values_stored=stored, values_duplicate=len(rows) - stored)
 
 

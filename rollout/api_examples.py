@@ -259,6 +259,7 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
                     "experiment": None,
                     "metrics": {"quality_score": 0.8, "latency_ms": 420},
                     "timestamp": "2026-11-24T18:00:00Z",
+                    "sample": {"variables": {"company": "Acme"}, "output": "Refunds take 5 days at Acme."},
                 }
             ]
         },

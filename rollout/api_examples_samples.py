@@ -10,8 +10,8 @@ SAMPLE_OUT = {
     "id": 1,
     "version": 2,
     "variables": {"company": "Acme"},
-    "output": "Please contact Acme support.",
-    "metrics": {"quality_score": 0.2, "latency_ms": 420.0},
+    "output": "Refunds take 5 days at Acme.",
+    "metrics": {"quality_score": 0.8, "latency_ms": 420.0},
     "timestamp": "2026-11-24T18:00:00+00:00",
 }
 SAMPLING_OUT = {"prompt": NAME, "rate": 0.25, "retention_days": 14}
