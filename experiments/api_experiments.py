@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from experiments import analysis, services
+from experiments import analysis, creation, services
 from experiments.models import Experiment
 from experiments.scores import MAX_BATCH, scores_ingest
 from promptreg.api_auth import ApiKeyAuth, api_actor
@@ -150,7 +150,7 @@ def _get(experiment_id: int) -> Experiment:
 )
 def create_experiment(request: HttpRequest, payload: ExperimentIn):
     data = payload.dict()
-    experiment = services.experiment_create(actor=api_actor(request), **data)
+    experiment = creation.experiment_create(actor=api_actor(request), **data)
     return 201, experiment_json(_get(experiment.pk))
 
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from experiments import analysis, charts, decision, services, verdict
+from experiments import analysis, charts, creation, decision, services, verdict
 from experiments.analysis import (
     experiment_analyse,
     experiment_history,
@@ -255,7 +255,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         initial: dict[str, Any] = {k: v for k, v in request.GET.items() if k in ExperimentForm.base_fields}
         if initial.get("kind") == ExperimentKind.CANARY:
-            initial.setdefault("traffic_fraction", services.DEFAULT_CANARY_FRACTION)
+            initial.setdefault("traffic_fraction", creation.DEFAULT_CANARY_FRACTION)
         form = ExperimentForm(initial=initial)
         return render(request, "experiments/ab/form.html", {"form": form, **_required_n(initial)})
     form = ExperimentForm(request.POST)
@@ -270,7 +270,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
                         f"'{data['prompt']}' has no {data['label']} version to be the control; give a control version."
                     )
                 data["control_version"] = live.number
-            experiment = services.experiment_create(actor=_actor(request), **data)
+            experiment = creation.experiment_create(actor=_actor(request), **data)
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from None
         except RegistryError as exc:

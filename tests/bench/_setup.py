@@ -36,7 +36,8 @@ def throwaway_database():
 
 def fixture_experiment(fraction: float = 0.5):
     """A prompt with v1 live, v2 as treatment, a running experiment, and a write key."""
-    from experiments.services import experiment_create, experiment_start
+    from experiments.creation import experiment_create
+    from experiments.services import experiment_start
     from promptreg.models import ApiKey, MoveVia, ReviewPolicy
     from promptreg.services import Actor, label_move, version_publish
 

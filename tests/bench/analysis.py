@@ -70,8 +70,8 @@ def main() -> None:
     if connection.vendor != "postgresql":
         raise SystemExit("This benchmark generates data with PostgreSQL's generate_series: set DATABASE_URL.")
     from experiments.analysis import experiment_analyse
+    from experiments.creation import experiment_create
     from experiments.models import Experiment, ExperimentState
-    from experiments.services import experiment_create
     from promptreg.models import MoveVia
     from promptreg.services import Actor
 

@@ -29,8 +29,9 @@ def seed(name: str, sessions: int, snapshots: int):
     from django.utils import timezone
 
     from experiments.analysis import experiment_analyse
+    from experiments.creation import experiment_create
     from experiments.models import AnalysisSnapshot, ExperimentSession, ExperimentTotal
-    from experiments.services import experiment_create, experiment_start
+    from experiments.services import experiment_start
     from promptreg.models import MoveVia, ReviewPolicy
     from promptreg.services import Actor, label_move, version_publish
 

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from experiments.analysis import experiment_snapshot
+from experiments.creation import experiment_create
 from experiments.models import TREATMENT, Experiment
 from experiments.scores import scores_ingest
-from experiments.services import experiment_create
 from promptreg.models import PRODUCTION, Label, MoveVia, ReviewPolicy
 from promptreg.services import Actor, label_move, version_publish
 from tests.conftest import make_user

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from experiments.services import experiment_create, experiment_start
+from experiments.creation import experiment_create
+from experiments.services import experiment_start
 from promptreg.models import LabelMove, MoveVia, ReviewPolicy
 from rollout.models import Monitor, RollbackIncident
 from rollout.monitoring import run_check

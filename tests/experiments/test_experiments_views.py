@@ -9,9 +9,9 @@ import pytest
 
 from experiments import charts
 from experiments.analysis import experiment_history, experiment_snapshot
+from experiments.creation import experiment_create
 from experiments.models import CONTROL, TREATMENT, AnalysisSnapshot, Experiment
 from experiments.scores import scores_ingest
-from experiments.services import experiment_create
 from promptreg.models import PRODUCTION, Label, ReviewPolicy
 from promptreg.services import label_move
 

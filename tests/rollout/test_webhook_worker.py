@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 from django.db import close_old_connections
 
-from experiments.services import experiment_create, experiment_ship, experiment_start, experiment_stop
+from experiments.creation import experiment_create
+from experiments.services import experiment_ship, experiment_start, experiment_stop
 from promptreg.models import PRODUCTION, MoveVia, ReviewPolicy
 from promptreg.services import (
     Actor,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
+from experiments.creation import experiment_create
 from experiments.eval_datasets import dataset_create
 from experiments.models import AnalysisSnapshot, Case, Dataset, EvalRun, Experiment, ProviderSettings
-from experiments.services import experiment_create
 from promptreg.models import ApiKey, Label, LabelMove, PolicyChange, Prompt, PromptVersion, Review
 from promptreg.permissions import ADMIN, AUTHOR, DEPLOYER, REVIEWER
 from rollout.models import AlertChannel, Monitor, WebhookEvent, WebhookSubscription
