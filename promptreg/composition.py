@@ -283,6 +283,16 @@ def impact(label: str, found: Iterable[dict[str, Any]]) -> str:
     return f"{count} prompt{'s' if count != 1 else ''} include{'s' if count == 1 else ''} this at {label}: {listed}."
 
 
+def move_impact(move: LabelMove) -> str:
+    """What a move changed elsewhere, in words, as recorded."""
+    return impact(move.label, move_dependents(move))
+
+
+def impact_for(name: str, label: str) -> str:
+    """What moving `label` of `name` would change elsewhere, in words (the dialogs say it before the move)."""
+    return impact(label, [a.as_dict() for a in affected(name, label)])
+
+
 def move_dependents(move: LabelMove) -> list[dict[str, Any]]:
     """The dependents whose served text a move changed, as recorded: `[{"name", "label", "version", "gated"}]`."""
     return [

@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from promptreg import panels, permissions, services
+from promptreg import composition, panels, permissions, services
 from promptreg.diff import version_diff as build_diff
 from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.forms import ReasonForm, ReviewForm
@@ -131,7 +131,7 @@ def _act(request, call, success, redirect_to: str, template: str, context: dict,
     except RegistryError as exc:
         form.add_error(None, exc.message)
         return render(request, template, {**context, "form": form})
-    messages.success(request, success(move))
+    messages.success(request, " ".join(filter(None, [success(move), composition.move_impact(move)])))
     return HttpResponseRedirect(redirect_to)
 
 
@@ -146,6 +146,7 @@ def version_activate(request, name: str, number: int):
         "version": version,
         "production": production,
         "missing": missing_gates(version, PRODUCTION),
+        "impact": composition.impact_for(prompt.name, PRODUCTION),
         "can_override": permissions.can_admin(request.user),
         "diff": build_diff(production, version) if production and production.pk != version.pk else None,
     }
@@ -217,6 +218,7 @@ def prompt_rollback(request, name: str):
         "target_live": _live_text(services.live_span(prompt, target)) if target else "",
         "next": _safe_next(request, ""),
         "moved_since_seen": bool(production and seen.isdigit() and int(seen) != production.number),
+        "impact": composition.impact_for(prompt.name, PRODUCTION),
     }
     if request.method != "POST":
         return _confirm(

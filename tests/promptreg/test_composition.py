@@ -219,3 +219,23 @@ def test_a_rollback_lists_and_records_the_dependents(publish, cli, voice):
     assert composition.impact(PRODUCTION, found) == (
         "1 prompt includes this at production: support-system (production v1, gated; latest v1)."
     )
+
+
+def test_the_activate_dialog_and_the_labels_page_state_the_impact(client, publish, cli, deployer, voice):
+    from django.urls import reverse
+
+    publish("support-system", f"Hi. {tag(VOICE)}")
+    label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    client.force_login(deployer)
+    expected = "1 prompt includes this at production: support-system (production v1, gated; latest v1)."
+
+    dialog = client.get(
+        reverse("promptreg:version-activate", args=[VOICE, 1]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert expected in dialog and "each one's audit trail records it" in dialog
+    assert expected in client.get(reverse("promptreg:prompt-labels", args=[VOICE])).content.decode()
+    assert expected in client.get(reverse("promptreg:prompt-rollback", args=[VOICE])).content.decode()
+
+    response = client.post(reverse("promptreg:version-activate", args=[VOICE, 1]), {"reason": "calmer"}, follow=True)
+    assert f"v1 of &#x27;{VOICE}&#x27; is now live in production. {expected}" in response.content.decode()
+    assert DependentChange.objects.get().prompt.name == "support-system"
