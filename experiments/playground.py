@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ from experiments.llm import REQUEST_PARAMS, LLMClient, LLMConfig, ProviderError
 from experiments.models import PlaygroundRun, PlaygroundState
 from experiments.runner import text_role
 from promptreg import broker
-from promptreg.diff import TextDiff, word_diff
+from promptreg.diff import Segment, TextDiff, word_diff
 from promptreg.exceptions import InvalidInput
 from promptreg.models import Prompt, PromptVersion
 from promptreg.templating import CompileError
@@ -75,7 +76,9 @@ def cost_usd(model: str, input_tokens: int | None, output_tokens: int | None) ->
     return (input_tokens * float(price.get("input", 0)) + output_tokens * float(price.get("output", 0))) / 1_000_000
 
 
-def playground_run(*, version: PromptVersion, variables: dict, overrides: dict | None = None) -> RunResult:
+def playground_run(
+    *, version: PromptVersion, variables: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> RunResult:
     """Compile `version` (saved or not) with `variables` and send it to the provider once.
 
     Raises InvalidInput (code `invalid_variables` / `invalid_config`) for input that cannot run, ProviderTimeout when
@@ -137,7 +140,7 @@ def _version_of(run: PlaygroundRun) -> PromptVersion:
 @transaction.atomic
 def compare_start(
     *,
-    user,
+    user: User,
     prompt: Prompt | None,
     versions: list[PromptVersion],
     variables: dict[str, Any],
@@ -228,27 +231,25 @@ def _expire(runs: list[PlaygroundRun]) -> None:
 @dataclass
 class Column:
     run: PlaygroundRun
-    diff: TextDiff | None  # against the first column (the first column: against the second)
+    diff: TextDiff | None  # of the first column's output (the baseline) and this one's; None until both are done
+    baseline: bool
 
     @property
-    def segments(self):
+    def segments(self) -> list[Segment] | None:
+        """The output as diff segments: the baseline shows what others lack (deleted), the others what they add."""
         if self.diff is None:
             return None
-        return self.diff.left if self.run.position == 0 else self.diff.right
+        return self.diff.left if self.baseline else self.diff.right
 
 
-def compare_result(*, group: uuid.UUID, user) -> list[Column]:
+def compare_result(*, group: uuid.UUID, user: User) -> list[Column]:
     """The compare's runs (only its creator's), each with a word diff of its output against the first run's."""
     runs = list(PlaygroundRun.objects.filter(group=group, created_by=user).select_related("version", "prompt"))
     _expire(runs)
     columns = []
-    for run in runs:
-        other = runs[1] if run is runs[0] and len(runs) > 1 else runs[0]
-        both_done = other is not run and run.state == other.state == PlaygroundState.DONE
-        columns.append(Column(run, _diff(run, other) if both_done else None))
+    for i, run in enumerate(runs):
+        first, second = (run, runs[1] if len(runs) > 1 else run) if i == 0 else (runs[0], run)
+        both_done = first is not second and first.state == second.state == PlaygroundState.DONE
+        diff = TextDiff("output", word_diff(first.output, second.output), first.output != second.output)
+        columns.append(Column(run, diff if both_done else None, baseline=i == 0))
     return columns
-
-
-def _diff(run: PlaygroundRun, other: PlaygroundRun) -> TextDiff:
-    first, second = (run, other) if run.position == 0 else (other, run)
-    return TextDiff("output", word_diff(first.output, second.output), first.output != second.output)

@@ -56,7 +56,10 @@ def _versions(prompt: Prompt | None, data) -> tuple[list[PromptVersion], str]:
 
 
 def _error(request, message: str):
-    return render(request, f"{RESULT}#playground-result", {"error": message}, status=200 if request.htmx else 400)
+    """The sentence in the result area (htmx: a form error, 200), or on the result page (400)."""
+    if request.htmx:
+        return render(request, f"{RESULT}#playground-result", {"error": message})
+    return render(request, RESULT, {"error": message}, status=400)
 
 
 @login_required

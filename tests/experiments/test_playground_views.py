@@ -65,7 +65,8 @@ def test_compare_two_versions_side_by_side_with_a_word_diff(client, author, fake
     assert LabelMove.objects.count() == moves  # the playground never moves a label
 
 
-def test_without_htmx_the_compare_redirects_to_its_result_page(client, author, fake_llm, versions):
+def test_without_htmx_the_compare_redirects_to_its_result_page(client, author, fake_llm, versions, settings):
+    settings.LLM_PRICES = {"fake-model": {"input": 1000.0, "output": 2000.0}}
     login(client, author)
     response = client.post(
         COMPARE, {"prompt": "support-answer", "versions": "1", "variables": json.dumps({"greeting": "Hi"})}
@@ -75,6 +76,11 @@ def test_without_htmx_the_compare_redirects_to_its_result_page(client, author, f
     run_all()
     page = client.get(response["Location"]).content.decode()
     assert "<h1>Playground</h1>" in page and "Hi world" in page
+    # "Say [[answer:Hi world]]" is 3 words in, "Hi world" 2 out: (3 × 1000 + 2 × 2000) / 10⁶ dollars.
+    assert "3 in / 2 out tokens · $0.007000" in page
+    bad = client.post(COMPARE, {"prompt": "support-answer", "versions": "7"})
+    assert bad.status_code == 400 and "<h1>Playground</h1>" in bad.content.decode()
+    assert "has no version 7." in bad.content.decode() and PlaygroundRun.objects.count() == 1
 
 
 def test_the_authoring_forms_draft_runs_with_its_own_settings(client, author, fake_llm, versions):
