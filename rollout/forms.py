@@ -60,7 +60,7 @@ class SamplesToDatasetForm(forms.Form):
         coerce=int, widget=forms.CheckboxSelectMultiple, error_messages={"required": "Select at least one sample."}
     )
     dataset = forms.ChoiceField(label="Dataset")
-    new_dataset = forms.CharField(required=False, max_length=200, label="New dataset's name")
+    new_dataset = forms.CharField(required=False, max_length=200, label="Name, for a new dataset")
 
     def __init__(self, *args, sample_ids: list[int], datasets: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,8 +1,12 @@
 """An automatic rollback's page: the rolled-back version's worst production samples beside the previous version's,
-a replay of a sample on the previous version (the playground's compare), and "Add to dataset"."""
+a replay of a sample on the previous version, and "Add to dataset".
+
+"Replay on vN" posts to the playground's compare (`experiments:playground-compare`, which checks the Author role) with
+the sample's variables; its polling result fragment lands in the sample's row."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -48,6 +52,7 @@ def _page(request, incident: RollbackIncident, samples, form: SamplesToDatasetFo
                 form.expected(row.worst.sample.pk)
                 if form.is_bound
                 else (row.similar.sample.output if row.similar and row.similarity == 1.0 else ""),
+                json.dumps(row.worst.sample.variables),  # what "Replay" posts to the playground's compare
             )
             for row in samples.rows
         ],

@@ -20,6 +20,19 @@
     }
   });
 
+  // Incident page: once a replay has answered, offer its output as the sample's expected answer.
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("[data-replay-slot]").forEach(function (slot) {
+      var use = slot.querySelector("[data-use-output]");
+      use.hidden = !slot.querySelector(use.getAttribute("data-use-output").split(" ").pop());
+    });
+  });
+  document.addEventListener("click", function (event) {
+    var use = event.target.closest("[data-use-output]");
+    var output = use && document.querySelector(use.getAttribute("data-use-output"));
+    if (output) document.querySelector(use.getAttribute("data-into")).value = output.textContent;
+  });
+
   // Forms that ask before they act (retire).
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute("data-confirm");

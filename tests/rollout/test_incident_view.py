@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+from html import unescape
+
 import pytest
 
 from experiments.eval_datasets import dataset_create, prompt_set_dataset
-from experiments.models import Case, Dataset
+from experiments.models import Case, Dataset, PlaygroundRun
+from experiments.playground import run_execute as playground_execute
 from rollout.models import RollbackIncident
 from tests.conftest import make_user
+from tests.experiments.conftest import fake_llm  # noqa: F401  (the fake provider fixture)
 from tests.experiments.samples_helpers import make_sample
 from tests.rollout.monitor_story import CLI
 from tests.rollout.test_oncall import login, rolled_back  # noqa: F401  (v1 live again after v2 was rolled back)
@@ -130,3 +136,28 @@ def test_the_banner_and_the_oncall_page_link_to_it(client, deployer, incident):
     found = incident[0]
     html = login(client, deployer).get("/oncall/").content.decode()
     assert html.count(f'href="/oncall/incidents/{found.pk}/"') == 2
+
+
+def test_replay_runs_the_samples_variables_on_the_previous_version(client, author, incident, fake_llm):  # noqa: F811
+    found, worst, _, _ = incident
+    html = page(client, author, found).content.decode()
+    form = html.split(f'<form id="replay-form-{worst[1].pk}"', 1)[1].split("</form>", 1)[0]
+    assert 'action="/experiments/playground/compare/"' in form and 'name="versions" value="1"' in form
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    assert json.loads(unescape(fields.pop("variables"))) == worst[1].variables
+    assert fields == {"csrfmiddlewaretoken": fields["csrfmiddlewaretoken"], "prompt": "support-system", "versions": "1"}
+
+    response = client.post(
+        "/experiments/playground/compare/",
+        {"prompt": "support-system", "versions": "1", "variables": json.dumps(worst[1].variables)},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200 and 'id="playground-result"' in response.content.decode()
+    run = PlaygroundRun.objects.get()
+    assert (run.version.number, run.variables) == (1, worst[1].variables)
+    assert playground_execute(run.pk) == "done" and PlaygroundRun.objects.get().output == "echo: Hello Bob #0"
+
+
+def test_no_replay_for_readers(client, deployer, incident):
+    html = page(client, deployer, incident[0]).content.decode()
+    assert "Replay on v1" not in html and "replay-form-" not in html
