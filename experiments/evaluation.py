@@ -27,11 +27,15 @@ from promptreg import broker
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.models import PRODUCTION, PromptVersion, Scope
 from promptreg.services import Actor
+from promptreg.templating import CompileError
 
 
 def missing_variables(version: PromptVersion, cases: list[Case]) -> list[str]:
-    """One sentence per case that lacks a variable the template needs."""
-    needed = version.variables or version.template.variables
+    """One sentence per case that lacks a variable the template needs, its includes' variables too."""
+    try:
+        needed = version.resolved_template.variables
+    except CompileError as exc:
+        raise InvalidInput(f"v{version.number} cannot be evaluated: {exc}", code="dependency_unresolved") from None
     problems = []
     for case in cases:
         missing = [v for v in needed if v not in case.variables]

@@ -68,7 +68,7 @@ def check_case(version: PromptVersion, case: Case) -> CaseCheck:
         return check
     check.length = len(as_text(compiled.prompt))
     check.unused = compiled.unused
-    check.empty = [name for name in version.template.variables if _is_empty(case.variables.get(name))]
+    check.empty = [name for name in version.resolved_template.variables if _is_empty(case.variables.get(name))]
     return check
 
 

@@ -187,7 +187,7 @@ def _has_tags(kind: str, body: Any) -> bool:
 def resolve_body(name: str, kind: str, body: Any, version: PromptVersion | None = None) -> Resolved:
     """Resolve a template of prompt `name` as the registry stands now; CompositionError says what does not resolve."""
     if not _has_tags(kind, body):
-        return Resolved(body, version.variables if version is not None else Template(kind, body).variables)
+        return Resolved(body, Template(kind, body).variables)
     resolver = _Resolver()
     resolved = resolver.fill(kind, body, version, (name,))
     return Resolved(resolved, Template(kind, resolved).variables, list(resolver.dependencies.values()), resolver.graph)
@@ -195,6 +195,8 @@ def resolve_body(name: str, kind: str, body: Any, version: PromptVersion | None 
 
 def resolve(version: PromptVersion) -> Resolved:
     """What a fetch of `version` serves."""
+    if not _has_tags(version.kind, version.body):  # no query, even for a version of a prompt not yet saved
+        return Resolved(version.body, Template(version.kind, version.body).variables)
     return resolve_body(version.prompt.name, version.kind, version.body, version)
 
 
@@ -222,6 +224,28 @@ def check_target(target: PromptVersion) -> None:
             resolve(target)
         except CompositionError as exc:
             raise CompositionError(f"v{target.number} cannot take a label: {exc.message}", code=exc.code) from None
+
+
+def require_unused(name: str) -> None:
+    """Before a prompt is retired: no other prompt may serve it (a label or `latest` on a version including it), or
+    their fetches would fail."""
+    served = []
+    rows = Inclusion.objects.filter(name=name, version__prompt__retired_at__isnull=True).select_related(
+        "version__prompt"
+    )
+    for inclusion in rows.order_by("version__prompt__name", "version__number"):
+        version = inclusion.version
+        labels = sorted(version.labels.values_list("name", flat=True))
+        if not version.prompt.versions.filter(number__gt=version.number).exists():
+            labels.append(LATEST)
+        if labels:
+            served.append(f"{version.prompt.name} v{version.number} ({', '.join(labels)})")
+    if served:
+        raise InvalidInput(
+            f"'{name}' is included by {', '.join(dict.fromkeys(served))}: retiring it would break them. Publish and "
+            "activate versions of those without it (or retire them) first.",
+            code="prompt_in_use",
+        )
 
 
 def dependents(names: Iterable[str]) -> list[str]:

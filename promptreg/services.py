@@ -680,6 +680,7 @@ def prompt_retire(*, name: str, actor: Actor, reason: str) -> Prompt:
     prompt = _lock_prompt(name)
     if prompt.is_retired:
         raise InvalidInput(f"'{name}' is already retired.", code="invalid_state")
+    composition.require_unused(name)
     prompt.retired_at = timezone.now()
     set_change_reason(prompt, f"retired: {reason}")
     prompt.save()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from simple_history.models import HistoricalRecords
 
 from promptreg.models.prompt import Prompt, Tag
 from promptreg.models.review import Review, ReviewDecision
-from promptreg.templating import Compiled, Template, normalize_newlines
+from promptreg.templating import Compiled, CompileError, Template, normalize_newlines
 
 
 class VersionStatus(models.TextChoices):
@@ -109,7 +110,19 @@ class PromptVersion(models.Model):
         )
 
     def compile(self, **values: Any) -> Compiled:
-        return self.template.compile(**values)
+        """Fill in the template, its includes resolved (what a fetch serves); CompileError names what is missing."""
+        return self.resolved_template.compile(**values)
+
+    @cached_property
+    def resolved_template(self) -> Template:
+        """The template with its `@@@langfusePrompt@@@` includes replaced as the registry stood when first asked
+        (an evaluation run sees one snapshot); CompileError when one does not resolve."""
+        from promptreg import composition  # composition builds on the models
+
+        try:
+            return Template(self.kind, composition.resolve(self).body)
+        except composition.CompositionError as exc:
+            raise CompileError(exc.message) from None
 
     @property
     def author_name(self) -> str:

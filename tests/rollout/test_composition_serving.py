@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from promptreg.models import PRODUCTION
-from promptreg.services import label_move, rollback
+from promptreg.exceptions import InvalidInput
+from promptreg.models import PRODUCTION, Label, Prompt, PromptVersion
+from promptreg.services import label_move, prompt_retire, rollback
 from tests.rollout.conftest import ApiClient
 
 VOICE = "company-voice"
@@ -67,17 +68,26 @@ def test_a_dependent_two_levels_up_is_invalidated_too(
     assert [d["name"] for d in body["dependencies"]] == ["support-system", VOICE]
 
 
-def test_a_fetch_whose_include_no_longer_resolves_is_a_clear_409(
-    reader, composed, cli, django_capture_on_commit_callbacks
-):
-    from promptreg.services import prompt_retire
-
-    with django_capture_on_commit_callbacks(execute=True):
-        prompt_retire(name=VOICE, actor=cli, reason="gone")
-    response = reader.get(URL)
+def test_a_fetch_whose_include_does_not_resolve_is_a_clear_409(reader, db):
+    # Only data from before composition can hold such a tag: publish and label moves refuse it.
+    legacy = Prompt.objects.create(name="legacy-system")
+    version = PromptVersion.objects.create(
+        prompt=legacy, number=1, body="@@@langfusePrompt:name=gone|label=production@@@", commit_message="old"
+    )
+    Label.objects.create(prompt=legacy, name=PRODUCTION, version=version)
+    response = reader.get("/api/v1/prompts/legacy-system")
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "dependency_unresolved"
-    assert "'company-voice' is retired" in response.json()["error"]["message"]
+    assert response.json()["error"] == {
+        "code": "dependency_unresolved",
+        "message": "'legacy-system' cannot be served: @@@langfusePrompt:name=gone|label=production@@@: there is no "
+        "prompt named 'gone'.",
+    }
+
+
+def test_retiring_a_prompt_others_serve_is_refused(composed, cli):
+    with pytest.raises(InvalidInput, match=r"'company-voice' is included by support-system v1 \(production, latest\)"):
+        prompt_retire(name=VOICE, actor=cli, reason="gone")
+    assert not Prompt.objects.get(name=VOICE).is_retired
 
 
 def test_publishing_through_the_api_refuses_a_missing_reference(api_as):
