@@ -2,7 +2,7 @@
 
 PostgreSQL: the rows are COPYed into a temporary staging table (one per
 target, created once per database session, `ON COMMIT DELETE ROWS`, no WAL),
-then moved by one `INSERT … SELECT` that empties the staging table as it reads
+in binary, then moved by one `INSERT … SELECT` that empties the staging table as it reads
 it (`WITH staged AS (DELETE … RETURNING *)`), so a second batch in the same
 transaction never sees the first one's rows. COPY encodes rows in psycopg's C
 code: no per-value quoting in Python, no parameter list to parse, one round
@@ -32,7 +32,8 @@ def bulk_insert(
 ) -> list[tuple]:
     """`INSERT INTO model (columns) <rows> <tail>`; returns RETURNING's rows if `tail` has one.
 
-    `pg_types` are the PostgreSQL types of the columns (the staging table's);
+    `pg_types` are the PostgreSQL types of the columns (the staging table's; values must be of
+    them exactly, e.g. floats for float8, as COPY goes in binary);
     `order_by` orders the rows as they reach the target, e.g. so concurrent
     upserts lock rows in the same order."""
     q = connection.ops.quote_name
@@ -56,7 +57,8 @@ def bulk_insert(
             definition = ", ".join(f"{q(c)} {t}" for c, t in zip(columns, pg_types, strict=True))
             # IF NOT EXISTS every time: a rolled-back transaction also rolls back the table's creation.
             raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({definition}) ON COMMIT DELETE ROWS")
-            with raw.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            with raw.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(list(pg_types))  # binary: no number or date formatting and parsing either side
                 for row in rows:
                     copy.write_row(row)
             order = f" ORDER BY {', '.join(q(c) for c in order_by)}" if order_by else ""
