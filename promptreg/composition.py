@@ -211,6 +211,32 @@ def check_body(name: str, kind: str, body: Any) -> list[Reference]:
     return refs
 
 
+def included_first(items: list[tuple[str, str, Any]]) -> list[int]:
+    """The positions of `(name, kind, body)` items, each after the items it includes, otherwise in their order (an
+    import publishes a directory's prompts so; a cycle or a malformed tag keeps its place for publish to refuse)."""
+    position = {name: i for i, (name, _, _) in enumerate(items)}
+    order: list[int] = []
+    state: dict[int, bool] = {}  # False while visiting, True once placed
+
+    def visit(i: int) -> None:
+        if i in state:
+            return
+        state[i] = False
+        name, kind, body = items[i]
+        try:
+            included = [position[r.name] for r in references(kind, body) if r.name in position and r.name != name]
+        except CompositionError:
+            included = []
+        for j in included:
+            visit(j)
+        state[i] = True
+        order.append(i)
+
+    for i in range(len(items)):
+        visit(i)
+    return order
+
+
 def record_inclusions(version: PromptVersion, refs: Iterable[Reference]) -> None:
     Inclusion.objects.bulk_create(
         [Inclusion(version=version, name=r.name, label=r.label, number=r.number) for r in refs]

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
+from promptreg import composition
 from promptreg.exceptions import RegistryError
 from promptreg.file_format import CONTINUATION, SEPARATOR, FileErrors, Problem, leaves_directory, read_dir
 from promptreg.models import LabelMove, MoveVia, Prompt, PromptKind, PromptVersion
@@ -123,6 +124,7 @@ def import_dir(
     """
     actor = actor or Actor(via=MoveVia.PIPELINE)
     files = read_dir(directory)
+    files = [files[i] for i in composition.included_first([(f.name, f.kind, f.body) for f in files])]
     newest = PromptVersion.objects.filter(prompt=OuterRef("prompt")).order_by("-number").values("number")[:1]
     latest = {
         v.prompt.name: v

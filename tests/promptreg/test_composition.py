@@ -239,3 +239,13 @@ def test_the_activate_dialog_and_the_labels_page_state_the_impact(client, publis
     response = client.post(reverse("promptreg:version-activate", args=[VOICE, 1]), {"reason": "calmer"}, follow=True)
     assert f"v1 of &#x27;{VOICE}&#x27; is now live in production. {expected}" in response.content.decode()
     assert DependentChange.objects.get().prompt.name == "support-system"
+
+
+def test_an_import_publishes_included_prompts_first(tmp_path, ungated_system):
+    from promptreg.files import import_dir
+
+    (tmp_path / "a-system.txt").write_text(f"PROMPT: a-system\nREASON: first\n---\nHi. {tag('z-voice')}")
+    (tmp_path / "z-voice.txt").write_text("PROMPT: z-voice\nREASON: first\n---\nBe brief.")
+    result = import_dir(tmp_path, label=PRODUCTION)
+    assert [v.prompt.name for v in result.published] == ["z-voice", "a-system"]
+    assert composition.resolve(result.published[1]).body == "Hi. Be brief."
