@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -19,26 +18,9 @@ from experiments.forms_evaluation import CaseForm, DatasetForm, PromptDatasetFor
 from experiments.models.evaluation import Case, Dataset, EvalRun
 from experiments.structure import compiled_diff, structure_check
 from promptreg import permissions
-from promptreg.exceptions import Forbidden, RegistryError
-from promptreg.views.common import actor, get_prompt, get_version, require
+from promptreg.views.common import actor, get_prompt, get_version, perform, require, service_errors
 
 RESULTS_PER_PAGE = 100
-
-
-def _service(request: HttpRequest, action, form=None):
-    """Call a service; a refusal is a 403, other registry errors land on the form (or in messages)."""
-    try:
-        return action()
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
-    except RegistryError as exc:
-        if form is not None:
-            form.add_error(None, exc.message)
-            for row in exc.details.get("rows", []):
-                form.add_error(None, f"line {row['line']}: {row['reason']}" if row["line"] else row["reason"])
-        else:
-            messages.error(request, exc.message)
-        return None
 
 
 # ---------------------------------------------------------------- datasets
@@ -52,8 +34,9 @@ def dataset_list(request):
         require(can_author)
         if form.is_valid():
             data = form.cleaned_data
-            dataset = _service(request, lambda: eval_datasets.dataset_create(actor=actor(request), **data), form)
-            if dataset:
+            with service_errors(request, form) as outcome:
+                dataset = eval_datasets.dataset_create(actor=actor(request), **data)
+            if not outcome.failed:
                 messages.success(request, f"Dataset '{dataset.name}' created. Add cases or upload a file.")
                 return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
     datasets = Dataset.objects.order_by("name")
@@ -92,17 +75,17 @@ def dataset_edit(request, pk: int):
     dataset = _dataset(pk)
     require(permissions.can_author(request.user))
     form = DatasetForm(request.POST) if request.method == "POST" else DatasetForm.for_dataset(dataset)
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and _service(
+    if request.method == "POST" and form.is_valid():
+        return perform(
             request,
             lambda: eval_datasets.dataset_update(dataset=dataset, actor=actor(request), **form.cleaned_data),
-            form,
+            success="Dataset saved.",
+            redirect_to=reverse("experiments:dataset-detail", args=[dataset.pk]),
+            form=form,
+            invalid=lambda: render(
+                request, "experiments/evaluation/dataset_form.html", {"dataset": dataset, "form": form}
+            ),
         )
-    ):
-        messages.success(request, "Dataset saved.")
-        return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
     return render(request, "experiments/evaluation/dataset_form.html", {"dataset": dataset, "form": form})
 
 
@@ -122,14 +105,11 @@ def dataset_upload(request, pk: int):
             for line, reason in exc.problems:
                 form.add_error(None, f"line {line}: {reason}" if line else reason)
         else:
-            count = _service(
-                request,
-                lambda: eval_datasets.dataset_import(
+            with service_errors(request, form) as outcome:
+                count = eval_datasets.dataset_import(
                     dataset=dataset, actor=actor(request), rows=rows, replace=form.cleaned_data["replace"]
-                ),
-                form,
-            )
-            if count is not None:
+                )
+            if not outcome.failed:
                 messages.success(request, f"Imported {count} case{'s' if count != 1 else ''} from {upload.name}.")
                 return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
     return render(request, "experiments/evaluation/dataset_upload.html", {"dataset": dataset, "form": form})
@@ -164,13 +144,12 @@ def case_edit(request, pk: int, case_pk: int | None = None):
     case = get_object_or_404(Case, pk=case_pk, dataset=dataset, removed_at__isnull=True) if case_pk else None
     if request.method == "POST":
         form = CaseForm(request.POST)
-        if form.is_valid() and _service(
-            request,
-            lambda: eval_datasets.case_save(dataset=dataset, case=case, actor=actor(request), **form.cleaned_data),
-            form,
-        ):
-            messages.success(request, "Case saved.")
-            return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
+        if form.is_valid():
+            with service_errors(request, form) as outcome:
+                eval_datasets.case_save(dataset=dataset, case=case, actor=actor(request), **form.cleaned_data)
+            if not outcome.failed:
+                messages.success(request, "Case saved.")
+                return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
     else:
         form = CaseForm.for_case(case) if case else CaseForm()
     return render(request, "experiments/evaluation/case_form.html", {"dataset": dataset, "case": case, "form": form})
@@ -182,9 +161,12 @@ def case_remove(request, pk: int, case_pk: int):
     dataset = _dataset(pk)
     require(permissions.can_author(request.user))
     case = get_object_or_404(Case, pk=case_pk, dataset=dataset)
-    _service(request, lambda: eval_datasets.case_remove(case=case, actor=actor(request)))
-    messages.success(request, f"Case {case.position} removed; past results keep it.")
-    return HttpResponseRedirect(reverse("experiments:dataset-detail", args=[dataset.pk]))
+    return perform(
+        request,
+        lambda: eval_datasets.case_remove(case=case, actor=actor(request)),
+        success=f"Case {case.position} removed; past results keep it.",
+        redirect_to=reverse("experiments:dataset-detail", args=[dataset.pk]),
+    )
 
 
 # ---------------------------------------------------------------- runs
@@ -228,9 +210,12 @@ def run_progress(request, pk: int):
 def run_cancel(request, pk: int):
     run = _run(pk)
     require(permissions.can_author(request.user))
-    if _service(request, lambda: evaluation.evaluation_cancel(run=run, actor=actor(request))):
-        messages.success(request, "Cancelling: the run stops after the cases in flight.")
-    return HttpResponseRedirect(reverse("experiments:run-detail", args=[run.pk]))
+    return perform(
+        request,
+        lambda: evaluation.evaluation_cancel(run=run, actor=actor(request)),
+        success="Cancelling: the run stops after the cases in flight.",
+        redirect_to=reverse("experiments:run-detail", args=[run.pk]),
+    )
 
 
 # ---------------------------------------------------------------- a version's evaluation
@@ -260,11 +245,14 @@ def version_run(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     require(permissions.can_author(request.user))
-    if request.POST.get("mode") == "alone":
-        run = _service(request, lambda: evaluation.evaluation_alone_start(version=version, actor=actor(request)))
-    else:
-        run = _service(request, lambda: evaluation.evaluation_compare_start(version=version, actor=actor(request)))
-    if run:
+    start = (
+        evaluation.evaluation_alone_start
+        if request.POST.get("mode") == "alone"
+        else evaluation.evaluation_compare_start
+    )
+    with service_errors(request) as outcome:
+        run = start(version=version, actor=actor(request))
+    if not outcome.failed:
         state = "already run" if run.is_finished else "queued"
         messages.success(
             request,
@@ -283,14 +271,12 @@ def prompt_dataset(request, name: str):
     form = PromptDatasetForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Evaluation dataset: " + " ".join(str(e) for e in form.errors["dataset"]))
-    elif _service(
-        request,
-        lambda: eval_datasets.prompt_set_dataset(
-            prompt=prompt, dataset=form.cleaned_data["dataset"], actor=actor(request)
-        ),
-    ):
+    else:
         chosen = form.cleaned_data["dataset"]
-        messages.success(request, f"Evaluation dataset of '{prompt.name}': {chosen.name if chosen else 'none'}.")
+        with service_errors(request) as outcome:
+            eval_datasets.prompt_set_dataset(prompt=prompt, dataset=chosen, actor=actor(request))
+        if not outcome.failed:
+            messages.success(request, f"Evaluation dataset of '{prompt.name}': {chosen.name if chosen else 'none'}.")
     back = request.POST.get("next", "")
     return HttpResponseRedirect(
         back

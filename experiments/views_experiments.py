@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -28,15 +27,10 @@ from experiments.forms_experiments import ExperimentForm
 from experiments.models import AnalysisSnapshot, Experiment, ExperimentKind, ExperimentMode, ExperimentState, MetricKind
 from promptreg import permissions
 from promptreg.diff import version_diff as build_diff
-from promptreg.exceptions import Forbidden, InvalidInput, RegistryError
+from promptreg.exceptions import InvalidInput
 from promptreg.gates import missing_gates
-from promptreg.models import MoveVia, Prompt
-from promptreg.services import Actor
-from promptreg.views.common import HtmxHttpRequest, done_or_error
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor(via=MoveVia.BUTTON, user=request.user)
+from promptreg.models import Prompt
+from promptreg.views.common import HtmxHttpRequest, actor, perform, require, service_errors
 
 
 def _get(pk: int) -> Experiment:
@@ -133,8 +127,7 @@ def experiment_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def experiment_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Recompute and store the analysis now (the dashboard's refresh button): a write, so Deployers only
     (beat refreshes every running experiment anyway)."""
-    if not permissions.can_deploy(request.user):
-        raise PermissionDenied
+    require(permissions.can_deploy(request.user))
     experiment = _get(pk)
     experiment_snapshot(experiment.pk)
     if request.htmx:
@@ -198,17 +191,17 @@ def experiment_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpRes
     """GET: the confirmation of Start or Ship. POST: the action, through the same service as the API."""
     if action not in ACTIONS:
         raise Http404
-    if not permissions.can_deploy(request.user):
-        raise PermissionDenied
+    require(permissions.can_deploy(request.user))
     if request.method != "POST":
         if action not in CONFIRMED:
             return HttpResponseNotAllowed(["POST"])
         return _confirm(request, _get(pk), action)
     call, success = ACTIONS[action]
-    kwargs = {"experiment_id": pk, "actor": _actor(request), "reason": request.POST.get("reason", "")}
+    kwargs = {"experiment_id": pk, "actor": actor(request), "reason": request.POST.get("reason", "")}
     if action in ("start", "ship"):
         kwargs["override"] = request.POST.get("override") == "on"
-    return done_or_error(request, lambda: call(**kwargs), success, reverse("experiments:experiment-detail", args=[pk]))
+    url = reverse("experiments:experiment-detail", args=[pk])
+    return perform(request, lambda: call(**kwargs), success=success, redirect_to=url)
 
 
 def _required_n(data: dict) -> dict:
@@ -250,8 +243,7 @@ def experiment_sample_size(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def experiment_new(request: HttpRequest) -> HttpResponse:
-    if not permissions.can_deploy(request.user):
-        raise PermissionDenied
+    require(permissions.can_deploy(request.user))
     if request.method != "POST":
         initial: dict[str, Any] = {k: v for k, v in request.GET.items() if k in ExperimentForm.base_fields}
         if initial.get("kind") == ExperimentKind.CANARY:
@@ -261,7 +253,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     form = ExperimentForm(request.POST)
     if form.is_valid():
         data = dict(form.cleaned_data)
-        try:
+        with service_errors(request, form) as outcome:
             if not data["control_version"]:
                 prompt = Prompt.objects.filter(name=data["prompt"]).first()
                 live = prompt.label_version(data["label"]) if prompt else None
@@ -270,12 +262,8 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
                         f"'{data['prompt']}' has no {data['label']} version to be the control; give a control version."
                     )
                 data["control_version"] = live.number
-            experiment = creation.experiment_create(actor=_actor(request), **data)
-        except Forbidden as exc:
-            raise PermissionDenied(exc.message) from None
-        except RegistryError as exc:
-            form.add_error(None, exc.message)
-        else:
+            experiment = creation.experiment_create(actor=actor(request), **data)
+        if not outcome.failed:
             messages.success(request, "Created as a draft: check the plan, then start it.")
             return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[experiment.pk]))
     return render(request, "experiments/ab/form.html", {"form": form, **_required_n(request.POST)})

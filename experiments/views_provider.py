@@ -15,8 +15,7 @@ from experiments.llm import provider_effective
 from experiments.models import ProviderSettings
 from experiments.provider import ProviderError, provider_test, provider_update
 from promptreg import permissions
-from promptreg.exceptions import RegistryError
-from promptreg.views.common import HtmxHttpRequest, actor, require
+from promptreg.views.common import HtmxHttpRequest, actor, require, service_errors
 
 
 class ProviderForm(forms.Form):
@@ -64,7 +63,7 @@ def provider_settings(request: HttpRequest) -> HttpResponse:
     form = ProviderForm(request.POST or None, initial={"base_url": stored.base_url, "model": stored.model})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+        with service_errors(request, form, refusal_on_form=True) as outcome:
             _, dropped = provider_update(
                 actor=actor(request),
                 base_url=data["base_url"],
@@ -72,10 +71,7 @@ def provider_settings(request: HttpRequest) -> HttpResponse:
                 api_key=data["api_key"],
                 clear_key=data["clear_key"],
             )
-        except RegistryError as exc:
-            for field, errors in exc.details.get("fields", {"__all__": [exc.message]}).items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
+        if not outcome.failed:
             note = " The stored API key was removed because the base URL changed: enter it again." if dropped else ""
             messages.success(request, "Evaluation provider saved." + note)
             return HttpResponseRedirect(reverse("experiments:provider"))

@@ -8,18 +8,16 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from promptreg.exceptions import RegistryError
 from promptreg.history import set_change_reason
-from promptreg.models import MoveVia, Prompt
+from promptreg.models import Prompt
 from promptreg.permissions import can_admin, can_deploy
-from promptreg.services import Actor
+from promptreg.views.common import actor, require, service_errors
 from rollout.forms import AlertChannelForm, MonitorForm
 from rollout.models import METRICS, AlertChannel, AlertDelivery, Monitor, PendingInvalidation, RollbackIncident
 from rollout.oncall import deployment_timeline, production_overview
@@ -27,11 +25,6 @@ from rollout.services import CONFIG_FIELDS, monitor_configure
 
 STATS_DAYS = 7
 TIMELINE_LENGTH = 50
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise PermissionDenied
 
 
 @login_required
@@ -61,7 +54,7 @@ def oncall(request):
 @login_required
 @require_POST
 def incident_acknowledge(request, pk: int):
-    _require(can_deploy(request.user))
+    require(can_deploy(request.user))
     incident = get_object_or_404(RollbackIncident, pk=pk)
     if incident.acknowledge(request.user):
         messages.success(request, f"Acknowledged: {incident.headline}.")
@@ -76,20 +69,17 @@ def incident_acknowledge(request, pk: int):
 @login_required
 def monitor_edit(request, name: str):
     prompt = get_object_or_404(Prompt, name=name)
-    _require(can_deploy(request.user))
+    require(can_deploy(request.user))
     monitor = Monitor.objects.of_label(prompt).first()
     form = MonitorForm(request.POST or None, instance=monitor or Monitor(prompt=prompt))
     if request.method == "POST" and form.is_valid():
-        try:
+        with service_errors(request, form, refusal_on_form=True) as outcome:
             monitor_configure(
                 name=name,
-                actor=Actor(via=MoveVia.BUTTON, user=request.user),
+                actor=actor(request),
                 changes={f: form.cleaned_data[f] for f in CONFIG_FIELDS},
             )
-        except RegistryError as exc:
-            for field_name, errors in exc.details.get("fields", {"__all__": [exc.message]}).items():
-                form.add_error(field_name if field_name in form.fields else None, errors)
-        else:
+        if not outcome.failed:
             messages.success(request, f"Monitor of {name} saved.")
             return redirect("rollout:oncall")
     return render(request, "rollout/monitor_form.html", {"prompt": prompt, "form": form, "monitor": monitor})
@@ -97,7 +87,7 @@ def monitor_edit(request, name: str):
 
 @login_required
 def channels(request):
-    _require(can_admin(request.user))
+    require(can_admin(request.user))
     form = AlertChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         channel = form.save(commit=False)
@@ -116,7 +106,7 @@ def channels(request):
 @login_required
 @require_POST
 def channel_delete(request, pk: int):
-    _require(can_admin(request.user))
+    require(can_admin(request.user))
     channel = get_object_or_404(AlertChannel, pk=pk)
     set_change_reason(channel, f"removed by {request.user.get_username()}")
     channel.delete()

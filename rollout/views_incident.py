@@ -17,9 +17,8 @@ from django.views.decorators.http import require_POST
 from experiments.eval_datasets import prompt_dataset
 from experiments.models import Dataset
 from experiments.samples import samples_to_dataset
-from promptreg.exceptions import RegistryError
 from promptreg.permissions import can_author, can_deploy
-from promptreg.views.common import actor, require
+from promptreg.views.common import actor, require, service_errors
 from rollout.forms import NEW_DATASET, SamplesToDatasetForm
 from rollout.incident import incident_samples
 from rollout.models import RollbackIncident
@@ -82,7 +81,7 @@ def incident_add_cases(request, pk: int):
     form = _form(incident, samples, request.POST)
     if form.is_valid():
         choice = form.cleaned_data["dataset"]
-        try:
+        with service_errors(request, form, refusal_on_form=True) as outcome:
             dataset, added = samples_to_dataset(
                 prompt=incident.prompt,
                 picks=form.picks(),
@@ -90,9 +89,7 @@ def incident_add_cases(request, pk: int):
                 dataset=None if choice == NEW_DATASET else Dataset.objects.get(pk=choice),
                 new_name=form.cleaned_data["new_dataset"],
             )
-        except RegistryError as exc:
-            form.add_error(None, exc.message)
-        else:
+        if not outcome.failed:
             messages.success(request, f"Added {added} case{'s' if added != 1 else ''} to '{dataset.name}'.")
             return redirect("rollout:incident", incident.pk)
     return _page(request, incident, samples, form)

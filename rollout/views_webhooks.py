@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from promptreg.exceptions import RegistryError
-from promptreg.models import MoveVia
 from promptreg.permissions import can_admin
 from promptreg.services import Actor
+from promptreg.views.common import actor, perform, require, service_errors
 from rollout import webhooks
 from rollout.forms import WebhookForm
 from rollout.models import WebhookDelivery, WebhookSubscription
@@ -20,9 +19,8 @@ LOG_LENGTH = 50
 
 
 def _admin_actor(request) -> Actor:
-    if not can_admin(request.user):
-        raise PermissionDenied
-    return Actor(via=MoveVia.BUTTON, user=request.user)
+    require(can_admin(request.user))
+    return actor(request)
 
 
 @login_required
@@ -30,12 +28,9 @@ def webhook_list(request):
     actor = _admin_actor(request)
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
+        with service_errors(request, form, refusal_on_form=True) as outcome:
             subscription = webhooks.webhook_subscribe(actor=actor, **form.subscription_fields())
-        except RegistryError as exc:
-            for field, errors in exc.details.get("fields", {"__all__": [exc.message]}).items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
+        if not outcome.failed:
             messages.success(request, f"Webhook {subscription.pk} added: events go to {subscription.url}.")
             return redirect("rollout:webhooks")
     context = {
@@ -49,22 +44,20 @@ def webhook_list(request):
 @login_required
 @require_POST
 def webhook_remove(request, pk: int):
-    try:
-        subscription = webhooks.webhook_remove(subscription_id=pk, actor=_admin_actor(request))
-    except RegistryError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Webhook {pk} ({subscription.url}) removed.")
-    return redirect("rollout:webhooks")
+    return perform(
+        request,
+        lambda: webhooks.webhook_remove(subscription_id=pk, actor=_admin_actor(request)),
+        success=lambda subscription: f"Webhook {pk} ({subscription.url}) removed.",
+        redirect_to=reverse("rollout:webhooks"),
+    )
 
 
 @login_required
 @require_POST
 def webhook_test(request, pk: int):
-    try:
-        webhooks.webhook_send_test(subscription_id=pk, actor=_admin_actor(request))
-    except RegistryError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Test event queued for webhook {pk}; its delivery shows below.")
-    return redirect("rollout:webhooks")
+    return perform(
+        request,
+        lambda: webhooks.webhook_send_test(subscription_id=pk, actor=_admin_actor(request)),
+        success=f"Test event queued for webhook {pk}; its delivery shows below.",
+        redirect_to=reverse("rollout:webhooks"),
+    )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django_htmx.middleware import HtmxDetails
 
@@ -41,14 +47,59 @@ def get_version(prompt: Prompt, number: int) -> PromptVersion:
     return version
 
 
-def done_or_error(request: HttpRequest, action, success: str, redirect_to: str) -> HttpResponseRedirect:
-    """Run a service call; a registry error becomes a message (a refusal becomes 403), then redirect."""
+@dataclass
+class Outcome:
+    """What `service_errors` saw: `failed` once it has shown a registry error (nothing was changed)."""
+
+    failed: bool = False
+
+
+@contextmanager
+def service_errors(
+    request: HttpRequest, form: forms.BaseForm | None = None, *, refusal_on_form: bool = False
+) -> Iterator[Outcome]:
+    """The one adapter from the services' errors to the dashboard, around a service call.
+
+    A refusal (`Forbidden`) is a 403 (or, with `refusal_on_form`, an error on the form); any other registry error goes
+    on `form`, with the fields and rows it names, or without a form into the messages; the block stops there and
+    `failed` is set."""
+    outcome = Outcome()
     try:
-        action()
+        yield outcome
     except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
+        if not (refusal_on_form and form is not None):
+            raise PermissionDenied(exc.message) from None
+        outcome.failed = True
+        form.add_error(None, exc.message)
     except RegistryError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
+        outcome.failed = True
+        if form is None:
+            messages.error(request, exc.message)
+            return
+        fields = exc.details.get("fields")
+        if isinstance(fields, dict):
+            for field, errors in fields.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc.message)
+        for row in exc.details.get("rows", []):
+            form.add_error(None, f"line {row['line']}: {row['reason']}" if row["line"] else row["reason"])
+
+
+def perform(
+    request: HttpRequest,
+    call: Callable[[], Any],
+    *,
+    success: str | Callable[[Any], str],
+    redirect_to: str,
+    form: forms.BaseForm | None = None,
+    invalid: Callable[[], HttpResponse] | None = None,
+) -> HttpResponse:
+    """Run a service call through `service_errors`; on success say `success` (or `success(result)`) and go to
+    `redirect_to`. On an error: `invalid()` (the form again, showing it), else `redirect_to` with the message."""
+    with service_errors(request, form) as outcome:
+        result = call()
+    if outcome.failed:
+        return invalid() if invalid is not None else HttpResponseRedirect(redirect_to)
+    messages.success(request, success(result) if callable(success) else success)
     return HttpResponseRedirect(redirect_to)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from promptreg import permissions, services
-from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.models import ApiKey, Scope
-from promptreg.views.common import actor, require
+from promptreg.views.common import actor, perform, require, service_errors
 
 
 class ApiKeyForm(forms.Form):
@@ -35,15 +33,11 @@ def api_keys(request):
     issued = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+        with service_errors(request, form, refusal_on_form=True) as outcome:
             issued = services.api_key_issue(
                 actor=actor(request), name=data["name"], scopes=data["scopes"], gate_override=data["gate_override"]
             )
-        except Forbidden as exc:
-            form.add_error(None, exc.message)
-        except RegistryError as exc:
-            form.add_error(None, exc.message)
-        else:
+        if not outcome.failed:
             form = ApiKeyForm()
     keys = ApiKey.objects.select_related("owner").order_by("-created_at")
     if not permissions.can_admin(request.user):
@@ -56,12 +50,9 @@ def api_keys(request):
 @require_POST
 def api_key_revoke(request, pk: int):
     key = get_object_or_404(ApiKey, pk=pk)
-    try:
-        services.api_key_revoke(actor=actor(request), key=key)
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
-    except RegistryError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"API key '{key.name}' revoked: every server refuses it from the next request.")
-    return redirect("promptreg:api-keys")
+    return perform(
+        request,
+        lambda: services.api_key_revoke(actor=actor(request), key=key),
+        success=f"API key '{key.name}' revoked: every server refuses it from the next request.",
+        redirect_to=reverse("promptreg:api-keys"),
+    )

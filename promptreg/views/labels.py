@@ -9,8 +9,8 @@ from django.urls import reverse
 from promptreg import composition, permissions, services
 from promptreg.forms import LabelMoveForm
 from promptreg.models import PRODUCTION
-from promptreg.views.common import actor, get_prompt, require
-from promptreg.views.versions import _act
+from promptreg.views.common import actor, get_prompt, perform, require
+from promptreg.views.versions import move_message
 
 TEMPLATE = "promptreg/labels.html"
 HISTORY_PER_LABEL = 50
@@ -50,7 +50,7 @@ def prompt_labels(request, name: str):
         return render(request, TEMPLATE, {**context, "form": form})
     data = form.cleaned_data
     url = reverse("promptreg:prompt-labels", args=[prompt.name])
-    return _act(
+    return perform(
         request,
         lambda: services.label_move(
             name=prompt.name,
@@ -60,12 +60,13 @@ def prompt_labels(request, name: str):
             reason=data["reason"],
             override=data["override"],
         ),
-        lambda move: (
-            f"{move.label} now points at v{move.to_version.number}"
-            + (f" (was v{move.from_version.number})." if move.from_version_id else ".")
+        success=move_message(
+            lambda move: (
+                f"{move.label} now points at v{move.to_version.number}"
+                + (f" (was v{move.from_version.number})." if move.from_version_id else ".")
+            )
         ),
-        f"{url}#label-{data['label']}",
-        TEMPLATE,
-        context,
-        form,
+        redirect_to=f"{url}#label-{data['label']}",
+        form=form,
+        invalid=lambda: render(request, TEMPLATE, {**context, "form": form}),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -17,7 +18,7 @@ from promptreg import panels, permissions, services
 from promptreg.forms import PromptFilterForm, ReasonForm
 from promptreg.models import PRODUCTION, Prompt, ReviewPolicy
 from promptreg.preview import build_preview
-from promptreg.views.common import actor, done_or_error, get_prompt, require
+from promptreg.views.common import actor, get_prompt, perform, require
 from promptreg.views.reviews import waiting_for_changes
 
 PAGE_SIZE = 50
@@ -93,7 +94,8 @@ def _retire_or_restore(request, name: str, service, success: str):
     form = ReasonForm(request.POST)
     url = reverse("promptreg:prompt-detail", args=[prompt.name])
     reason = form.data.get("reason", "")
-    return done_or_error(request, lambda: service(name=prompt.name, actor=actor(request), reason=reason), success, url)
+    call = partial(service, name=prompt.name, actor=actor(request), reason=reason)
+    return perform(request, call, success=success, redirect_to=url)
 
 
 @login_required

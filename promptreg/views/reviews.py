@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,10 +13,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from promptreg import permissions, services
-from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.forms import ReviewForm
 from promptreg.models import PromptVersion, Review, VersionStatus
-from promptreg.views.common import actor, done_or_error, get_prompt, get_version, require
+from promptreg.views.common import actor, get_prompt, get_version, perform, require, service_errors
 from promptreg.views.versions import version_context
 
 
@@ -72,11 +70,11 @@ def version_submit(request, name: str, number: int):
     require(permissions.can_author(request.user))
     prompt = get_prompt(name)
     version = get_version(prompt, number)
-    return done_or_error(
+    return perform(
         request,
         lambda: services.version_submit_for_review(version=version, actor=actor(request)),
-        f"v{version.number} is waiting for review. Reviewers see it in their inbox.",
-        reverse("promptreg:version-detail", args=[prompt.name, version.number]),
+        success=f"v{version.number} is waiting for review. Reviewers see it in their inbox.",
+        redirect_to=reverse("promptreg:version-detail", args=[prompt.name, version.number]),
     )
 
 
@@ -89,18 +87,14 @@ def version_review(request, name: str, number: int):
     version = get_version(prompt, number)
     form = ReviewForm(request.POST)
     if form.is_valid():
-        try:
+        with service_errors(request, form) as outcome:
             review = services.review_submit(
                 version=version,
                 actor=actor(request),
                 decision=form.cleaned_data["decision"],
                 comment=form.cleaned_data["comment"],
             )
-        except Forbidden as exc:
-            raise PermissionDenied(exc.message) from None
-        except RegistryError as exc:
-            form.add_error(None, exc.message)
-        else:
+        if not outcome.failed:
             recorded = f"Review recorded: {review.get_decision_display().lower()} on v{version.number}."
             if not request.htmx:
                 messages.success(request, recorded)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django import forms
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -16,12 +16,11 @@ from django.views.decorators.vary import vary_on_headers
 
 from promptreg import composition, panels, permissions, services
 from promptreg.diff import version_diff as build_diff
-from promptreg.exceptions import Forbidden, RegistryError
 from promptreg.forms import ReasonForm, ReviewForm
 from promptreg.gates import missing_gates
-from promptreg.models import PRODUCTION, PromptVersion, VersionStatus
+from promptreg.models import PRODUCTION, LabelMove, PromptVersion, VersionStatus
 from promptreg.preview import build_preview
-from promptreg.views.common import actor, done_or_error, get_prompt, get_version, require
+from promptreg.views.common import actor, get_prompt, get_version, perform, require
 
 
 def version_context(request, prompt, version) -> dict:
@@ -122,17 +121,9 @@ def _confirm(request, template: str, context: dict, form: ReasonForm):
     return render(request, template, context)
 
 
-def _act(request, call, success, redirect_to: str, template: str, context: dict, form: forms.Form):
-    """Run the service; `success(move)` words the message. Errors show on the confirmation form, nothing changed."""
-    try:
-        move = call()
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
-    except RegistryError as exc:
-        form.add_error(None, exc.message)
-        return render(request, template, {**context, "form": form})
-    messages.success(request, " ".join(filter(None, [success(move), composition.move_impact(move)])))
-    return HttpResponseRedirect(redirect_to)
+def move_message(describe: Callable[[LabelMove], str]) -> Callable[[LabelMove], str]:
+    """A label move's success message: what moved, then what else that changes (the prompts that include it)."""
+    return lambda move: " ".join(filter(None, [describe(move), composition.move_impact(move)]))
 
 
 @login_required
@@ -161,7 +152,7 @@ def version_activate(request, name: str, number: int):
     if not form.is_valid():
         return render(request, "promptreg/activate_confirm.html", {**context, "form": form})
     data = form.cleaned_data
-    return _act(
+    return perform(
         request,
         lambda: services.label_move(
             name=prompt.name,
@@ -172,11 +163,10 @@ def version_activate(request, name: str, number: int):
             override=data["override"],
             expected_current=data["expected_current"],
         ),
-        lambda move: f"v{move.to_version.number} of '{prompt.name}' is now live in production.",
-        reverse("promptreg:prompt-detail", args=[prompt.name]),
-        "promptreg/activate_confirm.html",
-        context,
-        form,
+        success=move_message(lambda move: f"v{move.to_version.number} of '{prompt.name}' is now live in production."),
+        redirect_to=reverse("promptreg:prompt-detail", args=[prompt.name]),
+        form=form,
+        invalid=lambda: render(request, "promptreg/activate_confirm.html", {**context, "form": form}),
     )
 
 
@@ -231,19 +221,20 @@ def prompt_rollback(request, name: str):
     if not form.is_valid():
         return render(request, "promptreg/rollback_confirm.html", {**context, "form": form})
     data = form.cleaned_data
-    return _act(
+    return perform(
         request,
         lambda: services.rollback(
             name=prompt.name, actor=actor(request), reason=data["reason"], expected_current=data["expected_current"]
         ),
-        lambda move: (
-            f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to "
-            f"v{move.to_version.number}."
+        success=move_message(
+            lambda move: (
+                f"Rolled back: production of '{prompt.name}' went from v{move.from_version.number} back to "
+                f"v{move.to_version.number}."
+            )
         ),
-        _safe_next(request, reverse("promptreg:prompt-detail", args=[prompt.name])),
-        "promptreg/rollback_confirm.html",
-        context,
-        form,
+        redirect_to=_safe_next(request, reverse("promptreg:prompt-detail", args=[prompt.name])),
+        form=form,
+        invalid=lambda: render(request, "promptreg/rollback_confirm.html", {**context, "form": form}),
     )
 
 
@@ -254,9 +245,9 @@ def version_tags(request, name: str, number: int):
     require(permissions.can_author(request.user))
     tags = [t for t in request.POST.get("tags", "").split(",") if t.strip()]
     url = reverse("promptreg:version-detail", args=[name, number])
-    return done_or_error(
+    return perform(
         request,
         lambda: services.version_tags_set(name=name, number=number, tags=tags, actor=actor(request)),
-        f"Tags of v{number} saved.",
-        url,
+        success=f"Tags of v{number} saved.",
+        redirect_to=url,
     )
