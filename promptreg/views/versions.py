@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -121,7 +122,7 @@ def _confirm(request, template: str, context: dict, form: ReasonForm):
     return render(request, template, context)
 
 
-def move_message(describe: Callable[[LabelMove], str]) -> Callable[[LabelMove], str]:
+def move_message(describe: Callable[[Any], str]) -> Callable[[LabelMove], str]:
     """A label move's success message: what moved, then what else that changes (the prompts that include it)."""
     return lambda move: " ".join(filter(None, [describe(move), composition.move_impact(move)]))
 
