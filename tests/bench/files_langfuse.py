@@ -8,8 +8,9 @@ timed: reading and validating them (the baseline every run pays), an import that
 changes nothing (idempotent second run), and an import after editing 10% of the
 files. Goal: the no-op import costs at most ~2x the baseline (one query per prompt),
 and the edited import grows with the edits, not with N. Fetch (in-process test
-client, median per request): `GET /api/public/v2/prompts/{name}` (Basic auth,
-from the database) against `GET /api/v1/prompts/{name}` (Bearer, Redis cache).
+client, median per request): `GET /api/public/v2/prompts/{name}` (Basic auth)
+against `GET /api/v1/prompts/{name}` (Bearer); both from the serving cache (Redis, and
+each process's memory when warm).
 """
 
 from __future__ import annotations
