@@ -37,7 +37,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from experiments.api_experiments import experiment_json
-from promptreg import broker, signals
+from promptreg import broker, composition, signals
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.history import set_change_reason
 from promptreg.models import Scope, validate_prompt_name
@@ -212,8 +212,12 @@ def _event_data(event: str, instance: Any, actor: Actor, reason: str) -> dict[st
 
 @receiver(signals.prompt_event, dispatch_uid="rollout.webhooks.record")
 def record(sender, event: str, prompt, instance, actor: Actor, reason: str = "", **kwargs) -> WebhookEvent | None:
-    """Record the event for every subscription that wants it, in the action's transaction."""
-    subscriptions = [s for s in WebhookSubscription.objects.active() if s.wants(event, prompt.name)]
+    """Record the event for every subscription that wants it, in the action's transaction. A label move also goes to
+    the subscriptions of the prompts that include the moved label (their served text changed with it)."""
+    names = [prompt.name]
+    if event == WebhookEventType.LABEL_MOVED:
+        names += sorted({d["name"] for d in composition.move_dependents(instance)})
+    subscriptions = [s for s in WebhookSubscription.objects.active() if any(s.wants(event, n) for n in names)]
     if not subscriptions:
         return None
     recorded = WebhookEvent.objects.create(

@@ -110,3 +110,21 @@ def test_the_label_move_api_states_the_impact(api_as, composed):
     assert body["dependents"][0] == {"name": "support-system", "label": PRODUCTION, "version": 1, "gated": True}
     rolled = deployer.post_json(f"/api/v1/prompts/{VOICE}/rollback", {"reason": "back"}).json()
     assert rolled["impact"].startswith("1 prompt includes this at production")
+
+
+def test_a_subscription_to_a_dependent_hears_of_its_includes_label_moves(composed, cli):
+    from rollout import webhooks
+    from rollout.models import WebhookDelivery, WebhookEvent
+
+    actor = cli
+    hears = webhooks.webhook_subscribe(
+        url="http://127.0.0.1:9/hooks", events=["label.moved"], prompts=["support-system"], secret="s" * 20, actor=actor
+    )
+    webhooks.webhook_subscribe(
+        url="http://127.0.0.1:9/other", events=["label.moved"], prompts=["other-system"], secret="s" * 20, actor=actor
+    )
+    rollback(name=VOICE, actor=cli, reason="too warm")
+    event = WebhookEvent.objects.get(event="label.moved")
+    assert event.prompt == VOICE
+    assert event.data["dependents"][0]["name"] == "support-system"
+    assert [d.subscription for d in WebhookDelivery.objects.filter(event=event)] == [hears]
