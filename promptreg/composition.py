@@ -12,8 +12,9 @@ that would include itself (directly or through others: by name, whatever the lab
 
 Every tag is indexed at publish (`Inclusion`), so the prompts that include a prompt are one query per level away:
 serving invalidates them with it, and a label move lists the ones whose served text it changes (`affected`), holds
-that move to the included prompt's gates when one of them is gated at the label it serves (`dependents_gates`), and
-records the change in each one's audit trail (`DependentChange`).
+that move to the included prompt's gates when one of them is gated at the label it serves (`move_gates`, which also
+keeps `latest` includes, ungated by nature, out of gated labels), and records the change in each one's audit trail
+(`DependentChange`).
 """
 
 from __future__ import annotations
@@ -352,15 +353,35 @@ def move_dependents(move: LabelMove) -> list[dict[str, Any]]:
     ]
 
 
-def dependents_gates(target: PromptVersion, label: str, found: list[Affected]) -> list[str]:
-    """A label that is not gated for its own prompt still is when a dependent serves it at a gated label: the move
-    must then pass the included prompt's own gates, as if the label were protected (else a deployer could change
-    a gated production text through an ungated include)."""
+def _floating(target: PromptVersion) -> list[str]:
+    """An include at `latest` changes with every publish of the included prompt, which passes no gate."""
+    if not _has_tags(target.kind, target.body):
+        return []
+    try:
+        dependencies = resolve(target).dependencies
+    except CompositionError:
+        return []  # `check_target` refuses it
+    return [
+        f"includes: {name} is included at latest, which every publish changes without a gate; include it at a label "
+        "or a version"
+        for name in dict.fromkeys(d["name"] for d in dependencies if d["label"] == LATEST)
+    ]
+
+
+def move_gates(target: PromptVersion, label: str, found: list[Affected]) -> list[str]:
+    """What composition adds to the gates of moving `label` to `target` (the dependents `found` serve that label):
+
+    - at a label gated for its own prompt, nothing it includes may float at `latest` (ungated text at a gated label);
+    - a label not gated for its own prompt still is when a dependent serves it at a gated label: the move must pass
+      the included prompt's own gates, as if the label were protected, or a deployer could change a gated production
+      text through an ungated include."""
+    if label in protected_labels(target.prompt.prompt_type):
+        return _floating(target)
     gated = sorted({f"{a.prompt.name}@{a.label}" for a in found if a.gated})
-    if not gated or label in protected_labels(target.prompt.prompt_type):
+    if not gated:
         return []
     because = f" ({', '.join(gated)} include{'s' if len(gated) == 1 else ''} it at {label})"
-    return [gap + because for gap in policy_gaps(target)]
+    return [gap + because for gap in [*policy_gaps(target), *_floating(target)]]
 
 
 def record_dependent_changes(move: LabelMove, found: list[Affected]) -> None:

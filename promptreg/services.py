@@ -444,7 +444,7 @@ def label_move(
         raise InvalidInput(f"{label} already points at v{target.number}.", code="no_change")
     composition.check_target(target)
     dependents = composition.affected(prompt.name, label)
-    missing = missing_gates(target, label) or composition.dependents_gates(target, label, dependents)
+    missing = missing_gates(target, label) + composition.move_gates(target, label, dependents)
     if missing and not override:
         raise GateBlocked(
             f"v{target.number} cannot take the {label} label yet: " + "; ".join(missing) + ".",

@@ -30,7 +30,7 @@ def version_context(request, prompt, version) -> dict:
     labels = list(prompt.labels.select_related("version").order_by("name"))
     production = next((label.version for label in labels if label.name == PRODUCTION), None)
     own = version.created_by_id is not None and version.created_by_id == user.pk
-    missing = missing_gates(version, PRODUCTION)
+    missing = missing_gates(version, PRODUCTION) + composition.move_gates(version, PRODUCTION, [])
     is_live = production is not None and production.pk == version.pk
     base = production if production and not is_live else (version.parent if version.parent_id else None)
     reviewed = _reviewed_before(user, version)
@@ -137,7 +137,7 @@ def version_activate(request, name: str, number: int):
         "prompt": prompt,
         "version": version,
         "production": production,
-        "missing": missing_gates(version, PRODUCTION),
+        "missing": missing_gates(version, PRODUCTION) + composition.move_gates(version, PRODUCTION, []),
         "impact": composition.impact_for(prompt.name, PRODUCTION),
         "can_override": permissions.can_admin(request.user),
         "diff": build_diff(production, version) if production and production.pk != version.pk else None,

@@ -249,3 +249,16 @@ def test_an_import_publishes_included_prompts_first(tmp_path, ungated_system):
     result = import_dir(tmp_path, label=PRODUCTION)
     assert [v.prompt.name for v in result.published] == ["z-voice", "a-system"]
     assert composition.resolve(result.published[1]).body == "Hi. Be brief."
+
+
+def test_an_include_at_latest_cannot_take_a_gated_label_without_an_override(publish, cli, voice):
+    publish("support-system", f"Hi. {tag(VOICE, 'label=latest')}")
+    label_move(name="support-system", label="staging", version=1, actor=cli, reason="ungated: fine")
+    with pytest.raises(GateBlocked, match="includes: company-voice is included at latest, which every publish changes"):
+        label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    assert not Label.objects.filter(prompt__name="support-system", name=PRODUCTION).exists()
+    move = label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live", override=True)
+    assert move.bypassed_gates == [
+        "includes: company-voice is included at latest, which every publish changes without a gate; include it at a "
+        "label or a version"
+    ]
