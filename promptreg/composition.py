@@ -194,6 +194,16 @@ def resolve_body(name: str, kind: str, body: Any, version: PromptVersion | None 
     return Resolved(resolved, Template(kind, resolved).variables, list(resolver.dependencies.values()), resolver.graph)
 
 
+def resolve_for_display(name: str, kind: str, body: Any) -> tuple[Any, list[dict[str, Any]], str]:
+    """For a preview of a valid template: the body resolved as the registry stands now and its dependencies, or the
+    body as written and why it does not resolve."""
+    try:
+        resolved = resolve_body(name, kind, body)
+    except CompositionError as exc:
+        return body, [], exc.message
+    return resolved.body, resolved.dependencies, ""
+
+
 def resolve(version: PromptVersion) -> Resolved:
     """What a fetch of `version` serves."""
     if not _has_tags(version.kind, version.body):  # no query, even for a version of a prompt not yet saved

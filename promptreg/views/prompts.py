@@ -75,7 +75,9 @@ def prompt_detail(request, name: str):
         "labels": labels,
         "moves": list(prompt.label_moves.select_related("from_version", "to_version", "actor", "api_key")[:8]),
         "production": production,
-        "preview": build_preview(production.kind, production.body, production.sample_values) if production else None,
+        "preview": build_preview(production.kind, production.body, production.sample_values, prompt.name)
+        if production
+        else None,
         "versions": versions,
         "latest": versions[0] if versions else None,
         "policy": ReviewPolicy.for_type(prompt.prompt_type),

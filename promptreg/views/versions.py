@@ -37,7 +37,7 @@ def version_context(request, prompt, version) -> dict:
     return {
         "prompt": prompt,
         "version": version,
-        "preview": build_preview(version.kind, version.body, version.sample_values),
+        "preview": build_preview(version.kind, version.body, version.sample_values, prompt.name),
         "version_labels": [label.name for label in labels if label.version_id == version.pk],
         "production": production,
         "is_live": is_live,

@@ -262,3 +262,22 @@ def test_an_include_at_latest_cannot_take_a_gated_label_without_an_override(publ
         "includes: company-voice is included at latest, which every publish changes without a gate; include it at a "
         "label or a version"
     ]
+
+
+def test_previews_show_the_resolved_text_and_what_does_not_resolve(client, publish, author, voice):
+    from django.urls import reverse
+
+    publish("support-system", f"Hi {{{{ name }}}}. {tag(VOICE)}", sample_values={"name": "Ann", "customer": "Bo"})
+    client.force_login(author)
+    page = client.get(reverse("promptreg:version-detail", args=["support-system", 1])).content.decode()
+    assert "Hi Ann. Be warm and brief, Bo." in page
+    assert (
+        f'<a href="{reverse("promptreg:version-detail", args=[VOICE, 2])}">company-voice v2</a> (at production)' in page
+    )
+    assert "<code>name</code> <code>customer</code>" in page  # the included variables are the version's too
+
+    live = client.post(
+        reverse("promptreg:authoring-preview"), {"kind": "text", "text": f"Hi. {tag(VOICE, 'label=staging')}"}
+    ).content.decode()
+    assert "&#x27;company-voice&#x27; has no label &#x27;staging&#x27;" in live
+    assert f"Hi. {tag(VOICE, 'label=staging')}" in live  # shown as written
