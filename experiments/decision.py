@@ -25,24 +25,11 @@ from experiments.stats import (
 )
 
 SHIP = "ship_treatment"
-
-
 KEEP = "keep_control"
-
-
 NO_DIFFERENCE = "no_significant_difference"
-
-
 GUARDRAIL = "reject_guardrail_degraded"
-
-
 INSUFFICIENT = "insufficient_data"
-
-
 INVALID_SRM = "invalid_srm"
-
-
-DECISIONS = (SHIP, KEEP, NO_DIFFERENCE, GUARDRAIL, INSUFFICIENT, INVALID_SRM)
 
 
 @dataclass(frozen=True)

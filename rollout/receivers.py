@@ -1,4 +1,4 @@
-"""Reactions to other apps' changes."""
+"""Reactions to other apps' changes, and to the registry's: every signal receiver of the rollout app."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
+from django.test.signals import setting_changed
 
 from experiments.models import Experiment, ExperimentKind, ExperimentState
-from promptreg import signals
+from promptreg import composition, signals
 from promptreg.models import ApiKey
+from rollout import serving, webhooks
 from rollout.alerts import rollback_alert
 from rollout.models import Monitor
 from rollout.services import canary_watch
@@ -57,3 +59,32 @@ def key_owner_roles(sender, instance, action: str, reverse: bool, pk_set, **kwar
         _owner_changed(pk_set or [])
     elif reverse and action == "pre_clear":  # group.user_set.clear(): its users, while they are still in it
         _owner_changed(instance.user_set.values_list("pk", flat=True))
+
+
+@receiver(signals.serving_changed, dispatch_uid="rollout.invalidate_on_serving_change")
+def invalidate_on_serving_change(sender: object, prompt_name: str, **kwargs: object) -> None:
+    """What a fetch returns changed: its cached answers go, everywhere."""
+    # The prompts that include it serve its text too: they go stale with it (read after its commit, so a dependent
+    # published meanwhile is either listed here or invalidated by its own publish).
+    for name in (prompt_name, *composition.dependents([prompt_name])):
+        serving.invalidate_prompt(name)
+
+
+@receiver(post_save, sender=ApiKey, dispatch_uid="rollout.key_saved")
+@receiver(post_delete, sender=ApiKey, dispatch_uid="rollout.key_deleted")
+def key_changed(sender: type[ApiKey], instance: ApiKey, **kwargs: object) -> None:
+    """A key issued, changed or deleted: every server re-reads its verdict from the next request."""
+    transaction.on_commit(partial(remember_api_key, instance.secret_hash))
+
+
+@receiver(setting_changed, dispatch_uid="rollout.serving_settings_changed")
+def serving_settings_changed(setting: str, **kwargs: object) -> None:
+    """Tests that override Redis or the per-process copy get fresh connections."""
+    if setting in ("REDIS_URL", "REDIS_CHANNEL_PREFIX", "SERVING_LOCAL_ENTRIES"):
+        serving.forget_connections()
+
+
+@receiver(signals.prompt_event, dispatch_uid="rollout.webhooks.record")
+def record_webhook_event(sender, event: str, prompt, instance, actor, reason: str = "", **kwargs) -> None:
+    """Every registry event a webhook subscription wants is recorded, in the action's transaction."""
+    webhooks.record(event=event, prompt=prompt, instance=instance, actor=actor, reason=reason)

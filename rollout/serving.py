@@ -40,20 +40,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, TypeVar, cast
 
 import redis
 from django.conf import settings
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
-from django.test.signals import setting_changed
 from django.utils import timezone
 
 from promptreg import composition
 from promptreg.models import LATEST, ApiKey, Prompt, PromptVersion, Scope, hash_secret
-from promptreg.signals import serving_changed
 from rollout import hotcache
 from rollout.models import PendingInvalidation, PendingKeyVerdict
 
@@ -495,23 +489,8 @@ def invalidations_retry(r: redis.Redis | None = None) -> bool:
     return True
 
 
-@receiver(serving_changed)
-def _on_serving_changed(sender: object, prompt_name: str, **kwargs: object) -> None:
-    # The prompts that include it serve its text too: they go stale with it (read after its commit, so a dependent
-    # published meanwhile is either listed here or invalidated by its own publish).
-    for name in (prompt_name, *composition.dependents([prompt_name])):
-        invalidate_prompt(name)
-
-
-@receiver(post_save, sender=ApiKey)
-@receiver(post_delete, sender=ApiKey)
-def _on_api_key_changed(sender: type[ApiKey], instance: ApiKey, **kwargs: object) -> None:
-    transaction.on_commit(partial(remember_api_key, instance.secret_hash))
-
-
-@receiver(setting_changed)
-def _on_setting_changed(setting: str, **kwargs: object) -> None:
+def forget_connections() -> None:
+    """Drop the Redis client, the fault back-off and the per-process copy (settings naming them changed)."""
     global _client, _redis_down_until
-    if setting in ("REDIS_URL", "REDIS_CHANNEL_PREFIX", "SERVING_LOCAL_ENTRIES"):
-        _client, _redis_down_until = None, 0.0
-        hotcache.reset()
+    _client, _redis_down_until = None, 0.0
+    hotcache.reset()

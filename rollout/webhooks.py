@@ -1,7 +1,7 @@
 """Webhooks for prompt events: subscriptions, the events they get, and delivery.
 
 An action (publish, review, label move, experiment start/stop/ship, retire,
-restore) sends `signals.prompt_event` inside its transaction; `record` writes
+restore) sends `signals.prompt_event` inside its transaction; `record` (connected in `rollout.receivers`) writes
 the event and one delivery per interested subscription in that same
 transaction, and queues each delivery for the worker after commit. So an
 event is delivered if and only if its action committed.
@@ -33,14 +33,13 @@ import httpx
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
-from django.dispatch import receiver
 from django.utils import timezone
 
 from experiments.api_experiments import experiment_json
-from promptreg import broker, composition, signals
+from promptreg import broker, composition
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.history import set_change_reason
-from promptreg.models import Scope, validate_prompt_name
+from promptreg.models import Prompt, Scope, validate_prompt_name
 from promptreg.services import Actor
 from rollout import outbound, serving
 from rollout.api_prompts import move_out
@@ -210,8 +209,7 @@ def _event_data(event: str, instance: Any, actor: Actor, reason: str) -> dict[st
     return {"retired_at": instance.retired_at, "reason": reason, "actor": actor.name}  # prompt.retired / restored
 
 
-@receiver(signals.prompt_event, dispatch_uid="rollout.webhooks.record")
-def record(sender, event: str, prompt, instance, actor: Actor, reason: str = "", **kwargs) -> WebhookEvent | None:
+def record(*, event: str, prompt: Prompt, instance: Any, actor: Actor, reason: str = "") -> WebhookEvent | None:
     """Record the event for every subscription that wants it, in the action's transaction. A label move also goes to
     the subscriptions of the prompts that include the moved label (their served text changed with it)."""
     names = [prompt.name]

@@ -175,10 +175,6 @@ class Experiment(models.Model):
                     raise ValidationError(f"Locked since the experiment started: {', '.join(changed)}.")
         super().save(*args, **kwargs)
 
-    @property
-    def is_running(self) -> bool:
-        return self.state == ExperimentState.RUNNING
-
     def bucket(self, session_id: str) -> float:
         return bucket_of(session_id, self.pk)
 
@@ -204,15 +200,6 @@ class Experiment(models.Model):
         if self.started_at is None:
             return timedelta(0)
         return (self.ended_at or timezone.now()) - self.started_at
-
-    def serving_config(self) -> dict[str, Any]:
-        """What the fetch path needs to route a session, cached beside the label's response."""
-        return {
-            "id": self.pk,
-            "traffic_fraction": self.traffic_fraction,
-            "control_version": self.control_version.number,
-            "treatment_version": self.treatment_version.number,
-        }
 
 
 class ExperimentAction(models.TextChoices):
