@@ -187,42 +187,20 @@ def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
                 if r.created_by_id
                 else (f"API key {r.created_by_key.name}" if r.created_by_key_id else "promptreg")
             )
-            events.append(
-                Event(
-                    "version",
-                    f"version-{r.history_id}",
-                    r.history_date,
-                    who,
-                    name,
-                    f"Published v{r.number}",
-                    r.commit_message,
-                    _version_url(name, r.number),
-                    actor_first=True,
-                )
-            )
+            title, why, changed, actor_first = f"Published v{r.number}", r.commit_message, [], True
         else:
             who = r.history_user.get_username() if r.history_user_id else "promptreg"
-            changed = changes.get(r.history_id, [])
+            why, changed = r.history_change_reason or "", changes.get(r.history_id, [])
             retagged = [c for c in changed if c[0] == "tags"]
             if retagged and len(retagged) == len(changed):
                 title, actor_first = f"Tagged v{r.number}", True
             else:
                 title, actor_first = _status_sentence(r.number, r.status)
                 changed = [c for c in changed if c[0] != "status"]  # the sentence says it
-            events.append(
-                Event(
-                    "version",
-                    f"version-{r.history_id}",
-                    r.history_date,
-                    who,
-                    name,
-                    title,
-                    r.history_change_reason or "",
-                    _version_url(name, r.number),
-                    changed,
-                    actor_first=actor_first,
-                )
-            )
+        key, url = f"version-{r.history_id}", _version_url(name, r.number)
+        events.append(
+            Event("version", key, r.history_date, who, name, title, why, url, changed, actor_first=actor_first)
+        )
     return qs.count(), events
 
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from rollout.models import (
+    RUN_STATE_FIELDS,
     Alert,
     AlertChannel,
     AlertDelivery,
@@ -25,16 +26,7 @@ class MonitorAdmin(SimpleHistoryAdmin):
         "last_checked_at",
     )
     list_filter = ("enabled", "state", "metric")
-    readonly_fields = (
-        "parent",
-        "experiment",
-        "state",
-        "watched_version",
-        "failure_streak",
-        "inconclusive_streak",
-        "next_check_at",
-        "last_checked_at",
-    )
+    readonly_fields = ("parent", "experiment", *RUN_STATE_FIELDS)
 
 
 @admin.register(AlertChannel)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from experiments.models import Direction, Experiment, ExperimentState
 from experiments.services import experiment_conclude
 from promptreg.exceptions import Conflict, RegistryError
-from promptreg.models import MoveVia, Prompt, PromptVersion
+from promptreg.models import LabelMove, MoveVia, Prompt, PromptVersion
 from promptreg.services import Actor, rollback
 from rollout import alerts
 from rollout.judgement import Judgement, judge
@@ -134,15 +134,7 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         check.action = CheckAction.ROLLBACK_FAILED
         monitor.state = MonitorState.NEEDS_HUMAN
         check.save()
-        incident = RollbackIncident.objects.create(
-            monitor=monitor,
-            prompt=monitor.prompt,
-            check_run=check,
-            from_version=version,
-            experiment_id=monitor.experiment_id,
-            reason=reason,
-            error=exc.message,
-        )
+        incident = _incident(monitor, check, version, reason, error=exc.message)
         alerts.raise_alert(
             AlertKind.ROLLBACK_FAILED,
             Severity.CRITICAL,
@@ -155,15 +147,7 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         return
     check.action = CheckAction.ROLLED_BACK
     check.save()
-    incident = RollbackIncident.objects.create(
-        monitor=monitor,
-        prompt=monitor.prompt,
-        check_run=check,
-        from_version=version,
-        move=move,
-        experiment_id=monitor.experiment_id,
-        reason=reason,
-    )
+    incident = _incident(monitor, check, version, reason, move=move)
     monitor.state = MonitorState.ROLLED_BACK
     monitor.failure_streak = monitor.inconclusive_streak = 0
     if move is None:
@@ -173,6 +157,28 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
         kind = AlertKind.ROLLBACK
         title = f"{monitor.prompt.name}: production rolled back from v{version.number} to v{move.to_version.number}"
     alerts.raise_alert(kind, Severity.WARNING, title, reason, monitor=monitor, incident=incident)
+
+
+def _incident(
+    monitor: Monitor,
+    check: MonitorCheck,
+    version: PromptVersion,
+    reason: str,
+    *,
+    move: LabelMove | None = None,
+    error: str = "",
+) -> RollbackIncident:
+    """The incident of a trip: the rollback's `move`, or the `error` that stopped it."""
+    return RollbackIncident.objects.create(
+        monitor=monitor,
+        prompt=monitor.prompt,
+        check_run=check,
+        from_version=version,
+        experiment_id=monitor.experiment_id,
+        reason=reason,
+        move=move,
+        error=error,
+    )
 
 
 def canary_conclude(experiment_id: int, version: PromptVersion, reason: str) -> None:

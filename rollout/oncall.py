@@ -101,23 +101,30 @@ class TimelineEntry:
     is_override: bool = False
 
 
+def _entry(
+    record: LabelMove | ExperimentEvent, change: str, traffic: str, via: str, bypassed: list[str], *, is_rollback: bool
+) -> TimelineEntry:
+    if record.is_override:
+        change += " (override: " + "; ".join(bypassed) + ")"
+    return TimelineEntry(
+        record.created_at,
+        record.prompt.name,
+        record.label,
+        change,
+        traffic,
+        via,
+        record.actor_name,
+        record.reason,
+        is_rollback,
+        record.is_override,
+    )
+
+
 def _move_entry(m: LabelMove) -> TimelineEntry:
     src = f"v{m.from_version.number}" if m.from_version is not None else "—"
     change = f"{src} → v{m.to_version.number}" + (" (rollback)" if m.is_rollback else "")
-    if m.is_override:
-        change += " (override: " + "; ".join(m.bypassed_gates) + ")"
-    return TimelineEntry(
-        m.created_at,
-        m.prompt.name,
-        m.label,
-        change,
-        f"100% on v{m.to_version.number}",
-        m.get_via_display(),
-        m.actor_name,
-        m.reason,
-        m.is_rollback,
-        m.is_override,
-    )
+    traffic = f"100% on v{m.to_version.number}"
+    return _entry(m, change, traffic, m.get_via_display(), m.bypassed_gates, is_rollback=m.is_rollback)
 
 
 def _experiment_entry(e: ExperimentEvent) -> TimelineEntry:
@@ -128,19 +135,9 @@ def _experiment_entry(e: ExperimentEvent) -> TimelineEntry:
     )
     if e.decision:
         change += f" (analysis: {e.decision})"
-    if e.is_override:
-        change += " (override: " + "; ".join(e.bypassed) + ")"
-    return TimelineEntry(
-        e.created_at,
-        e.prompt.name,
-        e.label,
-        change,
-        f"{e.treatment_share:.2%} on v{e.treatment_version.number}",
-        MoveVia(e.via).label if e.via in MoveVia.values else e.via,
-        e.actor_name,
-        e.reason,
-        is_override=e.is_override,
-    )
+    via = MoveVia(e.via).label if e.via in MoveVia.values else e.via
+    traffic = f"{e.treatment_share:.2%} on v{e.treatment_version.number}"
+    return _entry(e, change, traffic, via, e.bypassed, is_rollback=False)
 
 
 def deployment_timeline(limit: int) -> list[TimelineEntry]:

@@ -14,6 +14,7 @@ from rollout.models.incident import IncidentQuerySet, PendingInvalidation, Pendi
 from rollout.models.monitor import (
     METRICS,
     MIN_INTERVAL_SECONDS,
+    RUN_STATE_FIELDS,
     CheckAction,
     CheckQuerySet,
     MetricSpec,
@@ -34,6 +35,7 @@ from rollout.models.webhooks import (
 
 __all__ = [
     "MIN_INTERVAL_SECONDS",
+    "RUN_STATE_FIELDS",
     "MetricSpec",
     "METRICS",
     "MonitorState",

@@ -61,6 +61,17 @@ class MonitorQuerySet(models.QuerySet["Monitor"]):
         return self.filter(Q(experiment__isnull=True) | Q(experiment__state=ExperimentState.RUNNING), enabled=True)
 
 
+# A monitor's run state: changed by every check, so neither history-tracked nor edited in the admin.
+RUN_STATE_FIELDS = (
+    "state",
+    "watched_version",
+    "failure_streak",
+    "inconclusive_streak",
+    "next_check_at",
+    "last_checked_at",
+)
+
+
 class Monitor(models.Model):
     """Rules that watch one label of one prompt (the production label unless told otherwise).
 
@@ -119,16 +130,7 @@ class Monitor(models.Model):
     next_check_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords(
-        excluded_fields=[
-            "state",
-            "watched_version",
-            "failure_streak",
-            "inconclusive_streak",
-            "next_check_at",
-            "last_checked_at",
-        ]
-    )
+    history = HistoricalRecords(excluded_fields=list(RUN_STATE_FIELDS))
 
     objects = MonitorQuerySet.as_manager()
 
