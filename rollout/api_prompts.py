@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from promptreg import composition, services
 from promptreg.api_auth import ApiKeyAuth, api_actor
 from promptreg.models import PRODUCTION, LabelMove, Scope
-from rollout import serving, views_fetch
+from rollout import entries, views_fetch
 
 router = Router(tags=["prompts"])
 
@@ -214,7 +214,7 @@ def publish_version(request: HttpRequest, name: str, body: VersionIn):
         version_tags=body.version_tags,
         actor=api_actor(request),
     )
-    return Status(201, serving.payload(version, None))
+    return Status(201, entries.payload(version, None))
 
 
 class VersionTagsIn(Schema):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from experiments.models import CONTROL, VARIANTS, Experiment, assign_variant
 from promptreg.models import Prompt, PromptVersion
-from rollout.serving import encode, payload
+from rollout.entries import encode, payload
 
 NO_SESSION = "none"
 

@@ -33,7 +33,7 @@ from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound,
 from promptreg.models import LABEL_RE, LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, label_move, version_publish
 from promptreg.storable import parse_json, unstorable_text
-from rollout import serving
+from rollout import entries, serving
 
 DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
 MOVE_REASON = "set via Langfuse API"
@@ -218,7 +218,7 @@ def _fetch_query(request: HttpRequest) -> tuple[str | None, int | None]:
     return None, int(version)
 
 
-def _resolve(name: str, label: str | None, version: int | None) -> serving.Entry:
+def _resolve(name: str, label: str | None, version: int | None) -> entries.Entry:
     """The fetch's answer from the database, an error included (cached like any other answer)."""
     prompt = Prompt.objects.active().filter(name=name).first()
     if version is not None:
@@ -229,16 +229,16 @@ def _resolve(name: str, label: str | None, version: int | None) -> serving.Entry
         found = prompt.label_version(label) if prompt and (label == LATEST or LABEL_RE.match(label)) else None
         missing = f"Prompt not found: '{name}' with label '{label}'"
     if found is None or prompt is None:
-        return serving.encode({"message": missing, "error": "LangfuseNotFoundError"}, 404)
+        return entries.encode({"message": missing, "error": "LangfuseNotFoundError"}, 404)
     found.prompt = prompt  # already loaded: saves a query per fetch
     try:
         resolved = composition.resolve(found)
     except composition.CompositionError as exc:
         # A 400, like every deterministic refusal here: the SDK retries a 409.
-        return serving.encode(
+        return entries.encode(
             {"message": f"'{name}' cannot be served: {exc.message}", "error": "InvalidRequestError"}, 400
         )
-    return serving.encode(prompt_json(found, resolved=resolved))
+    return entries.encode(prompt_json(found, resolved=resolved))
 
 
 @csrf_exempt
@@ -250,9 +250,9 @@ def _fetch(request: HttpRequest, name: str) -> HttpResponse:
         _check_query(request)
         label, version = _fetch_query(request)
         verdict, entry = serving.fetch(secret, name, label, version, resolver=_resolve, view="lf:")
-        if verdict[:1] == serving.UNKNOWN_KEY or verdict[1:] != public_id.encode():
+        if verdict[:1] == entries.UNKNOWN_KEY or verdict[1:] != public_id.encode():
             raise INVALID_CREDENTIALS
-        if verdict[:1] == serving.NO_READ:
+        if verdict[:1] == entries.NO_READ:
             raise LangfuseError(
                 403, "AccessDeniedError", "Fetching a prompt needs the 'read' scope; this key lacks it."
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from promptreg.models import LABEL_RE, LATEST, PRODUCTION
-from rollout import serving
+from rollout import entries, serving
 from rollout.api_errors import error_response
 
 MAX_SESSION_ID = 256
@@ -51,9 +51,9 @@ def fetch_prompt(request: HttpRequest, name: str) -> HttpResponse:
         return error_response(400, "invalid", f"session_id: at most {MAX_SESSION_ID} characters.")
 
     verdict, entry = serving.fetch(secret.strip(), name, label, version)
-    if verdict[:1] == serving.UNKNOWN_KEY:
+    if verdict[:1] == entries.UNKNOWN_KEY:
         return error_response(401, "invalid_key", "The API key is invalid or revoked.")
-    if verdict[:1] == serving.NO_READ:
+    if verdict[:1] == entries.NO_READ:
         return error_response(403, "insufficient_scope", "This API key lacks the 'read' scope.")
     assert entry is not None, "a key that may read gets an entry"
     if entry.status != 200:

@@ -41,7 +41,7 @@ from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.history import set_change_reason
 from promptreg.models import Prompt, Scope, validate_prompt_name
 from promptreg.services import Actor
-from rollout import outbound, serving
+from rollout import entries, outbound
 from rollout.api_prompts import move_out
 from rollout.models import (
     TEST_EVENT,
@@ -190,7 +190,7 @@ def webhook_send_test(*, subscription_id: int, actor: Actor) -> WebhookEvent:
 def _event_data(event: str, instance: Any, actor: Actor, reason: str) -> dict[str, Any]:
     """What `data` holds per event: the same shapes the API answers with, plus who and why."""
     if event == WebhookEventType.VERSION_CREATED:
-        data = serving.payload(instance, None)
+        data = entries.payload(instance, None)
         data.pop("label"), data.pop("experiment")
         return {**data, "tags": sorted(t.name for t in instance.tags.all()), "actor": actor.name}
     if event == WebhookEventType.REVIEW_DECIDED:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from promptreg.models import PRODUCTION, ApiKey, Label, hash_secret
 from promptreg.services import label_move, rollback
-from rollout import hotcache, serving
+from rollout import entries, hotcache, serving
 from rollout.models import PendingInvalidation, PendingKeyVerdict
 from tests.conftest import make_user
 from tests.redis_server import redis_server
@@ -71,7 +71,7 @@ def test_a_reader_that_resolved_before_a_move_cannot_cache_its_stale_answer(
     two_live, cli, django_capture_on_commit_callbacks
 ):
     """The race: resolve (v2) … label moves to v1 and invalidates … the slow reader writes."""
-    stale = serving.resolve(NAME, PRODUCTION, None)
+    stale = entries.resolve(NAME, PRODUCTION, None)
     r = serving.client()
     if r is not None:
         gen_k, entry_k = f"pr:g:{NAME}", f"pr:e:{NAME}:l:{PRODUCTION}"
@@ -128,15 +128,15 @@ def test_a_revocation_wins_over_a_reader_that_checked_the_key_before_it(
     api_key_factory, two_live, django_capture_on_commit_callbacks
 ):
     key, secret = api_key_factory("read")
-    checked_before = serving.key_verdict(secret)
-    assert checked_before == serving.CAN_READ + key.public_id.encode()
+    checked_before = entries.key_verdict(secret)
+    assert checked_before == entries.CAN_READ + key.public_id.encode()
     with django_capture_on_commit_callbacks(execute=True):
         key.revoked_at = timezone.now()
         key.save()
     r = serving.client()
     if r is not None:
         assert serving.cache_verdict(r, serving.KEY_PREFIX + hash_secret(secret), checked_before) is False
-        assert r.get(serving.KEY_PREFIX + hash_secret(secret)) == serving.UNKNOWN_KEY
+        assert r.get(serving.KEY_PREFIX + hash_secret(secret)) == entries.UNKNOWN_KEY
     assert ApiClient(secret).get(URL).status_code == 401
 
 
@@ -316,7 +316,7 @@ def test_a_key_revoked_after_its_verdict_was_cached_in_memory_is_refused_by_the_
             break
     assert (
         serving.hotcache.listener().get(serving.KEY_PREFIX + hash_secret(secret), "k:" + hash_secret(secret))[:1]
-        == serving.CAN_READ
+        == entries.CAN_READ
     )
     with django_capture_on_commit_callbacks(execute=True):
         key.revoked_at = timezone.now()
@@ -331,7 +331,7 @@ def test_a_generation_never_comes_back_after_the_cache_is_wiped(with_redis, two_
     gen_k, entry_k = f"pr:g:{NAME}", f"pr:e:{NAME}:l:{PRODUCTION}"
     r.delete(gen_k)
     seen = serving._first_generation(r, gen_k)
-    stale = serving.resolve(NAME, PRODUCTION, None)
+    stale = entries.resolve(NAME, PRODUCTION, None)
     r.delete(BOOT := serving.BOOT_KEY)
     assert serving.recover(hotcache.listener()) and r.get(BOOT) is not None and r.get(gen_k) is None  # wiped
     fresh = serving._first_generation(r, gen_k)

@@ -13,7 +13,7 @@ from django.db import connection
 
 from promptreg.models import PRODUCTION, ApiKey, MoveVia, ReviewPolicy, hash_secret
 from promptreg.services import Actor, label_move, version_publish
-from rollout import serving
+from rollout import entries, serving
 from rollout.models import PendingInvalidation, PendingKeyVerdict
 from tests.gunicorn_server import database_url, gunicorn
 from tests.redis_server import redis_server
@@ -71,7 +71,7 @@ def test_a_key_revoked_while_redis_is_stalled_never_gets_another_200(live_prompt
         assert during_stall.count(200) == after.count(200) == later.count(200) == 0
         assert set(later) == {401} and len(set(server.worker_pids(start))) == 2
         assert not PendingKeyVerdict.objects.exists()  # a worker landed the verdict on recovering
-        assert redis_client(redis).get(serving.KEY_PREFIX + hash_secret(secret)) == serving.UNKNOWN_KEY
+        assert redis_client(redis).get(serving.KEY_PREFIX + hash_secret(secret)) == entries.UNKNOWN_KEY
 
 
 def redis_client(redis):
