@@ -23,11 +23,11 @@ from django.utils import timezone
 from experiments.llm import REQUEST_PARAMS, LLMClient, LLMConfig, ProviderError
 from experiments.models import PlaygroundRun, PlaygroundState
 from experiments.runner import text_role
-from promptreg import broker
+from promptreg import broker, composition
 from promptreg.diff import Segment, TextDiff, word_diff
 from promptreg.exceptions import InvalidInput
 from promptreg.models import Prompt, PromptVersion
-from promptreg.templating import CompileError
+from promptreg.templating import CompileError, Template
 
 OVERRIDABLE = ("model", *REQUEST_PARAMS)
 MAX_VERSIONS = 4
@@ -81,12 +81,18 @@ def playground_run(
 ) -> RunResult:
     """Compile `version` (saved or not) with `variables` and send it to the provider once.
 
-    Raises InvalidInput (code `invalid_variables` / `invalid_config`) for input that cannot run, ProviderTimeout when
-    the provider did not answer within PLAYGROUND_TIMEOUT, ProviderError (a sentence) for any other failure.
+    Included prompts (`@@@langfusePrompt:…@@@`) are resolved first, as a fetch would. Raises InvalidInput (code
+    `invalid_variables` / `invalid_config`, or a composition error's code) for input that cannot run,
+    ProviderTimeout when the provider did not answer within PLAYGROUND_TIMEOUT, ProviderError (a sentence) for any
+    other failure.
     """
     config = {**(version.config or {}), **check_overrides(overrides)}
+    # What an app would get: included prompts resolved as the registry stands now (CompositionError is InvalidInput).
+    resolved = composition.resolve_body(
+        version.prompt.name, version.kind, version.body, version if version.pk else None
+    )
     try:
-        compiled = version.compile(**(variables or {})).prompt
+        compiled = Template(version.kind, resolved.body).compile(**(variables or {})).prompt
     except CompileError as exc:
         raise InvalidInput(str(exc), code="invalid_variables", details={"missing": exc.missing}) from None
     messages = [{"role": text_role(version.prompt), "content": compiled}] if isinstance(compiled, str) else compiled

@@ -24,16 +24,17 @@ from django.views.decorators.vary import vary_on_headers
 
 from experiments.forms_playground import RunSettingsForm
 from experiments.playground import Draft, compare_result, compare_start
-from promptreg import permissions
+from promptreg import composition, permissions
 from promptreg.exceptions import RegistryError
 from promptreg.forms import posted_body
 from promptreg.models import PRODUCTION, Prompt, PromptVersion
 from promptreg.samples import fields_for, fields_key, json_error, samples_from_post
-from promptreg.templating import MESSAGE_ROLES
+from promptreg.templating import MESSAGE_ROLES, Template
 from promptreg.views.common import get_prompt, require
 
 RESULT = "experiments/playground/result.html"
 POLL_SECONDS = 1
+CHOICES = 6  # other versions offered on a version page's panel, newest first
 
 
 def _variables(data) -> tuple[dict[str, Any], str]:
@@ -125,15 +126,21 @@ def panel_context(version: PromptVersion, request) -> dict[str, Any]:
         return {"can_run": False}
     prompt = version.prompt
     production = prompt.label_version(PRODUCTION)
-    numbers = list(prompt.versions.order_by("-number").values_list("number", flat=True))
     checked = {version.number} | ({production.number} if production else set())
+    # This version, production and the newest others: enough to pick from without a wall of checkboxes.
+    newest = prompt.versions.exclude(number__in=checked).order_by("-number").values_list("number", flat=True)
+    numbers = sorted(checked - {version.number}, reverse=True) + list(newest[:CHOICES])
+    try:  # the variables of included prompts too: the run fills the resolved template
+        template = Template(version.kind, composition.resolve(version).body)
+    except composition.CompositionError:
+        template = version.template  # the run will say what does not resolve
     return {
         "can_run": True,
-        "sample_fields": fields_for(version.template, version.sample_values),
-        "sample_key": fields_key(version.template),
+        "sample_fields": fields_for(template, version.sample_values),
+        "sample_key": fields_key(template),
         "roles": MESSAGE_ROLES,
         "choices": [
             {"number": n, "checked": n in checked, "production": production is not None and n == production.number}
-            for n in [version.number] + [n for n in numbers if n != version.number]
+            for n in [version.number, *numbers]
         ],
     }

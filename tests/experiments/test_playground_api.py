@@ -104,3 +104,12 @@ def test_needs_the_write_scope(client, api_key_factory, fake_llm, versions):
     assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
     assert post(client, "/api/v1/prompts/nope/run", {}, read_only).status_code == 403
     assert fake_llm.requests == []
+
+
+def test_included_prompts_are_resolved_as_a_fetch_would(client, secret, fake_llm, publish):
+    publish(name="shared-tone", body="Be kind.")
+    label_move(name="shared-tone", label="production", version=1, actor=SERVER, reason="first", override=True)
+    publish(name="support-answer", body="@@@langfusePrompt:name=shared-tone|label=production@@@ Answer {{ q }}")
+    response = post(client, "/api/v1/prompts/support-answer/run", {"version": 1, "variables": {"q": "why"}}, secret)
+    assert response.status_code == 200, response.content
+    assert response.json()["output"] == "echo: Be kind. Answer why"

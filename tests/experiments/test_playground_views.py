@@ -206,3 +206,15 @@ def test_the_authoring_page_offers_to_run_the_draft(client, author, versions):
     assert 'name="versions" value="1" checked' in page and 'name="versions" value="2">' in page
     page = client.get(reverse("promptreg:prompt-new")).content.decode()
     assert "Run the draft" in page and 'name="versions"' not in page
+
+
+def test_the_panel_asks_for_the_variables_of_included_prompts_too(client, author, publish):
+    publish(name="shared-tone", body="Be kind to {{ customer }}.")
+    label_move(name="shared-tone", label="production", version=1, actor=SERVER, reason="first", override=True)
+    for _ in range(9):
+        publish(name="support-answer", body="@@@langfusePrompt:name=shared-tone|label=production@@@ Answer {{ q }}")
+    login(client, author)
+    page = client.get(reverse("promptreg:version-detail", args=["support-answer", 3])).content.decode()
+    assert 'name="sample-customer"' in page and 'name="sample-q"' in page
+    offered = [n for n in range(1, 10) if f'name="versions" value="{n}"' in page]
+    assert offered == [3, 4, 5, 6, 7, 8, 9]  # this version and the six newest others
