@@ -11,7 +11,7 @@ version's config overridden by the run's. It never moves a label and records not
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -169,7 +169,7 @@ def compare_start(
         created_at__lt=timezone.now() - timedelta(hours=settings.PLAYGROUND_KEEP_HOURS)
     ).delete()
     group = uuid.uuid4()
-    draft_json = vars(draft) if draft else None
+    draft_json = asdict(draft) if draft else None
     from experiments.tasks import playground_run_task  # tasks import this module
 
     for position, version in enumerate(targets):
