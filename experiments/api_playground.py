@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
@@ -26,6 +30,33 @@ class ProviderFailed(RegistryError):
 class ProviderTimedOut(RegistryError):
     code = "provider_timeout"
     status = 504
+
+
+class TooManyRuns(RegistryError):
+    code = "too_many_runs"
+    status = 429
+
+
+_running = 0
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def _run_slot() -> Iterator[None]:
+    """At most PLAYGROUND_API_CONCURRENCY runs at once per process: a run holds a web thread for up to
+    PLAYGROUND_TIMEOUT, and the threads it leaves are the ones app servers' fetches are served by."""
+    global _running
+    with _running_lock:
+        if _running >= settings.PLAYGROUND_API_CONCURRENCY:
+            raise TooManyRuns(
+                f"This server is already running {_running} playground run(s), its limit; try again in a few seconds."
+            )
+        _running += 1
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running -= 1
 
 
 class RunIn(Schema):
@@ -61,6 +92,10 @@ class RunOut(Schema):
         "responses": {
             502: {"description": "`provider_error`: the provider failed; the message says how.", "content": ERROR},
             504: {"description": "`provider_timeout`: no answer within PLAYGROUND_TIMEOUT.", "content": ERROR},
+            429: {
+                "description": "`too_many_runs`: this server process runs PLAYGROUND_API_CONCURRENCY runs already.",
+                "content": ERROR,
+            },
         }
     },
     summary="Run a version on variables against the provider (synchronous; nothing is recorded)",
@@ -84,7 +119,8 @@ def prompt_run(request: HttpRequest, name: str, body: RunIn):
             raise NotFound(f"'{prompt.name}' has no label '{label}'.", code="label_not_found")
     version.prompt = prompt
     try:
-        result = playground_run(version=version, variables=body.variables, overrides=body.config)
+        with _run_slot():
+            result = playground_run(version=version, variables=body.variables, overrides=body.config)
     except ProviderTimeout as exc:
         raise ProviderTimedOut(str(exc)) from None
     except ProviderError as exc:

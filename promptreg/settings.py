@@ -253,6 +253,8 @@ LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 16)
 # The playground (try a version or a draft on sample values; `POST /api/v1/prompts/{name}/run`): seconds one call may
 # take (no retries), seconds the page waits for a worker to pick a run up before saying so, hours runs are kept.
 PLAYGROUND_TIMEOUT = float(os.environ.get("PLAYGROUND_TIMEOUT", "30"))
+# Synchronous run API calls at once per web process (each holds a thread; run gunicorn with more threads than this).
+PLAYGROUND_API_CONCURRENCY = envint("PLAYGROUND_API_CONCURRENCY", 2)
 PLAYGROUND_PICKUP_SECONDS = envint("PLAYGROUND_PICKUP_SECONDS", 15)
 PLAYGROUND_KEEP_HOURS = envint("PLAYGROUND_KEEP_HOURS", 24)
 # Optional prices in USD per million tokens, per model, for the playground's cost column (unpriced models show no

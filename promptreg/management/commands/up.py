@@ -34,6 +34,7 @@ DEMO_KEY_NAME = "demo key (printed by manage.py up)"
 DEMO_KEY_FILE = "demo-api-key"
 SECRET_KEY_FILE = "secret-key"
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+WEB_THREADS = 4  # per gunicorn worker; more than PLAYGROUND_API_CONCURRENCY, so fetches always have threads
 
 # Supervision: restart after 1, 2, 4 … 30 s; a process that ran this long starts again at 1 s.
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
@@ -276,6 +277,9 @@ class Command(BaseCommand):
                 f"{host}:{port}",
                 "--workers",
                 str(web_workers),
+                # Threads, so a slow request (a playground run waits on the provider) never holds a whole worker.
+                "--threads",
+                str(WEB_THREADS),
                 "--access-logfile",
                 "-",
                 "--no-control-socket",
