@@ -39,8 +39,9 @@ class ApiKeyAuth(HttpBearer):
         key = ApiKey.find(token)
         if key is None:
             raise Unauthorized("The API key is invalid or revoked.", code="invalid_key")
-        if not key.has_scope(self.scope):
-            raise Forbidden(f"This API key lacks the '{self.scope}' scope.", code="insufficient_scope")
+        problem = key.scope_problem(self.scope)
+        if problem:
+            raise Forbidden(problem, code="insufficient_scope")
         cast(ApiRequest, request).api_key = key
         return key
 

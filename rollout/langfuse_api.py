@@ -126,10 +126,9 @@ def langfuse_view(methods: tuple[str, ...]) -> Callable:
 
 
 def _require_scope(key: ApiKey, scope: str, action: str) -> None:
-    if not key.has_scope(scope):
-        raise LangfuseError(
-            403, "AccessDeniedError", f"{action} needs the '{scope}' scope; this key has {', '.join(key.scopes)}."
-        )
+    problem = key.scope_problem(scope)
+    if problem:
+        raise LangfuseError(403, "AccessDeniedError", f"{action}: {problem}")
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:

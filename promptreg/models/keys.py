@@ -137,7 +137,23 @@ class ApiKey(models.Model):
         """The key was given `scope` (admin implies every other scope; deploy implies read) and its owner, if it has
         one, holds the role for it now: a key is never stronger than the person who answers for it, so a key whose
         owner lost the Deployer role (or left: an inactive user) no longer deploys."""
+        return self.scope_problem(scope) is None
+
+    def scope_problem(self, scope: str) -> str | None:
+        """Why the key may not use `scope` now, as a sentence, or None."""
         granted = Scope.ADMIN in self.scopes or (
             scope in self.scopes or (scope == Scope.READ and Scope.DEPLOY in self.scopes)
         )
-        return granted and (self.owner is None or owner_holds(self.owner, scope))
+        if not granted:
+            return f"This API key lacks the '{scope}' scope (it has {', '.join(self.scopes)})."
+        if self.owner is not None and not owner_holds(self.owner, scope):
+            owner = self.owner.get_username()
+            if not self.owner.is_active:
+                return f"This API key's owner {owner} is no longer an active user, so the key is suspended."
+            role = ROLE_FOR_SCOPE.get(scope, "any")
+            return f"This API key's owner {owner} no longer holds the {role} role its '{scope}' scope needs."
+        return None
+
+    def suspended_scopes(self) -> list[str]:
+        """The scopes the key was given that its owner's roles no longer allow (shown on the keys page)."""
+        return [scope for scope in self.scopes if self.owner is not None and not owner_holds(self.owner, scope)]

@@ -370,7 +370,7 @@ def test_a_key_revoked_in_the_django_admin_is_refused_by_the_next_request(
 
 
 def test_a_key_is_never_stronger_than_its_owner_from_the_next_request(
-    with_redis, two_live, django_capture_on_commit_callbacks
+    with_redis, two_live, client, django_capture_on_commit_callbacks
 ):
     """A key does what its owner may now: losing the Deployer role (or leaving) takes it from their keys at once,
     on the cached fetch path as on the database-checked deploy path."""
@@ -385,6 +385,11 @@ def test_a_key_is_never_stronger_than_its_owner_from_the_next_request(
     assert api.get(URL).status_code == 403
     rollback = api.post_json(f"{URL}/rollback", {"reason": "bad", "expected_current": 2})
     assert rollback.status_code == 403 and Label.objects.get(prompt__name=NAME, name=PRODUCTION).version.number == 2
+    assert rollback.json()["error"]["message"] == (
+        "This API key's owner dave no longer holds the Deployer role its 'deploy' scope needs."
+    )
+    client.force_login(make_user("ada", "Admin"))
+    assert "suspended: deploy (dave no longer holds the role)" in client.get("/keys/").content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         deployer.user_set.add(dave)  # the other side of the relation
     assert api.get(URL).status_code == 200
