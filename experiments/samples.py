@@ -251,6 +251,10 @@ def cases_from_samples(*, dataset: Dataset, picks: list[tuple[int, str | None]],
     actor.require(Scope.WRITE, "Adding cases")
     if not picks:
         raise InvalidInput("Pick at least one sample.", code="invalid")
+    first: dict[int, str | None] = {}
+    for sample_id, expected in picks:  # a sample picked twice becomes one case, as first picked
+        first.setdefault(sample_id, expected)
+    picks = list(first.items())
     ids = [sample_id for sample_id, _ in picks]
     found = Sample.objects.select_related("version").in_bulk(ids)
     missing = [str(i) for i in ids if i not in found]

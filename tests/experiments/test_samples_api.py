@@ -120,7 +120,7 @@ def dataset(db):
 
 def test_cases_from_samples_take_the_output_or_a_correction(client, api_key_factory, stored, dataset):
     _, secret = api_key_factory("read", "write")
-    body = {"from_samples": [stored["good"].pk, {"id": stored["bad"].pk, "expected": "Hello Bob"}]}
+    body = {"from_samples": [stored["good"].pk, {"id": stored["bad"].pk, "expected": "Hello Bob"}, stored["good"].pk]}
     response = send(client, "post", f"/api/v1/datasets/{dataset.pk}/cases", body, secret)
     assert response.status_code == 201
     assert response.json()["added"] == 2 and response.json()["cases"] == 3
