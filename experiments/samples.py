@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from experiments.bulk import bulk_insert
 from experiments.datasets import VARIABLE_NAME_RE, CaseData
 from experiments.eval_datasets import dataset_create, dataset_import, prompt_dataset
 from experiments.models import Dataset, Sample, SamplingPolicy, Score
@@ -41,7 +42,8 @@ def _bad(index: int, message: str, code: str = "invalid_sample") -> InvalidInput
 
 
 def sample_validate(value: Any, index: int) -> tuple[dict[str, Any], str]:
-    """One score's `sample`: `{"variables": {name: JSON}, "output": text}`, at most `SAMPLE_MAX_BYTES` as JSON."""
+    """One score's `sample`: `{"variables": {name: JSON}, "output": text}`, at most `SAMPLE_MAX_BYTES` (the variables
+    as JSON plus the output, UTF-8). Returns the variables and the output."""
     if not isinstance(value, dict) or set(value) - {"variables", "output"}:
         raise _bad(index, "must be an object with 'variables' and 'output'")
     variables, output = value.get("variables"), value.get("output")
@@ -52,9 +54,13 @@ def sample_validate(value: Any, index: int) -> tuple[dict[str, Any], str]:
         raise _bad(index, f"variable name {bad!r} is not letters, digits and underscores")
     if not isinstance(output, str):
         raise _bad(index, "'output' must be text")
-    size = len(json.dumps(value, ensure_ascii=False).encode())
+    size = len(json.dumps(variables, ensure_ascii=False).encode()) + len(output.encode())
     if size > settings.SAMPLE_MAX_BYTES:
-        raise _bad(index, f"is {size:,} bytes as JSON; at most {settings.SAMPLE_MAX_BYTES:,}", code="sample_too_large")
+        raise _bad(
+            index,
+            f"is {size:,} bytes (variables as JSON plus output); at most {settings.SAMPLE_MAX_BYTES:,}",
+            code="sample_too_large",
+        )
     return variables, output
 
 
@@ -75,9 +81,14 @@ def sampling_rates(prompt_ids: Iterable[int]) -> dict[int, float]:
     return rates
 
 
-def samples_pick(items: list[Any], rows: Iterable[Any]) -> list[Sample]:
-    """The samples of an already validated batch to keep (unsaved). `rows` are the validated score rows (any objects
-    with `client_id`, `prompt_id`, `version_id`, `timestamp`). Raises InvalidInput for a bad sample."""
+_COLUMNS = ("client_id", "prompt_id", "version_id", "variables", "output", "timestamp")
+_PG_TYPES = ("text", "bigint", "bigint", "jsonb", "text", "timestamptz")
+
+
+def samples_pick(items: list[Any], rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """The samples of an already validated batch to keep, as rows for `samples_store`. `rows` are the validated
+    score rows (`client_id`, `prompt_id`, `version_id`, and `timestamp` as the driver takes it). Raises InvalidInput
+    for a bad sample, kept or not."""
     carried = [(i, item) for i, item in enumerate(items) if isinstance(item, dict) and "sample" in item]
     if not carried:
         return []
@@ -85,25 +96,21 @@ def samples_pick(items: list[Any], rows: Iterable[Any]) -> list[Sample]:
     wanted = {client_id for client_id, _, _ in checked}
     where = {r.client_id: r for r in rows if r.client_id in wanted}
     rates = sampling_rates({where[c].prompt_id for c in wanted})
-    kept: dict[str, Sample] = {}
+    kept: dict[str, tuple[Any, ...]] = {}
     for client_id, variables, output in checked:
         row = where[client_id]
         if client_id not in kept and sample_kept(client_id, rates[row.prompt_id]):
-            kept[client_id] = Sample(
-                client_id=client_id,
-                prompt_id=row.prompt_id,
-                version_id=row.version_id,
-                variables=variables,
-                output=output,
-                timestamp=row.timestamp,
-            )
+            kept[client_id] = (client_id, row.prompt_id, row.version_id, variables, output, row.timestamp)
     return list(kept.values())
 
 
-def samples_store(samples: list[Sample]) -> None:
-    """One INSERT; a sample already stored (a retried score) is skipped."""
+def samples_store(samples: list[tuple[Any, ...]]) -> None:
+    """One INSERT (COPY through a staging table on PostgreSQL, as scores); a sample already stored (a retried
+    score) is skipped."""
+    if connection.vendor != "postgresql":  # PostgreSQL's COPY takes the variables as an object for jsonb; SQLite, text
+        samples = [(c, p, v, json.dumps(variables), o, t) for c, p, v, variables, o, t in samples]
     if samples:
-        Sample.objects.bulk_create(samples, ignore_conflicts=True)
+        bulk_insert(Sample, _COLUMNS, _PG_TYPES, samples, "ON CONFLICT (client_id) DO NOTHING")
 
 
 # ---------------------------------------------------------------- settings and retention
