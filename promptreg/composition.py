@@ -62,10 +62,6 @@ class Reference:
         pin = f"version={self.number}" if self.number is not None else f"label={self.label}"
         return f"{TAG_START}name={self.name}|{pin}@@@"
 
-    @property
-    def where(self) -> str:
-        return f"v{self.number}" if self.number is not None else f"at {self.label}"
-
 
 def parse_tag(inner: str) -> Reference:
     """`name=x|label=production` (or `|version=3`) → a Reference; anything else is refused, saying why."""

@@ -281,3 +281,9 @@ def test_previews_show_the_resolved_text_and_what_does_not_resolve(client, publi
     ).content.decode()
     assert "&#x27;company-voice&#x27; has no label &#x27;staging&#x27;" in live
     assert f"Hi. {tag(VOICE, 'label=staging')}" in live  # shown as written
+
+
+def test_the_work_of_one_resolution_is_bounded(publish, voice):
+    with pytest.raises(InvalidInput, match="resolves at most 100 includes"):
+        publish("support-system", " ".join([tag(VOICE)] * 101))
+    assert composition.resolve(publish("support-system", " ".join([tag(VOICE)] * 100))).body.count("warm") == 100
