@@ -101,8 +101,8 @@ def gated_by(dataset: Dataset) -> list[Prompt]:
 
 
 def _gate_change(dataset: Dataset, actor: Actor, area: str, what: str, *, before: Any, after: Any) -> None:
-    """A change that could loosen the eval gate of every prompt gated by `dataset` (its scorers, or its existing
-    cases edited or removed): a policy change (Reviewer or Admin), written into those prompts' audit trails.
+    """A change that could loosen the eval gate of every prompt gated by `dataset` (its scorers or its cases):
+    a policy change (Reviewer or Admin), written into those prompts' audit trails.
     Nothing to check for a dataset no prompt is gated by."""
     gated = gated_by(dataset)
     if not gated:
@@ -114,7 +114,7 @@ def _gate_change(dataset: Dataset, actor: Actor, area: str, what: str, *, before
         )
 
 
-def _case_text(case: Case) -> str:
+def _case_text(case: Case | CaseData) -> str:
     return json.dumps({"variables": case.variables, "expected": case.expected, "tags": case.tags}, sort_keys=True)
 
 
@@ -154,23 +154,23 @@ def _add_cases(dataset: Dataset, rows: list[CaseData]) -> None:
 
 @transaction.atomic
 def dataset_import(*, dataset: Dataset, actor: Actor, rows: list[CaseData], replace: bool = False) -> int:
-    """Add validated cases (see experiments.datasets.parse_upload); `replace` removes the current ones first
-    (on a gate dataset, a policy change: see `_gate_change`). Adding cases only makes a gate ask more."""
+    """Add validated cases (see experiments.datasets.parse_upload); `replace` removes the current ones first.
+    On a gate dataset either is a policy change (see `_gate_change`): removed cases could be the ones a bad version
+    fails, and added ones, whose `expected` the adder writes, could outweigh them."""
     actor.require(Scope.WRITE, "Importing cases")
     dataset = _lock_dataset(dataset)
-    if replace:
-        current = list(dataset.active_cases())
-        if current:
-            _gate_change(
-                dataset,
-                actor,
-                PolicyArea.DATASET_CASES,
-                "Replacing the cases",
-                before=f"{len(current)} cases",
-                after=f"{len(rows)} imported cases",
-            )
+    current = list(dataset.active_cases())
+    after = f"{len(current) + len(rows)} cases ({len(rows)} added)"
+    if replace and current:
+        _gate_change(
+            dataset, actor, PolicyArea.DATASET_CASES, "Replacing the cases", before=f"{len(current)} cases", after=after
+        )
         for case in current:
             _remove(case)
+    elif rows:
+        _gate_change(
+            dataset, actor, PolicyArea.DATASET_CASES, "Adding cases", before=f"{len(current)} cases", after=after
+        )
     _add_cases(dataset, rows)
     _touch(dataset, f"{len(rows)} cases imported by {actor.name}")
     return len(rows)
@@ -204,12 +204,13 @@ def case_save(
     tags: list[str] | None = None,
     case: Case | None = None,
 ) -> Case:
-    """Add a case, or edit one (history keeps the old values; on a gate dataset an edit is a policy change)."""
+    """Add a case, or edit one (history keeps the old values; on a gate dataset either is a policy change)."""
     actor.require(Scope.WRITE, "Editing cases")
     dataset = _lock_dataset(dataset)
     data = _one_case(variables, expected, tags or [])
     if case is None:
         _add_cases(dataset, [data])
+        _gate_change(dataset, actor, PolicyArea.DATASET_CASES, "Adding a case", before="", after=_case_text(data))
         case = dataset.cases.order_by("-position").first()
         assert case is not None, "the case just added"
     else:

@@ -61,7 +61,7 @@ def dataset_detail(request, pk: int):
         "runs": dataset.runs.select_related("version__prompt").order_by("-created_at")[:20],
         "can_author": permissions.can_author(request.user),
         "gated_by": gated,
-        # Editing or removing a gate dataset's cases could loosen the gate: Reviewers and Admins (the service checks).
+        # A gate dataset's cases decide what passes its gate: Reviewers and Admins change them (the service checks).
         "can_change_cases": permissions.can_author(request.user)
         and (not gated or permissions.can_review(request.user)),
         "upload_form": UploadForm(),

@@ -110,7 +110,7 @@ def test_incident_samples_replay_and_add_to_dataset(browser_page, live_server, f
     golden = incident_story(live_server.url)
     incident = RollbackIncident.objects.get()
     worst = {s.output: s for s in Sample.objects.filter(version__number=2)}
-    make_user("olga", "Deployer", "Author")
+    make_user("olga", "Deployer", "Author", "Reviewer")  # adding to a gate dataset is a policy change
     page = browser_page
     sign_in(page, "olga")
     page.goto("/oncall/")

@@ -27,7 +27,7 @@ def evaluate(client, secret, version, dataset) -> EvalRun:
 
 
 def test_a_sample_added_to_the_dataset_is_enforced_by_the_next_evaluation(client, api_key_factory, fake_llm, publish):
-    _, secret = api_key_factory("read", "write")
+    _, secret = api_key_factory("admin")  # adding to a gate dataset is a policy change
     dataset = dataset_create(
         name="geo",
         scorers=[{"name": "exact_match", "required": True}],

@@ -69,7 +69,7 @@ def add(client, user, incident, data):
     return login(client, user).post(f"/oncall/incidents/{incident.pk}/add-to-dataset/", data)
 
 
-def test_author_adds_three_samples_to_the_prompts_dataset(client, author, incident):
+def test_a_reviewer_adds_three_samples_to_the_prompts_gate_dataset(client, author, incident):
     found, worst, _, gate = incident
     data = {
         "sample": [s.pk for s in worst],
@@ -78,7 +78,10 @@ def test_author_adds_three_samples_to_the_prompts_dataset(client, author, incide
         f"expected-{worst[1].pk}": "Use the reset link, Bob.",
         f"expected-{worst[2].pk}": "Shipping takes 2 days, Cy.",
     }
-    response = add(client, author, found, data)
+    refused = add(client, author, found, data)  # the gate dataset's cases are policy: not an author's alone
+    assert refused.status_code == 200 and "needs the Reviewer role" in refused.content.decode()
+    assert not Case.objects.exists()
+    response = add(client, make_user("rose", "Author", "Reviewer"), found, data)
     assert response.status_code == 302 and response.url == f"/oncall/incidents/{found.pk}/"
     cases = list(gate.active_cases())
     assert [(c.variables, c.expected, c.tags) for c in cases] == [

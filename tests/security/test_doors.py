@@ -321,8 +321,9 @@ def test_door_5_gate_dataset_scorers_and_review_policy_are_reviewer_actions(v1_l
     assert "rita changed the review policy: min_approvals=1 → min_approvals=2" in audit and "two pairs of eyes" in audit
 
 
-def test_door_5_a_gate_datasets_cases_are_edited_or_removed_only_by_reviewers(v1_live, client, author, reviewer):
-    """Removing the case a bad version fails (or rewriting its `expected`) would let it through the gate."""
+def test_door_5_a_gate_datasets_cases_are_changed_only_by_reviewers(v1_live, client, author, reviewer):
+    """Removing the case a bad version fails, rewriting its `expected`, or adding cases that the bad version's own
+    output answers would let it through the gate."""
     prompt = Prompt.objects.get(name=NAME)
     gate = dataset_create(
         name="gate",
@@ -345,9 +346,14 @@ def test_door_5_a_gate_datasets_cases_are_edited_or_removed_only_by_reviewers(v1
     client.force_login(author)
     page = client.get(f"/experiments/datasets/{gate.pk}/").content.decode()
     assert "is a policy change for a Reviewer or Admin" in page and f"/cases/{second.pk}/remove/" not in page
+    assert f"/datasets/{gate.pk}/cases/new/" not in page
     assert client.post(f"/experiments/datasets/{gate.pk}/cases/{second.pk}/remove/").status_code in (302, 403)
     assert gate.active_cases().count() == 2
-    case_save(dataset=gate, actor=as_author, variables={"name": "cy"}, expected="Hello cy")  # adding asks more
+    with pytest.raises(Forbidden):  # cases whose expected answer is the candidate's own output would outweigh others
+        case_save(dataset=gate, actor=as_author, variables={"name": "cy"}, expected="Hello cy")
+    with pytest.raises(Forbidden):
+        dataset_import(dataset=gate, actor=as_author, rows=validate_cases([loose]))
+    case_save(dataset=gate, actor=as_reviewer, variables={"name": "cy"}, expected="Hello cy")
     case_save(dataset=gate, actor=as_reviewer, case=first, variables={"name": "ann"}, expected="Hello ann")
     case_remove(case=second, actor=as_reviewer)
     assert [(c.variables["name"], c.expected) for c in gate.active_cases()] == [
@@ -355,9 +361,10 @@ def test_door_5_a_gate_datasets_cases_are_edited_or_removed_only_by_reviewers(v1
         ("cy", "Hello cy"),
     ]
     changes = PolicyChange.objects.filter(area=PolicyArea.DATASET_CASES).order_by("id")
-    assert [(c.actor.username, c.prompt.name) for c in changes] == [("rita", NAME), ("rita", NAME)]
-    assert '"expected": ""' in changes[0].before and '"expected": "Hello ann"' in changes[0].after
-    assert '"expected": "Hello bob"' in changes[1].before and changes[1].after == ""
+    assert [(c.actor.username, c.prompt.name) for c in changes] == [("rita", NAME)] * 3
+    assert changes[0].before == "" and '"expected": "Hello cy"' in changes[0].after
+    assert '"expected": ""' in changes[1].before and '"expected": "Hello ann"' in changes[1].after
+    assert '"expected": "Hello bob"' in changes[2].before and changes[2].after == ""
 
 
 # 6 ------------------------------------------------------------------------------------------------
