@@ -99,7 +99,7 @@ FINISHED_STATES = (RunState.DONE, RunState.FAILED, RunState.CANCELLED)
 class EvalRun(models.Model):
     """One version run over one dataset. The case list is fixed when the run is created.
 
-    State moves by conditional UPDATEs (see experiments/evaluation.py): a
+    State moves by conditional UPDATEs (see experiments/runner.py): a
     worker claims a queued run, keeps `heartbeat_at` fresh, and another worker
     may take over a run whose heartbeat went stale.
     """
