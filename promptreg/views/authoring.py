@@ -11,7 +11,7 @@ import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from promptreg import permissions, services
-from promptreg.exceptions import Conflict, Forbidden, RegistryError
+from promptreg.exceptions import Conflict, Forbidden, InvalidInput
 from promptreg.forms import VersionForm, apply_row_op, posted_body, rows_from_body, too_long_message
 from promptreg.models import (
     PRODUCTION,
@@ -34,7 +34,7 @@ from promptreg.preview import build_preview
 from promptreg.samples import AS_JSON, as_json, fields_for, fields_key, samples_from_post
 from promptreg.services import MAX_BODY_CHARS
 from promptreg.templating import MESSAGE_ROLES, Template
-from promptreg.views.common import actor, get_prompt, require
+from promptreg.views.common import actor, get_prompt, require, service_errors
 
 TEMPLATE = "promptreg/authoring_form.html"
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9_]*")
@@ -108,20 +108,20 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
             {**context, "form": VersionForm(initial=request.POST.dict(), prompt=prompt), "rows": rows},
         )
     if form.is_valid():
-        try:
-            version = services.version_publish(actor=actor(request), **form.publish_kwargs())
-            if request.POST.get("then") == "submit":
-                version = services.version_submit_for_review(version=version, actor=actor(request))
-        except Forbidden as exc:
-            if exc.code != "policy_change_requires_admin":
-                raise PermissionDenied(exc.message) from None
-            form.add_error("prompt_type", exc.message)  # an author may publish, just not change the type
-        except Conflict as exc:
-            form.add_error(None, exc.message)
-            context["stale"] = True
-        except RegistryError as exc:
-            form.add_error(None, exc.message)
-        else:
+        with service_errors(request, form) as outcome:
+            try:
+                version = services.version_publish(actor=actor(request), **form.publish_kwargs())
+                if request.POST.get("then") == "submit":
+                    version = services.version_submit_for_review(version=version, actor=actor(request))
+            except Conflict:
+                context["stale"] = True
+                raise
+            except Forbidden as exc:
+                if exc.code != "policy_change_requires_admin":
+                    raise
+                # An author may publish, just not change the type: the refusal goes on that field.
+                raise InvalidInput(exc.message, details={"fields": {"prompt_type": [exc.message]}}) from None
+        if not outcome.failed:
             if version.status == VersionStatus.IN_REVIEW:
                 messages.success(
                     request,
