@@ -168,6 +168,19 @@ def test_stale_form_is_refused_and_nothing_is_overwritten(client, author, second
     assert list(PromptVersion.objects.values_list("number", "body")) == [(2, "theirs {{ a }}"), (1, "v1 {{ a }}")]
 
 
+def test_an_author_changing_the_type_sees_why_on_that_field_and_nothing_is_saved(client, author):
+    publish_as(author, body="v1 {{ a }}")
+    client.force_login(author)
+    data = form_data(text="v2 {{ a }}", prompt_type="extraction", expected_latest="1")
+    data.pop("name")
+    response = client.post(new_version_url(), data)
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "prompt_type" in errors and "decides the review policy" in errors["prompt_type"][0]
+    assert "v2 {{ a }}" in response.content.decode()  # the author's text is kept in the form
+    assert PromptVersion.objects.count() == 1 and Prompt.objects.get().prompt_type == "system"
+
+
 def test_retired_prompt_cannot_get_a_new_version(client, author):
     publish_as(author)
     Prompt.objects.update(retired_at="2026-01-01T00:00:00Z")
