@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from ninja import Router, Schema
+from pydantic import StrictInt
 
 from experiments import eval_datasets, evaluation, samples
 from promptreg.api_auth import ApiKeyAuth, api_actor
@@ -24,12 +25,12 @@ class DatasetIn(Schema):
 
 
 class SamplePick(Schema):
-    id: int
+    id: StrictInt
     expected: str | None = None
 
 
 class CasesIn(Schema):
-    from_samples: list[int | SamplePick] | None = None
+    from_samples: list[StrictInt | SamplePick] | None = None
     cases: list[Any] | None = None
 
 
@@ -86,7 +87,9 @@ def dataset_get(request: HttpRequest, ref: str):
     auth=ApiKeyAuth("write"),
     response={201: dict},
     summary="Add cases: explicit ones, or from production samples",
-    description="`from_samples`: sample ids, or `{id, expected}` to give `expected` (by default the sample's output).",
+    description="`from_samples`: sample ids, or `{id, expected}` to give `expected` (by default the sample's output). "
+    "On a prompt's eval dataset only that prompt's samples; a sample picked twice, or whose variables and expected the "
+    "dataset already has, is not added again (`already_present` counts them).",
 )
 def dataset_cases_add(request: HttpRequest, ref: str, body: CasesIn):
     dataset = eval_datasets.get_dataset(ref)
@@ -95,9 +98,11 @@ def dataset_cases_add(request: HttpRequest, ref: str, body: CasesIn):
         raise InvalidInput("Send either 'from_samples' (sample ids) or 'cases'.", code="invalid")
     if body.from_samples is not None:
         picks = [(p, None) if isinstance(p, int) else (p.id, p.expected) for p in body.from_samples]
-        added = samples.cases_from_samples(dataset=dataset, picks=picks, actor=actor)
-    else:
-        added = eval_datasets.dataset_add_cases(dataset=dataset, actor=actor, cases=body.cases)
+        result = samples.cases_from_samples(dataset=dataset, picks=picks, actor=actor)
+        return JsonResponse(
+            {**_dataset_dict(dataset), "added": result.added, "already_present": result.already}, status=201
+        )
+    added = eval_datasets.dataset_add_cases(dataset=dataset, actor=actor, cases=body.cases)
     return JsonResponse({**_dataset_dict(dataset), "added": added}, status=201)
 
 

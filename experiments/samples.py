@@ -23,8 +23,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from experiments.bulk import bulk_insert
-from experiments.datasets import VARIABLE_NAME_RE, CaseData
-from experiments.eval_datasets import dataset_create, dataset_import, prompt_dataset
+from experiments.datasets import VARIABLE_NAME_RE, CaseData, RowErrors, validate_cases
+from experiments.eval_datasets import dataset_create, dataset_import, gated_by, prompt_dataset
 from experiments.models import Dataset, Sample, SamplingPolicy, Score
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.history import set_change_reason
@@ -87,9 +87,9 @@ _PG_TYPES = ("text", "bigint", "bigint", "jsonb", "text", "timestamptz")
 
 def samples_pick(items: list[Any], rows: Iterable[Any]) -> list[tuple[Any, ...]]:
     """The samples of an already validated batch to keep, as rows for `samples_store`. `rows` are the validated
-    score rows (`client_id`, `prompt_id`, `version_id`, and `timestamp` as the driver takes it). Raises InvalidInput
-    for a bad sample, kept or not."""
-    carried = [(i, item) for i, item in enumerate(items) if isinstance(item, dict) and "sample" in item]
+    score rows (`client_id`, `prompt_id`, `version_id`, and `timestamp` as the driver takes it). `"sample": null` is
+    no sample. Raises InvalidInput for a bad sample, kept or not."""
+    carried = [(i, item) for i, item in enumerate(items) if isinstance(item, dict) and item.get("sample") is not None]
     if not carried:
         return []
     checked = [(item["id"], *sample_validate(item["sample"], i)) for i, item in carried]
@@ -251,33 +251,73 @@ def most_similar(targets: list[Sample], candidates: list[Sample]) -> dict[int, t
 # ---------------------------------------------------------------- samples become cases
 
 
-@transaction.atomic
-def cases_from_samples(*, dataset: Dataset, picks: list[tuple[int, str | None]], actor: Actor) -> int:
-    """Add one case per picked sample: its variables, and as `expected` the text given (a correction, or a better
-    version's output) or else the sample's own output. All or nothing; unknown sample ids are a 404."""
-    actor.require(Scope.WRITE, "Adding cases")
-    if not picks:
-        raise InvalidInput("Pick at least one sample.", code="invalid")
-    first: dict[int, str | None] = {}
-    for sample_id, expected in picks:  # a sample picked twice becomes one case, as first picked
-        first.setdefault(sample_id, expected)
-    picks = list(first.items())
-    ids = [sample_id for sample_id, _ in picks]
-    found = Sample.objects.select_related("version").in_bulk(ids)
+@dataclass(frozen=True)
+class CasesAdded:
+    added: int
+    already: int  # picked samples not added: the dataset (or an earlier pick) has their variables and expected
+
+
+def _case_key(variables: dict[str, Any], expected: str) -> str:
+    return json.dumps([variables, expected], sort_keys=True)
+
+
+def _picked_samples(dataset: Dataset, ids: list[int]) -> dict[int, Sample]:
+    """The picked samples; a 404 for an unknown id, a 400 for one whose prompt is not gated by `dataset` (when it
+    is a gate dataset: its cases must fill those prompts' templates) or whose variables a case could not have."""
+    found = Sample.objects.select_related("version", "prompt").in_bulk(ids)
     missing = [str(i) for i in ids if i not in found]
     if missing:
         raise NotFound(f"No sample {', '.join(missing)} (samples are purged after their retention).", code="not_found")
-    rows = []
-    for sample_id, expected in picks:
-        sample = found[sample_id]
-        rows.append(
-            CaseData(
-                variables=sample.variables,
-                expected=sample.output if expected is None else expected,
-                tags=[FROM_SAMPLE_TAG, f"v{sample.version.number}"],
-            )
+    gated = gated_by(dataset)
+    gated_ids = {p.pk for p in gated}
+    alien = [found[i] for i in ids if gated and found[i].prompt_id not in gated_ids]
+    if alien:
+        names = ", ".join(f"sample {s.pk} is of '{s.prompt.name}'" for s in alien)
+        raise InvalidInput(
+            f"'{dataset.name}' is the eval dataset of {', '.join(p.name for p in gated)}: only their samples can "
+            f"become its cases ({names}).",
+            code="sample_of_other_prompt",
+            details={"samples": [s.pk for s in alien]},
         )
-    return dataset_import(dataset=dataset, actor=actor, rows=rows)
+    for sample_id in ids:  # samples stored before a rule existed are checked again, like any case
+        try:
+            validate_cases([{"variables": found[sample_id].variables}])
+        except RowErrors as exc:
+            raise InvalidInput(
+                f"Sample {sample_id} cannot become a case: {exc.problems[0][1]}.", code="invalid_sample"
+            ) from None
+    return found
+
+
+@transaction.atomic
+def cases_from_samples(*, dataset: Dataset, picks: list[tuple[int, str | None]], actor: Actor) -> CasesAdded:
+    """Add one case per picked sample: its variables, and as `expected` the text given (a correction, or a better
+    version's output) or else the sample's own output. All or nothing; unknown sample ids are a 404, samples of
+    another prompt than the ones gated by the dataset a 400. A sample picked twice counts once (as first picked),
+    and a case the dataset already has (same variables and expected) is not added again."""
+    actor.require(Scope.WRITE, "Adding cases")
+    if not picks:
+        raise InvalidInput("Pick at least one sample.", code="invalid")
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)  # no concurrent add between check and insert
+    first: dict[int, str | None] = {}
+    for sample_id, expected in picks:
+        first.setdefault(sample_id, expected)
+    found = _picked_samples(dataset, list(first))
+    seen = {_case_key(c.variables, c.expected) for c in dataset.active_cases()}
+    rows = []
+    for sample_id, expected in first.items():
+        sample = found[sample_id]
+        case = CaseData(
+            variables=sample.variables,
+            expected=sample.output if expected is None else expected,
+            tags=[FROM_SAMPLE_TAG, f"v{sample.version.number}"],
+        )
+        key = _case_key(case.variables, case.expected)
+        if key not in seen:
+            seen.add(key)
+            rows.append(case)
+    added = dataset_import(dataset=dataset, actor=actor, rows=rows) if rows else 0
+    return CasesAdded(added, len(first) - added)
 
 
 DEFAULT_SCORERS = ["reference_f1"]
@@ -286,7 +326,7 @@ DEFAULT_SCORERS = ["reference_f1"]
 @transaction.atomic
 def samples_to_dataset(
     *, prompt: Prompt, picks: list[tuple[int, str | None]], actor: Actor, dataset: Dataset | None, new_name: str = ""
-) -> tuple[Dataset, int]:
+) -> tuple[Dataset, CasesAdded]:
     """Add picked samples to `dataset`, or to a new dataset named `new_name` that grades like the prompt's gate
     dataset (its scorers and primary metric; `reference_f1` against `expected` when the prompt has none)."""
     if dataset is None:

@@ -25,8 +25,11 @@ class SamplesQuery(Schema):
 
 
 class SamplingIn(Schema):
-    rate: float = Field(description="The share of posted samples kept, 0 to 1.")
-    retention_days: int | None = Field(None, description="Days kept; null: the server's SAMPLE_RETENTION_DAYS.")
+    # strict: `true`, "0.5" or 7.0 are refused, not read as 1.0, 0.5 or 7
+    rate: float = Field(strict=True, description="The share of posted samples kept, 0 to 1.")
+    retention_days: int | None = Field(
+        None, strict=True, description="Days kept; null: the server's SAMPLE_RETENTION_DAYS."
+    )
 
 
 def _prompt(name: str) -> Prompt:

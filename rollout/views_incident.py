@@ -82,7 +82,7 @@ def incident_add_cases(request, pk: int):
     if form.is_valid():
         choice = form.cleaned_data["dataset"]
         with service_errors(request, form, refusal_on_form=True) as outcome:
-            dataset, added = samples_to_dataset(
+            dataset, result = samples_to_dataset(
                 prompt=incident.prompt,
                 picks=form.picks(),
                 actor=actor(request),
@@ -90,6 +90,9 @@ def incident_add_cases(request, pk: int):
                 new_name=form.cleaned_data["new_dataset"],
             )
         if not outcome.failed:
-            messages.success(request, f"Added {added} case{'s' if added != 1 else ''} to '{dataset.name}'.")
+            already = f" ({result.already} already there)" if result.already else ""
+            messages.success(
+                request, f"Added {result.added} case{'s' if result.added != 1 else ''} to '{dataset.name}'{already}."
+            )
             return redirect("rollout:incident", incident.pk)
     return _page(request, incident, samples, form)

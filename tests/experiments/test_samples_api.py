@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from experiments.eval_datasets import prompt_set_dataset
 from experiments.models import Case, Dataset, SamplingPolicy
-from tests.experiments.conftest import make_dataset
+from tests.experiments.conftest import SERVER, make_dataset
 from tests.experiments.samples_helpers import make_sample
 
 
@@ -110,6 +111,24 @@ def test_sampling_policy_is_set_with_a_deploy_key(client, api_key_factory, versi
     assert policy.history.first().history_change_reason == "set by API key test-key"
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"rate": True}, "rate"),
+        ({"rate": "0.5"}, "rate"),
+        ({"rate": 0.5, "retention_days": True}, "retention_days"),
+        ({"rate": 0.5, "retention_days": "7"}, "retention_days"),
+        ({"rate": 0.5, "retention_days": 7.5}, "retention_days"),
+    ],
+)
+def test_sampling_takes_numbers_not_booleans_or_text(client, api_key_factory, versions, body, where):
+    _, deployer = api_key_factory("deploy")
+    response = send(client, "put", "/api/v1/prompts/support-system/sampling", body, deployer)
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["code"] == "invalid" and error["message"].startswith(f"body.{where}: ")
+    assert not SamplingPolicy.objects.exists()
+
+
 # ---------------------------------------------------------------- samples become cases
 
 
@@ -150,6 +169,8 @@ def test_explicit_cases_are_added_too(client, api_key_factory, dataset):
         ({"from_samples": []}, 400, "invalid"),
         ({"cases": [{"expected": "no variables"}]}, 400, "invalid_cases"),
         ({"from_samples": ["one"]}, 400, "invalid"),
+        ({"from_samples": [True]}, 400, "invalid"),
+        ({"from_samples": [{"id": "1"}]}, 400, "invalid"),
     ],
 )
 def test_bad_case_requests_add_nothing(client, api_key_factory, stored, dataset, body, status, code):
@@ -165,3 +186,45 @@ def test_adding_cases_needs_the_write_scope(client, reader, stored, dataset):
     response = send(client, "post", f"/api/v1/datasets/{dataset.pk}/cases", {"from_samples": [1]}, reader)
     assert response.status_code == 403
     assert Dataset.objects.get().active_cases().count() == 1
+
+
+def test_a_sample_is_added_once(client, api_key_factory, versions, dataset):
+    _, secret = api_key_factory("write")
+    v1, _ = versions
+    twin = [make_sample(v1, {"name": "Ann"}, "Hello Ann") for _ in range(2)]
+    path = f"/api/v1/datasets/{dataset.pk}/cases"
+    response = send(client, "post", path, {"from_samples": [twin[0].pk] * 3}, secret)
+    assert (response.status_code, response.json()["added"], response.json()["already_present"]) == (201, 1, 0)
+    # Again, and a second sample with the same variables and output: the dataset has that case already.
+    response = send(client, "post", path, {"from_samples": [twin[0].pk, twin[1].pk]}, secret)
+    assert (response.status_code, response.json()["added"], response.json()["already_present"]) == (201, 0, 2)
+    # A different expected answer is a different case.
+    response = send(client, "post", path, {"from_samples": [{"id": twin[1].pk, "expected": "Hi Ann"}]}, secret)
+    assert response.json()["added"] == 1
+    assert [c.expected for c in dataset.active_cases()][1:] == ["Hello Ann", "Hi Ann"]
+
+
+def test_a_gate_dataset_takes_only_its_prompts_samples(client, api_key_factory, versions, dataset, publish):
+    _, admin = api_key_factory("admin")
+    v1, _ = versions
+    prompt_set_dataset(prompt=v1.prompt, dataset=dataset, actor=SERVER)
+    other = make_sample(publish(name="css-system", body="{{ q }}"), {"q": "A"}, "a")
+    own = make_sample(v1, {"name": "Ann"}, "Hello Ann")
+    path = f"/api/v1/datasets/{dataset.name}/cases"
+    response = send(client, "post", path, {"from_samples": [own.pk, other.pk]}, admin)
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["samples"]) == (400, "sample_of_other_prompt", [other.pk])
+    assert f"sample {other.pk} is of 'css-system'" in error["message"] and "support-system" in error["message"]
+    assert dataset.active_cases().count() == 1
+    response = send(client, "post", path, {"from_samples": [own.pk]}, admin)
+    assert response.status_code == 201 and response.json()["added"] == 1
+
+
+def test_a_sample_with_variables_no_case_may_have_is_refused(client, api_key_factory, versions, dataset):
+    _, secret = api_key_factory("write")
+    stale = make_sample(versions[0], {"bad name": "x"}, "out")  # stored before ingestion checked names
+    response = send(client, "post", f"/api/v1/datasets/{dataset.pk}/cases", {"from_samples": [stale.pk]}, secret)
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (400, "invalid_sample")
+    assert error["message"].startswith(f"Sample {stale.pk} cannot become a case: variable name 'bad name' is not")
+    assert dataset.active_cases().count() == 1

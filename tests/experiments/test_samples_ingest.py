@@ -109,3 +109,9 @@ def test_kept_is_uniform_over_ids():
     kept = sum(sample_kept(f"req-{i}", rate) for i in range(n))
     assert binomtest(kept, n, rate).pvalue > 0.001
     assert all(sample_kept(f"req-{i}", 1.0) for i in range(100))
+
+
+def test_a_null_sample_is_no_sample(client, writer, prompts):
+    response = post(client, writer, [item(sample=None), item(prompt="billing-system")])
+    assert response.status_code == 200 and Score.objects.count() == 2
+    assert list(Sample.objects.values_list("prompt__name", flat=True)) == ["billing-system"]

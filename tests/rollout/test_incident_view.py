@@ -90,6 +90,20 @@ def test_a_reviewer_adds_three_samples_to_the_prompts_gate_dataset(client, autho
         (worst[2].variables, "Shipping takes 2 days, Cy.", ["from-sample", "v2"]),
     ]
     assert "Added 3 cases to &#x27;support-golden&#x27;." in client.get(response.url).content.decode()
+    again = add(client, make_user("rhea", "Author", "Reviewer"), found, data)  # a second click adds nothing
+    assert "Added 0 cases to &#x27;support-golden&#x27; (3 already there)." in client.get(again.url).content.decode()
+    assert gate.active_cases().count() == 3
+
+
+def test_another_prompts_gate_dataset_refuses_the_samples(client, incident, publish):
+    found, worst, _, _ = incident
+    theirs = dataset_create(name="billing-golden", scorers=["reference_f1"], cases=[], actor=CLI)
+    prompt_set_dataset(prompt=publish(name="billing-system").prompt, dataset=theirs, actor=CLI)
+    data = {"sample": [worst[0].pk], "dataset": str(theirs.pk), f"expected-{worst[0].pk}": "x"}
+    response = add(client, make_user("rose", "Author", "Reviewer"), found, data)
+    html = unescape(response.content.decode())
+    assert response.status_code == 200 and f"sample {worst[0].pk} is of 'support-system'" in html
+    assert not Case.objects.exists()
 
 
 def test_a_sample_without_expected_adds_nothing_and_keeps_the_selection(client, author, incident):
@@ -148,14 +162,22 @@ def test_replay_runs_the_samples_variables_on_the_previous_version(client, autho
     assert 'action="/experiments/playground/compare/"' in form and 'name="versions" value="1"' in form
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
     assert json.loads(unescape(fields.pop("variables"))) == worst[1].variables
-    assert fields == {"csrfmiddlewaretoken": fields["csrfmiddlewaretoken"], "prompt": "support-system", "versions": "1"}
 
-    response = client.post(
-        "/experiments/playground/compare/",
-        {"prompt": "support-system", "versions": "1", "variables": json.dumps(worst[1].variables)},
-        HTTP_HX_REQUEST="true",
-    )
-    assert response.status_code == 200 and 'id="playground-result"' in response.content.decode()
+    assert fields == {
+        "csrfmiddlewaretoken": fields["csrfmiddlewaretoken"],
+        "prompt": "support-system",
+        "versions": "1",
+        "result_id": f"replay-result-{worst[1].pk}",
+    }
+
+    fields["variables"] = json.dumps(worst[1].variables)
+    response = client.post("/experiments/playground/compare/", fields, HTTP_HX_REQUEST="true")
+    fragment = response.content.decode()
+    # Each row's result has its own id, kept while it polls: several replays, no repeated id on the page.
+    poll = f"/experiments/playground/{PlaygroundRun.objects.get().group}/?result_id=replay-result-{worst[1].pk}"
+    assert response.status_code == 200 and f'<div id="replay-result-{worst[1].pk}"' in fragment
+    assert f'hx-get="{poll}"' in fragment and 'id="playground-result"' not in fragment
+    assert f'<div id="replay-result-{worst[1].pk}"' in client.get(poll, HTTP_HX_REQUEST="true").content.decode()
     run = PlaygroundRun.objects.get()
     assert (run.version.number, run.variables) == (1, worst[1].variables)
     assert playground_execute(run.pk) == "done" and PlaygroundRun.objects.get().output == "echo: Hello Bob #0"
