@@ -17,7 +17,11 @@ from tests.experiments.conftest import SERVER
 from tests.fake_llm import FakeLLM
 from tests.gunicorn_server import database_url, gunicorn
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.timeout(120),
+]
 NAME = "support-answer"
 
 
