@@ -90,7 +90,18 @@ class RunOut(Schema):
     response={200: RunOut},
     openapi_extra={
         "responses": {
+            400: {
+                "description": "`invalid_variables` (a variable missing, or not text, a number or true/false — the "
+                "message names it) or `invalid_config` (a setting that cannot be overridden, or a value out of "
+                "range: temperature 0–2, top_p 0–1, max_tokens 1–1,000,000, seed a 64-bit integer, penalties −2–2).",
+                "content": ERROR,
+            },
             502: {"description": "`provider_error`: the provider failed; the message says how.", "content": ERROR},
+            503: {
+                "description": "`provider_not_configured`: no provider is set; the message says where an Admin "
+                "sets it.",
+                "content": ERROR,
+            },
             504: {"description": "`provider_timeout`: no answer within PLAYGROUND_TIMEOUT.", "content": ERROR},
             429: {
                 "description": "`too_many_runs`: this server process runs PLAYGROUND_API_CONCURRENCY runs already.",
@@ -100,7 +111,9 @@ class RunOut(Schema):
     },
     summary="Run a version on variables against the provider (synchronous; nothing is recorded)",
     description="One call, no retries, bounded by PLAYGROUND_TIMEOUT: 504 `provider_timeout` when it runs out, "
-    "502 `provider_error` with the provider's failure as a sentence.",
+    "502 `provider_error` with the provider's failure as a sentence (its address shown as scheme://host:port only), "
+    "503 `provider_not_configured` when no provider is set. Variables are text, numbers or true/false (a chat "
+    "placeholder takes a list of messages).",
 )
 def prompt_run(request: HttpRequest, name: str, body: RunIn):
     prompt = Prompt.objects.filter(name=name).first()

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptreg.templating import case_value_problem
+
 MAX_CASES = 10_000
 VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_COLUMNS = ("expected", "tags")
@@ -35,6 +37,17 @@ class RowErrors(ValueError):
         super().__init__("; ".join(f"line {line}: {reason}" for line, reason in problems))
 
 
+def variables_problem(variables: Any) -> str | None:
+    """What is wrong with a case's (or a production sample's) variables: a non-empty object of names made of
+    letters, digits and underscores, whose values are text, numbers, true/false or a placeholder's messages."""
+    if not isinstance(variables, dict) or not variables:
+        return "'variables' must be a non-empty object of variable values"
+    bad = next((name for name in variables if not VARIABLE_NAME_RE.match(name)), None)
+    if bad is not None:
+        return f"variable name {bad!r} is not letters, digits and underscores"
+    return next(filter(None, (case_value_problem(n, v) for n, v in variables.items())), None)
+
+
 def case_problem(row: Any) -> tuple[CaseData | None, str | None]:
     """Validate one case in its JSON shape (API and JSONL); return it or the reason it is bad."""
     if not isinstance(row, dict):
@@ -46,11 +59,10 @@ def case_problem(row: Any) -> tuple[CaseData | None, str | None]:
             f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (use variables, expected, tags)",
         )
     variables = row.get("variables")
-    if not isinstance(variables, dict) or not variables:
-        return None, "'variables' must be a non-empty object of variable values"
-    bad = [name for name in variables if not VARIABLE_NAME_RE.match(name)]
-    if bad:
-        return None, f"variable name {bad[0]!r} is not letters, digits and underscores"
+    problem = variables_problem(variables)
+    if problem:
+        return None, problem
+    assert isinstance(variables, dict), "variables_problem accepts only an object"
     expected = row.get("expected")
     if expected is None:
         expected = ""

@@ -10,10 +10,12 @@ backoff on 429 / 5xx / network errors (honouring `Retry-After`), and at most
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -29,12 +31,52 @@ REQUEST_PARAMS = (
     "frequency_penalty",
     "response_format",
 )
+# The numeric request parameters' ranges (OpenAI's); a value outside is refused before anything is sent.
+PARAM_RANGES: dict[str, tuple[type, float, float]] = {
+    "temperature": (float, 0, 2),
+    "top_p": (float, 0, 1),
+    "max_tokens": (int, 1, 1_000_000),
+    "seed": (int, -(2**63), 2**63 - 1),
+    "presence_penalty": (float, -2, 2),
+    "frequency_penalty": (float, -2, 2),
+}
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 30.0
 NO_PROVIDER = (
     "No LLM provider is configured: an Admin sets it on the Evaluation provider page "
     "(/experiments/provider/), or set LLM_BASE_URL."
 )
+
+
+def param_problem(key: str, value: Any) -> str | None:
+    """What is wrong with a model or request parameter's value, as a sentence; None when it can be sent."""
+    if key in PARAM_RANGES:
+        kind, low, high = PARAM_RANGES[key]
+        number = isinstance(value, int) or (kind is float and isinstance(value, float))
+        if isinstance(value, bool) or not number or not low <= value <= high:
+            what = "a whole number" if kind is int else "a number"
+            return f"'{key}' must be {what} from {low:,} to {high:,}, not {json.dumps(value)[:40]}"
+    elif key == "model" and not (isinstance(value, str) and value.strip()):
+        return "'model' must be a model name (text)"
+    elif key == "stop" and not (
+        isinstance(value, str) or (isinstance(value, list) and all(isinstance(s, str) for s in value))
+    ):
+        return "'stop' must be text or a list of text"
+    elif key == "response_format" and not isinstance(value, dict):
+        return '\'response_format\' must be an object, like {"type": "json_object"}'
+    return None
+
+
+def shown_url(base_url: str) -> str:
+    """Where the provider is, for messages anyone may read: scheme://host[:port] only, never the credentials or the
+    query a base URL may carry (`https://user:pass@host/v1?key=…`)."""
+    try:
+        parts = urlsplit(base_url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(its configured address)"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{port}" if parts.scheme and host else "(its configured address)"
 
 
 class ProviderError(Exception):
@@ -143,7 +185,8 @@ class LLMClient:
                     last_error, timed_out = f"timed out after {self.config.timeout:g} s", True
                     continue
                 except httpx.TransportError as exc:
-                    last_error, timed_out = f"could not connect ({exc.__class__.__name__}: {exc})", False
+                    reason = self._scrub(f"{exc.__class__.__name__}: {exc}")
+                    last_error, timed_out = f"could not connect ({reason})", False
                     continue
                 latency_ms = (time.perf_counter() - started) * 1000
             if response.status_code in RETRY_STATUSES:
@@ -158,8 +201,16 @@ class LLMClient:
         attempts = self.config.max_retries + 1
         tries = f"failed {attempts} times; last error" if attempts > 1 else "failed"
         raise (ProviderTimeout if timed_out else ProviderError)(
-            f"The LLM provider at {self.config.base_url} {tries}: {last_error}."
+            f"The LLM provider at {shown_url(self.config.base_url)} {tries}: {last_error}."
         )
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the base URL's secrets: the URL itself, its password and its query."""
+        parts = urlsplit(self.config.base_url)
+        for secret in (self.config.base_url, parts.password, parts.query):
+            if secret:
+                text = text.replace(secret, "…")
+        return text
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -20,17 +20,32 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from experiments.llm import REQUEST_PARAMS, LLMClient, LLMConfig, ProviderError
+from experiments.llm import (
+    NO_PROVIDER,
+    REQUEST_PARAMS,
+    LLMClient,
+    LLMConfig,
+    ProviderError,
+    param_problem,
+    provider_effective,
+)
 from experiments.models import PlaygroundRun, PlaygroundState
 from experiments.runner import text_role
-from promptreg import broker, composition
+from promptreg import broker, composition, permissions
 from promptreg.diff import Segment, TextDiff, word_diff
-from promptreg.exceptions import InvalidInput
+from promptreg.exceptions import InvalidInput, RegistryError
 from promptreg.models import Prompt, PromptVersion
 from promptreg.templating import CompileError, Template
 
 OVERRIDABLE = ("model", *REQUEST_PARAMS)
 MAX_VERSIONS = 4
+
+
+class ProviderNotConfigured(RegistryError):
+    """A setup problem for an Admin, not a provider failure: its message is NO_PROVIDER, saying where to set it."""
+
+    code = "provider_not_configured"
+    status = 503
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,15 @@ def check_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
             f"{', '.join(OVERRIDABLE)}.",
             code="invalid_config",
         )
-    return overrides
+    return check_params(overrides)
+
+
+def check_params(config: dict[str, Any]) -> dict[str, Any]:
+    """`config`, or InvalidInput (`invalid_config`) naming a model or request parameter out of its range."""
+    problem = next(filter(None, (param_problem(k, config[k]) for k in OVERRIDABLE if k in config)), None)
+    if problem:
+        raise InvalidInput(f"config: {problem}.", code="invalid_config")
+    return config
 
 
 def cost_usd(model: str, input_tokens: int | None, output_tokens: int | None) -> float | None:
@@ -83,6 +106,7 @@ def playground_run(
 
     Included prompts (`@@@langfusePrompt:…@@@`) are resolved first, as a fetch would. Raises InvalidInput (code
     `invalid_variables` / `invalid_config`, or a composition error's code) for input that cannot run,
+    ProviderNotConfigured when there is no provider,
     ProviderTimeout when the provider did not answer within PLAYGROUND_TIMEOUT, ProviderError (a sentence) for any
     other failure.
     """
@@ -97,6 +121,8 @@ def playground_run(
         raise InvalidInput(str(exc), code="invalid_variables", details={"missing": exc.missing}) from None
     messages = [{"role": text_role(version.prompt), "content": compiled}] if isinstance(compiled, str) else compiled
     llm = LLMConfig.for_version(config)
+    if not llm.base_url:
+        raise ProviderNotConfigured(NO_PROVIDER)
     llm = LLMConfig(
         base_url=llm.base_url,
         api_key=llm.api_key,
@@ -158,6 +184,8 @@ def compare_start(
     The caller has checked that `user` may author. Each run is its own task, queued after commit.
     """
     overrides = check_overrides(overrides)
+    if draft:
+        check_params(draft.config)
     targets: list[PromptVersion | None] = ([None] if draft else []) + list(versions)
     if not targets:
         raise InvalidInput("Choose at least one version to run.", code="no_versions")
@@ -165,6 +193,8 @@ def compare_start(
         raise InvalidInput(f"Compare at most {MAX_VERSIONS} versions at once.", code="too_many_versions")
     if not isinstance(variables, dict):
         raise InvalidInput("The variables must be an object with one entry per variable.", code="invalid_variables")
+    if not provider_effective().base_url:
+        raise ProviderNotConfigured(NO_PROVIDER)
     PlaygroundRun.objects.filter(
         created_at__lt=timezone.now() - timedelta(hours=settings.PLAYGROUND_KEEP_HOURS)
     ).delete()
@@ -198,7 +228,7 @@ def run_execute(run_id: int) -> str:
     fields: dict[str, Any]
     try:
         result = playground_run(version=_version_of(run), variables=run.variables, overrides=run.overrides)
-    except (ProviderError, InvalidInput) as exc:
+    except (ProviderError, RegistryError) as exc:
         fields = {"state": PlaygroundState.FAILED, "error": getattr(exc, "message", None) or str(exc)}
     else:
         fields = {
@@ -249,8 +279,10 @@ class Column:
 
 
 def compare_result(*, group: uuid.UUID, user: User) -> list[Column]:
-    """The compare's runs (only its creator's), each with a word diff of its output against the first run's."""
-    runs = list(PlaygroundRun.objects.filter(group=group, created_by=user).select_related("version", "prompt"))
+    """The compare's runs, each with a word diff of its output against the first run's. Only their creator sees them,
+    and Admins (to help: the variables may be someone's data, and an Admin may already read everything)."""
+    query = PlaygroundRun.objects.filter(group=group).select_related("version", "prompt")
+    runs = list(query if permissions.can_admin(user) else query.filter(created_by=user))
     _expire(runs)
     columns = []
     for i, run in enumerate(runs):

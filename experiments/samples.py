@@ -23,7 +23,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from experiments.bulk import bulk_insert
-from experiments.datasets import VARIABLE_NAME_RE, CaseData, RowErrors, validate_cases
+from experiments.datasets import CaseData, RowErrors, validate_cases, variables_problem
 from experiments.eval_datasets import dataset_create, dataset_import, gated_by, prompt_dataset
 from experiments.models import Dataset, Sample, SamplingPolicy, Score
 from promptreg.exceptions import InvalidInput, NotFound
@@ -47,11 +47,10 @@ def sample_validate(value: Any, index: int) -> tuple[dict[str, Any], str]:
     if not isinstance(value, dict) or set(value) - {"variables", "output"}:
         raise _bad(index, "must be an object with 'variables' and 'output'")
     variables, output = value.get("variables"), value.get("output")
-    if not isinstance(variables, dict) or not variables:
-        raise _bad(index, "'variables' must be a non-empty object of variable values")
-    bad = next((name for name in variables if not VARIABLE_NAME_RE.match(name)), None)
-    if bad is not None:
-        raise _bad(index, f"variable name {bad!r} is not letters, digits and underscores")
+    problem = variables_problem(variables)
+    if problem:
+        raise _bad(index, problem)
+    assert isinstance(variables, dict), "variables_problem accepts only an object"
     if not isinstance(output, str):
         raise _bad(index, "'output' must be text")
     size = len(json.dumps(variables, ensure_ascii=False).encode()) + len(output.encode())

@@ -31,7 +31,7 @@ def dataset_list(request):
     can_author = permissions.can_author(request.user)
     form = DatasetForm(request.POST or None)
     if request.method == "POST":
-        require(can_author)
+        require(can_author, "Creating a dataset needs the Author role.")
         if form.is_valid():
             data = form.cleaned_data
             with service_errors(request, form) as outcome:
@@ -73,7 +73,7 @@ def dataset_detail(request, pk: int):
 @login_required
 def dataset_edit(request, pk: int):
     dataset = _dataset(pk)
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Editing a dataset needs the Author role.")
     form = DatasetForm(request.POST) if request.method == "POST" else DatasetForm.for_dataset(dataset)
     if request.method == "POST" and form.is_valid():
         return perform(
@@ -92,7 +92,7 @@ def dataset_edit(request, pk: int):
 @login_required
 def dataset_upload(request, pk: int):
     dataset = _dataset(pk)
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Importing cases needs the Author role.")
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -140,7 +140,7 @@ def dataset_history(request, pk: int):
 @login_required
 def case_edit(request, pk: int, case_pk: int | None = None):
     dataset = _dataset(pk)
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Editing cases needs the Author role.")
     case = get_object_or_404(Case, pk=case_pk, dataset=dataset, removed_at__isnull=True) if case_pk else None
     if request.method == "POST":
         form = CaseForm(request.POST)
@@ -159,7 +159,7 @@ def case_edit(request, pk: int, case_pk: int | None = None):
 @require_POST
 def case_remove(request, pk: int, case_pk: int):
     dataset = _dataset(pk)
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Removing a case needs the Author role.")
     case = get_object_or_404(Case, pk=case_pk, dataset=dataset)
     return perform(
         request,
@@ -209,7 +209,7 @@ def run_progress(request, pk: int):
 @require_POST
 def run_cancel(request, pk: int):
     run = _run(pk)
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Cancelling an evaluation needs the Author role.")
     return perform(
         request,
         lambda: evaluation.evaluation_cancel(run=run, actor=actor(request)),
@@ -244,7 +244,7 @@ def version_evaluation(request, name: str, number: int):
 def version_run(request, name: str, number: int):
     prompt = get_prompt(name)
     version = get_version(prompt, number)
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Running an evaluation needs the Author role.")
     start = (
         evaluation.evaluation_alone_start
         if request.POST.get("mode") == "alone"
@@ -267,7 +267,9 @@ def version_run(request, name: str, number: int):
 @require_POST
 def prompt_dataset(request, name: str):
     prompt = get_prompt(name)
-    require(permissions.can_review(request.user))  # a policy change: Reviewers and Admins
+    require(
+        permissions.can_review(request.user), "Choosing a prompt's gate dataset needs the Reviewer role."
+    )  # a policy change: Reviewers and Admins
     form = PromptDatasetForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Evaluation dataset: " + " ".join(str(e) for e in form.errors["dataset"]))

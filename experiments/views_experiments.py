@@ -127,7 +127,7 @@ def experiment_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def experiment_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Recompute and store the analysis now (the dashboard's refresh button): a write, so Deployers only
     (beat refreshes every running experiment anyway)."""
-    require(permissions.can_deploy(request.user))
+    require(permissions.can_deploy(request.user), "Refreshing an experiment needs the Deployer role.")
     experiment = _get(pk)
     experiment_snapshot(experiment.pk)
     if request.htmx:
@@ -191,7 +191,7 @@ def experiment_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpRes
     """GET: the confirmation of Start or Ship. POST: the action, through the same service as the API."""
     if action not in ACTIONS:
         raise Http404
-    require(permissions.can_deploy(request.user))
+    require(permissions.can_deploy(request.user), "Starting or shipping an experiment needs the Deployer role.")
     if request.method != "POST":
         if action not in CONFIRMED:
             return HttpResponseNotAllowed(["POST"])
@@ -243,7 +243,7 @@ def experiment_sample_size(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def experiment_new(request: HttpRequest) -> HttpResponse:
-    require(permissions.can_deploy(request.user))
+    require(permissions.can_deploy(request.user), "Creating an experiment needs the Deployer role.")
     if request.method != "POST":
         initial: dict[str, Any] = {k: v for k, v in request.GET.items() if k in ExperimentForm.base_fields}
         if initial.get("kind") == ExperimentKind.CANARY:

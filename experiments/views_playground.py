@@ -10,7 +10,8 @@ same variables) and show its side-by-side result, polled with htmx until every r
 - `model`, `temperature`, `max_tokens`, `extra_config` (JSON): the draft's config when `draft=1`, else overrides of
   each version's config for this run.
 An htmx request gets the result fragment (`#playground-result`, polling itself); any other is redirected to the
-result page `GET /experiments/playground/<id>/`. Any signed-in Author may run; a result is visible to its creator.
+result page `GET /experiments/playground/<id>/`. Any signed-in Author may run; a result is visible to its creator and
+to Admins (404 to anyone else).
 """
 
 from __future__ import annotations
@@ -56,17 +57,17 @@ def _versions(prompt: Prompt | None, data) -> tuple[list[PromptVersion], str]:
     return list(dict.fromkeys(found[int(n)] for n in wanted)), ""
 
 
-def _error(request, message: str):
-    """The sentence in the result area (htmx: a form error, 200), or on the result page (400)."""
+def _error(request, message: str, status: int = 400):
+    """The sentence in the result area (htmx: a form error, 200), or on the result page (`status`)."""
     if request.htmx:
         return render(request, f"{RESULT}#playground-result", {"error": message})
-    return render(request, RESULT, {"error": message}, status=400)
+    return render(request, RESULT, {"error": message}, status=status)
 
 
 @login_required
 @require_POST
 def playground_compare(request):
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Running the playground needs the Author role.")
     data = request.POST
     name = data.get("prompt", "").strip()
     prompt = get_prompt(name) if name else None
@@ -89,8 +90,8 @@ def playground_compare(request):
             overrides=None if draft else settings_form.config(),
             draft=draft,
         )
-    except RegistryError as exc:
-        return _error(request, exc.message)
+    except RegistryError as exc:  # bad input (400), or no provider configured (503, saying where an Admin sets it)
+        return _error(request, exc.message, exc.status)
     if request.htmx:
         return render(request, f"{RESULT}#playground-result", _result_context(request, group))
     return redirect("experiments:playground-result", group)
@@ -112,12 +113,16 @@ def _result_context(request, group) -> dict[str, Any]:
 @login_required
 @vary_on_headers("HX-Request")
 def playground_result(request, group):
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Playground results need the Author role.")
     context = _result_context(request, group)
+    status = 200
     if not context["columns"]:
-        context["error"] = "No such playground run: runs are kept for a day, and only their author sees them."
+        context["error"] = (
+            "No such playground run: runs are kept for a day, and only their author (and Admins) see them."
+        )
+        status = 200 if request.htmx else 404  # htmx swaps in only 2xx answers
     template = f"{RESULT}#playground-result" if request.htmx else RESULT
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 def panel_context(version: PromptVersion, request) -> dict[str, Any]:

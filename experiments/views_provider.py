@@ -58,7 +58,7 @@ def _context(form: ProviderForm, stored: ProviderSettings, **extra) -> dict:
 
 @login_required
 def provider_settings(request: HttpRequest) -> HttpResponse:
-    require(permissions.can_admin(request.user))
+    require(permissions.can_admin(request.user), "Setting the evaluation provider needs the Admin role.")
     stored = ProviderSettings.load()
     form = ProviderForm(request.POST or None, initial={"base_url": stored.base_url, "model": stored.model})
     if request.method == "POST" and form.is_valid():
@@ -82,7 +82,7 @@ def provider_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 def provider_check(request: HtmxHttpRequest) -> HttpResponse:
     """Test connection: one short call to the provider evaluations use now (a fragment for htmx)."""
-    require(permissions.can_admin(request.user))
+    require(permissions.can_admin(request.user), "Testing the evaluation provider needs the Admin role.")
     try:
         result, ok = provider_test(actor=actor(request)), True
     except ProviderError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 VARIABLE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Any `{{ ... }}` on one line, to report the ones that are not plain variables.
 OPENING_RE = re.compile(r"\{\{")
+PLACEHOLDER_SHAPE = "takes a list of messages with 'role' and 'content'"
 MESSAGE_ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
@@ -98,10 +99,33 @@ def _substitute(text: str, values: dict[str, Any]) -> str:
     return VARIABLE_RE.sub(lambda m: _as_text(values[m.group(1)]), text)
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
+def _as_text(value: str | int | float | bool) -> str:
+    """A text variable's value as it goes in: numbers and true/false written as JSON writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return value if isinstance(value, str) else str(value)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
+
+
+def text_value_problem(name: str, value: Any) -> str | None:
+    """The one rule for a text variable's value (runs, evaluation cases, sample values): text, a number or
+    true/false; never null, an object or a list, whose Python spelling would reach the model."""
+    if isinstance(value, (str, int, float)):  # bool is an int
+        return None
+    return f"variable '{name}' must be text, a number or true/false, not {_json_kind(value)}"
+
+
+def case_value_problem(name: str, value: Any) -> str | None:
+    """A value stored for a template not yet known (an evaluation case): a text value, or a chat placeholder's
+    messages."""
+    if isinstance(value, list):
+        return None if _is_message_list(value) else f"placeholder '{name}' {PLACEHOLDER_SHAPE}"
+    return text_value_problem(name, value)
 
 
 def chat_problems(messages: Any) -> list[str]:
@@ -177,6 +201,10 @@ class Template:
         if missing:
             raise CompileError("missing variables: " + ", ".join(missing), missing)
         unused = [name for name in values if name not in self.variables]
+        for name in self.text_variables:
+            problem = text_value_problem(name, values[name])
+            if problem:
+                raise CompileError(problem)
         if self.kind == "text":
             return Compiled(_substitute(self.body, values), unused)
         compiled: list[dict[str, Any]] = []
@@ -188,9 +216,13 @@ class Template:
         return Compiled(compiled, unused)
 
 
-def _placeholder_messages(name: str, value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not all(
+def _is_message_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
         isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
-    ):
-        raise CompileError(f"placeholder '{name}' takes a list of messages with 'role' and 'content'")
+    )
+
+
+def _placeholder_messages(name: str, value: Any) -> list[dict[str, Any]]:
+    if not _is_message_list(value):
+        raise CompileError(f"placeholder '{name}' {PLACEHOLDER_SHAPE}")
     return [{"role": m["role"], "content": m["content"]} for m in value]

@@ -24,5 +24,6 @@ urlpatterns = [
 ]
 
 handler400 = "rollout.api_errors.bad_request"
+handler403 = "rollout.api_errors.permission_denied"
 handler404 = "rollout.api_errors.not_found"
 handler500 = "rollout.api_errors.server_error"

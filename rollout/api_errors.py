@@ -36,6 +36,16 @@ def not_found(request: HttpRequest, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+def permission_denied(request: HttpRequest, exception=None):
+    """A 403 says why (the PermissionDenied's message, e.g. "Running the playground needs the Author role.") and who
+    gives roles; htmx requests get only that sentence, to show in place."""
+    reason = str(exception or "")
+    if _is_api(request):
+        return error_response(403, "forbidden", reason or "Forbidden.")
+    template = "403.html#forbidden" if getattr(request, "htmx", False) else "403.html"
+    return render(request, template, {"exception": reason}, status=403)
+
+
 def server_error(request: HttpRequest):
     if _is_api(request):
         return error_response(500, "server_error", "Internal error; it has been logged.")

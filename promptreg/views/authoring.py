@@ -47,14 +47,14 @@ DEFAULT_ROWS = [
 @login_required
 @vary_on_headers("HX-Request")
 def prompt_new(request):
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Writing a prompt needs the Author role.")
     return _author(request, prompt=None, source=None, initial={"kind": PromptKind.TEXT, "prompt_type": "system"})
 
 
 @login_required
 @vary_on_headers("HX-Request")
 def version_new(request, name: str):
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Writing a version needs the Author role.")
     prompt = get_prompt(name)
     if prompt.is_retired:
         messages.error(request, f"'{prompt.name}' is retired; restore it before publishing a new version.")
@@ -142,7 +142,7 @@ def _author(request, *, prompt: Prompt | None, source: PromptVersion | None, ini
 @require_POST
 def authoring_preview(request):
     """The live panel for whatever is in the form right now; validates, never saves."""
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "The authoring preview needs the Author role.")
     data = request.POST
     kind, body = posted_body(data)
     samples, sample_error = samples_from_post(data)

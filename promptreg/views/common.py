@@ -29,10 +29,11 @@ def actor(request: HttpRequest) -> Actor:
     return Actor(via=MoveVia.BUTTON, user=request.user)
 
 
-def require(allowed: bool) -> None:
-    """A check in the view, not only an `{% if %}` in the template: 403 when not allowed."""
+def require(allowed: bool, message: str = "") -> None:
+    """A check in the view, not only an `{% if %}` in the template: 403 when not allowed, the page saying `message`
+    (what needs which role: "Running the playground needs the Author role.")."""
     if not allowed:
-        raise PermissionDenied
+        raise PermissionDenied(message)
 
 
 def get_prompt(name: str) -> Prompt:

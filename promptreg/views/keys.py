@@ -28,7 +28,7 @@ def _has_a_role(user) -> bool:
 @login_required
 def api_keys(request):
     """Admins see every key; others their own. A POST issues a key owned by the signed-in user."""
-    require(_has_a_role(request.user))
+    require(_has_a_role(request.user), "API keys need a role (Author, Reviewer, Deployer or Admin).")
     form = ApiKeyForm(request.POST or None)
     issued = None
     if request.method == "POST" and form.is_valid():

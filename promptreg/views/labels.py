@@ -44,7 +44,7 @@ def prompt_labels(request, name: str):
         return render(
             request, TEMPLATE, {**context, "form": LabelMoveForm(initial=initial, numbers=context["numbers"])}
         )
-    require(context["can_move"])
+    require(context["can_move"], "Moving a label needs the Deployer role.")
     form = LabelMoveForm(request.POST, numbers=context["numbers"])
     if not form.is_valid():
         return render(request, TEMPLATE, {**context, "form": form})

@@ -91,7 +91,7 @@ def prompt_detail(request, name: str):
 
 
 def _retire_or_restore(request, name: str, service, success: str):
-    require(permissions.can_deploy(request.user))
+    require(permissions.can_deploy(request.user), "Retiring or restoring a prompt needs the Deployer role.")
     prompt = get_prompt(name)
     form = ReasonForm(request.POST)
     url = reverse("promptreg:prompt-detail", args=[prompt.name])

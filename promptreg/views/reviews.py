@@ -67,7 +67,7 @@ def review_count(request):
 @login_required
 @require_POST
 def version_submit(request, name: str, number: int):
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Submitting for review needs the Author role.")
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     return perform(
@@ -82,7 +82,7 @@ def version_submit(request, name: str, number: int):
 @require_POST
 @vary_on_headers("HX-Request")
 def version_review(request, name: str, number: int):
-    require(permissions.can_review(request.user))
+    require(permissions.can_review(request.user), "Reviewing needs the Reviewer role.")
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     form = ReviewForm(request.POST)

@@ -129,7 +129,7 @@ def move_message(describe: Callable[[Any], str]) -> Callable[[LabelMove], str]:
 
 @login_required
 def version_activate(request, name: str, number: int):
-    require(permissions.can_deploy(request.user))
+    require(permissions.can_deploy(request.user), "Moving a label needs the Deployer role.")
     prompt = get_prompt(name)
     version = get_version(prompt, number)
     production = prompt.label_version(PRODUCTION)
@@ -197,7 +197,7 @@ def _safe_next(request, default: str) -> str:
 def prompt_rollback(request, name: str):
     """The rollback dialog (prompt page and on-call page alike): it names the version production returns to and
     when that version was live, asks for a reason, and is pinned to the version it showed."""
-    require(permissions.can_deploy(request.user))
+    require(permissions.can_deploy(request.user), "Rolling back needs the Deployer role.")
     prompt = get_prompt(name)
     production = prompt.label_version(PRODUCTION)
     target = services.rollback_target(prompt)
@@ -243,7 +243,7 @@ def prompt_rollback(request, name: str):
 @require_POST
 def version_tags(request, name: str, number: int):
     """Replace a version's tags from the comma-separated field on its page."""
-    require(permissions.can_author(request.user))
+    require(permissions.can_author(request.user), "Tagging a version needs the Author role.")
     tags = [t for t in request.POST.get("tags", "").split(",") if t.strip()]
     url = reverse("promptreg:version-detail", args=[name, number])
     return perform(

@@ -4,7 +4,7 @@ the baseline the fetch endpoint is measured against (same server, same middlewar
 from django.http import JsonResponse
 from django.urls import path
 
-from promptreg.urls import handler404, handler500  # noqa: F401
+from promptreg.urls import handler403, handler404, handler500  # noqa: F401
 from promptreg.urls import urlpatterns as app_urlpatterns
 
 

@@ -37,10 +37,13 @@ def test_every_bad_jsonl_row_is_listed_with_its_line_and_reason():
         '{"variables": {"query": "x"}, "colour": "red"}',
         '["a list"]',
         '{"variables": {"bad name": "x"}}',
+        '{"variables": {"query": null}}',
+        '{"variables": {"query": {"x": [1, 2]}}}',
+        '{"variables": {"query": 3, "flag": true, "chat": [{"role": "user", "content": "hi"}]}}',
     ]
     with pytest.raises(RowErrors) as exc:
         parse_upload("cases.jsonl", "\n".join(lines).encode())
-    assert [line for line, _ in exc.value.problems] == [2, 4, 5, 6, 7, 8, 9]
+    assert [line for line, _ in exc.value.problems] == [2, 4, 5, 6, 7, 8, 9, 10, 11]  # 12: numbers, booleans, messages
     reasons = dict(exc.value.problems)
     assert "not valid JSON" in reasons[2]
     assert "'variables' must be a non-empty object" in reasons[4]
@@ -48,6 +51,9 @@ def test_every_bad_jsonl_row_is_listed_with_its_line_and_reason():
     assert "'tags' must be a list of text" in reasons[6]
     assert "unknown field colour" in reasons[7]
     assert "variable name 'bad name'" in reasons[9]
+    # The rule runs and production samples share: text, a number or true/false (or a placeholder's messages).
+    assert reasons[10] == "variable 'query' must be text, a number or true/false, not null"
+    assert reasons[11] == "variable 'query' must be text, a number or true/false, not an object"
 
 
 def test_bad_csv_rows_and_files():

@@ -71,13 +71,14 @@ def test_missing_variables_refuse_the_run_and_write_nothing(fake_llm, publish, d
 
 
 def test_provider_down_fails_the_run_with_the_reason_and_keeps_no_results(settings, version, dataset):
-    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
+    settings.LLM_BASE_URL = "http://ops:s3cret@127.0.0.1:9/v1?key=k3y"  # nothing listens on the discard port
     settings.LLM_BACKOFF = 0.01
     run = start(version, dataset)
     assert run_execute(run.pk) == "failed"
     run.refresh_from_db()
     assert run.state == RunState.FAILED
-    assert "could not connect" in run.error and "127.0.0.1:9" in run.error
+    assert "The LLM provider at http://127.0.0.1:9 failed 4 times; last error: could not connect" in run.error
+    assert "s3cret" not in run.error and "k3y" not in run.error  # authors read it: only scheme://host:port
     assert not EvalResult.objects.filter(run=run).exists() and run.done == 0
 
 

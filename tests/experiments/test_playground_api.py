@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from experiments.llm import NO_PROVIDER
 from experiments.models import PlaygroundRun
 from promptreg.models import Label, LabelMove
 from promptreg.services import label_move
@@ -113,3 +114,79 @@ def test_included_prompts_are_resolved_as_a_fetch_would(client, secret, fake_llm
     response = post(client, "/api/v1/prompts/support-answer/run", {"version": 1, "variables": {"q": "why"}}, secret)
     assert response.status_code == 200, response.content
     assert response.json()["output"] == "echo: Be kind. Answer why"
+
+
+@pytest.mark.parametrize(
+    "value, sentence",
+    [
+        ({"x": [1, 2]}, "variable 'question' must be text, a number or true/false, not an object"),
+        (None, "variable 'question' must be text, a number or true/false, not null"),
+        (["a"], "variable 'question' must be text, a number or true/false, not a list"),
+    ],
+)
+def test_a_variable_that_is_not_text_is_a_400_naming_it(client, secret, fake_llm, versions, value, sentence):
+    body = {"variables": {"question": value}}
+    response = post(client, "/api/v1/prompts/support-answer/run", body, secret)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_variables" and sentence in error["message"]
+    assert fake_llm.requests == []
+
+
+def test_numbers_and_booleans_are_sent_as_json_writes_them(client, secret, fake_llm, versions):
+    for value, text in ((3, "3"), (2.5, "2.5"), (True, "true")):
+        response = post(client, "/api/v1/prompts/support-answer/run", {"variables": {"question": value}}, secret)
+        assert response.status_code == 200 and response.json()["output"] == f"echo: Old: {text}"
+
+
+@pytest.mark.parametrize(
+    "config, sentence",
+    [
+        ({"seed": 1e300}, "'seed' must be a whole number from -9,223,372,036,854,775,808 to"),
+        ({"seed": 1.5}, "'seed' must be a whole number"),
+        ({"seed": True}, "'seed' must be a whole number"),
+        ({"temperature": 2.5}, "'temperature' must be a number from 0 to 2, not 2.5"),
+        ({"temperature": "hot"}, "'temperature' must be a number"),
+        ({"top_p": -0.1}, "'top_p' must be a number from 0 to 1"),
+        ({"max_tokens": 0}, "'max_tokens' must be a whole number from 1 to 1,000,000"),
+        ({"max_tokens": 1_000_001}, "'max_tokens' must be a whole number"),
+        ({"presence_penalty": -3}, "'presence_penalty' must be a number from -2 to 2"),
+        ({"frequency_penalty": 2.01}, "'frequency_penalty' must be a number from -2 to 2"),
+        ({"model": {"x": 1}}, "'model' must be a model name"),
+        ({"stop": 5}, "'stop' must be text or a list of text"),
+    ],
+)
+def test_config_overrides_out_of_range_are_a_400(client, secret, fake_llm, versions, config, sentence):
+    body = {"variables": {"question": "x"}, "config": config}
+    response = post(client, "/api/v1/prompts/support-answer/run", body, secret)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_config" and sentence in error["message"]
+    assert fake_llm.requests == []
+
+
+def test_the_edges_of_the_ranges_are_sent(client, secret, fake_llm, versions):
+    config = {"seed": 2**63 - 1, "temperature": 2, "top_p": 0, "max_tokens": 1_000_000, "presence_penalty": -2}
+    response = post(
+        client, "/api/v1/prompts/support-answer/run", {"variables": {"question": "x"}, "config": config}, secret
+    )
+    assert response.status_code == 200, response.content
+    sent = json.loads(fake_llm.requests[0]["body"])
+    assert {k: sent[k] for k in config} == config
+
+
+def test_no_provider_is_a_503_saying_where_an_admin_sets_it(client, secret, versions, settings):
+    settings.LLM_BASE_URL = ""
+    response = post(client, "/api/v1/prompts/support-answer/run", {"variables": {"question": "x"}}, secret)
+    assert response.status_code == 503
+    assert response.json()["error"] == {"code": "provider_not_configured", "message": NO_PROVIDER}
+    assert "/experiments/provider/" in NO_PROVIDER
+
+
+def test_provider_errors_never_show_the_base_urls_credentials_or_query(client, secret, versions, settings):
+    settings.LLM_BASE_URL = "http://alice:s3cret@127.0.0.1:9/v1?key=k3y"  # the discard port: nothing listens
+    response = post(client, "/api/v1/prompts/support-answer/run", {"variables": {"question": "x"}}, secret)
+    assert response.status_code == 502
+    message = response.json()["error"]["message"]
+    assert message.startswith("The LLM provider at http://127.0.0.1:9 failed: could not connect (")
+    assert "s3cret" not in message and "alice" not in message and "k3y" not in message and "/v1" not in message

@@ -160,27 +160,71 @@ def test_a_run_no_worker_picks_up_fails_with_a_sentence(client, author, fake_llm
         ({"sample-greeting": "x"}, "Choose at least one version to run."),
         ({"versions": "1", "variables": "[1]"}, "The sample values must be a JSON object"),
         ({"versions": "1", "temperature": "9"}, "Temperature: Ensure this value is less than or equal to 2."),
+        ({"versions": "1", "extra_config": '{"seed": 1e300}'}, "config: &#x27;seed&#x27; must be a whole number"),
+        ({"draft": "1", "text": "Hi", "extra_config": '{"top_p": 7}'}, "config: &#x27;top_p&#x27; must be a number"),
         ({"versions": ["1", "2", "1", "2", "1"]}, ""),
     ],
 )
-def test_bad_input_says_what_and_starts_nothing(client, author, versions, data, sentence):
+def test_bad_input_says_what_and_starts_nothing(client, author, fake_llm, versions, data, sentence):
     login(client, author)
     response = client.post(COMPARE, {"prompt": "support-answer", **data}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and sentence in response.content.decode()
     assert PlaygroundRun.objects.count() == (2 if not sentence else 0)  # repeated versions run once each
 
 
-def test_only_authors_run_and_only_the_creator_sees_a_result(client, author, second_author, outsider, versions):
+def test_only_authors_run_and_only_the_creator_and_admins_see_a_result(
+    client, author, second_author, admin_user, outsider, fake_llm, versions
+):
     login(client, outsider)
-    data = {"prompt": "support-answer", "versions": "1", "sample-greeting": "x"}
-    assert client.post(COMPARE, data).status_code == 403
+    data = {"prompt": "support-answer", "versions": "1", "sample-greeting": "Hi"}
+    refused = client.post(COMPARE, data)
+    assert refused.status_code == 403
+    assert "Running the playground needs the Author role." in refused.content.decode()
     assert PlaygroundRun.objects.count() == 0
     login(client, author)
     client.post(COMPARE, data)
+    run_all()
     run = PlaygroundRun.objects.get()
+    url = reverse("experiments:playground-result", args=[run.group])
     login(client, second_author)
+    response = client.get(url)
+    assert response.status_code == 404 and "No such playground run" in response.content.decode()
+    assert "Hi world" not in response.content.decode()
+    login(client, admin_user)  # support: an Admin opening the link alice sent
+    response = client.get(url)
+    assert response.status_code == 200 and "Hi world" in response.content.decode()
+
+
+def test_no_provider_says_where_an_admin_sets_it_and_queues_nothing(client, author, versions, settings):
+    settings.LLM_BASE_URL = ""
+    login(client, author)
+    data = {"prompt": "support-answer", "versions": "1", "sample-greeting": "x"}
+    fragment = client.post(COMPARE, data, HTTP_HX_REQUEST="true").content.decode()
+    assert "No LLM provider is configured: an Admin sets it on the Evaluation provider page" in fragment
+    page = client.post(COMPARE, data)
+    assert page.status_code == 503 and "/experiments/provider/" in page.content.decode()
+    assert PlaygroundRun.objects.count() == 0
+
+
+def test_a_run_error_shows_only_where_the_provider_is(client, author, versions, settings):
+    settings.LLM_BASE_URL = "http://alice:s3cret@127.0.0.1:9/v1?key=k3y"
+    login(client, author)
+    client.post(COMPARE, {"prompt": "support-answer", "versions": "1", "sample-greeting": "x"}, HTTP_HX_REQUEST="true")
+    run_all()
+    run = PlaygroundRun.objects.get()
     page = client.get(reverse("experiments:playground-result", args=[run.group])).content.decode()
-    assert "No such playground run" in page
+    assert "The LLM provider at http://127.0.0.1:9 failed: could not connect" in page
+    assert "s3cret" not in page and "k3y" not in page
+
+
+def test_a_variable_that_is_not_text_fails_the_run_naming_it(client, author, fake_llm, versions):
+    login(client, author)
+    data = {"prompt": "support-answer", "versions": "1", "variables": '{"greeting": {"x": [1, 2]}}'}
+    client.post(COMPARE, data, HTTP_HX_REQUEST="true")
+    run_all()
+    run = PlaygroundRun.objects.get()
+    assert run.state == "failed" and "variable 'greeting' must be text, a number or true/false" in run.error
+    assert fake_llm.requests == []
 
 
 def test_the_version_page_shows_the_playground_to_authors_only(client, author, outsider, versions):

@@ -91,6 +91,12 @@ def test_a_kept_sample_is_stored_with_its_score_and_a_retry_keeps_the_same(clien
         ({"variables": {"name": "Ann"}}, "invalid_sample", "'output' must be text"),
         ({"variables": {}, "output": "x"}, "invalid_sample", "'variables' must be a non-empty object"),
         ({"variables": {"bad name": 1}, "output": "x"}, "invalid_sample", "variable name 'bad name' is not"),
+        (
+            {"variables": {"name": {"x": [1, 2]}}, "output": "x"},
+            "invalid_sample",
+            "variable 'name' must be text, a number or true/false, not an object",
+        ),
+        ({"variables": {"name": [1]}, "output": "x"}, "invalid_sample", "placeholder 'name' takes a list of messages"),
         ({"variables": {"name": "Ann"}, "output": "x", "extra": 1}, "invalid_sample", "must be an object with"),
         ({"variables": {"name": "Ann"}, "output": "é" * 17_000}, "sample_too_large", "at most 32,768"),
     ],

@@ -43,6 +43,14 @@ def test_single_braces_and_json_examples_are_plain_text():
     assert t.compile(who="me").prompt == 'Reply as JSON: {"a": {"b": 1}} for me'
 
 
+def test_values_are_text_numbers_or_booleans_written_as_json_writes_them():
+    t = Template("text", "[{{ v }}]")
+    assert [t.compile(v=v).prompt for v in ("a", 3, 2.5, True, False)] == ["[a]", "[3]", "[2.5]", "[true]", "[false]"]
+    for value, kind in ((None, "null"), ({"x": [1, 2]}, "an object"), ([1], "a list")):
+        with pytest.raises(CompileError, match=f"variable 'v' must be text, a number or true/false, not {kind}"):
+            t.compile(v=value)
+
+
 def test_empty_and_very_long_values():
     t = Template("text", "[{{ v }}]")
     assert t.compile(v="").prompt == "[]"
