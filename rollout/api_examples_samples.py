@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "customer-support-system"
-PROMPT = "/api/v1/prompts/{name}"
+from rollout.api_examples_prompts import NAME, PROMPT
+
 SAMPLE_OUT = {
     "id": 1,
     "version": 2,

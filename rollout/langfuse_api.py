@@ -9,18 +9,14 @@ with `create_api_key --gate-override` bypasses them, each move recorded as an
 override naming the key; every move lands in the deployment log.
 
 Plain function views rather than a second NinjaAPI: the routes are catch-alls
-(a decoded `%2F` arrives as `/`) and the error format is not ours.
+(a decoded `%2F` arrives as `/`) and the error format is not ours. That format (errors, Basic auth,
+bodies, the Prompt shape) is `rollout.langfuse_wire`; the routes and what they do are here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import re
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.db import transaction
@@ -29,180 +25,27 @@ from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from promptreg import composition
-from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound, RegistryError
+from promptreg.exceptions import Forbidden, GateBlocked, InvalidInput, NotFound
 from promptreg.models import LABEL_RE, LATEST, PRODUCTION, ApiKey, MoveVia, Prompt, PromptVersion, Scope
 from promptreg.services import Actor, label_move, version_publish
-from promptreg.storable import parse_json, unstorable_text
 from rollout import entries, serving
+from rollout.langfuse_wire import (
+    INVALID_CREDENTIALS,
+    PROJECT,
+    LangfuseError,
+    check_query,
+    credentials,
+    error_body,
+    json_body,
+    langfuse_view,
+    prompt_json,
+    require_scope,
+    string_list,
+)
 
 DEFAULT_COMMIT_MESSAGE = "Created via the Langfuse API"
 MOVE_REASON = "set via Langfuse API"
 VERSION_PATH_RE = re.compile(r"^(?P<name>.+)/versions?/(?P<version>\d+)$")
-PROJECT = {
-    "id": "promptreg",
-    "name": "promptreg",
-    "organization": {"id": "promptreg", "name": "promptreg"},
-    "metadata": {},
-}
-
-
-class LangfuseError(Exception):
-    def __init__(self, status: int, error: str, message: str):
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
-
-
-def _error_body(status: int, error: str, message: str) -> JsonResponse:
-    return JsonResponse({"message": message, "error": error}, status=status)
-
-
-def _registry_error(exc: RegistryError) -> JsonResponse:
-    if isinstance(exc, NotFound):
-        return _error_body(404, "LangfuseNotFoundError", exc.message)
-    if isinstance(exc, Forbidden):
-        return _error_body(403, "AccessDeniedError", exc.message)
-    # Conflicts (409 in our own API) are 400 here: the SDK retries a 409.
-    error = "GateBlockedError" if isinstance(exc, GateBlocked) else "InvalidRequestError"
-    return _error_body(400, error, exc.message)
-
-
-INVALID_CREDENTIALS = LangfuseError(
-    401, "UnauthorizedError", "Invalid credentials: unknown public key, wrong secret, or a revoked key."
-)
-
-
-def _credentials(request: HttpRequest) -> tuple[str, str]:
-    """HTTP Basic: the key's public id as user name, its secret as password."""
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        raise LangfuseError(
-            401, "UnauthorizedError", "Send an API key as HTTP Basic auth: public id as user, secret as password."
-        )
-    try:
-        public_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise LangfuseError(401, "UnauthorizedError", "The Authorization header is not valid Basic auth.") from None
-    return public_id, secret
-
-
-def _authenticate(request: HttpRequest) -> ApiKey:
-    key = ApiKey.find_pair(*_credentials(request))
-    if key is None:
-        raise INVALID_CREDENTIALS
-    return key
-
-
-def _check_query(request: HttpRequest) -> None:
-    problem = unstorable_text(request.path, "the path") or unstorable_text(request.GET.dict(), "the query")
-    if problem:
-        raise LangfuseError(400, "InvalidRequestError", problem + ".")
-
-
-def langfuse_view(methods: tuple[str, ...]) -> Callable:
-    """Authenticate, allow `methods`, and turn every failure into a Langfuse error body."""
-
-    def decorator(view: Callable) -> Callable:
-        @csrf_exempt
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-            try:
-                if request.method not in methods:
-                    raise LangfuseError(
-                        405,
-                        "MethodNotAllowedError",
-                        f"{request.method} is not allowed here; use {' or '.join(methods)}.",
-                    )
-                key = _authenticate(request)
-                _check_query(request)
-                return view(request, key, *args, **kwargs)
-            except LangfuseError as exc:
-                return _error_body(exc.status, exc.error, exc.message)
-            except RegistryError as exc:
-                return _registry_error(exc)
-
-        return wrapper
-
-    return decorator
-
-
-def _require_scope(key: ApiKey, scope: str, action: str) -> None:
-    problem = key.scope_problem(scope)
-    if problem:
-        raise LangfuseError(403, "AccessDeniedError", f"{action}: {problem}")
-
-
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = parse_json(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise LangfuseError(400, "InvalidRequestError", "The request body is not valid JSON.") from None
-    except ValueError as exc:
-        raise LangfuseError(400, "InvalidRequestError", f"{exc}.") from None
-    if not isinstance(data, dict):
-        raise LangfuseError(400, "InvalidRequestError", "The request body must be a JSON object.")
-    return data
-
-
-def _string_list(value: Any, field: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise LangfuseError(400, "InvalidRequestError", f"{field} must be a list of strings.")
-    return list(dict.fromkeys(value))
-
-
-def _latest_number(prompt: Prompt) -> int:
-    latest = prompt.latest_version()
-    return latest.number if latest else 0
-
-
-def _message(message: dict[str, Any]) -> dict[str, Any]:
-    # The SDK rejects `"type": "message"`; plain messages go out without a type.
-    if message.get("type") == "placeholder":
-        return {"type": "placeholder", "name": message.get("name")}
-    return {k: v for k, v in message.items() if k != "type"}
-
-
-def prompt_json(
-    version: PromptVersion, latest_number: int | None = None, resolved: composition.Resolved | None = None
-) -> dict[str, Any]:
-    """A version in Langfuse's Prompt shape; `latest` is on the newest version. A fetch sends it `resolved` (its
-    includes replaced, with Langfuse's `resolutionGraph`); a write answers with the version as stored."""
-    prompt = version.prompt
-    body = resolved.body if resolved is not None else version.body
-    labels = sorted(version.labels.values_list("name", flat=True))
-    if version.number == (latest_number if latest_number is not None else _latest_number(prompt)):
-        labels.append(LATEST)
-    return {
-        "id": str(version.pk),
-        "createdAt": version.created_at.isoformat(),
-        "updatedAt": version.created_at.isoformat(),
-        "projectId": PROJECT["id"],
-        "createdBy": version.author_name,
-        "name": prompt.name,
-        "version": version.number,
-        "type": version.kind,
-        "prompt": [_message(m) for m in body] if version.kind == "chat" else body,
-        "config": version.config,
-        "labels": labels,
-        "tags": sorted(prompt.tags.values_list("name", flat=True)),
-        "commitMessage": version.commit_message,
-        "resolutionGraph": _resolution_graph(version, resolved),
-    }
-
-
-def _resolution_graph(version: PromptVersion, resolved: composition.Resolved | None) -> dict[str, Any] | None:
-    """Langfuse's shape: the root, and per including version's id the versions it includes."""
-    if resolved is None or not resolved.graph:
-        return None
-
-    def node(v: PromptVersion) -> dict[str, Any]:
-        return {"id": str(v.pk), "name": v.prompt.name, "version": v.number}
-
-    return {
-        "root": node(version),
-        "dependencies": {str(parent): [node(v) for v in included] for parent, included in resolved.graph.items()},
-    }
 
 
 def _fetch_query(request: HttpRequest) -> tuple[str | None, int | None]:
@@ -245,8 +88,8 @@ def _fetch(request: HttpRequest, name: str) -> HttpResponse:
     """`GET …/{name}`: from the serving cache (`rollout.serving`), like `/api/v1`'s fetch, with the
     key's verdict checked in the same look-up; the Basic auth's public id must be the key's."""
     try:
-        public_id, secret = _credentials(request)
-        _check_query(request)
+        public_id, secret = credentials(request)
+        check_query(request)
         label, version = _fetch_query(request)
         verdict, entry = serving.fetch(secret, name, label, version, resolver=_resolve, view="lf:")
         if verdict[:1] == entries.UNKNOWN_KEY or verdict[1:] != public_id.encode():
@@ -256,7 +99,7 @@ def _fetch(request: HttpRequest, name: str) -> HttpResponse:
                 403, "AccessDeniedError", "Fetching a prompt needs the 'read' scope; this key lacks it."
             )
     except LangfuseError as exc:
-        return _error_body(exc.status, exc.error, exc.message)
+        return error_body(exc.status, exc.error, exc.message)
     assert entry is not None, "a key that may read gets an entry"
     return HttpResponse(entry.body, status=entry.status, content_type="application/json")
 
@@ -296,7 +139,7 @@ def _create(key: ApiKey, data: dict[str, Any]) -> PromptVersion:
     commit_message = data.get("commitMessage")
     if commit_message is not None and not isinstance(commit_message, str):
         raise LangfuseError(400, "InvalidRequestError", "commitMessage must be a string.")
-    labels = [label for label in _string_list(data.get("labels"), "labels") if label != LATEST]
+    labels = [label for label in string_list(data.get("labels"), "labels") if label != LATEST]
     tags = data.get("tags")
     version = version_publish(
         name=name,
@@ -304,7 +147,7 @@ def _create(key: ApiKey, data: dict[str, Any]) -> PromptVersion:
         body=data.get("prompt"),
         config={} if config is None else config,
         commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
-        tags=None if tags is None else _string_list(tags, "tags"),
+        tags=None if tags is None else string_list(tags, "tags"),
         actor=Actor(via=MoveVia.API, api_key=key),
     )
     if version.parent is not None and version.parent.kind != version.kind:
@@ -368,9 +211,9 @@ def _list(request: HttpRequest) -> dict[str, Any]:
 def prompts(request: HttpRequest, key: ApiKey) -> JsonResponse:
     """`GET` lists prompts, `POST` creates a version (the prompt too, if new)."""
     if request.method == "POST":
-        version = _create(key, _json_body(request))
+        version = _create(key, json_body(request))
         return JsonResponse(prompt_json(version), status=201)
-    _require_scope(key, Scope.READ, "Listing prompts")
+    require_scope(key, Scope.READ, "Listing prompts")
     return JsonResponse(_list(request))
 
 
@@ -393,7 +236,7 @@ def _label_version(request: HttpRequest, key: ApiKey, rest: str) -> JsonResponse
         raise LangfuseError(
             405, "MethodNotAllowedError", "PATCH goes to /api/public/v2/prompts/{name}/versions/{version}."
         )
-    new_labels = _string_list(_json_body(request).get("newLabels"), "newLabels")
+    new_labels = string_list(json_body(request).get("newLabels"), "newLabels")
     version = _add_labels(key, match["name"], int(match["version"]), new_labels)
     return JsonResponse(prompt_json(version))
 
@@ -406,7 +249,7 @@ def projects(request: HttpRequest, key: ApiKey) -> JsonResponse:
 
 @csrf_exempt
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
-    return _error_body(
+    return error_body(
         404,
         "LangfuseNotFoundError",
         f"promptreg implements only the prompts part of the Langfuse API; nothing at {request.path}.",
