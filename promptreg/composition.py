@@ -103,12 +103,14 @@ def references(kind: str, body: Any) -> list[Reference]:
 @dataclass
 class Resolved:
     """A version with its tags replaced: the body, its variables, the references resolved on the way (flattened,
-    in order of appearance: `{"name", "version", "label"}`) and who includes whom (version id → included versions)."""
+    in order of appearance: `{"name", "version", "label"}`), who includes whom (version id → included versions) and
+    the version each reference resolved to."""
 
     body: Any
     variables: list[str]
     dependencies: list[dict[str, Any]] = field(default_factory=list)
     graph: dict[int, list[PromptVersion]] = field(default_factory=dict)
+    found: dict[Reference, PromptVersion] = field(default_factory=dict)
 
 
 class _Resolver:
@@ -187,7 +189,8 @@ def resolve_body(name: str, kind: str, body: Any, version: PromptVersion | None 
         return Resolved(body, Template(kind, body).variables)
     resolver = _Resolver()
     resolved = resolver.fill(kind, body, version, (name,))
-    return Resolved(resolved, Template(kind, resolved).variables, list(resolver.dependencies.values()), resolver.graph)
+    dependencies = list(resolver.dependencies.values())
+    return Resolved(resolved, Template(kind, resolved).variables, dependencies, resolver.graph, resolver.found)
 
 
 def resolve_for_display(name: str, kind: str, body: Any) -> tuple[Any, list[dict[str, Any]], str]:
@@ -327,6 +330,21 @@ def affected(name: str, label: str) -> list[Affected]:
     return result
 
 
+def check_dependents(name: str, label: str, found: list[Affected]) -> None:
+    """After `label` of `name` moved (inside its transaction): every dependent it reached must still resolve (a
+    composed text may outgrow the size limit), else the move is refused and undone."""
+    for a in found:
+        version = a.prompt.versions.get(number=a.version)
+        version.prompt = a.prompt
+        try:
+            resolve(version)
+        except CompositionError as exc:
+            raise CompositionError(
+                f"Moving {name}@{label} would break {a.prompt.name}@{a.label} (v{a.version}): {exc.message}",
+                code=exc.code,
+            ) from None
+
+
 def impact(label: str, found: Iterable[dict[str, Any]]) -> str:
     """'2 prompts include this at production: faq-answer (production v4, gated; latest v5), refund-system (staging
     v2).' from `Affected.as_dict()`s; empty when nothing includes it."""
@@ -359,35 +377,49 @@ def move_dependents(move: LabelMove) -> list[dict[str, Any]]:
     ]
 
 
-def _floating(target: PromptVersion) -> list[str]:
-    """An include at `latest` changes with every publish of the included prompt, which passes no gate."""
+def include_gaps(target: PromptVersion) -> list[str]:
+    """What `target`'s includes (at any depth) still need before it takes a gated label. A label gated for the
+    included prompt passed its gates when it moved there; every other include must pass them now:
+
+    - one at `latest` changes with every publish, which passes no gate: never, without an override;
+    - one at a label ungated for the included prompt (`staging`) must point at a version that passes the included
+      prompt's gates, as a later move of that label would have to (else a deployer moves `staging` to unreviewed
+      text first, then the dependent to production);
+    - one pinned by `version=N` too: the dependent's reviewer sees its text only resolved, not in the diff."""
     if not _has_tags(target.kind, target.body):
         return []
     try:
-        dependencies = resolve(target).dependencies
+        found = resolve(target).found
     except CompositionError:
         return []  # `check_target` refuses it
-    return [
-        f"includes: {name} is included at latest, which every publish changes without a gate; include it at a label "
-        "or a version"
-        for name in dict.fromkeys(d["name"] for d in dependencies if d["label"] == LATEST)
-    ]
+    gaps: dict[str, None] = {}
+    for ref, version in found.items():
+        if ref.label == LATEST:
+            gaps[
+                f"includes: {ref.name} is included at latest, which every publish changes without a gate; include it "
+                "at a label or a version"
+            ] = None
+        elif not ref.label or ref.label not in protected_labels(version.prompt.prompt_type):
+            where = f"{ref.name}@{ref.label} (v{version.number})" if ref.label else f"{ref.name} v{version.number}"
+            for gap in policy_gaps(version):
+                gaps[f"includes: {where}: {gap}"] = None
+    return list(gaps)
 
 
 def move_gates(target: PromptVersion, label: str, found: list[Affected]) -> list[str]:
     """What composition adds to the gates of moving `label` to `target` (the dependents `found` serve that label):
 
-    - at a label gated for its own prompt, nothing it includes may float at `latest` (ungated text at a gated label);
+    - at a label gated for its own prompt, what it includes must have passed gates too (`include_gaps`);
     - a label not gated for its own prompt still is when a dependent serves it at a gated label: the move must pass
       the included prompt's own gates, as if the label were protected, or a deployer could change a gated production
       text through an ungated include."""
     if label in protected_labels(target.prompt.prompt_type):
-        return _floating(target)
+        return include_gaps(target)
     gated = sorted({f"{a.prompt.name}@{a.label}" for a in found if a.gated})
     if not gated:
         return []
     because = f" ({', '.join(gated)} include{'s' if len(gated) == 1 else ''} it at {label})"
-    return [gap + because for gap in [*policy_gaps(target), *_floating(target)]]
+    return [gap + because for gap in [*policy_gaps(target), *include_gaps(target)]]
 
 
 def record_dependent_changes(move: LabelMove, found: list[Affected]) -> None:

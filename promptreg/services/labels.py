@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from promptreg import composition, signals
 from promptreg.exceptions import Conflict, GateBlocked, InvalidInput, NothingToRollBack
-from promptreg.gates import missing_gates
+from promptreg.gates import missing_gates, protected_labels
 from promptreg.history import set_change_reason
 from promptreg.models import (
     PRODUCTION,
@@ -69,9 +69,11 @@ def label_move(
             details={"missing": missing},
         )
     bypassed = missing if override else []
-    return _move(
+    move = _move(
         prompt, label, current, target, actor, reason, is_rollback=False, bypassed=bypassed, dependents=dependents
     )
+    composition.check_dependents(prompt.name, label, dependents)
+    return move
 
 
 def _move(
@@ -199,7 +201,32 @@ def rollback(
         raise NothingToRollBack(
             f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to."
         )
+    _check_rollback_target(prompt, label, target)
     dependents = composition.affected(prompt.name, label)
     move = _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[], dependents=dependents)
+    composition.check_dependents(prompt.name, label, dependents)
     signals.rolled_back.send(sender=LabelMove, move=move)
     return move
+
+
+def _check_rollback_target(prompt: Prompt, label: str, target: PromptVersion) -> None:
+    """A rollback needs no gate of its own (its target was live), but what the target includes may have moved since:
+    it must still resolve, or the emergency action would break serving, and at a gated label what it includes must
+    pass the gates a label move would ask of it (`composition.include_gaps`)."""
+    back = f"Rolling back {label} of '{prompt.name}' to v{target.number}"
+    try:
+        composition.resolve(target)
+    except composition.CompositionError as exc:
+        raise Conflict(
+            f"{back} would leave it unservable: {exc.message} Nothing was rolled back: fix the include first, or "
+            "activate a version that resolves.",
+            code="dependency_unresolved",
+        ) from None
+    missing = composition.include_gaps(target) if label in protected_labels(prompt.prompt_type) else []
+    if missing:
+        raise GateBlocked(
+            f"{back} would serve included text that passed no gate: " + "; ".join(missing) + ". Nothing was rolled "
+            "back: move the include to a version that passes them, or have an admin activate the version with an "
+            "override.",
+            details={"missing": missing},
+        )

@@ -287,3 +287,44 @@ def test_the_work_of_one_resolution_is_bounded(publish, voice):
     with pytest.raises(InvalidInput, match="resolves at most 100 includes"):
         publish("support-system", " ".join([tag(VOICE)] * 101))
     assert composition.resolve(publish("support-system", " ".join([tag(VOICE)] * 100))).body.count("warm") == 100
+
+
+PEER_REVIEW = "peer review: needs 1 approval from someone other than the author (0 so far)"
+
+
+def test_a_gated_move_checks_nested_and_pinned_includes_against_their_own_gates(publish, cli, ungated_system):
+    publish("inc", "INC1 never reviewed")
+    label_move(name="inc", label="qa2", version=1, actor=cli, reason="qa")
+    publish("mid", f"Mid {tag('inc', 'label=qa2')}")
+    label_move(name="mid", label="staging", version=1, actor=cli, reason="stage")
+    publish("comp-system", f"C {tag('mid', 'label=staging')}")
+    publish("comp-system", f"C {tag('inc', 'version=1')}")
+    ReviewPolicy.objects.update(requires_review=True)
+
+    with pytest.raises(GateBlocked) as nested:
+        label_move(name="comp-system", label=PRODUCTION, version=1, actor=cli, reason="ship")
+    assert nested.value.details["missing"] == [
+        PEER_REVIEW,
+        f"includes: mid@staging (v1): {PEER_REVIEW}",
+        f"includes: inc@qa2 (v1): {PEER_REVIEW}",
+    ]
+    with pytest.raises(GateBlocked) as pinned:
+        label_move(name="comp-system", label=PRODUCTION, version=2, actor=cli, reason="ship")
+    assert pinned.value.details["missing"] == [PEER_REVIEW, f"includes: inc v1: {PEER_REVIEW}"]
+    assert not Label.objects.filter(prompt__name="comp-system").exists()
+
+
+def test_a_rollback_does_not_bring_back_an_include_moved_to_unreviewed_text(publish, cli, ungated_system):
+    publish("inc", "INC1 safe")
+    label_move(name="inc", label="qa2", version=1, actor=cli, reason="qa")
+    publish("comp-system", f"C {tag('inc', 'label=qa2')}")
+    label_move(name="comp-system", label=PRODUCTION, version=1, actor=cli, reason="live")
+    publish("comp-system", "plain")
+    label_move(name="comp-system", label=PRODUCTION, version=2, actor=cli, reason="plain")
+    ReviewPolicy.objects.update(requires_review=True)
+    publish("inc", "INC2 EVIL unreviewed")
+    label_move(name="inc", label="qa2", version=2, actor=cli, reason="nothing gated serves qa2 now")
+
+    with pytest.raises(GateBlocked, match=r"would serve included text that passed no gate: includes: inc@qa2 \(v2\)"):
+        rollback(name="comp-system", actor=cli, reason="back")
+    assert Label.objects.get(prompt__name="comp-system", name=PRODUCTION).version.number == 2

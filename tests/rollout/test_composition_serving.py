@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from promptreg.exceptions import InvalidInput
-from promptreg.models import PRODUCTION, Label, Prompt, PromptVersion
-from promptreg.services import label_move, prompt_retire, rollback
+from promptreg.models import PRODUCTION, Label, MoveVia, Prompt, PromptVersion
+from promptreg.services import Actor, label_move, prompt_retire, rollback
 from tests.rollout.conftest import ApiClient
 
 VOICE = "company-voice"
@@ -128,3 +128,90 @@ def test_a_subscription_to_a_dependent_hears_of_its_includes_label_moves(compose
     assert event.prompt == VOICE
     assert event.data["dependents"][0]["name"] == "support-system"
     assert [d.subscription for d in WebhookDelivery.objects.filter(event=event)] == [hears]
+
+
+def approved(version, author, reviewer):
+    from promptreg.services import Actor, review_submit, version_submit_for_review
+
+    version_submit_for_review(version=version, actor=Actor(via=MoveVia.BUTTON, user=author))
+    review_submit(version=version, actor=Actor(via=MoveVia.BUTTON, user=reviewer), decision="approve")
+    return version
+
+
+def test_a_gated_move_refuses_text_an_ungated_include_points_at_unreviewed(
+    api_as, publish, author, reviewer, admin_user
+):
+    """inc@qa2 (ungated) moves to an unreviewed version before comp-d, approved while qa2 showed reviewed text, goes
+    to production: the move names the include's missing gates, and serves nothing new unless an admin overrides."""
+    as_author = Actor(via=MoveVia.BUTTON, user=author)
+    approved(publish("inc", "INC1 safe", actor=as_author), author, reviewer)
+    publish("inc", "INC2", actor=as_author)
+    publish("inc", "INC3 EVIL unreviewed", actor=as_author)
+    deployer = api_as("deploy")
+    assert deployer.post_json("/api/v1/prompts/inc/labels/qa2", {"version": 1, "reason": "qa"}).status_code == 200
+    comp = publish("comp-d", "D4: @@@langfusePrompt:name=inc|label=qa2@@@", actor=as_author)
+    approved(comp, author, reviewer)
+    assert deployer.post_json("/api/v1/prompts/inc/labels/qa2", {"version": 3, "reason": "qa"}).status_code == 200
+
+    response = deployer.post_json("/api/v1/prompts/comp-d/labels/production", {"version": 1, "reason": "ship"})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "gate_blocked"
+    assert error["missing"] == [
+        "includes: inc@qa2 (v3): peer review: needs 1 approval from someone other than the author (0 so far)"
+    ]
+    assert not Label.objects.filter(prompt__name="comp-d").exists()
+    move = label_move(
+        name="comp-d",
+        label=PRODUCTION,
+        version=1,
+        actor=Actor(via=MoveVia.BUTTON, user=admin_user),
+        reason="hotfix",
+        override=True,
+    )
+    assert move.bypassed_gates == error["missing"]
+    # Now that a gated label serves qa2, its moves take inc's gates, as before.
+    assert deployer.post_json("/api/v1/prompts/inc/labels/qa2", {"version": 2, "reason": "qa"}).status_code == 400
+    assert deployer.post_json("/api/v1/prompts/inc/labels/qa2", {"version": 1, "reason": "qa"}).status_code == 200
+
+
+def test_a_rollback_to_a_version_that_would_cycle_is_refused(publish, cli, ungated, api_as):
+    publish("cyc-y", "plain y")
+    label_move(name="cyc-y", label="staging", version=1, actor=cli, reason="stage")
+    publish("cyc-x", "plain x")
+    publish("cyc-x", "X2 @@@langfusePrompt:name=cyc-y|label=staging@@@")
+    label_move(name="cyc-x", label=PRODUCTION, version=2, actor=cli, reason="v2")
+    publish("cyc-x", "plain x3")
+    label_move(name="cyc-x", label=PRODUCTION, version=3, actor=cli, reason="v3")
+    publish("cyc-y", "Y2 @@@langfusePrompt:name=cyc-x|label=production@@@")
+    label_move(name="cyc-y", label="staging", version=2, actor=cli, reason="no cycle while cyc-x is plain")
+
+    response = api_as("deploy").post_json("/api/v1/prompts/cyc-x/rollback", {"reason": "back", "expected_current": 3})
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "dependency_unresolved"
+    assert error["message"].startswith(
+        "Rolling back production of 'cyc-x' to v2 would leave it unservable: "
+        "@@@langfusePrompt:name=cyc-x|label=production@@@: a prompt cannot include itself (cyc-x → cyc-y → cyc-x)."
+    )
+    assert "Nothing was rolled back" in error["message"]
+    assert Label.objects.get(prompt__name="cyc-x", name=PRODUCTION).version.number == 3
+    assert api_as("read").get("/api/v1/prompts/cyc-x").status_code == 200
+
+
+def test_a_rollback_to_a_version_including_a_retired_prompt_is_refused(publish, cli, ungated, api_as):
+    publish("ret-r", "R1")
+    label_move(name="ret-r", label=PRODUCTION, version=1, actor=cli, reason="live")
+    publish("ret-p", "P1 @@@langfusePrompt:name=ret-r|label=production@@@")
+    label_move(name="ret-p", label=PRODUCTION, version=1, actor=cli, reason="live")
+    publish("ret-p", "P2 plain")
+    label_move(name="ret-p", label=PRODUCTION, version=2, actor=cli, reason="plain")
+    prompt_retire(name="ret-r", actor=cli, reason="nothing serves it")
+
+    response = api_as("deploy").post_json("/api/v1/prompts/ret-p/rollback", {"reason": "back"})
+
+    assert response.status_code == 409
+    assert "'ret-r' is retired" in response.json()["error"]["message"]
+    assert api_as("read").get("/api/v1/prompts/ret-p").json()["prompt"] == "P2 plain"
