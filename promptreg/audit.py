@@ -144,23 +144,26 @@ def _moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
             title = f"Activated {to} in {m.label}" + (
                 f" (was v{m.from_version.number})" if m.from_version_id else " (its first version there)"
             )
-        if m.is_override:
-            title += ", overriding the gates" + (": " + "; ".join(m.bypassed_gates) if m.bypassed_gates else "")
-        events.append(
-            Event(
-                "deploy",
-                f"move-{m.pk}",
-                m.created_at,
-                f"{m.actor_name} ({m.get_via_display().lower()})",
-                m.prompt.name,
-                title,
-                m.reason,
-                _version_url(m.prompt.name, m.to_version.number),
-                is_rollback=m.is_rollback,
-                actor_first=True,
-            )
-        )
+        events.append(move_event(m, "deploy", f"move-{m.pk}", m.prompt.name, title))
     return qs.count(), events
+
+
+def move_event(m: LabelMove, kind: str, key: str, prompt_name: str, title: str) -> Event:
+    """A label move as an entry of `prompt_name`'s trail (its own, or a dependent's): who, why, overrides, a link."""
+    if m.is_override:
+        title += ", overriding the gates" + (": " + "; ".join(m.bypassed_gates) if m.bypassed_gates else "")
+    return Event(
+        kind,
+        key,
+        m.created_at,
+        f"{m.actor_name} ({m.get_via_display().lower()})",
+        prompt_name,
+        title,
+        m.reason,
+        _version_url(m.prompt.name, m.to_version.number),
+        is_rollback=m.is_rollback,
+        actor_first=True,
+    )
 
 
 def _versions(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:

@@ -1,5 +1,5 @@
 """A dependent's audit trail shows the label moves of the prompts it includes: its served text changed with them,
-without a version of its own (`composition.record_dependent_changes` writes the rows)."""
+without a version of its own (`composition_moves.record_dependent_changes` writes the rows)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
-from promptreg.audit import AuditFilter, Event, _version_url, register_source, window
+from promptreg.audit import AuditFilter, Event, move_event, register_source, window
 from promptreg.models import DependentChange
 
 
@@ -29,22 +29,7 @@ def included_moves(f: AuditFilter, limit: int) -> tuple[int, Iterable[Event]]:
             f"{verb} {m.prompt.name}@{m.label} from {was} to v{m.to_version.number}, which {change.prompt.name} "
             f"includes: the text it serves at {_labels(change.labels)} changed"
         )
-        if m.is_override:
-            title += ", overriding the gates" + (": " + "; ".join(m.bypassed_gates) if m.bypassed_gates else "")
-        events.append(
-            Event(
-                "included",
-                f"included-{change.pk}",
-                change.created_at,
-                f"{m.actor_name} ({m.get_via_display().lower()})",
-                change.prompt.name,
-                title,
-                m.reason,
-                _version_url(m.prompt.name, m.to_version.number),
-                is_rollback=m.is_rollback,
-                actor_first=True,
-            )
-        )
+        events.append(move_event(m, "included", f"included-{change.pk}", change.prompt.name, title))
     return qs.count(), events
 
 

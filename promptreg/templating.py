@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_BODY_CHARS = 200_000  # a version's text, and what its includes resolve to
 VARIABLE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Any `{{ ... }}` on one line, to report the ones that are not plain variables.
 OPENING_RE = re.compile(r"\{\{")

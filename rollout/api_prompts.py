@@ -14,7 +14,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
-from promptreg import composition, services
+from promptreg import composition_moves, services
 from promptreg.api_auth import ApiKeyAuth, api_actor
 from promptreg.models import PRODUCTION, LabelMove, Scope
 from rollout import entries, views_fetch
@@ -164,7 +164,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: Error
 
 
 def move_out(move: LabelMove) -> dict[str, Any]:
-    dependents = composition.move_dependents(move)
+    dependents = composition_moves.move_dependents(move)
     return {
         "id": move.id,
         "name": move.prompt.name,
@@ -179,7 +179,7 @@ def move_out(move: LabelMove) -> dict[str, Any]:
         "actor": move.actor_name,
         "created_at": move.created_at,
         "dependents": dependents,
-        "impact": composition.impact(move.label, dependents),
+        "impact": composition_moves.impact(move.label, dependents),
     }
 
 

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 from django.test.signals import setting_changed
 
 from experiments.models import Experiment, ExperimentKind, ExperimentState
-from promptreg import composition, signals
+from promptreg import composition_moves, signals
 from promptreg.models import ApiKey
 from rollout import serving, webhooks
 from rollout.alerts import rollback_alert
@@ -66,7 +66,7 @@ def invalidate_on_serving_change(sender: object, prompt_name: str, **kwargs: obj
     """What a fetch returns changed: its cached answers go, everywhere."""
     # The prompts that include it serve its text too: they go stale with it (read after its commit, so a dependent
     # published meanwhile is either listed here or invalidated by its own publish).
-    for name in (prompt_name, *composition.dependents([prompt_name])):
+    for name in (prompt_name, *composition_moves.dependents([prompt_name])):
         serving.invalidate_prompt(name)
 
 

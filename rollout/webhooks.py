@@ -36,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from experiments.api_experiments import experiment_json
-from promptreg import broker, composition
+from promptreg import broker, composition_moves
 from promptreg.exceptions import InvalidInput, NotFound
 from promptreg.history import set_change_reason
 from promptreg.models import Prompt, Scope, validate_prompt_name
@@ -214,7 +214,7 @@ def record(*, event: str, prompt: Prompt, instance: Any, actor: Actor, reason: s
     the subscriptions of the prompts that include the moved label (their served text changed with it)."""
     names = [prompt.name]
     if event == WebhookEventType.LABEL_MOVED:
-        names += sorted({d["name"] for d in composition.move_dependents(instance)})
+        names += sorted({d["name"] for d in composition_moves.move_dependents(instance)})
     subscriptions = [s for s in WebhookSubscription.objects.active() if any(s.wants(event, n) for n in names)]
     if not subscriptions:
         return None

@@ -16,12 +16,12 @@ from promptreg.services.policy import POLICY_FIELDS, policy_change_record, promp
 from promptreg.services.prompts import prompt_restore, prompt_retire
 from promptreg.services.reviews import review_submit, version_submit_for_review
 from promptreg.services.versions import (
-    MAX_BODY_CHARS,
     MAX_MODEL_CHARS,
     validate_content,
     version_publish,
     version_tags_set,
 )
+from promptreg.templating import MAX_BODY_CHARS
 
 __all__ = [
     "REVIEW",

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from promptreg import composition, signals
+from promptreg import composition, composition_moves, signals
 from promptreg.exceptions import Conflict, GateBlocked, InvalidInput, NothingToRollBack
 from promptreg.gates import missing_gates, protected_labels
 from promptreg.history import set_change_reason
@@ -61,8 +61,8 @@ def label_move(
     if current and current.version_id == target.id:
         raise InvalidInput(f"{label} already points at v{target.number}.", code="no_change")
     composition.check_target(target)
-    dependents = composition.affected(prompt.name, label)
-    missing = missing_gates(target, label) + composition.move_gates(target, label, dependents)
+    dependents = composition_moves.affected(prompt.name, label)
+    missing = missing_gates(target, label) + composition_moves.move_gates(target, label, dependents)
     if missing and not override:
         raise GateBlocked(
             f"v{target.number} cannot take the {label} label yet: " + "; ".join(missing) + ".",
@@ -72,7 +72,7 @@ def label_move(
     move = _move(
         prompt, label, current, target, actor, reason, is_rollback=False, bypassed=bypassed, dependents=dependents
     )
-    composition.check_dependents(prompt.name, label, dependents)
+    composition_moves.check_dependents(prompt.name, label, dependents)
     return move
 
 
@@ -86,7 +86,7 @@ def _move(
     *,
     is_rollback: bool,
     bypassed: list[str],
-    dependents: list[composition.Affected],
+    dependents: list[composition_moves.Affected],
 ) -> LabelMove:
     """Point the label, log the move, and write it into the audit trail of each dependent whose text follows it."""
     from_version = current.version if current else None
@@ -108,7 +108,7 @@ def _move(
         reason=reason,
         **actor.record(),
     )
-    composition.record_dependent_changes(move, dependents)
+    composition_moves.record_dependent_changes(move, dependents)
     on_commit_changed(prompt.name)
     transaction.on_commit(partial(signals.label_moved.send, sender=LabelMove, move=move))
     event_emit("label.moved", prompt, move, actor, reason)
@@ -202,9 +202,9 @@ def rollback(
             f"'{name}' {label} is at v{current.version.number} and has no earlier live version to roll back to."
         )
     _check_rollback_target(prompt, label, target)
-    dependents = composition.affected(prompt.name, label)
+    dependents = composition_moves.affected(prompt.name, label)
     move = _move(prompt, label, current, target, actor, reason, is_rollback=True, bypassed=[], dependents=dependents)
-    composition.check_dependents(prompt.name, label, dependents)
+    composition_moves.check_dependents(prompt.name, label, dependents)
     signals.rolled_back.send(sender=LabelMove, move=move)
     return move
 
@@ -212,7 +212,7 @@ def rollback(
 def _check_rollback_target(prompt: Prompt, label: str, target: PromptVersion) -> None:
     """A rollback needs no gate of its own (its target was live), but what the target includes may have moved since:
     it must still resolve, or the emergency action would break serving, and at a gated label what it includes must
-    pass the gates a label move would ask of it (`composition.include_gaps`)."""
+    pass the gates a label move would ask of it (`composition_moves.include_gaps`)."""
     back = f"Rolling back {label} of '{prompt.name}' to v{target.number}"
     try:
         composition.resolve(target)
@@ -222,7 +222,7 @@ def _check_rollback_target(prompt: Prompt, label: str, target: PromptVersion) ->
             "activate a version that resolves.",
             code="dependency_unresolved",
         ) from None
-    missing = composition.include_gaps(target) if label in protected_labels(prompt.prompt_type) else []
+    missing = composition_moves.include_gaps(target) if label in protected_labels(prompt.prompt_type) else []
     if missing:
         raise GateBlocked(
             f"{back} would serve included text that passed no gate: " + "; ".join(missing) + ". Nothing was rolled "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from promptreg import composition
+from promptreg import composition_moves
 from promptreg.exceptions import InvalidInput
 from promptreg.history import set_change_reason
 from promptreg.models import (
@@ -23,7 +23,7 @@ def prompt_retire(*, name: str, actor: Actor, reason: str) -> Prompt:
     prompt = lock_prompt(name)
     if prompt.is_retired:
         raise InvalidInput(f"'{name}' is already retired.", code="invalid_state")
-    composition.require_unused(name)
+    composition_moves.require_unused(name)
     prompt.retired_at = timezone.now()
     set_change_reason(prompt, f"retired: {reason}")
     prompt.save()

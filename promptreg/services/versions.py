@@ -21,9 +21,8 @@ from promptreg.models import (
 )
 from promptreg.services.base import Actor, event_emit, get_version, lock_prompt, on_commit_changed, require_text
 from promptreg.services.policy import set_prompt_type
-from promptreg.templating import Template, TemplateError, normalize_newlines
+from promptreg.templating import MAX_BODY_CHARS, Template, TemplateError, normalize_newlines
 
-MAX_BODY_CHARS = 200_000
 MAX_MODEL_CHARS = 200  # what evaluation runs record of `config.model`
 
 

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 
-from promptreg import composition, permissions, services
+from promptreg import composition_moves, permissions, services
 from promptreg.forms import LabelMoveForm
 from promptreg.models import PRODUCTION
 from promptreg.views.common import actor, get_prompt, perform, require
@@ -24,7 +24,9 @@ def _context(request, prompt) -> dict:
         history[label.name] = list(moves.filter(label=label.name)[:HISTORY_PER_LABEL])
     return {
         "prompt": prompt,
-        "labels": [(label, history[label.name], composition.impact_for(prompt.name, label.name)) for label in labels],
+        "labels": [
+            (label, history[label.name], composition_moves.impact_for(prompt.name, label.name)) for label in labels
+        ],
         "numbers": list(prompt.versions.order_by("-number").values_list("number", flat=True)),
         "can_move": permissions.can_deploy(request.user) and not prompt.is_retired,
         "can_override": permissions.can_admin(request.user),

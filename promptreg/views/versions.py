@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from promptreg import composition, panels, permissions, services
+from promptreg import composition_moves, panels, permissions, services
 from promptreg.diff import version_diff as build_diff
 from promptreg.forms import ReasonForm, ReviewForm
 from promptreg.gates import missing_gates
@@ -30,7 +30,7 @@ def version_context(request, prompt, version) -> dict:
     labels = list(prompt.labels.select_related("version").order_by("name"))
     production = next((label.version for label in labels if label.name == PRODUCTION), None)
     own = version.created_by_id is not None and version.created_by_id == user.pk
-    missing = missing_gates(version, PRODUCTION) + composition.move_gates(version, PRODUCTION, [])
+    missing = missing_gates(version, PRODUCTION) + composition_moves.move_gates(version, PRODUCTION, [])
     is_live = production is not None and production.pk == version.pk
     base = production if production and not is_live else (version.parent if version.parent_id else None)
     reviewed = _reviewed_before(user, version)
@@ -124,7 +124,7 @@ def _confirm(request, template: str, context: dict, form: ReasonForm):
 
 def move_message(describe: Callable[[Any], str]) -> Callable[[LabelMove], str]:
     """A label move's success message: what moved, then what else that changes (the prompts that include it)."""
-    return lambda move: " ".join(filter(None, [describe(move), composition.move_impact(move)]))
+    return lambda move: " ".join(filter(None, [describe(move), composition_moves.move_impact(move)]))
 
 
 @login_required
@@ -137,8 +137,8 @@ def version_activate(request, name: str, number: int):
         "prompt": prompt,
         "version": version,
         "production": production,
-        "missing": missing_gates(version, PRODUCTION) + composition.move_gates(version, PRODUCTION, []),
-        "impact": composition.impact_for(prompt.name, PRODUCTION),
+        "missing": missing_gates(version, PRODUCTION) + composition_moves.move_gates(version, PRODUCTION, []),
+        "impact": composition_moves.impact_for(prompt.name, PRODUCTION),
         "can_override": permissions.can_admin(request.user),
         "diff": build_diff(production, version) if production and production.pk != version.pk else None,
     }
@@ -209,7 +209,7 @@ def prompt_rollback(request, name: str):
         "target_live": _live_text(services.live_span(prompt, target)) if target else "",
         "next": _safe_next(request, ""),
         "moved_since_seen": bool(production and seen.isdigit() and int(seen) != production.number),
-        "impact": composition.impact_for(prompt.name, PRODUCTION),
+        "impact": composition_moves.impact_for(prompt.name, PRODUCTION),
     }
     if request.method != "POST":
         return _confirm(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptreg import composition
+from promptreg import composition, composition_moves
 from promptreg.audit import AuditFilter, audit_page
 from promptreg.exceptions import GateBlocked, InvalidInput
 from promptreg.models import PRODUCTION, DependentChange, Inclusion, Label, PromptVersion, ReviewPolicy
@@ -38,7 +38,7 @@ def ungated_system(db):
     [
         ("name=a-b|label=production", composition.Reference("a-b", label="production")),
         ("name=a/b-c|version=3", composition.Reference("a/b-c", number=3)),
-        (" name = x | label = latest ", composition.Reference("x", label="latest")),
+        ("name=x|label=latest", composition.Reference("x", label="latest")),
     ],
 )
 def test_tags_parse(inner, expected):
@@ -53,6 +53,11 @@ def test_tags_parse(inner, expected):
         ("name=x|version=0", "positive whole number"),
         ("name=x|label=Prod uction", "is not a label name"),
         ("name=x|colour=red", "is not a prompt reference"),
+        # Read as Langfuse's parsePromptDependencyTags reads them: name first, two fields, nothing trimmed.
+        (" name = x | label = latest ", "has spaces around its fields"),
+        ("name=inc | label=latest ", "has spaces around its fields"),
+        ("label=production|name=x", r"name first, then exactly one of label= or version="),
+        ("name=|label=production", "needs a name and a label"),
     ],
 )
 def test_malformed_tags_are_refused_at_publish_naming_the_problem(publish, inner, says):
@@ -161,7 +166,7 @@ def test_dependents_are_found_through_every_level(publish, voice):
     publish("sign-off", tag(VOICE))
     publish("support-system", tag("sign-off", "version=1"))
     publish("other-system", "no tags")
-    assert composition.dependents([VOICE]) == ["sign-off", "support-system"]
+    assert composition_moves.dependents([VOICE]) == ["sign-off", "support-system"]
 
 
 @pytest.fixture
@@ -211,12 +216,12 @@ def test_a_rollback_lists_and_records_the_dependents(publish, cli, voice):
     publish("support-system", f"Hi. {tag(VOICE)}")
     label_move(name="support-system", label=PRODUCTION, version=1, actor=cli, reason="live")
     move = rollback(name=VOICE, actor=cli, reason="bad voice")
-    found = composition.move_dependents(move)
+    found = composition_moves.move_dependents(move)
     assert found == [
         {"name": "support-system", "label": PRODUCTION, "version": 1, "gated": True},
         {"name": "support-system", "label": "latest", "version": 1, "gated": False},
     ]
-    assert composition.impact(PRODUCTION, found) == (
+    assert composition_moves.impact(PRODUCTION, found) == (
         "1 prompt includes this at production: support-system (production v1, gated; latest v1)."
     )
 
@@ -328,3 +333,32 @@ def test_a_rollback_does_not_bring_back_an_include_moved_to_unreviewed_text(publ
     with pytest.raises(GateBlocked, match=r"would serve included text that passed no gate: includes: inc@qa2 \(v2\)"):
         rollback(name="comp-system", actor=cli, reason="back")
     assert Label.objects.get(prompt__name="comp-system", name=PRODUCTION).version.number == 2
+
+
+def test_the_resolved_text_is_held_to_a_versions_size_limit(publish, cli, ungated_system):
+    from promptreg.services import MAX_BODY_CHARS
+
+    publish("big-c", "c" * 199_000)
+    with pytest.raises(InvalidInput, match="resolved, 'big-b' would be over 200,000 characters") as caught:
+        publish("big-b", " ".join([tag("big-c", "version=1")] * 99))
+    assert caught.value.code == "template_too_long"
+    assert not PromptVersion.objects.filter(prompt__name="big-b").exists()
+
+    # A label move of the included prompt that would make a dependent too long is refused too, and undone.
+    publish("small-c", "small")
+    label_move(name="small-c", label="staging", version=1, actor=cli, reason="stage")
+    publish("big-b", f"{'b' * 100_000} {tag('small-c', 'label=staging')}")
+    label_move(name="big-b", label=PRODUCTION, version=1, actor=cli, reason="live")
+    publish("small-c", "s" * (MAX_BODY_CHARS - 50_000))
+    with pytest.raises(InvalidInput, match=r"Moving small-c@staging would break big-b@production \(v1\)"):
+        label_move(name="small-c", label="staging", version=2, actor=cli, reason="grow")
+    assert Label.objects.get(prompt__name="small-c", name="staging").version.number == 1
+    assert not DependentChange.objects.exists()
+
+
+def test_resolution_stops_as_soon_as_the_text_is_too_long(publish, ungated_system):
+    publish("big-c", "c" * 150_000)
+    resolver = composition._Resolver()
+    with pytest.raises(InvalidInput, match="would be over 200,000 characters"):
+        resolver.fill("text", " ".join([tag("big-c", "version=1")] * 99), None, ("big-b",))
+    assert resolver.resolved == 2  # the second include went over: the other 97 were never read
