@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 AUTOMATIC = Actor(via=MoveVia.AUTO_ROLLBACK)
 
 
+# What the rollback or the canary's conclusion answers when someone acted first: the check was handled.
+ALREADY_MOVED = ("stale_expectation", "canary_not_running")
+
+
 def rollback_reason(monitor: Monitor, judgement: Judgement, failures: int) -> str:
     """The rollback's reason, written from the check's evidence: what failed, on which scores, against what."""
     e, canary = judgement.evidence, judgement.evidence.get("canary")
@@ -125,12 +129,13 @@ def _trip(monitor: Monitor, judgement: Judgement, check: MonitorCheck, now: date
                 reason=reason,
                 expected_current=version.number,
             )
-    except Conflict as exc:
-        # Someone (a human, another check) moved the label after we judged it: handled.
-        check.action = CheckAction.ALREADY_HANDLED
-        check.summary += f" ({exc.message})"
-        return
     except RegistryError as exc:
+        if isinstance(exc, Conflict) and exc.code in ALREADY_MOVED:
+            # Someone (a human, another check) moved the label after we judged it: handled. Any other refusal (a
+            # target whose includes no longer resolve, say) is a failed rollback that pages a human.
+            check.action = CheckAction.ALREADY_HANDLED
+            check.summary += f" ({exc.message})"
+            return
         check.action = CheckAction.ROLLBACK_FAILED
         monitor.state = MonitorState.NEEDS_HUMAN
         check.save()

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from promptreg.models import PRODUCTION, LabelMove, MoveVia
-from promptreg.services import Actor, rollback
+from promptreg.services import Actor, prompt_retire, rollback, version_publish
 from rollout.models import (
     Alert,
     AlertKind,
@@ -20,7 +21,7 @@ from rollout.models import (
     Severity,
 )
 from rollout.monitoring import run_check
-from tests.rollout.monitor_story import activate, add_scores, live, monitor, noisy, publish, story
+from tests.rollout.monitor_story import CLI, NAME, activate, add_scores, live, monitor, noisy, publish, story
 
 
 def activated_at(version):
@@ -226,3 +227,29 @@ def test_check_monitors_command_checks_every_enabled_monitor(db, capsys):
     out = capsys.readouterr().out
     assert "support-system@production: inconclusive" in out
     assert m.checks.count() == 1 and off.checks.count() == 0
+
+
+def test_a_rollback_refused_because_its_target_no_longer_resolves_pages_a_human(db):
+    """v1 included a prompt that has been retired since: rolling back to it would break serving, so the rollback is
+    refused, and that refusal is a failed automatic rollback (a page), not 'someone already acted'."""
+    publish(1, name="company-voice")
+    activate(1, name="company-voice")
+    v1 = version_publish(
+        name=NAME,
+        kind="text",
+        body="@@@langfusePrompt:name=company-voice|label=production@@@ Hello {{ name }}",
+        commit_message="with the house voice",
+        actor=CLI,
+    )
+    add_scores(v1, noisy(0.8, 300, seed=1), spacing=12, end=timezone.now() - timedelta(seconds=1))
+    activate(1)
+    (v2,) = publish(1)
+    activate(2)
+    prompt_retire(name="company-voice", actor=CLI, reason="merged into the system prompt")
+    m = monitor(consecutive_failures=1, relative_enabled=False)
+    t0 = activated_at(v2)
+    add_scores(v2, [0.2] * 30, end=t0 + timedelta(seconds=30))
+    check = run_check(m.id, now=t0 + timedelta(seconds=31))
+    assert check.action == CheckAction.ROLLBACK_FAILED and live() == 2
+    assert "retired" in RollbackIncident.objects.get().error
+    assert Alert.objects.get().severity == Severity.CRITICAL
