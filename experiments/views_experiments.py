@@ -107,10 +107,10 @@ def _analysis_context(experiment: Experiment) -> dict:
 @vary_on_headers("HX-Request")
 def experiment_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     experiment = _get(pk)
-    context = _analysis_context(experiment)
+    can_deploy = permissions.can_deploy(request.user)
+    context = {**_analysis_context(experiment), "can_refresh": can_deploy}
     if request.htmx:
         return render(request, "experiments/ab/detail.html#analysis", context)
-    can_deploy = permissions.can_deploy(request.user)
     is_open = experiment.state in (ExperimentState.RUNNING, ExperimentState.STOPPED)
     context.update(
         can_start=can_deploy and experiment.state == ExperimentState.DRAFT,
@@ -131,7 +131,9 @@ def experiment_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     experiment = _get(pk)
     experiment_snapshot(experiment.pk)
     if request.htmx:
-        return render(request, "experiments/ab/detail.html#analysis", _analysis_context(experiment))
+        return render(
+            request, "experiments/ab/detail.html#analysis", {**_analysis_context(experiment), "can_refresh": True}
+        )
     return HttpResponseRedirect(reverse("experiments:experiment-detail", args=[pk]))
 
 

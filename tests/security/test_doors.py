@@ -554,12 +554,17 @@ def test_door_12_refreshing_an_analysis_needs_the_deployer_role(
     deploy = Api(client, bearer(issue("deploy")[1]))
     experiment = started(deploy, EXPERIMENT, django_capture_on_commit_callbacks)
     AnalysisSnapshot.objects.all().delete()
+    refresh = f"/experiments/ab/{experiment.pk}/refresh/"
     for user in (outsider, author):
         client.force_login(user)
-        assert client.post(f"/experiments/ab/{experiment.pk}/refresh/").status_code == 403
+        assert client.post(refresh).status_code == 403
+        page = client.get(f"/experiments/ab/{experiment.pk}/").content.decode()
+        polled = client.get(f"/experiments/ab/{experiment.pk}/", HTTP_HX_REQUEST="true").content.decode()
+        assert refresh not in page and refresh not in polled  # no button that can only answer 403
     assert not AnalysisSnapshot.objects.exists()
     client.force_login(deployer)
-    assert client.post(f"/experiments/ab/{experiment.pk}/refresh/").status_code == 302
+    assert refresh in client.get(f"/experiments/ab/{experiment.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert client.post(refresh).status_code == 302
     assert AnalysisSnapshot.objects.filter(experiment=experiment).count() == 1
 
 
