@@ -159,17 +159,27 @@ def dataset_import(*, dataset: Dataset, actor: Actor, rows: list[CaseData], repl
     fails, and added ones, whose `expected` the adder writes, could outweigh them."""
     actor.require(Scope.WRITE, "Importing cases")
     dataset = _lock_dataset(dataset)
-    current = list(dataset.active_cases())
-    after = f"{len(current) + len(rows)} cases ({len(rows)} added)"
-    if replace and current:
+    current = dataset.active_cases()
+    count = current.count()
+    if replace and count:
         _gate_change(
-            dataset, actor, PolicyArea.DATASET_CASES, "Replacing the cases", before=f"{len(current)} cases", after=after
+            dataset,
+            actor,
+            PolicyArea.DATASET_CASES,
+            "Replacing the cases",
+            before=f"{count} cases",
+            after=f"{len(rows)} cases (all replaced)",
         )
-        for case in current:
+        for case in list(current):
             _remove(case)
     elif rows:
         _gate_change(
-            dataset, actor, PolicyArea.DATASET_CASES, "Adding cases", before=f"{len(current)} cases", after=after
+            dataset,
+            actor,
+            PolicyArea.DATASET_CASES,
+            "Adding cases",
+            before=f"{count} cases",
+            after=f"{count + len(rows)} cases ({len(rows)} added)",
         )
     _add_cases(dataset, rows)
     _touch(dataset, f"{len(rows)} cases imported by {actor.name}")

@@ -10,7 +10,7 @@ from promptreg.models.keys import (
     ApiKeyQuerySet,
     Scope,
     hash_secret,
-    owner_holds,
+    scopes_beyond,
 )
 from promptreg.models.label import Label, LabelMove, MoveVia
 from promptreg.models.prompt import (
@@ -59,7 +59,7 @@ __all__ = [
     "PolicyChange",
     "Scope",
     "ROLE_FOR_SCOPE",
-    "owner_holds",
+    "scopes_beyond",
     "SECRET_PREFIX",
     "PUBLIC_PREFIX",
     "hash_secret",

@@ -37,6 +37,11 @@ def owner_holds(user, scope: str) -> bool:
     return any(permissions.has_role(user, role) for role in permissions.ROLES)
 
 
+def scopes_beyond(owner, scopes: list[str]) -> list[str]:
+    """The scopes `owner`'s roles do not cover (none for a key without an owner)."""
+    return [] if owner is None else [scope for scope in scopes if not owner_holds(owner, scope)]
+
+
 SECRET_PREFIX = "sk-pr-"
 
 
@@ -92,7 +97,7 @@ class ApiKey(models.Model):
             return "a gate-override key moves labels: give it the deploy scope"
         if owner is not None and not owner.is_active:
             return f"the owner {owner.get_username()} is not an active user"
-        lacking = [scope for scope in scopes if owner is not None and not owner_holds(owner, scope)]
+        lacking = scopes_beyond(owner, scopes)
         if lacking:
             scope = lacking[0]
             role = ROLE_FOR_SCOPE.get(scope, "a")
@@ -156,4 +161,4 @@ class ApiKey(models.Model):
 
     def suspended_scopes(self) -> list[str]:
         """The scopes the key was given that its owner's roles no longer allow (shown on the keys page)."""
-        return [scope for scope in self.scopes if self.owner is not None and not owner_holds(self.owner, scope)]
+        return scopes_beyond(self.owner, self.scopes)

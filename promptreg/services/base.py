@@ -12,6 +12,7 @@ from django.db import transaction
 from promptreg import permissions, signals
 from promptreg.exceptions import Forbidden, InvalidInput, NotFound
 from promptreg.models import (
+    ROLE_FOR_SCOPE,
     ApiKey,
     Prompt,
     PromptVersion,
@@ -24,10 +25,9 @@ REVIEW = "review"
 # Policy: a prompt's type, its review policy, its gate dataset and that dataset's scorers decide what the release
 # gate asks of a change, so they are not an author's to change: Reviewers and Admins (API: the admin scope) only.
 POLICY = "policy"
+# A signed-in user's role for each scope: the same as a key's owner needs for it, plus reviewing and policy.
 ROLE_FOR_SCOPE_ACTION = {
-    Scope.WRITE: permissions.AUTHOR,
-    Scope.DEPLOY: permissions.DEPLOYER,
-    Scope.ADMIN: permissions.ADMIN,
+    **ROLE_FOR_SCOPE,
     REVIEW: permissions.REVIEWER,
     POLICY: permissions.REVIEWER,  # has_role grants Admins every role
 }

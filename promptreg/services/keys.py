@@ -13,7 +13,7 @@ from promptreg.models import (
     ROLE_FOR_SCOPE,
     ApiKey,
     Scope,
-    owner_holds,
+    scopes_beyond,
 )
 from promptreg.services.base import Actor, require_text
 
@@ -25,9 +25,9 @@ def api_key_issue(*, actor: Actor, name: str, scopes: list[str], gate_override: 
     if user is None or not any(permissions.has_role(user, role) for role in permissions.ROLES):
         raise Forbidden("Issuing an API key needs a role (Author, Reviewer, Deployer or Admin).")
     name = require_text(name, "A name (what the key is for)")[:100]
-    for scope in scopes:  # nobody issues a key stronger than themselves
-        if scope in ROLE_FOR_SCOPE and not owner_holds(user, scope):
-            raise Forbidden(f"A key with the '{scope}' scope needs the {ROLE_FOR_SCOPE[scope]} role.")
+    lacking = scopes_beyond(user, scopes)  # nobody issues a key stronger than themselves (they hold a role: `read`)
+    if lacking:
+        raise Forbidden(f"A key with the '{lacking[0]}' scope needs the {ROLE_FOR_SCOPE[lacking[0]]} role.")
     if gate_override and not permissions.has_role(user, permissions.ADMIN):
         raise Forbidden("A gate-override key bypasses the release gates: only an Admin issues one.")
     try:
